@@ -1,0 +1,115 @@
+/*
+ * metatokend's configuration: an embedded default, or a JSON file given with
+ * --config. Parsing is strict: unknown keys, wrong types and out-of-range
+ * values stop start-up with one message naming the file, the field and what
+ * was wrong, e.g.
+ *
+ *   cfg.json: service_accounts[1].lifetime_s: must be a positive integer (got "ten")
+ *
+ * The JSON shape (every key optional unless marked; defaults in parentheses):
+ *
+ *   {
+ *     "listen": "127.0.0.1:8169",          host:port, [v6]:port; port 0 = any
+ *     "signing_key": "certs/key.pem",      Ed25519 PKCS#8 PEM (generated at start)
+ *     "project": {
+ *       "id": "metatoken-local",           required when "project" is given
+ *       "numeric_id": 123456789012,        positive integer
+ *       "attributes": { "k": "v", ... }    string values
+ *     },
+ *     "instance": {
+ *       "id": "fhm1234567890abcdef0",      string: digits (GCE) or Yandex-style
+ *       "name": "...", "hostname": "...", "zone": "ru-central1-a",
+ *       "attributes": { ... }, "labels": { ... }
+ *     },
+ *     "yandex": { "folder_id": "...", "cloud_id": "..." },
+ *     "service_accounts": [                at least one; the first is `default`
+ *       {
+ *         "id": "ajeXXXXXXXXXXXXXXXXX",    required; 1..128 chars of [A-Za-z0-9._-]
+ *         "email": "sa@project.iam...",    required; unique across accounts
+ *         "scopes": ["https://..."],       (["https://www.googleapis.com/auth/cloud-platform"])
+ *         "lifetime_s": 43200,             positive integer (43200)
+ *         "reissue_margin_s": 300          non-negative integer (300)
+ *       }
+ *     ]
+ *   }
+ *
+ * Sections that are absent take the embedded default's values.
+ */
+#ifndef METATOKEN_SERVER_CONFIG_H
+#define METATOKEN_SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_LISTEN_HOST "127.0.0.1"
+#define CONFIG_DEFAULT_LISTEN_PORT 8169
+#define CONFIG_DEFAULT_LIFETIME_S 43200
+#define CONFIG_DEFAULT_MARGIN_S 300
+
+struct config_kv {
+	char *key;
+	char *value;
+};
+
+struct config_account {
+	char *id;
+	char *email;
+	char **scopes;
+	size_t n_scopes;
+	int64_t lifetime_s;
+	int64_t reissue_margin_s;
+};
+
+struct config {
+	char *source; /* the file name, or "<embedded default>" */
+	char *listen_host; /* without brackets for IPv6 */
+	uint16_t listen_port;
+	char *signing_key_path; /* NULL: generate a key at start */
+
+	char *project_id;
+	int64_t numeric_project_id;
+	struct config_kv *project_attributes;
+	size_t n_project_attributes;
+
+	char *instance_id;
+	char *instance_name;
+	char *hostname;
+	char *zone; /* short form, e.g. "ru-central1-a" */
+	struct config_kv *instance_attributes;
+	size_t n_instance_attributes;
+	struct config_kv *labels;
+	size_t n_labels;
+
+	char *folder_id;
+	char *cloud_id;
+
+	struct config_account *accounts; /* accounts[0] is `default` */
+	size_t n_accounts;
+};
+
+/* The embedded default configuration (JSON text). */
+extern const char config_embedded_default[];
+
+/*
+ * Loads the embedded default, then, if path is non-NULL, the file on top of
+ * it (sections present in the file replace the default's). On failure
+ * returns -1, leaves *out empty (safe to release) and writes one line into
+ * err: "<file>: <field>: <what is wrong> (got <value>)", or for a JSON syntax
+ * error "<file>:<line>:<column>: <what>".
+ */
+int config_load(const char *path, struct config *out, char *err, size_t errlen);
+
+/* Parses JSON text as if read from a file named `source`. Same contract. */
+int config_parse(const char *json, size_t len, const char *source, struct config *out, char *err,
+		 size_t errlen);
+
+/*
+ * Parses "host:port", "[v6]:port" or ":port" (host 127.0.0.1) into a
+ * malloc'd host and a port. Returns 0, or -1 with a reason in err.
+ */
+int config_parse_listen(const char *text, char **host, uint16_t *port, char *err, size_t errlen);
+
+/* Frees everything *c owns and zeroes it. No operation is performed if c is NULL. */
+void config_release(struct config *c);
+
+#endif

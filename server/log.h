@@ -1,0 +1,17 @@
+/*
+ * Logging to stderr, one line per call, safe from any thread. Never pass a
+ * token or secret here; use tokens_fingerprint() for a short, safe label.
+ */
+#ifndef METATOKEN_SERVER_LOG_H
+#define METATOKEN_SERVER_LOG_H
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* Returns 0 and sets the level from "error", "warn", "info" or "debug", or -1. */
+int log_set_level_name(const char *name);
+void log_set_level(enum log_level level);
+int log_enabled(enum log_level level);
+
+__attribute__((format(printf, 2, 3))) void log_msg(enum log_level level, const char *fmt, ...);
+
+#endif

@@ -1,0 +1,5 @@
+/* Placeholder until the HTTP layer lands. */
+int main(void)
+{
+	return 0;
+}

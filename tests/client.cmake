@@ -1,0 +1,1 @@
+# Client library tests (issue 3).

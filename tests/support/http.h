@@ -1,0 +1,42 @@
+/* A small synchronous HTTP client for tests, over libcurl. */
+#ifndef METATOKEN_TEST_HTTP_H
+#define METATOKEN_TEST_HTTP_H
+
+#include <stddef.h>
+
+struct test_response {
+	long status;
+	char *headers; /* the raw response header block */
+	char *body;    /* NUL-terminated */
+	size_t body_len;
+};
+
+/*
+ * Makes one request. headers is a NULL-terminated list of "Name: value"
+ * lines, or NULL; body may be NULL. Returns 0 when a response arrived, or -1
+ * (transport error, printed to stderr). Free the response with
+ * test_response_free.
+ */
+int test_http(const char *method, const char *url, const char *const *headers, const char *body,
+	      struct test_response *out);
+
+/* GET with `Metadata-Flavor: Google`. */
+int test_http_gce(const char *url, struct test_response *out);
+
+/*
+ * Copies the value of the first response header named `name` (any case)
+ * into buf, without surrounding blanks. Returns buf, or NULL if absent.
+ */
+const char *test_response_header(const struct test_response *r, const char *name, char *buf,
+				 size_t buflen);
+
+/*
+ * Sends `request` verbatim over a new TCP connection to 127.0.0.1:port and
+ * reads until the server closes or 2 s pass. Returns the bytes read (into
+ * out, NUL-terminated), or -1 if the connection failed.
+ */
+long test_raw(int port, const char *request, size_t len, char *out, size_t outlen);
+
+void test_response_free(struct test_response *r);
+
+#endif
