@@ -1,5 +1,162 @@
-/* Placeholder until the HTTP layer lands. */
-int main(void)
+/*
+ * metatokend: a local stand-in for the cloud metadata service at
+ * 169.254.169.254. See README.md and `metatokend --help`.
+ *
+ * Exit status: 0 after SIGINT/SIGTERM, 2 for a bad command line,
+ * configuration or listen address, 1 for anything else.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "server.h"
+
+#define EXIT_USAGE 2
+#define SHUTDOWN_GRACE_MS 5000
+
+static void usage(FILE *f)
 {
-	return 0;
+	fputs("usage: metatokend [--listen HOST:PORT] [--config FILE] [--log-level LEVEL]\n"
+	      "\n"
+	      "Serves cloud metadata (GCE/Yandex flavour) and service-account tokens.\n"
+	      "\n"
+	      "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8169;\n"
+	      "                       [::1]:PORT for IPv6; port 0 picks a free port)\n"
+	      "  --config FILE        JSON configuration (see README.md); without it the\n"
+	      "                       embedded default is served\n"
+	      "  --log-level LEVEL    error, warn, info (default: one line per request) or debug\n"
+	      "  --print-config       print the embedded default configuration and exit\n"
+	      "  --help               this text\n"
+	      "  --version            print the version\n",
+	      f);
+}
+
+static int is_loopback(const char *host)
+{
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+	       strcmp(host, "localhost") == 0;
+}
+
+/* Says, on stdout, how to point SDKs at this server. Tests read these lines. */
+static void print_banner(const struct server *srv)
+{
+	printf("metatokend listening on http://%s (%s)\n", srv->bound, srv->cfg.source);
+	printf("# point SDKs at it from another shell:\n");
+	printf("export YC_METADATA_ADDR=%s\n", srv->bound);
+	printf("export GCE_METADATA_HOST=%s\n", srv->bound);
+	printf("export GCE_METADATA_ROOT=%s\n", srv->bound);
+	printf("export GCE_METADATA_IP=%s\n", srv->bound);
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "print-config", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *listen = NULL, *config_path = NULL;
+	struct server srv = { .listen_fd = -1 };
+	char err[512];
+	sigset_t stop_signals;
+	int opt, sig, status = 1;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			listen = optarg;
+			break;
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'L':
+			if (log_set_level_name(optarg) != 0) {
+				fprintf(stderr,
+					"metatokend: --log-level: must be error, warn, info or debug (got \"%s\")\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'P':
+			fputs(config_embedded_default, stdout);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			puts("metatokend 0.1.0");
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "metatokend: unexpected argument \"%s\" (see --help)\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+
+	if (config_load(config_path, &srv.cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "metatokend: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (listen) {
+		char *host;
+		uint16_t port;
+
+		if (config_parse_listen(listen, &host, &port, err, sizeof(err)) != 0) {
+			fprintf(stderr, "metatokend: --listen: %s\n", err);
+			config_release(&srv.cfg);
+			return EXIT_USAGE;
+		}
+		free(srv.cfg.listen_host);
+		srv.cfg.listen_host = host;
+		srv.cfg.listen_port = port;
+	}
+
+	/* The signals that stop us are taken synchronously by sigwait below;
+	 * block them before any thread starts so that every thread inherits
+	 * the mask. A closed client socket must not kill us either. */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (server_init(&srv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "metatokend: %s\n", err);
+		status = EXIT_USAGE;
+		goto out_release;
+	}
+	if (server_start(&srv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "metatokend: %s\n", err);
+		status = EXIT_USAGE;
+		goto out_release;
+	}
+	if (!is_loopback(srv.cfg.listen_host))
+		log_msg(LOG_WARN,
+			"listening on %s, which is not a loopback address: anyone who can reach it gets tokens",
+			srv.bound);
+	log_msg(LOG_INFO, "serving %zu service account(s) on %s with %u threads",
+		srv.n_accounts, srv.bound, srv.threads);
+	print_banner(&srv);
+
+	if (sigwait(&stop_signals, &sig) != 0)
+		sig = SIGTERM;
+	log_msg(LOG_INFO, "%s: finishing in-flight requests, then stopping",
+		sig == SIGINT ? "SIGINT" : "SIGTERM");
+	server_stop(&srv, SHUTDOWN_GRACE_MS);
+	status = 0;
+
+out_release:
+	server_release(&srv);
+	return status;
 }

@@ -1,6 +1,26 @@
-# Server tests (issue 2). Unit tests link metatokend_core directly.
+# Server tests (issue 2).
+# Unit tests link metatokend_core directly; integration tests start the real
+# metatokend (test_gce, test_daemon) or run its HTTP stack in-process with an
+# injected clock (test_reissue).
 foreach(t tokens config)
 	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_${t}.c)
 		mtk_add_test(test_${t} SOURCES unit/test_${t}.c LIBS metatokend_core)
 	endif()
 endforeach()
+if(TARGET test_tokens)
+	set_tests_properties(test_tokens PROPERTIES LABELS concurrency)
+endif()
+
+mtk_add_test(test_gce SOURCES integration/test_gce.c LIBS mtk_test_support PkgConfig::CJSON)
+mtk_add_test(test_daemon SOURCES integration/test_daemon.c LIBS mtk_test_support)
+mtk_add_test(test_reissue SOURCES integration/test_reissue.c
+	LIBS metatokend_core mtk_test_support PkgConfig::CJSON LABELS concurrency)
+
+# A real SDK: python3-google-auth from Debian obtains a token from a running
+# metatokend, through GCE_METADATA_ROOT and GCE_METADATA_IP (PROTOCOL.md §5).
+find_program(DEBIAN_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(DEBIAN_PYTHON3)
+	add_test(NAME sdk_google_auth
+		COMMAND ${DEBIAN_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/sdk/test_google_auth.py
+			$<TARGET_FILE:metatokend>)
+endif()

@@ -11,8 +11,8 @@
 struct test_server {
 	pid_t pid;
 	int port;
-	char host_port[64]; /* "127.0.0.1:PORT" */
-	char base_url[80];  /* "http://127.0.0.1:PORT" */
+	char host_port[64]; /* "127.0.0.1:PORT" ("[::1]:PORT" on IPv6) */
+	char base_url[80];  /* "http://" host_port */
 };
 
 /*
@@ -22,6 +22,10 @@ struct test_server {
  * The environment variable METATOKEND overrides the binary's path.
  */
 int test_server_start(struct test_server *s, const char *const *argv);
+
+/* Like test_server_start, with the server's stderr (its log) appended to
+ * the file at log_path, and `--log-level info` unless argv sets one. */
+int test_server_start_logged(struct test_server *s, const char *const *argv, const char *log_path);
 
 /*
  * Sends SIGTERM, waits up to 5 s (then SIGKILL), and returns the exit status

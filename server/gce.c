@@ -1,0 +1,581 @@
+/*
+ * The GCE-compatible metadata tree. Built once at start from the
+ * configuration; every request walks it without locks, since nothing in it
+ * changes while the daemon runs. Dynamic leaves (tokens) are computed per
+ * request from the account they point at.
+ */
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gce.h"
+#include "server.h"
+
+enum node_kind {
+	NODE_DIR,
+	NODE_TEXT,   /* a string */
+	NODE_NUMBER, /* digits, served as a JSON number in recursive views */
+	NODE_LIST,   /* strings: one per line as text, an array as JSON */
+	NODE_TOKEN,  /* an account's access token; never in recursive views */
+};
+
+struct node {
+	const char *name;
+	enum node_kind kind;
+	int user_keys; /* a directory whose entries users name: no camelCase */
+	const char *text;
+	const char *const *items;
+	size_t n_items;
+	struct node **children;
+	size_t n_children;
+	size_t account; /* NODE_TOKEN: index into srv->accounts */
+	struct node *next_alloc;
+};
+
+struct gce_tree {
+	struct node *v1;        /* /computeMetadata/v1/ */
+	struct node *allocated; /* every node, for gce_tree_free */
+	char **owned;           /* strings the tree made */
+	size_t n_owned;
+	int failed; /* an allocation failed while building */
+};
+
+static const char *const default_alias[] = { "default" };
+
+static struct node *node_new(struct gce_tree *t, struct node *parent, const char *name,
+			     enum node_kind kind)
+{
+	struct node *n = calloc(1, sizeof(*n));
+	struct node **grown;
+
+	if (!n) {
+		t->failed = 1;
+		return NULL;
+	}
+	n->name = name;
+	n->kind = kind;
+	n->next_alloc = t->allocated;
+	t->allocated = n;
+	if (parent) {
+		grown = realloc(parent->children, (parent->n_children + 1) * sizeof(*grown));
+		if (!grown) {
+			t->failed = 1;
+			return n;
+		}
+		parent->children = grown;
+		parent->children[parent->n_children++] = n;
+	}
+	return n;
+}
+
+static const char *own(struct gce_tree *t, char *s)
+{
+	char **grown;
+
+	if (!s) {
+		t->failed = 1;
+		return "";
+	}
+	grown = realloc(t->owned, (t->n_owned + 1) * sizeof(*grown));
+	if (!grown) {
+		free(s);
+		t->failed = 1;
+		return "";
+	}
+	t->owned = grown;
+	t->owned[t->n_owned++] = s;
+	return s;
+}
+
+static struct node *dir(struct gce_tree *t, struct node *parent, const char *name)
+{
+	return node_new(t, parent, name, NODE_DIR);
+}
+
+static void text(struct gce_tree *t, struct node *parent, const char *name, const char *value)
+{
+	struct node *n = node_new(t, parent, name, NODE_TEXT);
+
+	if (n)
+		n->text = value ? value : "";
+}
+
+static void number(struct gce_tree *t, struct node *parent, const char *name, const char *digits)
+{
+	struct node *n = node_new(t, parent, name, NODE_NUMBER);
+
+	if (n)
+		n->text = digits;
+}
+
+static void list(struct gce_tree *t, struct node *parent, const char *name,
+		 const char *const *items, size_t n_items)
+{
+	struct node *n = node_new(t, parent, name, NODE_LIST);
+
+	if (n) {
+		n->items = items;
+		n->n_items = n_items;
+	}
+}
+
+static void kv_dir(struct gce_tree *t, struct node *parent, const char *name,
+		   const struct config_kv *kv, size_t n)
+{
+	struct node *d = dir(t, parent, name);
+
+	if (!d)
+		return;
+	d->user_keys = 1;
+	for (size_t i = 0; i < n; i++)
+		text(t, d, kv[i].key, kv[i].value);
+}
+
+static int all_digits(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+/* One service account's directory, under `name`: the first account is
+ * served both as `default/` and under its email. Entries in GCE's order. */
+static void account_dir(struct gce_tree *t, struct node *parent, const char *name,
+			const struct server *srv, size_t i)
+{
+	const struct config_account *a = &srv->cfg.accounts[i];
+	struct node *d = dir(t, parent, name), *tok;
+
+	if (!d)
+		return;
+	list(t, d, "aliases", i == 0 ? default_alias : NULL, i == 0 ? 1 : 0);
+	text(t, d, "email", a->email);
+	list(t, d, "scopes", (const char *const *)a->scopes, a->n_scopes);
+	tok = node_new(t, d, "token", NODE_TOKEN);
+	if (tok)
+		tok->account = i;
+}
+
+static const char *owned_printf(struct gce_tree *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static const char *owned_printf(struct gce_tree *t, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return own(t, n < 0 ? NULL : s);
+}
+
+/*
+ * The tree, as PROTOCOL.md §1 lists it. Directory entries are listed in the
+ * order they are added here, which is GCE's alphabetical order.
+ */
+struct gce_tree *gce_tree_build(const struct server *srv, char *err, size_t errlen)
+{
+	const struct config *c = &srv->cfg;
+	struct gce_tree *t = calloc(1, sizeof(*t));
+	struct node *instance, *project, *accounts, *vendor, *yandex;
+
+	if (!t)
+		goto out_oom;
+	t->v1 = dir(t, NULL, "v1");
+	if (!t->v1)
+		goto out_oom;
+
+	instance = dir(t, t->v1, "instance");
+	if (instance) {
+		kv_dir(t, instance, "attributes", c->instance_attributes,
+		       c->n_instance_attributes);
+		text(t, instance, "hostname", c->hostname);
+		if (c->instance_id && all_digits(c->instance_id))
+			number(t, instance, "id", c->instance_id);
+		else
+			text(t, instance, "id", c->instance_id);
+		text(t, instance, "name", c->instance_name);
+		accounts = dir(t, instance, "service-accounts");
+		if (accounts) {
+			accounts->user_keys = 1;
+			if (c->n_accounts)
+				account_dir(t, accounts, "default", srv, 0);
+			for (size_t i = 0; i < c->n_accounts; i++)
+				account_dir(t, accounts, c->accounts[i].email, srv, i);
+		}
+		vendor = dir(t, instance, "vendor");
+		if (vendor) {
+			text(t, vendor, "cloud-id", c->cloud_id);
+			text(t, vendor, "folder-id", c->folder_id);
+			kv_dir(t, vendor, "labels", c->labels, c->n_labels);
+		}
+		text(t, instance, "zone",
+		     owned_printf(t, "projects/%lld/zones/%s", (long long)c->numeric_project_id,
+				  c->zone ? c->zone : ""));
+	}
+	project = dir(t, t->v1, "project");
+	if (project) {
+		kv_dir(t, project, "attributes", c->project_attributes, c->n_project_attributes);
+		number(t, project, "numeric-project-id",
+		       owned_printf(t, "%lld", (long long)c->numeric_project_id));
+		text(t, project, "project-id", c->project_id);
+	}
+	yandex = dir(t, t->v1, "yandex");
+	if (yandex)
+		text(t, yandex, "folder-id", c->folder_id);
+	if (t->failed)
+		goto out_oom;
+	return t;
+
+out_oom:
+	snprintf(err, errlen, "out of memory building the metadata tree");
+	gce_tree_free(t);
+	return NULL;
+}
+
+void gce_tree_free(struct gce_tree *t)
+{
+	struct node *n, *next;
+
+	if (!t)
+		return;
+	for (n = t->allocated; n; n = next) {
+		next = n->next_alloc;
+		free(n->children);
+		free(n);
+	}
+	for (size_t i = 0; i < t->n_owned; i++)
+		free(t->owned[i]);
+	free(t->owned);
+	free(t);
+}
+
+/* Finds the child of d named by the len bytes at name. */
+static struct node *child(const struct node *d, const char *name, size_t len)
+{
+	for (size_t i = 0; i < d->n_children; i++)
+		if (strlen(d->children[i]->name) == len &&
+		    memcmp(d->children[i]->name, name, len) == 0)
+			return d->children[i];
+	return NULL;
+}
+
+/* Walks "a/b/c" (or "a/b/" for a directory) from d. Empty segments do not
+ * exist; a trailing slash is allowed on directories only. */
+static struct node *walk(struct node *d, const char *path)
+{
+	while (*path) {
+		const char *slash = strchr(path, '/');
+		size_t len = slash ? (size_t)(slash - path) : strlen(path);
+
+		if (d->kind != NODE_DIR || len == 0)
+			return NULL;
+		d = child(d, path, len);
+		if (!d)
+			return NULL;
+		path += len;
+		if (*path == '/') {
+			path++;
+			if (!*path && d->kind != NODE_DIR)
+				return NULL;
+		}
+	}
+	return d;
+}
+
+/* "numeric-project-id" -> "numericProjectId": keys of recursive JSON views. */
+static void camel(const char *name, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (int up = 0; *name && o + 1 < cap; name++) {
+		if (*name == '-') {
+			up = 1;
+			continue;
+		}
+		out[o++] = up && *name >= 'a' && *name <= 'z' ? (char)(*name - 'a' + 'A') : *name;
+		up = 0;
+	}
+	out[o] = '\0';
+}
+
+static cJSON *list_json(const struct node *n)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; arr && i < n->n_items; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(n->items[i]));
+	return arr;
+}
+
+/* The value of n as JSON; NULL for what recursive views leave out. */
+static cJSON *to_json(const struct node *n)
+{
+	cJSON *obj;
+	char key[128];
+
+	switch (n->kind) {
+	case NODE_TEXT:
+		return cJSON_CreateString(n->text);
+	case NODE_NUMBER:
+		/* Raw digits: instance ids exceed a double's 53 bits. */
+		return cJSON_CreateRaw(n->text);
+	case NODE_LIST:
+		return list_json(n);
+	case NODE_TOKEN:
+		return NULL;
+	case NODE_DIR:
+		break;
+	}
+	obj = cJSON_CreateObject();
+	for (size_t i = 0; obj && i < n->n_children; i++) {
+		cJSON *v = to_json(n->children[i]);
+
+		if (!v)
+			continue;
+		if (n->user_keys)
+			cJSON_AddItemToObject(obj, n->children[i]->name, v);
+		else {
+			camel(n->children[i]->name, key, sizeof(key));
+			cJSON_AddItemToObject(obj, key, v);
+		}
+	}
+	return obj;
+}
+
+/* A growing text buffer for listings. */
+struct text_buf {
+	char *data;
+	size_t len, cap;
+	int failed;
+};
+
+static void put(struct text_buf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = (b->cap ? b->cap * 2 : 256) + n;
+		char *grown = realloc(b->data, cap);
+
+		if (!grown) {
+			b->failed = 1;
+			return;
+		}
+		b->data = grown;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+static void puts_line(struct text_buf *b, const char *prefix, const char *a, const char *sep,
+		      const char *c)
+{
+	put(b, prefix, strlen(prefix));
+	put(b, a, strlen(a));
+	put(b, sep, strlen(sep));
+	put(b, c, strlen(c));
+	put(b, "\n", 1);
+}
+
+/* ?recursive=true&alt=text: one "relative/path value" line per leaf value. */
+static void flatten(struct text_buf *b, const struct node *d, const char *prefix)
+{
+	for (size_t i = 0; i < d->n_children; i++) {
+		const struct node *n = d->children[i];
+		char *path;
+
+		if (n->kind == NODE_TOKEN)
+			continue;
+		if (asprintf(&path, "%s%s", prefix, n->name) < 0) {
+			b->failed = 1;
+			return;
+		}
+		if (n->kind == NODE_DIR) {
+			char *sub;
+
+			if (asprintf(&sub, "%s/", path) >= 0) {
+				flatten(b, n, sub);
+				free(sub);
+			} else {
+				b->failed = 1;
+			}
+		} else if (n->kind == NODE_LIST) {
+			for (size_t j = 0; j < n->n_items; j++)
+				puts_line(b, "", path, " ", n->items[j]);
+		} else {
+			puts_line(b, "", path, " ", n->text);
+		}
+		free(path);
+	}
+}
+
+static void reply_buf(struct request *rq, struct text_buf *b)
+{
+	if (b->failed) {
+		free(b->data);
+		reply_static(rq, 500, CT_TEXT, "out of memory\n");
+		return;
+	}
+	if (!b->data)
+		reply_static(rq, 200, CT_TEXT, "");
+	else
+		reply_owned(rq, 200, CT_TEXT, b->data, b->len);
+}
+
+static void reply_json(struct request *rq, cJSON *v)
+{
+	char *s = v ? cJSON_PrintUnformatted(v) : NULL;
+
+	cJSON_Delete(v);
+	if (!s) {
+		reply_static(rq, 500, CT_TEXT, "out of memory\n");
+		return;
+	}
+	reply_owned(rq, 200, CT_JSON, s, strlen(s));
+}
+
+static void serve_token(struct request *rq, size_t account)
+{
+	struct server *srv = rq->srv;
+	char tok[TOKENS_MAX_LEN + 1];
+	int64_t expires_in;
+	int len;
+
+	len = tokens_account_get(&srv->accounts[account], clock_now_ms(&srv->clock), tok,
+				 sizeof(tok), &expires_in);
+	if (len < 0) {
+		reply_static(rq, 500, CT_TEXT, "could not mint a token\n");
+		return;
+	}
+	reply_printf(rq, 200, CT_JSON,
+		     "{\"access_token\":\"%s\",\"expires_in\":%lld,\"token_type\":\"Bearer\"}", tok,
+		     (long long)expires_in);
+	OPENSSL_cleanse(tok, sizeof(tok));
+	rq->secret = 1;
+}
+
+static void serve_node(struct request *rq, const struct node *n, int json, int recursive)
+{
+	struct text_buf b = { 0 };
+
+	switch (n->kind) {
+	case NODE_TOKEN:
+		serve_token(rq, n->account);
+		return;
+	case NODE_TEXT:
+	case NODE_NUMBER:
+		if (json)
+			reply_json(rq, to_json(n));
+		else
+			reply_static(rq, 200, CT_TEXT, n->text);
+		return;
+	case NODE_LIST:
+		if (json) {
+			reply_json(rq, list_json(n));
+			return;
+		}
+		for (size_t i = 0; i < n->n_items; i++)
+			puts_line(&b, "", n->items[i], "", "");
+		reply_buf(rq, &b);
+		return;
+	case NODE_DIR:
+		break;
+	}
+	if (recursive && json) {
+		reply_json(rq, to_json(n));
+		return;
+	}
+	if (recursive) {
+		flatten(&b, n, "");
+		reply_buf(rq, &b);
+		return;
+	}
+	if (json) {
+		cJSON *arr = cJSON_CreateArray();
+		char name[160];
+
+		for (size_t i = 0; arr && i < n->n_children; i++) {
+			snprintf(name, sizeof(name), "%s%s", n->children[i]->name,
+				 n->children[i]->kind == NODE_DIR ? "/" : "");
+			cJSON_AddItemToArray(arr, cJSON_CreateString(name));
+		}
+		reply_json(rq, arr);
+		return;
+	}
+	for (size_t i = 0; i < n->n_children; i++)
+		puts_line(&b, "", n->children[i]->name, n->children[i]->kind == NODE_DIR ? "/" : "",
+			  "");
+	reply_buf(rq, &b);
+}
+
+static int is_true(const char *v)
+{
+	return v && strcasecmp(v, "true") == 0;
+}
+
+/* Google requires `Metadata-Flavor: Google`; it also still honours the
+ * legacy `X-Google-Metadata-Request: True`. */
+static int has_flavour(const struct request *rq)
+{
+	const char *v = request_header(rq, "Metadata-Flavor");
+
+	if (v && strcmp(v, "Google") == 0)
+		return 1;
+	return is_true(request_header(rq, "X-Google-Metadata-Request"));
+}
+
+void gce_handle_root(struct request *rq)
+{
+	reply_static(rq, 200, CT_TEXT, "computeMetadata/\n");
+	rq->etag = 1;
+}
+
+void gce_handle(struct request *rq)
+{
+	struct node *v1 = rq->srv->gce->v1, *n;
+	const char *path = rq->path + strlen("/computeMetadata");
+	const char *alt = request_query(rq, "alt");
+	int recursive = is_true(request_query(rq, "recursive")), json;
+
+	rq->etag = 1;
+	if (!has_flavour(rq)) {
+		reply_static(rq, 403, CT_TEXT, "Missing required header \"Metadata-Flavor\": \"Google\"");
+		return;
+	}
+	if (alt && strcmp(alt, "json") != 0 && strcmp(alt, "text") != 0) {
+		reply_static(rq, 400, CT_TEXT, "Invalid alt parameter: expected json or text\n");
+		return;
+	}
+	/* Recursive views default to JSON, everything else to text. */
+	json = alt ? strcmp(alt, "json") == 0 : recursive;
+
+	if (strcmp(path, "") == 0 || strcmp(path, "/") == 0) {
+		reply_static(rq, 200, CT_TEXT, "v1/\n");
+		return;
+	}
+	if (strncmp(path, "/v1", 3) != 0 || (path[3] != '\0' && path[3] != '/')) {
+		reply_static(rq, 404, CT_TEXT, "not found\n");
+		return;
+	}
+	path += 3;
+	if (*path == '/')
+		path++;
+	n = walk(v1, path);
+	if (!n) {
+		reply_static(rq, 404, CT_TEXT, "not found\n");
+		return;
+	}
+	serve_node(rq, n, json, recursive);
+}

@@ -1,0 +1,25 @@
+/*
+ * The GCE-compatible metadata flavour, served by Google and by Yandex Cloud
+ * (PROTOCOL.md §1): a tree of directories and leaves built once from the
+ * configuration, served as listings, text, JSON and recursive JSON.
+ */
+#ifndef METATOKEN_SERVER_GCE_H
+#define METATOKEN_SERVER_GCE_H
+
+#include <stddef.h>
+
+struct server;
+struct request;
+struct gce_tree;
+
+/* Builds the tree from srv->cfg. Returns NULL (and says why in err) on failure. */
+struct gce_tree *gce_tree_build(const struct server *srv, char *err, size_t errlen);
+/* No operation is performed if t is NULL. */
+void gce_tree_free(struct gce_tree *t);
+
+/* GET / : the ping google-auth sends to find a metadata server. */
+void gce_handle_root(struct request *rq);
+/* Everything under /computeMetadata. */
+void gce_handle(struct request *rq);
+
+#endif

@@ -1,0 +1,410 @@
+/*
+ * The HTTP layer: libmicrohttpd set-up, the route table, the dispatcher and
+ * the per-request log line. Handlers fill in a struct request (server.h);
+ * this file turns it into a libmicrohttpd response with the headers every
+ * response of the flavour must carry.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gce.h"
+#include "log.h"
+#include "server.h"
+
+#define LOG_PATH_MAX 160 /* longest path a log line shows */
+
+/* Route flags. */
+enum {
+	ROUTE_GCE = 1u << 0, /* GCE flavour: refuse X-Forwarded-For */
+};
+
+struct route {
+	const char *path;
+	int prefix; /* match path as a prefix (path ends in '/') */
+	unsigned methods;
+	const char *allow; /* the Allow header for a 405 */
+	unsigned flags;
+	void (*handle)(struct request *rq);
+};
+
+/*
+ * What the server answers, in the order it is matched. The GCE flavour's own
+ * paths live in the metadata tree (gce.c); these are the entry points.
+ */
+static const struct route routes[] = {
+	/* google-auth's ping: 200 and the Metadata-Flavor response header. */
+	{ "/", 0, METHOD_GET | METHOD_HEAD, "GET, HEAD", ROUTE_GCE, gce_handle_root },
+	{ "/computeMetadata", 0, METHOD_GET | METHOD_HEAD, "GET, HEAD", ROUTE_GCE, gce_handle },
+	{ "/computeMetadata/", 1, METHOD_GET | METHOD_HEAD, "GET, HEAD", ROUTE_GCE, gce_handle },
+};
+
+/* Per-request state, MHD's req_cls: allocated on the first call for a
+ * request, freed in request_completed. */
+struct req_state {
+	int64_t start_us;
+	unsigned status;
+	unsigned method_bit;
+	char method[8];
+	char path[LOG_PATH_MAX + 4];
+};
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static unsigned method_bit(const char *m)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} methods[] = {
+		{ "GET", METHOD_GET },     { "HEAD", METHOD_HEAD },   { "POST", METHOD_POST },
+		{ "PUT", METHOD_PUT },     { "PATCH", METHOD_PATCH }, { "DELETE", METHOD_DELETE },
+	};
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcmp(m, methods[i].name) == 0)
+			return methods[i].bit;
+	return METHOD_OTHER;
+}
+
+/* Copies at most LOG_PATH_MAX bytes of s, replacing anything but printable
+ * ASCII with '?', so that a hostile path cannot forge or split log lines. */
+static void copy_for_log(char *dst, size_t cap, const char *s)
+{
+	size_t i = 0;
+
+	for (; s[i] && i + 1 < cap; i++)
+		dst[i] = (s[i] > 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	dst[i] = '\0';
+	if (s[i])
+		memcpy(dst + (cap > 4 ? cap - 4 : 0), "...", cap > 4 ? 4 : 0);
+}
+
+const char *request_header(const struct request *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+const char *request_query(const struct request *rq, const char *name)
+{
+	const char *v;
+
+	if (MHD_lookup_connection_value_n(rq->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
+					  NULL) != MHD_YES)
+		return NULL;
+	return v ? v : "";
+}
+
+void reply_static(struct request *rq, unsigned status, const char *content_type,
+		  const char *body)
+{
+	if (rq->body_owned)
+		free((char *)rq->body);
+	rq->status = status;
+	rq->content_type = content_type;
+	rq->body = body;
+	rq->body_len = strlen(body);
+	rq->body_owned = 0;
+}
+
+void reply_owned(struct request *rq, unsigned status, const char *content_type, char *body,
+		 size_t len)
+{
+	if (rq->body_owned)
+		free((char *)rq->body);
+	rq->status = status;
+	rq->content_type = content_type;
+	rq->body = body;
+	rq->body_len = len;
+	rq->body_owned = 1;
+}
+
+void reply_printf(struct request *rq, unsigned status, const char *content_type, const char *fmt,
+		  ...)
+{
+	va_list ap;
+	char *body;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&body, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		reply_static(rq, 500, CT_PLAIN, "out of memory\n");
+		return;
+	}
+	reply_owned(rq, status, content_type, body, (size_t)n);
+}
+
+/* Finds the route for rq's path; sets *path_known when some route matches
+ * the path whatever the method. */
+static const struct route *find_route(const struct request *rq, const struct route **by_path)
+{
+	*by_path = NULL;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *r = &routes[i];
+		int hit = r->prefix ? strncmp(rq->path, r->path, strlen(r->path)) == 0
+				    : strcmp(rq->path, r->path) == 0;
+
+		if (!hit)
+			continue;
+		if (!*by_path)
+			*by_path = r;
+		if (r->methods & rq->method_bit)
+			return r;
+	}
+	return NULL;
+}
+
+static void dispatch(struct request *rq)
+{
+	const struct route *by_path, *r = find_route(rq, &by_path);
+
+	if (!r && by_path) {
+		rq->allow = by_path->allow;
+		reply_static(rq, 405, CT_PLAIN, "method not allowed\n");
+		return;
+	}
+	if (!r) {
+		reply_static(rq, 404, CT_TEXT, "not found\n");
+		return;
+	}
+	if ((r->flags & ROUTE_GCE) && request_header(rq, "X-Forwarded-For")) {
+		reply_static(rq, 403, CT_TEXT, "Request had an X-Forwarded-For header and was rejected.\n");
+		return;
+	}
+	r->handle(rq);
+}
+
+/* FNV-1a over the body: a cheap, stable ETag of 16 hex chars. */
+static void etag_of(const char *body, size_t len, char out[17])
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)body[i];
+		h *= 0x100000001b3ull;
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* Frees a NUL-terminated body that held a token, wiping it first. */
+static void free_wiped(void *body)
+{
+	OPENSSL_cleanse(body, strlen(body));
+	free(body);
+}
+
+static enum MHD_Result queue_reply(struct request *rq)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char etag[17];
+
+	/* Ownership of an owned body passes to MHD, which frees it with the
+	 * response. */
+	if (rq->body_owned)
+		resp = MHD_create_response_from_buffer_with_free_callback(
+			rq->body_len, (void *)rq->body, rq->secret ? free_wiped : free);
+	else
+		resp = MHD_create_response_from_buffer(rq->body_len, (void *)rq->body,
+						       MHD_RESPMEM_PERSISTENT);
+	if (!resp) {
+		if (rq->body_owned)
+			free((char *)rq->body);
+		return MHD_NO;
+	}
+	rq->body_owned = 0;
+	/* Every response, errors included, says which flavour answered:
+	 * gcp-metadata and google-auth reject one that does not. */
+	MHD_add_response_header(resp, "Metadata-Flavor", "Google");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rq->content_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, "Metadata Server for VM");
+	if (rq->etag) {
+		etag_of(rq->body, rq->body_len, etag);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+	}
+	if (rq->allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rq->allow);
+	ret = MHD_queue_response(rq->conn, rq->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **req_cls)
+{
+	struct server *srv = cls;
+	struct req_state *st = *req_cls;
+	struct request rq;
+
+	(void)version;
+	(void)upload_data;
+	if (!st) {
+		st = calloc(1, sizeof(*st));
+		if (!st)
+			return MHD_NO;
+		st->start_us = mono_us();
+		st->method_bit = method_bit(method);
+		copy_for_log(st->method, sizeof(st->method), method);
+		copy_for_log(st->path, sizeof(st->path), url);
+		*req_cls = st;
+		atomic_fetch_add(&srv->in_flight, 1);
+	}
+	/* No route reads a request body yet: discard any that arrives. */
+	*upload_data_size = 0;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.srv = srv;
+	rq.conn = conn;
+	rq.method = method;
+	rq.method_bit = st->method_bit;
+	rq.path = url;
+	dispatch(&rq);
+	st->status = rq.status;
+	return queue_reply(&rq);
+}
+
+/* MHD's completion callback: logs the request and frees its state. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode why)
+{
+	struct server *srv = cls;
+	struct req_state *st = *req_cls;
+
+	(void)conn;
+	if (!st)
+		return;
+	if (why == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_msg(LOG_INFO, "%s %s %u %lldus", st->method, st->path, st->status,
+			(long long)(mono_us() - st->start_us));
+	else
+		log_msg(LOG_INFO, "%s %s %u %lldus (connection ended early: %d)", st->method,
+			st->path, st->status, (long long)(mono_us() - st->start_us), (int)why);
+	free(st);
+	*req_cls = NULL;
+	atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	log_msg(LOG_DEBUG, "libmicrohttpd: %s", line);
+}
+
+/* Binds and listens on host:port. Returns the socket, or -1 with a reason. */
+static int open_listener(const char *host, uint16_t port, char *bound, size_t boundlen, char *err,
+			 size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	struct addrinfo *ai = NULL;
+	char portstr[8], name[INET6_ADDRSTRLEN];
+	int fd = -1, one = 1, rc;
+
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	rc = getaddrinfo(host, portstr, &hints, &ai);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", host, port, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) {
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", host, port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, name, sizeof(name));
+		snprintf(bound, boundlen, "[%s]:%u", name, ntohs(s6->sin6_port));
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, name, sizeof(name));
+		snprintf(bound, boundlen, "%s:%u", name, ntohs(s4->sin_port));
+	}
+	return fd;
+}
+
+int server_start(struct server *srv, char *err, size_t errlen)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	srv->listen_fd = open_listener(srv->cfg.listen_host, srv->cfg.listen_port, srv->bound,
+				       sizeof(srv->bound), err, errlen);
+	if (srv->listen_fd < 0)
+		return -1;
+	srv->threads = cores < 2 ? 2 : (unsigned)cores;
+	srv->daemon = MHD_start_daemon(
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+		MHD_OPTION_THREAD_POOL_SIZE, srv->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+		srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+	if (!srv->daemon) {
+		snprintf(err, errlen, "cannot start the HTTP daemon on %s", srv->bound);
+		close(srv->listen_fd);
+		srv->listen_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+void server_stop(struct server *srv, int64_t grace_ms)
+{
+	int64_t deadline;
+
+	if (!srv->daemon)
+		return;
+	/* Stop accepting: new connections are refused from here on. */
+	MHD_quiesce_daemon(srv->daemon);
+	deadline = mono_us() + grace_ms * 1000;
+	while (atomic_load(&srv->in_flight) > 0 && mono_us() < deadline) {
+		struct timespec ts = { 0, 2 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
+	if (atomic_load(&srv->in_flight) > 0)
+		log_msg(LOG_WARN, "stopping with %ld requests still in flight",
+			atomic_load(&srv->in_flight));
+	MHD_stop_daemon(srv->daemon);
+	srv->daemon = NULL;
+	if (srv->listen_fd >= 0) {
+		close(srv->listen_fd);
+		srv->listen_fd = -1;
+	}
+}

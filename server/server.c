@@ -1,0 +1,67 @@
+/* Building and tearing down the server object. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gce.h"
+#include "server.h"
+
+int server_init(struct server *srv, char *err, size_t errlen)
+{
+	const struct config *c = &srv->cfg;
+
+	srv->listen_fd = -1;
+	atomic_init(&srv->in_flight, 0);
+	if (c->signing_key_path)
+		srv->key = tokens_key_load(c->signing_key_path, err, errlen);
+	else if (!(srv->key = tokens_key_generate()))
+		snprintf(err, errlen, "cannot generate a signing key (OpenSSL failed)");
+	if (!srv->key)
+		return -1;
+
+	srv->accounts = calloc(c->n_accounts, sizeof(*srv->accounts));
+	if (!srv->accounts && c->n_accounts) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < c->n_accounts; i++) {
+		const struct config_account *a = &c->accounts[i];
+
+		if (tokens_account_init(&srv->accounts[i], srv->key, a->id, a->lifetime_s,
+					a->reissue_margin_s) != 0) {
+			snprintf(err, errlen, "%s: service_accounts[%zu]: cannot set up its tokens",
+				 c->source, i);
+			return -1;
+		}
+		srv->n_accounts = i + 1;
+	}
+	srv->gce = gce_tree_build(srv, err, errlen);
+	return srv->gce ? 0 : -1;
+}
+
+void server_release(struct server *srv)
+{
+	gce_tree_free(srv->gce);
+	for (size_t i = 0; i < srv->n_accounts; i++)
+		tokens_account_release(&srv->accounts[i]);
+	free(srv->accounts);
+	tokens_key_free(srv->key);
+	config_release(&srv->cfg);
+	srv->gce = NULL;
+	srv->accounts = NULL;
+	srv->n_accounts = 0;
+	srv->key = NULL;
+}
+
+int server_find_account(const struct server *srv, const char *name, size_t len)
+{
+	if (srv->cfg.n_accounts && len == 7 && memcmp(name, "default", 7) == 0)
+		return 0;
+	for (size_t i = 0; i < srv->cfg.n_accounts; i++) {
+		const char *e = srv->cfg.accounts[i].email;
+
+		if (strlen(e) == len && memcmp(e, name, len) == 0)
+			return (int)i;
+	}
+	return -1;
+}

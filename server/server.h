@@ -1,0 +1,111 @@
+/*
+ * metatokend's server object and the request/reply interface its handlers
+ * are written against. Handlers never touch libmicrohttpd directly: they read
+ * a struct request and fill in its reply; http.c turns that into a response.
+ */
+#ifndef METATOKEN_SERVER_SERVER_H
+#define METATOKEN_SERVER_SERVER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clock.h"
+#include "config.h"
+#include "tokens.h"
+
+struct MHD_Daemon;
+struct MHD_Connection;
+struct gce_tree;
+
+struct server {
+	struct config cfg; /* owned */
+	struct clock clock;
+	struct tokens_key *key;
+	struct tokens_account *accounts; /* one per cfg.accounts[i], same order */
+	size_t n_accounts;
+	struct gce_tree *gce;
+
+	struct MHD_Daemon *daemon;
+	int listen_fd;
+	char bound[80]; /* "127.0.0.1:8169", "[::1]:8169": what clients dial */
+	_Atomic long in_flight; /* requests begun and not yet completed */
+	unsigned threads;       /* size of the request thread pool */
+};
+
+/* Request methods as bits, for route tables. */
+enum {
+	METHOD_GET = 1u << 0,
+	METHOD_HEAD = 1u << 1,
+	METHOD_POST = 1u << 2,
+	METHOD_PUT = 1u << 3,
+	METHOD_PATCH = 1u << 4,
+	METHOD_DELETE = 1u << 5,
+	METHOD_OTHER = 1u << 6,
+};
+
+struct request {
+	struct server *srv;
+	struct MHD_Connection *conn;
+	const char *method;
+	unsigned method_bit;
+	const char *path; /* decoded path, no query string */
+
+	/* The reply, filled in by the handler. */
+	unsigned status;
+	const char *content_type; /* static string */
+	const char *body;         /* body_owned ? malloc'd by the handler : static */
+	size_t body_len;
+	int body_owned;
+	const char *allow; /* static; sent as Allow with a 405 */
+	int etag;          /* send an ETag computed from the body */
+	int secret;        /* the body holds a token: wipe it when freed */
+};
+
+/* Content types exactly as real clients compare them (PROTOCOL.md §1). */
+#define CT_JSON "application/json"
+#define CT_TEXT "application/text"
+#define CT_PLAIN "text/plain"
+
+/* The value of request header `name` (any case), or NULL. */
+const char *request_header(const struct request *rq, const char *name);
+/* The value of query parameter `name`, or NULL; "" when given with no value. */
+const char *request_query(const struct request *rq, const char *name);
+
+/* Replies with a static body (a string literal, or data outliving the daemon). */
+void reply_static(struct request *rq, unsigned status, const char *content_type,
+		  const char *body);
+/* Replies with a malloc'd body of len bytes; http.c frees it. */
+void reply_owned(struct request *rq, unsigned status, const char *content_type, char *body,
+		 size_t len);
+/* Replies with a formatted body. */
+__attribute__((format(printf, 4, 5))) void reply_printf(struct request *rq, unsigned status,
+							const char *content_type,
+							const char *fmt, ...);
+
+/*
+ * Builds everything the daemon serves from srv->cfg (which the caller has
+ * loaded): signing key, token accounts, metadata tree. On failure returns -1
+ * with a one-line reason in err and leaves srv safe to server_release().
+ */
+int server_init(struct server *srv, char *err, size_t errlen);
+
+/*
+ * Binds host:port from srv->cfg and starts serving. On failure returns -1
+ * with a one-line reason (bad address, port in use) in err.
+ */
+int server_start(struct server *srv, char *err, size_t errlen);
+
+/*
+ * Stops accepting connections, lets in-flight requests finish (waiting at
+ * most grace_ms), then stops the daemon.
+ */
+void server_stop(struct server *srv, int64_t grace_ms);
+
+/* Frees everything server_init built, and the configuration. */
+void server_release(struct server *srv);
+
+/* Looks up an account by `default` or its email. Returns its index or -1. */
+int server_find_account(const struct server *srv, const char *name, size_t len);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * Token caching and reissue over HTTP, with the server's clock injected: the
+ * server runs in this process on an ephemeral loopback port, and the test
+ * moves its time source, so twelve hours of token life take milliseconds.
+ */
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http.h"
+#include "server.h"
+
+static struct server srv;
+static _Atomic int64_t fake_now_ms = 1795000000000; /* 2026-11-18, roughly */
+static char base[256];
+
+static int64_t fake_clock(void *arg)
+{
+	(void)arg;
+	return atomic_load(&fake_now_ms);
+}
+
+static void advance_s(int64_t s)
+{
+	atomic_fetch_add(&fake_now_ms, s * 1000);
+}
+
+/* Starts the server from JSON config text (NULL: the embedded default). */
+static void start_with(const char *json)
+{
+	char err[512];
+
+	memset(&srv, 0, sizeof(srv));
+	if (json)
+		cr_assert_eq(config_parse(json, strlen(json), "test.json", &srv.cfg, err, sizeof(err)),
+			     0, "%s", err);
+	else
+		cr_assert_eq(config_load(NULL, &srv.cfg, err, sizeof(err)), 0, "%s", err);
+	free(srv.cfg.listen_host);
+	srv.cfg.listen_host = strdup("127.0.0.1");
+	srv.cfg.listen_port = 0;
+	cr_assert_eq(server_init(&srv, err, sizeof(err)), 0, "%s", err);
+	clock_init(&srv.clock, fake_clock, NULL);
+	cr_assert_eq(server_start(&srv, err, sizeof(err)), 0, "%s", err);
+	snprintf(base, sizeof(base), "http://%s/computeMetadata/v1/instance/service-accounts/",
+		 srv.bound);
+}
+
+static void stop(void)
+{
+	server_stop(&srv, 1000);
+	server_release(&srv);
+}
+
+struct token {
+	char text[512];
+	long long expires_in;
+};
+
+static struct token fetch(const char *account)
+{
+	struct test_response r;
+	struct token t;
+	char url[512];
+	cJSON *j;
+
+	snprintf(url, sizeof(url), "%s%s/token", base, account);
+	cr_assert_eq(test_http_gce(url, &r), 0);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	j = cJSON_Parse(r.body);
+	cr_assert_not_null(j);
+	snprintf(t.text, sizeof(t.text), "%s",
+		 cJSON_GetObjectItemCaseSensitive(j, "access_token")->valuestring);
+	t.expires_in = (long long)cJSON_GetObjectItemCaseSensitive(j, "expires_in")->valuedouble;
+	cJSON_Delete(j);
+	test_response_free(&r);
+	return t;
+}
+
+TestSuite(reissue, .fini = stop, .timeout = 30);
+
+Test(reissue, same_token_with_falling_expires_in_then_a_new_one_at_the_margin)
+{
+	struct token first, t;
+	struct tokens_claims claims;
+
+	start_with(NULL);
+	first = fetch("default");
+	cr_assert_eq(first.expires_in, 43200);
+
+	advance_s(1);
+	t = fetch("default");
+	cr_assert_str_eq(t.text, first.text);
+	cr_assert_eq(t.expires_in, 43199);
+
+	advance_s(3600 - 1);
+	t = fetch("default");
+	cr_assert_str_eq(t.text, first.text);
+	cr_assert_eq(t.expires_in, 39600);
+
+	/* Remaining life 300 s: still at the margin, not below it. */
+	advance_s(39600 - 300);
+	t = fetch("default");
+	cr_assert_str_eq(t.text, first.text);
+	cr_assert_eq(t.expires_in, 300);
+
+	/* One second inside the margin: a fresh twelve-hour token. */
+	advance_s(1);
+	t = fetch("default");
+	cr_assert_str_neq(t.text, first.text);
+	cr_assert_eq(t.expires_in, 43200);
+	cr_assert_eq(srv.accounts[0].minted, 2);
+
+	/* The old token stays valid until its own expiry, and not after. */
+	cr_assert_eq(tokens_verify(srv.key, first.text, strlen(first.text), clock_now_ms(&srv.clock),
+				   &claims),
+		     TOKENS_VALID);
+	advance_s(299);
+	cr_assert_eq(tokens_verify(srv.key, first.text, strlen(first.text), clock_now_ms(&srv.clock),
+				   &claims),
+		     TOKENS_EXPIRED);
+	cr_assert_str_eq(fetch("default").text, t.text);
+}
+
+Test(reissue, the_email_path_and_default_share_one_token)
+{
+	struct token a, b;
+
+	start_with(NULL);
+	a = fetch("default");
+	b = fetch("default@metatoken-local.iam.gserviceaccount.com");
+	cr_assert_str_eq(a.text, b.text);
+	cr_assert_eq(srv.accounts[0].minted, 1);
+}
+
+Test(reissue, accounts_have_their_own_tokens_and_lifetimes)
+{
+	struct token a, b;
+
+	start_with("{\"service_accounts\": ["
+		   "{\"id\": \"ajefirst\", \"email\": \"first@p.iam\"},"
+		   "{\"id\": \"ajesecond\", \"email\": \"second@p.iam\", \"lifetime_s\": 3600,"
+		   " \"reissue_margin_s\": 600}]}");
+	a = fetch("first@p.iam");
+	b = fetch("second@p.iam");
+	cr_assert_str_neq(a.text, b.text);
+	cr_assert_eq(a.expires_in, 43200);
+	cr_assert_eq(b.expires_in, 3600);
+	advance_s(3000);
+	cr_assert_str_eq(fetch("second@p.iam").text, b.text);
+	advance_s(1);
+	cr_assert_str_neq(fetch("second@p.iam").text, b.text);
+	cr_assert_str_eq(fetch("first@p.iam").text, a.text);
+}
+
+Test(reissue, lifetime_below_the_margin_serves_each_token_for_half_its_life)
+{
+	struct token a, t;
+
+	start_with("{\"service_accounts\": [{\"id\": \"ajeshort\", \"email\": \"short@p.iam\","
+		   " \"lifetime_s\": 10, \"reissue_margin_s\": 300}]}");
+	a = fetch("default");
+	cr_assert_eq(a.expires_in, 10);
+	advance_s(5);
+	t = fetch("default");
+	cr_assert_str_eq(t.text, a.text);
+	cr_assert_eq(t.expires_in, 5);
+	advance_s(1);
+	t = fetch("default");
+	cr_assert_str_neq(t.text, a.text);
+	cr_assert_eq(t.expires_in, 10);
+}
