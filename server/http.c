@@ -23,7 +23,8 @@
 #include "log.h"
 #include "server.h"
 
-#define LOG_PATH_MAX 160 /* longest path a log line shows */
+#define LOG_PATH_MAX 160       /* longest path a log line shows */
+#define BODY_MAX (64 * 1024) /* longest request body read; longer ones get 413 */
 
 /* Route flags. */
 enum {
@@ -58,7 +59,24 @@ struct req_state {
 	unsigned method_bit;
 	char method[8];
 	char path[LOG_PATH_MAX + 4];
+	char *body; /* the request body, NUL-terminated, at most BODY_MAX bytes */
+	size_t body_len;
+	int too_large;
 };
+
+/* Appends n bytes to the request body. Returns 0 when out of memory. */
+static int grow_body(struct req_state *st, const char *data, size_t n)
+{
+	char *grown = realloc(st->body, st->body_len + n + 1);
+
+	if (!grown)
+		return 0;
+	memcpy(grown + st->body_len, data, n);
+	st->body = grown;
+	st->body_len += n;
+	st->body[st->body_len] = '\0';
+	return 1;
+}
 
 static int64_t mono_us(void)
 {
@@ -248,6 +266,29 @@ static enum MHD_Result queue_reply(struct request *rq)
 	return ret;
 }
 
+/* Whether the request declares a body longer than we read. Refusing it
+ * before reading lets a client that sent `Expect: 100-continue` (curl does
+ * for large bodies) get the 413 cleanly, without sending the body. */
+static int declared_too_large(struct MHD_Connection *conn)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return cl && strtoull(cl, NULL, 10) > BODY_MAX;
+}
+
+/* Answers 413 at once; libmicrohttpd then closes the connection rather than
+ * read the rest of the body. */
+static enum MHD_Result refuse_too_large(struct MHD_Connection *conn, struct req_state *st)
+{
+	struct request rq = { .conn = conn };
+
+	st->too_large = 1;
+	reply_static(&rq, 413, CT_PLAIN, "request body too large\n");
+	st->status = rq.status;
+	return queue_reply(&rq);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size,
@@ -269,9 +310,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		copy_for_log(st->path, sizeof(st->path), url);
 		*req_cls = st;
 		atomic_fetch_add(&srv->in_flight, 1);
+		if (declared_too_large(conn))
+			return refuse_too_large(conn, st);
+		/* Answer only once the whole request has been read: a response
+		 * queued earlier makes libmicrohttpd close the connection,
+		 * and clients expect keep-alive. */
+		return MHD_YES;
 	}
-	/* No route reads a request body yet: discard any that arrives. */
-	*upload_data_size = 0;
+	if (*upload_data_size != 0) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (st->too_large)
+			return MHD_YES;
+		if (st->body_len + n > BODY_MAX)
+			return refuse_too_large(conn, st);
+		if (!grow_body(st, upload_data, n))
+			return MHD_NO;
+		return MHD_YES;
+	}
 
 	memset(&rq, 0, sizeof(rq));
 	rq.srv = srv;
@@ -279,6 +336,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	rq.method = method;
 	rq.method_bit = st->method_bit;
 	rq.path = url;
+	rq.req_body = st->body ? st->body : "";
+	rq.req_body_len = st->body_len;
 	dispatch(&rq);
 	st->status = rq.status;
 	return queue_reply(&rq);
@@ -300,6 +359,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	else
 		log_msg(LOG_INFO, "%s %s %u %lldus (connection ended early: %d)", st->method,
 			st->path, st->status, (long long)(mono_us() - st->start_us), (int)why);
+	free(st->body);
 	free(st);
 	*req_cls = NULL;
 	atomic_fetch_sub(&srv->in_flight, 1);

@@ -50,6 +50,8 @@ struct request {
 	const char *method;
 	unsigned method_bit;
 	const char *path; /* decoded path, no query string */
+	const char *req_body; /* the request body, NUL-terminated ("" if none) */
+	size_t req_body_len;
 
 	/* The reply, filled in by the handler. */
 	unsigned status;

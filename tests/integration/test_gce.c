@@ -398,3 +398,19 @@ Test(gce, keep_alive_serves_many_requests_on_one_connection)
 	}
 	cr_assert_eq(count, 3, "pipelined keep-alive requests: %s", out);
 }
+
+Test(gce, oversized_request_bodies_get_413)
+{
+	const char *const h[] = { "Metadata-Flavor: Google", NULL };
+	static char body[200 * 1024];
+	struct test_response r;
+	char url[256];
+
+	memset(body, 'x', sizeof(body) - 1);
+	snprintf(url, sizeof(url), "%s/computeMetadata/v1/", srv.base_url);
+	cr_assert_eq(test_http("POST", url, h, body, &r), 0);
+	cr_assert_eq(r.status, 413);
+	test_response_free(&r);
+	expect("/computeMetadata/v1/project/project-id", 200, "application/text",
+	       "metatoken-local");
+}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "log.h"
 #include "server.h"
 
 static struct server srv;
@@ -33,6 +34,7 @@ static void start_with(const char *json)
 	char err[512];
 
 	memset(&srv, 0, sizeof(srv));
+	log_set_level(LOG_WARN);
 	if (json)
 		cr_assert_eq(config_parse(json, strlen(json), "test.json", &srv.cfg, err, sizeof(err)),
 			     0, "%s", err);

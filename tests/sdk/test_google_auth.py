@@ -29,6 +29,7 @@ def start_server(binary):
         stdout=subprocess.PIPE, text=True)
     for line in proc.stdout:
         if line.startswith("export GCE_METADATA_HOST="):
+            proc.stdout.close()
             return proc, line.split("=", 1)[1].strip()
     proc.kill()
     raise RuntimeError("metatokend printed no address")
@@ -83,7 +84,9 @@ class GoogleAuthAgainstMetatokend(unittest.TestCase):
         from google.auth import compute_engine
         import google.auth.transport.requests
         creds = compute_engine.Credentials()
-        creds.refresh(google.auth.transport.requests.Request())
+        request = google.auth.transport.requests.Request()
+        creds.refresh(request)
+        request.session.close()
         self.assert_fresh_token(creds)
 
     def test_default_finds_the_metadata_server(self):
