@@ -1,0 +1,136 @@
+/*
+ * metatoken: the command-line face of libmetatoken.
+ *
+ *   metatoken token [--json] [--endpoint HOST:PORT] [--account NAME]
+ *
+ * prints the current access token (like `gcloud auth print-access-token`),
+ * or with --json the whole token document. Exit status: 0 on success, 1
+ * when no token could be had (one line on stderr says why), 2 for a bad
+ * command line.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "metatoken/metatoken.h"
+
+#define EXIT_FAIL  1
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
+{
+	fputs("usage: metatoken token [--json] [--endpoint HOST:PORT] [--account NAME]\n"
+	      "\n"
+	      "Prints an access token for the service account from the metadata service.\n"
+	      "\n"
+	      "  --json             print {\"access_token\",\"expires_in\",\"token_type\"}\n"
+	      "  --endpoint ADDR    host[:port] of the metadata service (default:\n"
+	      "                     $YC_METADATA_ADDR, $GCE_METADATA_HOST, 169.254.169.254)\n"
+	      "  --account NAME     service account: \"default\" or its email\n"
+	      "  --help             show this help\n",
+	      f);
+}
+
+static int cmd_token(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "endpoint", required_argument, NULL, 'e' },
+		{ "account", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct mtk_client_options opts = { 0 };
+	struct mtk_client *c = NULL;
+	struct mtk_token *t = NULL;
+	char detail[512], *json = NULL;
+	enum mtk_status st;
+	int json_out = 0, opt, rc = EXIT_FAIL;
+
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			json_out = 1;
+			break;
+		case 'e':
+			opts.endpoint = optarg;
+			break;
+		case 'a':
+			opts.account = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "metatoken token: unexpected argument \"%s\"\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+
+	st = mtk_client_new(&opts, &c);
+	if (st == MTK_ERR_BAD_ENDPOINT || st == MTK_ERR_BAD_ACCOUNT) {
+		fprintf(stderr, "metatoken: %s \"%s\": %s\n",
+		        st == MTK_ERR_BAD_ACCOUNT ? "--account" : "endpoint",
+		        st == MTK_ERR_BAD_ACCOUNT ? opts.account
+		        : opts.endpoint           ? opts.endpoint
+		                                  : "from environment",
+		        mtk_strerror(st));
+		return opts.endpoint || st == MTK_ERR_BAD_ACCOUNT ? EXIT_USAGE : EXIT_FAIL;
+	}
+	if (st != MTK_OK) {
+		fprintf(stderr, "metatoken: %s\n", mtk_strerror(st));
+		return EXIT_FAIL;
+	}
+
+	st = mtk_client_get_token(c, &t);
+	if (st != MTK_OK) {
+		mtk_client_last_error(c, detail, sizeof(detail));
+		fprintf(stderr, "metatoken: %s\n", detail[0] ? detail : mtk_strerror(st));
+		goto out_free;
+	}
+	if (json_out) {
+		if ((st = mtk_token_to_json(t, &json)) != MTK_OK) {
+			fprintf(stderr, "metatoken: %s\n", mtk_strerror(st));
+			goto out_free;
+		}
+		printf("%s\n", json);
+	} else {
+		printf("%s\n", mtk_token_access_token(t));
+	}
+	if (fflush(stdout) != 0) {
+		perror("metatoken: stdout");
+		goto out_free;
+	}
+	rc = 0;
+
+out_free:
+	mtk_json_free(json);
+	mtk_token_free(t);
+	mtk_client_free(c);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("metatoken %s\n", mtk_version());
+		return 0;
+	}
+	if (strcmp(argv[1], "token") == 0)
+		return cmd_token(argc - 1, argv + 1);
+	fprintf(stderr, "metatoken: unknown command \"%s\"\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

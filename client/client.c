@@ -1,0 +1,706 @@
+/*
+ * The client: one cached token per client, single-flight fetches, refresh
+ * ahead of expiry, retries with backoff, and an optional refresher thread.
+ * The state machine is described in include/metatoken/metatoken.h.
+ *
+ * Locking: c->lock guards everything under "Guarded by lock". The one thread
+ * that set c->fetching does the I/O with the lock released; everybody else
+ * either serves the cached token or waits on c->fetched for that fetch to
+ * end. No callback into the transport or the clock's sleep runs under the
+ * lock.
+ */
+#include "private/internal.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 1000
+#define DEFAULT_REQUEST_TIMEOUT_MS 3000
+#define DEFAULT_FETCH_BUDGET_MS    10000
+#define DEFAULT_MAX_ATTEMPTS       3
+#define DEFAULT_BACKOFF_BASE_MS    100
+#define DEFAULT_BACKOFF_MAX_MS     2000
+/* Below the 5 min after which Google's and metatokend's servers hand out a
+ * new token, so that a refresh does get a new one. */
+#define DEFAULT_REFRESH_WINDOW_MS 240000
+#define DEFAULT_REFRESH_JITTER_MS 60000
+/* golang oauth2's margin: a request started with less left may arrive with
+ * an expired token. */
+#define DEFAULT_EXPIRY_MARGIN_MS        10000
+#define DEFAULT_MIN_REFRESH_INTERVAL_MS 30000
+#define MAX_ATTEMPTS_LIMIT              100
+/* With a fake clock, the refresher polls it this often (real time). */
+#define FAKE_CLOCK_POLL_MS     2
+#define REFRESHER_MAX_SLEEP_MS 60000
+
+struct mtk_token {
+	int64_t expires_at_ms; /* wall clock */
+	int64_t expires_in_ms; /* as of the get */
+	size_t len;
+	char access_token[]; /* NUL-terminated */
+};
+
+struct cached {
+	char *access_token; /* NULL: no token */
+	size_t len;
+	int64_t expires_ms;      /* monotonic: the real expiry */
+	int64_t usable_until_ms; /* expiry minus the margin: "expired" after this */
+	int64_t refresh_at_ms;   /* expiry minus window and jitter: "stale" after this */
+};
+
+enum state { FRESH, STALE, CRITICAL, EXPIRED };
+
+struct mtk_client {
+	/* Immutable after mtk_client_new(). */
+	char *token_url;
+	int64_t connect_timeout_ms;
+	int64_t request_timeout_ms;
+	int64_t fetch_budget_ms;
+	int max_attempts;
+	int64_t backoff_base_ms;
+	int64_t backoff_max_ms;
+	int64_t refresh_window_ms;
+	int64_t refresh_jitter_ms;
+	int64_t expiry_margin_ms;
+	int64_t min_refresh_interval_ms;
+	bool background;
+	bool real_clock;
+	struct mtk_clock clock;
+	struct mtk_transport transport;
+	struct mtk__curl *curl; /* when transport is the real one */
+	uint64_t (*random_u64)(void *arg);
+	void *random_arg;
+
+	/* Used only by the thread that set `fetching`. */
+	char *body; /* MTK_MAX_BODY bytes */
+
+	pthread_mutex_t lock;
+	pthread_cond_t fetched;        /* a fetch ended (fetch_gen moved) */
+	pthread_cond_t refresher_wake; /* CLOCK_MONOTONIC; state changed or stopping */
+	pthread_t refresher;
+	bool refresher_started;
+
+	/* Guarded by lock. */
+	struct cached tok;
+	bool invalidated;
+	bool fetching;
+	uint64_t fetch_gen;
+	enum mtk_status last_status;
+	char last_error[512];
+	int64_t next_attempt_ms; /* no refresh attempt before this (monotonic) */
+	bool ever_invalidated;
+	int64_t last_invalidation_ms;
+	bool stopping;
+	struct mtk_client_stats stats; /* but http_requests, below */
+
+	_Atomic uint64_t http_requests;
+};
+
+static int64_t mono(const struct mtk_client *c)
+{
+	return c->clock.monotonic_ms(c->clock.arg);
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+static enum state state_at(const struct mtk_client *c, int64_t now)
+{
+	if (!c->tok.access_token || c->invalidated || now >= c->tok.expires_ms)
+		return EXPIRED;
+	if (now >= c->tok.usable_until_ms)
+		return CRITICAL;
+	if (now >= c->tok.refresh_at_ms)
+		return STALE;
+	return FRESH;
+}
+
+static void cached_wipe(struct cached *t)
+{
+	if (t->access_token) {
+		OPENSSL_cleanse(t->access_token, t->len);
+		free(t->access_token);
+	}
+	memset(t, 0, sizeof(*t));
+}
+
+/* A uniformly random value in [0, bound], bound >= 0. */
+static int64_t random_upto(const struct mtk_client *c, int64_t bound)
+{
+	if (bound <= 0)
+		return 0;
+	return (int64_t)(c->random_u64(c->random_arg) % ((uint64_t)bound + 1));
+}
+
+/*
+ * Pause before retry number `attempt` (1 for the first retry): "full
+ * jitter", uniform in [0, min(max, base * 2^(attempt-1))].
+ */
+static int64_t backoff_ms(const struct mtk_client *c, int attempt)
+{
+	int64_t cap = c->backoff_base_ms;
+	int i;
+
+	for (i = 1; i < attempt && cap < c->backoff_max_ms; i++)
+		cap *= 2;
+	return random_upto(c, min64(cap, c->backoff_max_ms));
+}
+
+static enum mtk_status status_for_http(long http, bool *retry)
+{
+	*retry = false;
+	if (http == 404)
+		return MTK_ERR_NO_SUCH_ACCOUNT;
+	if (http == 429) {
+		*retry = true;
+		return MTK_ERR_HTTP_THROTTLED;
+	}
+	if (http >= 500 && http <= 599) {
+		*retry = true;
+		return MTK_ERR_HTTP_SERVER;
+	}
+	if (http >= 400 && http <= 499)
+		return MTK_ERR_HTTP_CLIENT;
+	return MTK_ERR_HTTP_UNEXPECTED;
+}
+
+/*
+ * One fetch: GET the token URL, retrying connect errors, timeouts, 429 and
+ * 5xx with backoff while attempts and the budget last. On MTK_OK, *doc holds
+ * the token and *sent_ms the monotonic time its request was sent (its
+ * lifetime counts from then, the conservative end). Otherwise detail says
+ * what went wrong. Runs without the lock, in the one fetching thread.
+ */
+static enum mtk_status fetch(struct mtk_client *c, struct mtk__token_doc *doc, int64_t *sent_ms,
+                             char *detail, size_t detail_len)
+{
+	static const char *const headers[] = { "Metadata-Flavor: Google", NULL };
+	enum mtk_status st = MTK_ERR_TIMEOUT;
+	int64_t start = mono(c), t0, left, delay;
+	char why[160] = "";
+	long http = 0;
+	int attempt;
+
+	for (attempt = 1;; attempt++) {
+		struct mtk_http_request req = { .url = c->token_url, .headers = headers };
+		struct mtk_http_response resp = { .body = c->body, .body_cap = MTK_MAX_BODY };
+		bool retry = false;
+
+		left = c->fetch_budget_ms - (mono(c) - start);
+		if (left <= 0) {
+			attempt--;
+			break;
+		}
+		req.timeout_ms = min64(c->request_timeout_ms, left);
+		req.connect_timeout_ms = min64(c->connect_timeout_ms, req.timeout_ms);
+		t0 = mono(c);
+		st = c->transport.perform(c->transport.arg, &req, &resp);
+		atomic_fetch_add_explicit(&c->http_requests, 1, memory_order_relaxed);
+		if (resp.body_len > MTK_MAX_BODY) {
+			resp.body_len = MTK_MAX_BODY;
+			if (st == MTK_OK)
+				st = MTK_ERR_BODY_TOO_LARGE;
+		}
+		if (st == MTK_OK && resp.status == 200) {
+			st = mtk__token_parse(c->body, resp.body_len, doc, why, sizeof(why));
+			OPENSSL_cleanse(c->body, resp.body_len);
+			if (st == MTK_OK) {
+				*sent_ms = t0;
+				return MTK_OK;
+			}
+			snprintf(detail, detail_len, "GET %s: malformed token response: %s",
+			         c->token_url, why);
+			return st;
+		}
+		OPENSSL_cleanse(c->body, resp.body_len);
+		if (st == MTK_OK) {
+			http = resp.status;
+			st = status_for_http(http, &retry);
+		} else {
+			http = 0;
+			retry = st == MTK_ERR_CONNECT || st == MTK_ERR_TIMEOUT ||
+			        st == MTK_ERR_TRANSPORT;
+		}
+		if (!retry || attempt >= c->max_attempts)
+			break;
+		delay = backoff_ms(c, attempt);
+		if (mono(c) - start + delay >= c->fetch_budget_ms)
+			break;
+		if (delay > 0)
+			c->clock.sleep_ms(c->clock.arg, delay);
+	}
+
+	if (http)
+		snprintf(detail, detail_len, "GET %s: HTTP %ld: %s (%d attempt%s)", c->token_url,
+		         http, mtk_strerror(st), attempt, attempt == 1 ? "" : "s");
+	else
+		snprintf(detail, detail_len, "GET %s: %s (%d attempt%s)", c->token_url,
+		         mtk_strerror(st), attempt, attempt == 1 ? "" : "s");
+	return st;
+}
+
+/* Replaces the cached token with doc's (taking its memory). Under lock. */
+static void install_locked(struct mtk_client *c, struct mtk__token_doc *doc, int64_t sent_ms,
+                           int64_t jitter_ms)
+{
+	int64_t lifetime_ms = doc->expires_in_s * 1000;
+
+	cached_wipe(&c->tok);
+	c->tok.access_token = doc->access_token;
+	c->tok.len = doc->access_token_len;
+	doc->access_token = NULL;
+	doc->access_token_len = 0;
+	c->tok.expires_ms = sent_ms + lifetime_ms;
+	/* A short-lived token (expiry tests) stays usable for half its life,
+	 * so it is never "expired" on arrival. */
+	c->tok.usable_until_ms = c->tok.expires_ms - min64(c->expiry_margin_ms, lifetime_ms / 2);
+	c->tok.refresh_at_ms = c->tok.expires_ms - (c->refresh_window_ms + jitter_ms);
+	c->invalidated = false;
+}
+
+/*
+ * Becomes the fetching thread: releases the lock for the I/O, then records
+ * the outcome, and wakes the waiters. Called and returns with the lock held.
+ */
+static void fetch_locked(struct mtk_client *c)
+{
+	struct mtk__token_doc doc = { 0 };
+	char detail[sizeof(c->last_error)] = "";
+	int64_t sent_ms = 0, jitter_ms;
+	enum mtk_status st;
+
+	c->fetching = true;
+	c->stats.fetches++;
+	pthread_mutex_unlock(&c->lock);
+
+	st = fetch(c, &doc, &sent_ms, detail, sizeof(detail));
+	/* Jitter in [0, refresh_jitter_ms): strictly inside the window. */
+	jitter_ms = c->refresh_jitter_ms > 0 ? random_upto(c, c->refresh_jitter_ms - 1) : 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (st == MTK_OK) {
+		install_locked(c, &doc, sent_ms, jitter_ms);
+	} else {
+		c->stats.fetch_failures++;
+		memcpy(c->last_error, detail, sizeof(detail));
+	}
+	c->last_status = st;
+	/* Whatever happened, the next refresh attempt waits: this is what keeps
+	 * a failing server, or one that hands out a token already inside the
+	 * window, from being asked on every call. */
+	c->next_attempt_ms = mono(c) + c->min_refresh_interval_ms;
+	c->fetching = false;
+	c->fetch_gen++;
+	pthread_cond_broadcast(&c->fetched);
+	pthread_cond_signal(&c->refresher_wake);
+	mtk__token_doc_release(&doc);
+}
+
+static void wait_for_fetch_locked(struct mtk_client *c)
+{
+	uint64_t gen = c->fetch_gen;
+
+	c->stats.waits++;
+	while (c->fetching && c->fetch_gen == gen)
+		pthread_cond_wait(&c->fetched, &c->lock);
+}
+
+/*
+ * Makes c->tok usable if the rules allow: serves, fetches or waits. Called
+ * and returns with the lock held; on MTK_OK c->tok is valid and *now_ms is
+ * the monotonic time it was checked at.
+ */
+static enum mtk_status acquire_locked(struct mtk_client *c, int64_t *now_ms)
+{
+	int64_t now = mono(c);
+
+	c->stats.gets++;
+	switch (state_at(c, now)) {
+	case FRESH:
+		*now_ms = now;
+		return MTK_OK;
+	case STALE:
+		/* Everybody else keeps the still-valid token without waiting. */
+		if (!c->fetching && !c->background && now >= c->next_attempt_ms)
+			fetch_locked(c);
+		break;
+	case CRITICAL:
+		if (c->fetching)
+			wait_for_fetch_locked(c);
+		else if (now >= c->next_attempt_ms)
+			fetch_locked(c);
+		break;
+	case EXPIRED:
+		if (c->fetching)
+			wait_for_fetch_locked(c);
+		else
+			fetch_locked(c);
+		break;
+	}
+
+	/* Whatever the fetch did, a token that is really still valid (and not
+	 * refused by an API) is served: keep the last good one. */
+	now = mono(c);
+	if (c->tok.access_token && !c->invalidated && now < c->tok.expires_ms) {
+		*now_ms = now;
+		return MTK_OK;
+	}
+	return c->last_status != MTK_OK ? c->last_status : MTK_ERR_EXPIRED;
+}
+
+static void *refresher_main(void *arg)
+{
+	struct mtk_client *c = arg;
+	struct timespec ts;
+	int64_t now, wake, delay_ms;
+	enum state s;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		now = mono(c);
+		s = state_at(c, now);
+		if (!c->fetching && s != FRESH && now >= c->next_attempt_ms) {
+			fetch_locked(c);
+			continue;
+		}
+		if (c->fetching)
+			wake = now + REFRESHER_MAX_SLEEP_MS; /* the fetch end signals us */
+		else if (s == FRESH)
+			wake = c->tok.refresh_at_ms;
+		else
+			wake = c->next_attempt_ms;
+		delay_ms = wake - now;
+		if (delay_ms < 1)
+			delay_ms = 1;
+		if (delay_ms > REFRESHER_MAX_SLEEP_MS)
+			delay_ms = REFRESHER_MAX_SLEEP_MS;
+		/* A fake clock moves by itself: poll it. */
+		if (!c->real_clock && delay_ms > FAKE_CLOCK_POLL_MS)
+			delay_ms = FAKE_CLOCK_POLL_MS;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += delay_ms / 1000;
+		ts.tv_nsec += (delay_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&c->refresher_wake, &c->lock, &ts);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* Applies the default for 0 and refuses negative values. */
+static int pick(int64_t v, int64_t def, int64_t *out)
+{
+	if (v < 0)
+		return -1;
+	*out = v ? v : def;
+	return 0;
+}
+
+static enum mtk_status init_sync(struct mtk_client *c)
+{
+	pthread_condattr_t attr;
+
+	if (pthread_mutex_init(&c->lock, NULL) != 0)
+		return MTK_ERR_INIT;
+	if (pthread_cond_init(&c->fetched, NULL) != 0)
+		goto out_mutex;
+	if (pthread_condattr_init(&attr) != 0)
+		goto out_fetched;
+	if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&c->refresher_wake, &attr) != 0) {
+		pthread_condattr_destroy(&attr);
+		goto out_fetched;
+	}
+	pthread_condattr_destroy(&attr);
+	return MTK_OK;
+
+out_fetched:
+	pthread_cond_destroy(&c->fetched);
+out_mutex:
+	pthread_mutex_destroy(&c->lock);
+	return MTK_ERR_INIT;
+}
+
+enum mtk_status mtk_client_new(const struct mtk_client_options *opts, struct mtk_client **out)
+{
+	static const struct mtk_client_options defaults = { 0 };
+	static const char token_path_fmt[] =
+	    "%s/computeMetadata/v1/instance/service-accounts/%s/token";
+	const char *account;
+	struct mtk_client *c;
+	enum mtk_status st;
+	char *base = NULL;
+	int64_t attempts;
+	size_t n;
+
+	if (!out)
+		return MTK_ERR_INVALID_ARGUMENT;
+	if (!opts)
+		opts = &defaults;
+	account = opts->account ? opts->account : "default";
+	if ((st = mtk__account_check(account)) != MTK_OK)
+		return st;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return MTK_ERR_NO_MEMORY;
+	if (pick(opts->connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS, &c->connect_timeout_ms) ||
+	    pick(opts->request_timeout_ms, DEFAULT_REQUEST_TIMEOUT_MS, &c->request_timeout_ms) ||
+	    pick(opts->fetch_budget_ms, DEFAULT_FETCH_BUDGET_MS, &c->fetch_budget_ms) ||
+	    pick(opts->max_attempts, DEFAULT_MAX_ATTEMPTS, &attempts) ||
+	    attempts > MAX_ATTEMPTS_LIMIT ||
+	    pick(opts->backoff_base_ms, DEFAULT_BACKOFF_BASE_MS, &c->backoff_base_ms) ||
+	    pick(opts->backoff_max_ms, DEFAULT_BACKOFF_MAX_MS, &c->backoff_max_ms) ||
+	    pick(opts->refresh_window_ms, DEFAULT_REFRESH_WINDOW_MS, &c->refresh_window_ms) ||
+	    pick(opts->refresh_jitter_ms, DEFAULT_REFRESH_JITTER_MS, &c->refresh_jitter_ms) ||
+	    pick(opts->expiry_margin_ms, DEFAULT_EXPIRY_MARGIN_MS, &c->expiry_margin_ms) ||
+	    pick(opts->min_refresh_interval_ms, DEFAULT_MIN_REFRESH_INTERVAL_MS,
+	         &c->min_refresh_interval_ms)) {
+		free(c);
+		return MTK_ERR_INVALID_ARGUMENT;
+	}
+	c->max_attempts = (int)attempts;
+	c->background = opts->background_refresh;
+
+	c->clock.monotonic_ms = mtk__monotonic_ms;
+	c->clock.wall_ms = mtk__wall_ms;
+	c->clock.sleep_ms = mtk__sleep_ms;
+	c->real_clock = true;
+	if (opts->clock) {
+		c->clock.arg = opts->clock->arg;
+		if (opts->clock->monotonic_ms) {
+			c->clock.monotonic_ms = opts->clock->monotonic_ms;
+			c->real_clock = false;
+		}
+		if (opts->clock->wall_ms)
+			c->clock.wall_ms = opts->clock->wall_ms;
+		if (opts->clock->sleep_ms)
+			c->clock.sleep_ms = opts->clock->sleep_ms;
+	}
+	c->random_u64 = opts->random_u64 ? opts->random_u64 : mtk__random_u64;
+	c->random_arg = opts->random_arg;
+
+	if ((st = mtk__endpoint_resolve(opts->endpoint, &base)) != MTK_OK)
+		goto out_free;
+	n = strlen(base) + strlen(account) + sizeof(token_path_fmt);
+	c->token_url = malloc(n);
+	c->body = malloc(MTK_MAX_BODY);
+	if (!c->token_url || !c->body) {
+		st = MTK_ERR_NO_MEMORY;
+		goto out_free;
+	}
+	snprintf(c->token_url, n, token_path_fmt, base, account);
+	free(base);
+	base = NULL;
+
+	if (opts->transport && opts->transport->perform) {
+		c->transport = *opts->transport;
+	} else {
+		if ((st = mtk__curl_new(&c->curl)) != MTK_OK)
+			goto out_free;
+		c->transport.perform = mtk__curl_perform;
+		c->transport.arg = c->curl;
+	}
+
+	if ((st = init_sync(c)) != MTK_OK)
+		goto out_free;
+	atomic_init(&c->http_requests, 0);
+	c->last_status = MTK_OK;
+	if (c->background) {
+		if (pthread_create(&c->refresher, NULL, refresher_main, c) != 0) {
+			c->background = false;
+			mtk_client_free(c);
+			return MTK_ERR_INIT;
+		}
+		c->refresher_started = true;
+	}
+	*out = c;
+	return MTK_OK;
+
+out_free:
+	free(base);
+	mtk__curl_free(c->curl);
+	free(c->body);
+	free(c->token_url);
+	free(c);
+	return st;
+}
+
+void mtk_client_free(struct mtk_client *c)
+{
+	if (!c)
+		return;
+	if (c->refresher_started) {
+		pthread_mutex_lock(&c->lock);
+		c->stopping = true;
+		pthread_cond_signal(&c->refresher_wake);
+		pthread_mutex_unlock(&c->lock);
+		pthread_join(c->refresher, NULL);
+	}
+	cached_wipe(&c->tok);
+	OPENSSL_cleanse(c->body, MTK_MAX_BODY);
+	pthread_cond_destroy(&c->refresher_wake);
+	pthread_cond_destroy(&c->fetched);
+	pthread_mutex_destroy(&c->lock);
+	mtk__curl_free(c->curl);
+	free(c->body);
+	free(c->token_url);
+	free(c);
+}
+
+enum mtk_status mtk_client_get_token(struct mtk_client *c, struct mtk_token **out)
+{
+	struct mtk_token *t;
+	enum mtk_status st;
+	int64_t now;
+
+	if (!c || !out)
+		return MTK_ERR_INVALID_ARGUMENT;
+	pthread_mutex_lock(&c->lock);
+	st = acquire_locked(c, &now);
+	if (st != MTK_OK)
+		goto out_unlock;
+	t = malloc(sizeof(*t) + c->tok.len + 1);
+	if (!t) {
+		st = MTK_ERR_NO_MEMORY;
+		goto out_unlock;
+	}
+	t->len = c->tok.len;
+	memcpy(t->access_token, c->tok.access_token, c->tok.len + 1);
+	t->expires_in_ms = c->tok.expires_ms - now;
+	t->expires_at_ms = c->clock.wall_ms(c->clock.arg) + t->expires_in_ms;
+	*out = t;
+out_unlock:
+	pthread_mutex_unlock(&c->lock);
+	return st;
+}
+
+enum mtk_status mtk_client_authorization_header(struct mtk_client *c, char *buf, size_t buflen)
+{
+	static const char prefix[] = "Authorization: Bearer ";
+	enum mtk_status st;
+	int64_t now;
+
+	if (!c || !buf)
+		return MTK_ERR_INVALID_ARGUMENT;
+	pthread_mutex_lock(&c->lock);
+	st = acquire_locked(c, &now);
+	if (st == MTK_OK) {
+		if (buflen < sizeof(prefix) + c->tok.len) {
+			st = MTK_ERR_BUFFER_TOO_SMALL;
+		} else {
+			memcpy(buf, prefix, sizeof(prefix) - 1);
+			memcpy(buf + sizeof(prefix) - 1, c->tok.access_token, c->tok.len + 1);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return st;
+}
+
+bool mtk_client_invalidate(struct mtk_client *c, const char *access_token)
+{
+	bool will_fetch;
+	int64_t now;
+
+	if (!c)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	now = mono(c);
+	if (!c->tok.access_token || c->invalidated) {
+		will_fetch = true;
+	} else if (access_token && (strlen(access_token) != c->tok.len ||
+	                            CRYPTO_memcmp(access_token, c->tok.access_token, c->tok.len))) {
+		will_fetch = false; /* already replaced */
+	} else if (c->ever_invalidated &&
+	           now - c->last_invalidation_ms < c->min_refresh_interval_ms) {
+		will_fetch = false; /* the same token came back: no loop */
+	} else {
+		c->invalidated = true;
+		c->ever_invalidated = true;
+		c->last_invalidation_ms = now;
+		will_fetch = true;
+		pthread_cond_signal(&c->refresher_wake);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return will_fetch;
+}
+
+enum mtk_status mtk_client_last_error(struct mtk_client *c, char *buf, size_t buflen)
+{
+	if (!c || !buf || buflen == 0)
+		return MTK_ERR_INVALID_ARGUMENT;
+	pthread_mutex_lock(&c->lock);
+	snprintf(buf, buflen, "%s", c->last_error);
+	pthread_mutex_unlock(&c->lock);
+	return MTK_OK;
+}
+
+const char *mtk_client_token_url(const struct mtk_client *c)
+{
+	return c ? c->token_url : "";
+}
+
+enum mtk_status mtk_client_get_stats(struct mtk_client *c, struct mtk_client_stats *out)
+{
+	if (!c || !out)
+		return MTK_ERR_INVALID_ARGUMENT;
+	pthread_mutex_lock(&c->lock);
+	*out = c->stats;
+	pthread_mutex_unlock(&c->lock);
+	out->http_requests = atomic_load_explicit(&c->http_requests, memory_order_relaxed);
+	return MTK_OK;
+}
+
+const char *mtk_token_access_token(const struct mtk_token *t)
+{
+	return t ? t->access_token : NULL;
+}
+
+size_t mtk_token_access_token_len(const struct mtk_token *t)
+{
+	return t ? t->len : 0;
+}
+
+const char *mtk_token_type(const struct mtk_token *t)
+{
+	return t ? "Bearer" : NULL;
+}
+
+int64_t mtk_token_expires_at_ms(const struct mtk_token *t)
+{
+	return t ? t->expires_at_ms : 0;
+}
+
+int64_t mtk_token_expires_in_ms(const struct mtk_token *t)
+{
+	return t ? t->expires_in_ms : 0;
+}
+
+enum mtk_status mtk_token_to_json(const struct mtk_token *t, char **json)
+{
+	int64_t s;
+
+	if (!t || !json)
+		return MTK_ERR_INVALID_ARGUMENT;
+	s = t->expires_in_ms / 1000;
+	return mtk__token_json(t->access_token, s > 0 ? s : 1, json);
+}
+
+void mtk_token_free(struct mtk_token *t)
+{
+	if (!t)
+		return;
+	OPENSSL_cleanse(t->access_token, t->len);
+	free(t);
+}

@@ -1,0 +1,163 @@
+/*
+ * The real transport: libcurl, one easy handle per client, reused so that
+ * the connection to the metadata service stays open (keep-alive).
+ */
+#include "private/internal.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mtk__curl {
+	pthread_mutex_t lock; /* the easy handle is not thread-safe */
+	CURL *easy;
+};
+
+struct sink {
+	struct mtk_http_response *resp;
+	int overflow;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+/*
+ * curl_global_init() is not thread-safe in every libcurl a user may have,
+ * so it runs once per process. curl_global_cleanup() is never called: the
+ * program (or another library) may still use libcurl when we are done.
+ */
+static void global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+enum mtk_status mtk__curl_new(struct mtk__curl **out)
+{
+	struct mtk__curl *t;
+
+	pthread_once(&global_once, global_init);
+	if (global_rc != CURLE_OK)
+		return MTK_ERR_INIT;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return MTK_ERR_NO_MEMORY;
+	t->easy = curl_easy_init();
+	if (!t->easy) {
+		free(t);
+		return MTK_ERR_INIT;
+	}
+	if (pthread_mutex_init(&t->lock, NULL) != 0) {
+		curl_easy_cleanup(t->easy);
+		free(t);
+		return MTK_ERR_INIT;
+	}
+	*out = t;
+	return MTK_OK;
+}
+
+void mtk__curl_free(struct mtk__curl *t)
+{
+	if (!t)
+		return;
+	curl_easy_cleanup(t->easy);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+/* Appends to the caller's buffer; returning short makes curl fail the
+ * transfer with CURLE_WRITE_ERROR, which is how the cap is enforced. */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct sink *s = arg;
+	struct mtk_http_response *r = s->resp;
+	size_t n = size * nmemb;
+
+	if (n > r->body_cap - r->body_len) {
+		s->overflow = 1;
+		return 0;
+	}
+	memcpy(r->body + r->body_len, data, n);
+	r->body_len += n;
+	return n;
+}
+
+static enum mtk_status map_error(CURLcode rc, int overflow)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return MTK_OK;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+		return MTK_ERR_CONNECT;
+	case CURLE_OPERATION_TIMEDOUT:
+		return MTK_ERR_TIMEOUT;
+	case CURLE_FILESIZE_EXCEEDED:
+		return MTK_ERR_BODY_TOO_LARGE;
+	case CURLE_WRITE_ERROR:
+		return overflow ? MTK_ERR_BODY_TOO_LARGE : MTK_ERR_TRANSPORT;
+	case CURLE_OUT_OF_MEMORY:
+		return MTK_ERR_NO_MEMORY;
+	default:
+		return MTK_ERR_TRANSPORT;
+	}
+}
+
+enum mtk_status mtk__curl_perform(void *arg, const struct mtk_http_request *req,
+                                  struct mtk_http_response *resp)
+{
+	struct mtk__curl *t = arg;
+	struct curl_slist *headers = NULL, *h;
+	struct sink sink = { .resp = resp };
+	const char *const *line;
+	enum mtk_status st;
+	CURLcode rc;
+	long status = 0;
+	CURL *e = t->easy;
+
+	for (line = req->headers; line && *line; line++) {
+		h = curl_slist_append(headers, *line);
+		if (!h) {
+			curl_slist_free_all(headers);
+			return MTK_ERR_NO_MEMORY;
+		}
+		headers = h;
+	}
+
+	pthread_mutex_lock(&t->lock);
+	resp->body_len = 0;
+	/* Options are re-set per request on the kept handle; curl_easy_reset is
+	 * avoided because it would not keep the connection cache anyway, and
+	 * every option that matters is set here. */
+	curl_easy_setopt(e, CURLOPT_URL, req->url);
+	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+	/* The metadata service is link-local: never through a proxy, whatever
+	 * http_proxy says. */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM */
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)resp->body_cap);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "metatoken/" MTK_VERSION_STRING);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &sink);
+
+	rc = curl_easy_perform(e);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	/* The handle must not keep pointers to this call's stack and list. */
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, NULL);
+	pthread_mutex_unlock(&t->lock);
+	curl_slist_free_all(headers);
+
+	st = map_error(rc, sink.overflow);
+	if (st == MTK_OK)
+		resp->status = status;
+	return st;
+}

@@ -1,0 +1,291 @@
+/*
+ * libmetatoken: get a valid Bearer token for the VM's (or function's)
+ * service account from a GCE-compatible metadata service (metatokend, the
+ * Google Compute Engine metadata server, or Yandex Cloud's), cheaply and
+ * safely.
+ *
+ *	struct mtk_client *c;
+ *	struct mtk_token *t;
+ *
+ *	if (mtk_client_new(&(struct mtk_client_options){ .account = "default" }, &c) != MTK_OK)
+ *		...;
+ *	if (mtk_client_get_token(c, &t) == MTK_OK) {
+ *		use(mtk_token_access_token(t));
+ *		mtk_token_free(t);
+ *	}
+ *	mtk_client_free(c);
+ *
+ * Conventions
+ * - Every call that can fail returns an enum mtk_status; mtk_strerror()
+ *   never returns NULL. Out-parameters are written only on MTK_OK.
+ * - mtk_*_free(NULL) is a no-op. Token bytes are wiped before memory that
+ *   held them is freed.
+ * - Threads: one struct mtk_client is safe to share between any number of
+ *   threads, for every call except mtk_client_free(), which the owner calls
+ *   once no other thread uses the client any more. A struct mtk_token is
+ *   immutable and may be read from any thread.
+ *
+ * Cache and refresh
+ * The client caches one token. Its expiry is kept on the monotonic clock,
+ * computed from `expires_in` at the moment the request that fetched it was
+ * sent, so wall-clock jumps change nothing. With R = refresh_window_ms plus
+ * a random jitter in [0, refresh_jitter_ms) drawn per token, and
+ * M = min(expiry_margin_ms, the token's lifetime / 2), a get finds the token:
+ * - fresh (more than R left): returned, no I/O, no waiting;
+ * - stale (between R and M left): returned; exactly one caller (or the
+ *   background refresher, when enabled) fetches a new one meanwhile, every
+ *   other caller gets the cached token at once;
+ * - expired (less than M left, absent, or invalidated): callers wait for the
+ *   single in-flight fetch; N threads cause exactly one HTTP fetch.
+ * A failed refresh keeps serving the last good token until its real expiry;
+ * after that the fetch's error is returned. After any fetch the next
+ * refresh attempt waits at least min_refresh_interval_ms, so a server that
+ * hands out a token already inside the refresh window (or a failing one)
+ * is not asked on every call.
+ *
+ * Fetching: GET <endpoint>/computeMetadata/v1/instance/service-accounts/
+ * <account>/token with `Metadata-Flavor: Google`, over one reused libcurl
+ * handle per client (keep-alive), never through a proxy, body capped at
+ * MTK_MAX_BODY bytes. Connect errors, timeouts, 429 and 5xx are retried with
+ * exponential backoff and full jitter, within fetch_budget_ms; other 4xx and
+ * malformed responses are not retried and never cached.
+ */
+#ifndef METATOKEN_METATOKEN_H
+#define METATOKEN_METATOKEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define MTK_EXPORT __attribute__((visibility("default")))
+#else
+#define MTK_EXPORT
+#endif
+
+#define MTK_VERSION_STRING "0.1.0"
+
+#define MTK_MAX_ACCESS_TOKEN 4096  /* longest access token accepted, bytes */
+#define MTK_MAX_BODY         65536 /* longest token response accepted, bytes */
+#define MTK_MAX_ACCOUNT      255   /* longest service account name, bytes */
+/* Buffer size that always fits "Authorization: Bearer <token>" and its NUL. */
+#define MTK_AUTHORIZATION_HEADER_MAX (sizeof("Authorization: Bearer ") + MTK_MAX_ACCESS_TOKEN)
+
+/*
+ * Status codes: X(name, message). This table is append-only: a value once
+ * released is never renumbered or reused, so statuses may be stored and
+ * compared across versions. It generates both the enum and the strings.
+ */
+#define MTK_STATUS_MAP(X)                                                                          \
+	X(MTK_OK, "success")                                                                       \
+	X(MTK_ERR_INVALID_ARGUMENT, "invalid argument (NULL pointer or value out of range)")       \
+	X(MTK_ERR_NO_MEMORY, "out of memory")                                                      \
+	X(MTK_ERR_BAD_ENDPOINT, "metadata endpoint is not host[:port] or http://host[:port]")      \
+	X(MTK_ERR_BAD_ACCOUNT, "service account name is empty, too long or not URL-safe")          \
+	X(MTK_ERR_INIT, "could not initialise libcurl or a thread")                                \
+	X(MTK_ERR_CONNECT, "could not connect to the metadata service")                            \
+	X(MTK_ERR_TIMEOUT, "the metadata service did not answer in time")                          \
+	X(MTK_ERR_TRANSPORT, "HTTP transport error talking to the metadata service")               \
+	X(MTK_ERR_NO_SUCH_ACCOUNT, "the metadata service has no such service account (HTTP 404)")  \
+	X(MTK_ERR_HTTP_CLIENT, "the metadata service refused the request (HTTP 4xx)")              \
+	X(MTK_ERR_HTTP_THROTTLED, "the metadata service kept answering 429 Too Many Requests")     \
+	X(MTK_ERR_HTTP_SERVER, "the metadata service kept failing (HTTP 5xx)")                     \
+	X(MTK_ERR_HTTP_UNEXPECTED, "the metadata service answered an unexpected HTTP status")      \
+	X(MTK_ERR_BODY_TOO_LARGE, "the token response is larger than 64 KiB")                      \
+	X(MTK_ERR_BAD_JSON, "the token response is not a JSON object")                             \
+	X(MTK_ERR_MISSING_FIELD,                                                                   \
+	  "the token response lacks access_token, expires_in or token_type")                       \
+	X(MTK_ERR_BAD_EXPIRES_IN, "expires_in is not a positive integer of at most 10 years")      \
+	X(MTK_ERR_BAD_ACCESS_TOKEN,                                                                \
+	  "access_token is empty, longer than 4096 bytes or not printable ASCII")                  \
+	X(MTK_ERR_BAD_TOKEN_TYPE, "token_type is not Bearer")                                      \
+	X(MTK_ERR_EXPIRED, "no valid token: the cached one expired and no new one was fetched")    \
+	X(MTK_ERR_BUFFER_TOO_SMALL, "the caller's buffer is too small")                            \
+	X(MTK_ERR_BAD_ENVIRONMENT, "an environment variable has an invalid value")                 \
+	X(MTK_ERR_NO_TOKEN, "there is no token")
+
+enum mtk_status {
+#define MTK_STATUS_ENUM_(name, msg) name,
+	MTK_STATUS_MAP(MTK_STATUS_ENUM_)
+#undef MTK_STATUS_ENUM_
+};
+
+/* A one-line English description of s. Never NULL, even for unknown values. */
+MTK_EXPORT const char *mtk_strerror(enum mtk_status s);
+
+/* The enumerator's name ("MTK_ERR_TIMEOUT"), or "MTK_UNKNOWN". Never NULL. */
+MTK_EXPORT const char *mtk_status_name(enum mtk_status s);
+
+/* The library's version, MTK_VERSION_STRING of the build. */
+MTK_EXPORT const char *mtk_version(void);
+
+/*
+ * Test seam: the clocks. Each NULL function falls back to the real one, so
+ * a test replaces all three. arg is passed to each. Must be thread-safe.
+ * - monotonic_ms: any monotonic origin; all expiry logic runs on it.
+ * - wall_ms: milliseconds since the Unix epoch; used only to report
+ *   absolute expiry times and for contexts' deadlines.
+ * - sleep_ms: the pause between retries (never called with a value <= 0).
+ */
+struct mtk_clock {
+	int64_t (*monotonic_ms)(void *arg);
+	int64_t (*wall_ms)(void *arg);
+	void (*sleep_ms)(void *arg, int64_t ms);
+	void *arg;
+};
+
+/*
+ * Test seam: the HTTP transport. One GET, synchronous. The client calls
+ * perform() from at most one thread at a time per client, never holding the
+ * client's lock.
+ */
+struct mtk_http_request {
+	const char *url;            /* absolute http:// URL */
+	const char *const *headers; /* NULL-terminated "Name: value" lines */
+	int64_t connect_timeout_ms; /* > 0 */
+	int64_t timeout_ms;         /* > 0, whole request */
+};
+
+struct mtk_http_response {
+	long status;     /* out: HTTP status */
+	char *body;      /* caller-owned buffer of body_cap bytes */
+	size_t body_cap; /* MTK_MAX_BODY */
+	size_t body_len; /* out: bytes written to body (no NUL is added) */
+};
+
+/*
+ * perform() returns MTK_OK when a response arrived (whatever its status),
+ * MTK_ERR_CONNECT, MTK_ERR_TIMEOUT or MTK_ERR_TRANSPORT (retried), or
+ * MTK_ERR_BODY_TOO_LARGE when the body would exceed body_cap (not retried).
+ */
+struct mtk_transport {
+	enum mtk_status (*perform)(void *arg, const struct mtk_http_request *req,
+	                           struct mtk_http_response *resp);
+	void *arg;
+};
+
+/*
+ * Options. Zero means "the default" for every field, so
+ * `&(struct mtk_client_options){ .account = "sa@x" }` is a complete value,
+ * and NULL options mean all defaults. Strings are copied at creation.
+ */
+struct mtk_client_options {
+	/* host[:port] or http://host[:port]; NULL: $YC_METADATA_ADDR, else
+	 * $GCE_METADATA_HOST, else 169.254.169.254 (port 80). */
+	const char *endpoint;
+	/* Service account: "default" (NULL) or its email. URL-safe only. */
+	const char *account;
+	int64_t connect_timeout_ms;      /* 0: 1000 */
+	int64_t request_timeout_ms;      /* 0: 3000, per attempt */
+	int64_t fetch_budget_ms;         /* 0: 10000, one fetch with all its retries */
+	int max_attempts;                /* 0: 3 (first try included) */
+	int64_t backoff_base_ms;         /* 0: 100, doubled per retry */
+	int64_t backoff_max_ms;          /* 0: 2000 */
+	int64_t refresh_window_ms;       /* 0: 240000 (4 min) */
+	int64_t refresh_jitter_ms;       /* 0: 60000, so refresh starts 4..5 min before expiry */
+	int64_t expiry_margin_ms;        /* 0: 10000; less left counts as expired */
+	int64_t min_refresh_interval_ms; /* 0: 30000 between refresh attempts */
+	/* Start a thread that keeps the token fresh, so that no get ever waits
+	 * for I/O once the first token arrived. mtk_client_free() stops it. */
+	bool background_refresh;
+
+	/* Test seams: leave NULL otherwise. */
+	const struct mtk_clock *clock;
+	const struct mtk_transport *transport;
+	uint64_t (*random_u64)(void *arg); /* jitter source */
+	void *random_arg;
+};
+
+struct mtk_client;
+struct mtk_token;
+
+/*
+ * Creates a client. Resolves the endpoint and validates the account now
+ * (MTK_ERR_BAD_ENDPOINT, MTK_ERR_BAD_ACCOUNT); performs no I/O unless
+ * background_refresh is set, in which case the first fetch starts at once.
+ */
+MTK_EXPORT enum mtk_status mtk_client_new(const struct mtk_client_options *opts,
+                                          struct mtk_client **out);
+
+/* Stops the refresher (waiting for a fetch it has under way), wipes the
+ * cached token and frees the client. No operation is performed if c is NULL. */
+MTK_EXPORT void mtk_client_free(struct mtk_client *c);
+
+/*
+ * Returns a valid token in *out, which the caller frees with
+ * mtk_token_free(). May wait for a fetch (see "Cache and refresh" above).
+ * On failure, returns the status of the fetch that failed.
+ */
+MTK_EXPORT enum mtk_status mtk_client_get_token(struct mtk_client *c, struct mtk_token **out);
+
+/*
+ * Writes "Authorization: Bearer <token>" (NUL-terminated, ready for
+ * curl_slist_append) into buf, with the same caching as get_token and no
+ * allocation. MTK_AUTHORIZATION_HEADER_MAX bytes always suffice. The caller
+ * should wipe buf when done.
+ */
+MTK_EXPORT enum mtk_status mtk_client_authorization_header(struct mtk_client *c, char *buf,
+                                                           size_t buflen);
+
+/*
+ * Call when an API answered 401 to `access_token` (or pass NULL for "the
+ * current token"): the next get fetches again, once. Returns true when it
+ * will; false when the cached token is already a different one, or when an
+ * invalidation was honoured less than min_refresh_interval_ms ago (a server
+ * that hands back the same token would otherwise cause a fetch loop).
+ */
+MTK_EXPORT bool mtk_client_invalidate(struct mtk_client *c, const char *access_token);
+
+/*
+ * Copies a one-line description of the last failed fetch (what, where and
+ * why, e.g. "GET http://...: HTTP 503 after 3 attempts") into buf,
+ * truncated to fit. Writes "" when no fetch failed yet.
+ */
+MTK_EXPORT enum mtk_status mtk_client_last_error(struct mtk_client *c, char *buf, size_t buflen);
+
+/* The token URL the client fetches (for messages). Valid until free. */
+MTK_EXPORT const char *mtk_client_token_url(const struct mtk_client *c);
+
+struct mtk_client_stats {
+	uint64_t gets;           /* get_token and authorization_header calls */
+	uint64_t fetches;        /* fetches started (each one may retry) */
+	uint64_t fetch_failures; /* fetches that ended without a token */
+	uint64_t http_requests;  /* transport calls, retries included */
+	uint64_t waits;          /* gets that waited for another thread's fetch */
+};
+
+/* Copies the client's counters (for metrics, and tests). */
+MTK_EXPORT enum mtk_status mtk_client_get_stats(struct mtk_client *c, struct mtk_client_stats *out);
+
+/* The token: immutable, owned by the caller. */
+MTK_EXPORT const char *mtk_token_access_token(const struct mtk_token *t); /* NUL-terminated */
+MTK_EXPORT size_t mtk_token_access_token_len(const struct mtk_token *t);
+MTK_EXPORT const char *mtk_token_type(const struct mtk_token *t); /* "Bearer" */
+/* Absolute expiry, ms since the Unix epoch (wall clock at the get + the
+ * remaining life on the monotonic clock). */
+MTK_EXPORT int64_t mtk_token_expires_at_ms(const struct mtk_token *t);
+/* Remaining life in ms when the get returned (> 0). */
+MTK_EXPORT int64_t mtk_token_expires_in_ms(const struct mtk_token *t);
+
+/*
+ * Writes the token document {"access_token","expires_in","token_type"}
+ * (expires_in in whole seconds as of the get, at least 1) into *json; free
+ * it with mtk_json_free().
+ */
+MTK_EXPORT enum mtk_status mtk_token_to_json(const struct mtk_token *t, char **json);
+
+/* Wipes and frees the token. No operation is performed if t is NULL. */
+MTK_EXPORT void mtk_token_free(struct mtk_token *t);
+
+/* Wipes and frees a string this library returned as JSON. NULL is a no-op. */
+MTK_EXPORT void mtk_json_free(char *json);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
