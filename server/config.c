@@ -263,11 +263,13 @@ static int utf8_valid(const unsigned char *s)
 	return 1;
 }
 
-/* What is wrong with any key or string in the document, or NULL. */
-static const char *text_problem(const char *s)
+/* What is wrong with any key or string in the document, or NULL. Values of
+ * metadata attributes may span lines (user-data, startup-script, ssh-keys):
+ * `multiline` lets tab, newline and carriage return through. */
+static const char *text_problem(const char *s, int multiline)
 {
 	for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
-		if (*u < 0x20)
+		if (*u < 0x20 && !(multiline && (*u == '\t' || *u == '\n' || *u == '\r')))
 			return "must not contain control characters";
 	}
 	if (!utf8_valid((const unsigned char *)s))
@@ -417,20 +419,20 @@ static int check_duplicate_keys(struct parser *p, const cJSON *obj)
  * checked before they go into a path, so a message never carries a raw
  * control character. Depth is bounded by cJSON's nesting limit.
  */
-static int walk(struct parser *p, const cJSON *item)
+static int walk(struct parser *p, const cJSON *item, int multiline)
 {
 	const cJSON *child;
 	const char *why;
 	size_t i = 0;
 
 	if (cJSON_IsString(item)) {
-		why = text_problem(item->valuestring);
+		why = text_problem(item->valuestring, multiline);
 		return why ? fail(p, item, "%s", why) : 0;
 	}
 	if (cJSON_IsObject(item)) {
 		cJSON_ArrayForEach(child, item)
 		{
-			why = text_problem(child->string);
+			why = text_problem(child->string, 0);
 			if (why) {
 				cJSON key = string_item(child->string);
 
@@ -443,7 +445,9 @@ static int walk(struct parser *p, const cJSON *item)
 	cJSON_ArrayForEach(child, item)
 	{
 		size_t mark = cJSON_IsObject(item) ? path_key(p, child->string) : path_index(p, i);
-		int rc = walk(p, child);
+		int rc = walk(p, child,
+			      cJSON_IsObject(item) && item->string &&
+				      strcmp(item->string, "attributes") == 0);
 
 		path_pop(p, mark);
 		if (rc)
@@ -1048,7 +1052,7 @@ static int parse_document(struct config *c, const char *text, size_t len, const 
 		fail_at(&p, text, i, why);
 		goto out;
 	}
-	if (walk(&p, root) || parse_root(&p, root, c))
+	if (walk(&p, root, 0) || parse_root(&p, root, c))
 		goto out;
 	rc = 0;
 out:

@@ -282,13 +282,31 @@ Test(config, control_character_in_a_string_is_an_error)
 	expect_error(
 	    "{\"instance\": {\"name\": \"a\\u0001b\"}}",
 	    "cfg.json: instance.name: must not contain control characters (got \"a\\u0001b\")");
-	/* A raw tab, which cJSON itself lets through. */
+	/* A raw tab, which cJSON itself lets through, outside attributes. */
 	expect_error(
-	    "{\"project\": {\"id\": \"p\", \"attributes\": {\"k\": \"a\tb\"}}}",
-	    "cfg.json: project.attributes.k: must not contain control characters (got \"a\\tb\")");
+	    "{\"instance\": {\"hostname\": \"a\tb\"}}",
+	    "cfg.json: instance.hostname: must not contain control characters (got \"a\\tb\")");
+	/* Attributes may span lines, but other control characters stay out. */
+	expect_error(
+	    "{\"project\": {\"id\": \"p\", \"attributes\": {\"k\": \"a\\u0001b\"}}}",
+	    "cfg.json: project.attributes.k: must not contain control characters (got \"a\\u0001b\")");
 	expect_error(
 	    "{\"instance\": {\"na\\nme\": \"x\"}}",
 	    "cfg.json: instance: key must not contain control characters (got \"na\\nme\")");
+}
+
+Test(config, attribute_values_may_span_lines)
+{
+	static const char json[] = "{\"instance\": {\"id\": \"1\", \"attributes\": "
+				   "{\"user-data\": \"#cloud-config\\nruncmd:\\n\\t- true\\r\\n\"}}}";
+	struct config c;
+	char err[256];
+
+	cr_assert_eq(config_parse(json, strlen(json), "cfg.json", &c, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_assert_eq(c.n_instance_attributes, 1);
+	cr_assert_str_eq(c.instance_attributes[0].value, "#cloud-config\nruncmd:\n\t- true\r\n");
+	config_release(&c);
 }
 
 Test(config, invalid_utf8_is_an_error)
