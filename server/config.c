@@ -936,10 +936,68 @@ out:
 	return rc;
 }
 
+static void release_control(struct config *c)
+{
+	if (c->admin_secret)
+		memset(c->admin_secret, 0, strlen(c->admin_secret));
+	free(c->admin_secret);
+	free(c->admin_secret_file);
+	c->admin_secret = c->admin_secret_file = NULL;
+	c->control_enabled = 1;
+}
+
+static const char *check_secret(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len < 16 || len > 256)
+		return "must be 16..256 characters";
+	for (; *s; s++)
+		if (*s <= 0x20 || *s >= 0x7f)
+			return "must be printable ASCII with no spaces";
+	return NULL;
+}
+
+static int parse_control(struct parser *p, const cJSON *obj, struct config *c)
+{
+	static const char *const keys[] = { "enabled", "secret", "secret_file", NULL };
+	size_t mark = path_key(p, "control");
+	const cJSON *enabled;
+	int rc = -1;
+
+	release_control(c);
+	if (!cJSON_IsObject(obj)) {
+		fail(p, obj, "must be an object");
+		goto out;
+	}
+	if (check_keys(p, obj, keys) < 0)
+		goto out;
+	enabled = cJSON_GetObjectItemCaseSensitive(obj, "enabled");
+	if (enabled) {
+		size_t emark = path_key(p, "enabled");
+
+		if (!cJSON_IsBool(enabled)) {
+			fail(p, enabled, "must be true or false");
+			path_pop(p, emark);
+			goto out;
+		}
+		c->control_enabled = cJSON_IsTrue(enabled);
+		path_pop(p, emark);
+	}
+	if (get_string(p, obj, "secret", NONEMPTY, check_secret, &c->admin_secret) < 0 ||
+	    get_string(p, obj, "secret_file", NONEMPTY, NULL, &c->admin_secret_file) < 0)
+		goto out;
+	rc = 0;
+out:
+	path_pop(p, mark);
+	return rc;
+}
+
 static int parse_root(struct parser *p, const cJSON *root, struct config *c)
 {
 	static const char *const keys[] = {
-		"listen", "signing_key", "project", "instance", "yandex", "service_accounts", NULL,
+		"listen", "signing_key", "project", "instance", "yandex", "service_accounts",
+		"control", NULL,
 	};
 	const cJSON *item;
 
@@ -961,6 +1019,8 @@ static int parse_root(struct parser *p, const cJSON *root, struct config *c)
 		return -1;
 	if ((item = cJSON_GetObjectItemCaseSensitive(root, "service_accounts")) &&
 	    parse_accounts(p, item, c))
+		return -1;
+	if ((item = cJSON_GetObjectItemCaseSensitive(root, "control")) && parse_control(p, item, c))
 		return -1;
 	return 0;
 }
@@ -1071,6 +1131,7 @@ static int load(const char *text, size_t len, const char *source, struct config 
 	int rc = -1;
 
 	memset(&c, 0, sizeof(c));
+	c.control_enabled = 1;
 	if (parse_document(&c, config_embedded_default, strlen(config_embedded_default),
 	                   EMBEDDED_SOURCE, err, errlen))
 		goto out;
@@ -1290,5 +1351,6 @@ void config_release(struct config *c)
 	release_instance(c);
 	release_yandex(c);
 	release_accounts(c);
+	release_control(c);
 	memset(c, 0, sizeof(*c));
 }

@@ -22,6 +22,11 @@
  *       "attributes": { ... }, "labels": { ... }
  *     },
  *     "yandex": { "folder_id": "...", "cloud_id": "..." },
+ *     "control": {                         the control API under /metatoken/v1/
+ *       "enabled": true,                   (true)
+ *       "secret": "...",                   16..256 printable chars (generated)
+ *       "secret_file": "path"              where the secret is written, mode 0600
+ *     },                                   (see control.h for the default path)
  *     "service_accounts": [                at least one; the first is `default`
  *       {
  *         "id": "ajeXXXXXXXXXXXXXXXXX",    required; 1..128 chars of [A-Za-z0-9._-]
@@ -85,6 +90,10 @@ struct config {
 
 	struct config_account *accounts; /* accounts[0] is `default` */
 	size_t n_accounts;
+
+	int control_enabled;
+	char *admin_secret;      /* NULL: generate one at start */
+	char *admin_secret_file; /* NULL: the default path */
 };
 
 /* The embedded default configuration (JSON text). */

@@ -624,3 +624,41 @@ Test(config, parse_listen_rejects_junk)
 	expect_listen_error("host:000080", "port must be a number 0..65535");
 	expect_listen_error("", "is empty; expected host:port, [v6]:port or :port");
 }
+
+/* ---- control section ---- */
+
+Test(config, control_api_is_on_by_default_with_a_generated_secret)
+{
+	struct config c;
+	char err[ERRLEN] = "";
+
+	cr_assert_eq(config_load(NULL, &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.control_enabled, 1);
+	cr_assert_null(c.admin_secret);
+	cr_assert_null(c.admin_secret_file);
+	config_release(&c);
+}
+
+Test(config, control_section_sets_secret_file_and_switch)
+{
+	struct config c;
+
+	expect_ok("{\"control\": {\"enabled\": false, \"secret\": \"0123456789abcdef!\","
+		  " \"secret_file\": \"/tmp/s\"}}",
+		  &c);
+	cr_assert_eq(c.control_enabled, 0);
+	cr_assert_str_eq(c.admin_secret, "0123456789abcdef!");
+	cr_assert_str_eq(c.admin_secret_file, "/tmp/s");
+	config_release(&c);
+}
+
+Test(config, control_section_errors)
+{
+	expect_error("{\"control\": {\"secret\": \"short\"}}",
+		     "cfg.json: control.secret: must be 16..256 characters (got \"short\")");
+	expect_error("{\"control\": {\"secret\": \"0123456789 abcdef\"}}",
+		     "cfg.json: control.secret: must be printable ASCII with no spaces (got \"0123456789 abcdef\")");
+	expect_error("{\"control\": {\"enabled\": 1}}",
+		     "cfg.json: control.enabled: must be true or false (got 1)");
+	expect_error("{\"control\": {\"secrett\": \"x\"}}", "cfg.json: control.secrett: unknown key");
+}
