@@ -51,6 +51,7 @@ enum mtk_status mtk__token_parse(const char *body, size_t len, struct mtk__token
 {
 	const cJSON *tok, *exp, *type;
 	cJSON *root = NULL;
+	const char *end = NULL;
 	enum mtk_status st;
 	size_t tok_len = 0;
 	char *copy;
@@ -64,9 +65,15 @@ enum mtk_status mtk__token_parse(const char *body, size_t len, struct mtk__token
 		set_why(why, whylen, "body contains a NUL character");
 		return MTK_ERR_BAD_JSON;
 	}
-	root = cJSON_ParseWithLengthOpts(body, len, NULL, 0);
-	if (!root || !cJSON_IsObject(root)) {
-		set_why(why, whylen, root ? "body is JSON but not an object" : "body is not JSON");
+	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+	if (root)
+		while (end < body + len && *end && strchr(" \t\r\n", *end))
+			end++;
+	if (!root || !cJSON_IsObject(root) || end != body + len) {
+		set_why(why, whylen,
+		        !root               ? "body is not JSON"
+		        : end != body + len ? "text after the JSON document"
+		                            : "body is JSON but not an object");
 		st = MTK_ERR_BAD_JSON;
 		goto out_delete;
 	}

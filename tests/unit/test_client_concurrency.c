@@ -1,0 +1,307 @@
+/*
+ * Many threads, one client: single flight at expiry, stale callers that do
+ * not wait, the background refresher. Also run under ThreadSanitizer.
+ */
+#include "test_client_cr.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "metatoken/metatoken.h"
+#include "test_client_fake.h"
+
+#define NTHREADS 64
+#define S        1000LL
+#define HOUR     (3600 * S)
+
+static struct fake f;
+static struct mtk_client *c;
+static pthread_barrier_t barrier;
+
+struct result {
+	enum mtk_status st;
+	char *token;
+};
+
+static struct result results[NTHREADS];
+
+static void setup(void)
+{
+	fake_init(&f);
+	memset(results, 0, sizeof(results));
+}
+
+static void teardown(void)
+{
+	int i;
+
+	mtk_client_free(c);
+	c = NULL;
+	for (i = 0; i < NTHREADS; i++)
+		free(results[i].token);
+	fake_release_all(&f);
+}
+
+TestSuite(concurrency, .init = setup, .fini = teardown);
+
+static void *getter(void *arg)
+{
+	struct result *r = arg;
+
+	pthread_barrier_wait(&barrier);
+	r->token = get_text(c, &r->st);
+	return NULL;
+}
+
+static void sleep_real_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = ms * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t stat_waits(void)
+{
+	struct mtk_client_stats s;
+
+	mtk_client_get_stats(c, &s);
+	return s.waits;
+}
+
+/* Waits (really, up to 10 s) until n gets are waiting for the fetch. */
+static bool wait_for_waiters(uint64_t n)
+{
+	int i;
+
+	for (i = 0; i < 10000 && stat_waits() < n; i++)
+		sleep_real_ms(1);
+	return stat_waits() >= n;
+}
+
+/*
+ * Starts NTHREADS getters while the transport blocks, waits until one is
+ * fetching and all others wait for it, then lets the fetch finish.
+ */
+static void run_herd(int calls_before)
+{
+	pthread_t th[NTHREADS];
+	int i;
+
+	fake_block(&f);
+	pthread_barrier_init(&barrier, NULL, NTHREADS);
+	for (i = 0; i < NTHREADS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, getter, &results[i]), 0);
+	cr_assert(fake_wait_calls(&f, calls_before + 1), "no fetch started");
+	cr_assert(wait_for_waiters(NTHREADS - 1), "only %llu waiters",
+	          (unsigned long long)stat_waits());
+	fake_release(&f);
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&barrier);
+}
+
+Test(concurrency, sixty_four_threads_at_expiry_cause_one_fetch)
+{
+	enum mtk_status st;
+	int i;
+
+	c = fake_client(&f, NULL);
+	fake_push(&f, fake_token("tok-1", 3600));
+	fake_push(&f, fake_token("tok-2", 3600));
+	free(get_text(c, &st));
+	cr_assert_eq(st, MTK_OK);
+	fake_advance(&f, HOUR);
+
+	run_herd(1);
+	for (i = 0; i < NTHREADS; i++) {
+		cr_assert_eq(results[i].st, MTK_OK, "thread %d: %s", i,
+		             mtk_strerror(results[i].st));
+		cr_assert_str_eq(results[i].token, "tok-2");
+	}
+	cr_assert_eq(fake_calls(&f), 2);
+}
+
+Test(concurrency, sixty_four_threads_on_a_cold_client_cause_one_fetch)
+{
+	int i;
+
+	c = fake_client(&f, NULL);
+	fake_push(&f, fake_token("tok-1", 3600));
+	run_herd(0);
+	for (i = 0; i < NTHREADS; i++)
+		cr_assert_str_eq(results[i].token, "tok-1");
+	cr_assert_eq(fake_calls(&f), 1);
+}
+
+Test(concurrency, waiters_share_a_failed_fetch_instead_of_each_retrying)
+{
+	int i;
+
+	c = fake_client(&f, NULL);
+	fake_otherwise(&f, (struct fake_answer){ .st = MTK_OK, .status = 403 });
+	run_herd(0);
+	for (i = 0; i < NTHREADS; i++) {
+		cr_assert_eq(results[i].st, MTK_ERR_HTTP_CLIENT);
+		cr_assert_null(results[i].token);
+	}
+	cr_assert_eq(fake_calls(&f), 1);
+}
+
+static void *one_getter(void *arg)
+{
+	struct result *r = arg;
+
+	r->token = get_text(c, &r->st);
+	return NULL;
+}
+
+Test(concurrency, stale_callers_get_the_cached_token_without_waiting)
+{
+	struct result mine;
+	pthread_t th;
+	int i;
+
+	c = fake_client(&f, NULL);
+	fake_push(&f, fake_token("tok-1", 3600));
+	fake_push(&f, fake_token("tok-2", 3600));
+	free(get_text(c, &results[0].st));
+	fake_advance(&f, HOUR - 240 * S);
+
+	fake_block(&f);
+	cr_assert_eq(pthread_create(&th, NULL, one_getter, &results[0]), 0);
+	cr_assert(fake_wait_blocked(&f, 1));
+	/* The refresh is in flight and stuck; these return at once. */
+	for (i = 0; i < 100; i++) {
+		mine.token = get_text(c, &mine.st);
+		cr_assert_eq(mine.st, MTK_OK);
+		cr_assert_str_eq(mine.token, "tok-1");
+		free(mine.token);
+	}
+	cr_assert_eq(stat_waits(), 0);
+	fake_release(&f);
+	pthread_join(th, NULL);
+	cr_assert_str_eq(results[0].token, "tok-2");
+	cr_assert_eq(fake_calls(&f), 2);
+}
+
+/* Polls (really, up to 10 s) until a get returns `want`. */
+static bool eventually_token(const char *want)
+{
+	enum mtk_status st;
+	char *t;
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		t = get_text(c, &st);
+		if (t && strcmp(t, want) == 0) {
+			free(t);
+			return true;
+		}
+		free(t);
+		sleep_real_ms(1);
+	}
+	return false;
+}
+
+Test(concurrency, background_refresher_keeps_the_token_fresh)
+{
+	struct mtk_client_options o = fake_options(&f);
+	struct mtk_client_stats s;
+
+	o.background_refresh = true;
+	fake_push(&f, fake_token("tok-1", 3600));
+	fake_push(&f, fake_token("tok-2", 3600));
+	c = fake_client(&f, &o);
+	/* It fetches the first token by itself. */
+	cr_assert(fake_wait_calls(&f, 1));
+	cr_assert(eventually_token("tok-1"));
+	/* Inside the window, callers keep the cached token: the refresher
+	 * fetches, not they. */
+	fake_advance(&f, HOUR - 240 * S);
+	cr_assert(fake_wait_calls(&f, 2), "the refresher did not refresh");
+	cr_assert(eventually_token("tok-2"));
+	mtk_client_get_stats(c, &s);
+	cr_assert_eq(s.fetches, 2);
+	cr_assert_eq(fake_calls(&f), 2);
+	/* teardown frees the client: the refresher must stop and join. */
+}
+
+Test(concurrency, background_refresher_retries_after_a_failure_no_sooner_than_the_interval)
+{
+	struct mtk_client_options o = fake_options(&f);
+	int calls;
+
+	o.background_refresh = true;
+	o.max_attempts = 1;
+	fake_push(&f, fake_token("tok-1", 3600));
+	fake_push(&f, (struct fake_answer){ .st = MTK_OK, .status = 500 });
+	fake_push(&f, fake_token("tok-2", 3600));
+	c = fake_client(&f, &o);
+	cr_assert(eventually_token("tok-1"));
+	fake_advance(&f, HOUR - 240 * S);
+	cr_assert(fake_wait_calls(&f, 2));
+	/* Failed; still serving tok-1, and no new attempt for 30 s. */
+	cr_assert(eventually_token("tok-1"));
+	sleep_real_ms(20); /* ten polls of the fake clock: nothing may happen */
+	calls = fake_calls(&f);
+	cr_assert_eq(calls, 2);
+	fake_advance(&f, 30 * S);
+	cr_assert(fake_wait_calls(&f, 3));
+	cr_assert(eventually_token("tok-2"));
+}
+
+struct hammer {
+	int gets, failures;
+};
+
+static _Atomic int stop_hammer;
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+	char buf[MTK_AUTHORIZATION_HEADER_MAX];
+	struct mtk_token *t;
+
+	while (!atomic_load(&stop_hammer)) {
+		if (h->gets % 2) {
+			h->failures +=
+			    mtk_client_authorization_header(c, buf, sizeof(buf)) != MTK_OK;
+		} else {
+			t = NULL;
+			h->failures += mtk_client_get_token(c, &t) != MTK_OK;
+			mtk_token_free(t);
+		}
+		h->gets++;
+	}
+	return NULL;
+}
+
+Test(concurrency, many_threads_while_time_passes)
+{
+	struct mtk_client_options o = fake_options(&f);
+	struct hammer h[8] = { 0 };
+	pthread_t th[8];
+	int i, minute;
+
+	o.background_refresh = true;
+	fake_otherwise(&f, fake_token("tok", 600));
+	c = fake_client(&f, &o);
+	cr_assert(eventually_token("tok"));
+	atomic_store(&stop_hammer, 0);
+	for (i = 0; i < 8; i++)
+		pthread_create(&th[i], NULL, hammer_main, &h[i]);
+	/* Two hours in 10 s steps. */
+	for (minute = 0; minute < 720; minute++) {
+		fake_advance(&f, 10 * S);
+		sleep_real_ms(1);
+	}
+	atomic_store(&stop_hammer, 1);
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(h[i].failures, 0);
+	}
+	/* 600 s tokens refreshed 240 s early: one fetch per ~6 min at best,
+	 * never one per get. */
+	cr_assert_lt(fake_calls(&f), 2 * 7200 / 360 + 10, "%d fetches", fake_calls(&f));
+}

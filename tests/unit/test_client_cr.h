@@ -1,0 +1,67 @@
+/*
+ * Criterion, or a stand-in for it. Criterion 2.4 cannot start under
+ * ThreadSanitizer (its BoxFort arena collides with TSan's memory layout:
+ * "Could not initialize inheritable arena", Snaipe/Criterion#274), so the
+ * TSan build compiles the concurrency tests with MTK_TEST_NO_CRITERION and
+ * this minimal runner: the same Test() bodies, run one after another in one
+ * process, with the subset of assertions the client tests use. A failed
+ * cr_assert prints where and exits non-zero.
+ */
+#ifndef METATOKEN_TEST_CLIENT_CR_H
+#define METATOKEN_TEST_CLIENT_CR_H
+
+#ifndef MTK_TEST_NO_CRITERION
+#include <criterion/criterion.h>
+#else
+
+#include <stdbool.h>
+#include <string.h>
+
+struct shim_suite {
+	void (*init)(void);
+	void (*fini)(void);
+};
+
+struct shim_test {
+	const char *suite, *name;
+	void (*fn)(void);
+	const struct shim_suite *s;
+	struct shim_test *next;
+};
+
+void shim_register(struct shim_test *t);
+void shim_check(bool ok, bool fatal, const char *file, int line, const char *expr, const char *fmt,
+                ...) __attribute__((format(printf, 6, 7)));
+
+#define TestSuite(suite, ...) static const struct shim_suite shim_suite_##suite = { __VA_ARGS__ }
+
+#define Test(suite, name, ...)                                                                     \
+	static void shim_fn_##suite##_##name(void);                                                \
+	static struct shim_test shim_t_##suite##_##name = { #suite, #name,                         \
+		                                            shim_fn_##suite##_##name,              \
+		                                            &shim_suite_##suite, NULL };           \
+	__attribute__((constructor)) static void shim_reg_##suite##_##name(void)                   \
+	{                                                                                          \
+		shim_register(&shim_t_##suite##_##name);                                           \
+	}                                                                                          \
+	static void shim_fn_##suite##_##name(void)
+
+#define SHIM_(fatal, cond, expr, ...)                                                              \
+	shim_check((cond), (fatal), __FILE__, __LINE__, expr, " " __VA_ARGS__)
+
+#define cr_assert(c, ...)          SHIM_(1, !!(c), #c, __VA_ARGS__)
+#define cr_assert_not(c, ...)      SHIM_(1, !(c), "!" #c, __VA_ARGS__)
+#define cr_assert_eq(a, b, ...)    SHIM_(1, (a) == (b), #a " == " #b, __VA_ARGS__)
+#define cr_assert_neq(a, b, ...)   SHIM_(1, (a) != (b), #a " != " #b, __VA_ARGS__)
+#define cr_assert_lt(a, b, ...)    SHIM_(1, (a) < (b), #a " < " #b, __VA_ARGS__)
+#define cr_assert_leq(a, b, ...)   SHIM_(1, (a) <= (b), #a " <= " #b, __VA_ARGS__)
+#define cr_assert_gt(a, b, ...)    SHIM_(1, (a) > (b), #a " > " #b, __VA_ARGS__)
+#define cr_assert_geq(a, b, ...)   SHIM_(1, (a) >= (b), #a " >= " #b, __VA_ARGS__)
+#define cr_assert_null(a, ...)     SHIM_(1, (a) == NULL, #a " == NULL", __VA_ARGS__)
+#define cr_assert_not_null(a, ...) SHIM_(1, (a) != NULL, #a " != NULL", __VA_ARGS__)
+#define cr_assert_str_eq(a, b, ...)                                                                \
+	SHIM_(1, (a) && (b) && strcmp((a), (b)) == 0, #a " eq " #b, __VA_ARGS__)
+#define cr_expect_eq(a, b, ...) SHIM_(0, (a) == (b), #a " == " #b, __VA_ARGS__)
+
+#endif
+#endif
