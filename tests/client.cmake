@@ -30,3 +30,15 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_context.c)
 		SOURCES unit/test_context.c ${MTK_CLIENT_FAKE}
 		LIBS metatoken_static PkgConfig::CJSON)
 endif()
+
+# Integration: the real metatokend (a process on an ephemeral port), and its
+# HTTP stack in-process on a clock shared with the client.
+mtk_add_test(test_client_daemon
+	SOURCES integration/test_client_daemon.c
+	LIBS metatoken_static mtk_test_support PkgConfig::CJSON)
+target_compile_definitions(test_client_daemon PRIVATE
+	METATOKEN_CLI_PATH="$<TARGET_FILE:metatoken_cli>")
+add_dependencies(test_client_daemon metatoken_cli)
+mtk_add_test(test_client_reissue
+	SOURCES integration/test_client_reissue.c
+	LIBS metatoken_static metatokend_core mtk_test_support)

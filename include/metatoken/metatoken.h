@@ -90,10 +90,10 @@ extern "C" {
 	X(MTK_ERR_CONNECT, "could not connect to the metadata service")                            \
 	X(MTK_ERR_TIMEOUT, "the metadata service did not answer in time")                          \
 	X(MTK_ERR_TRANSPORT, "HTTP transport error talking to the metadata service")               \
-	X(MTK_ERR_NO_SUCH_ACCOUNT, "the metadata service has no such service account (HTTP 404)")  \
-	X(MTK_ERR_HTTP_CLIENT, "the metadata service refused the request (HTTP 4xx)")              \
-	X(MTK_ERR_HTTP_THROTTLED, "the metadata service kept answering 429 Too Many Requests")     \
-	X(MTK_ERR_HTTP_SERVER, "the metadata service kept failing (HTTP 5xx)")                     \
+	X(MTK_ERR_NO_SUCH_ACCOUNT, "the metadata service has no such service account")             \
+	X(MTK_ERR_HTTP_CLIENT, "the metadata service refused the request")                         \
+	X(MTK_ERR_HTTP_THROTTLED, "the metadata service kept answering Too Many Requests")         \
+	X(MTK_ERR_HTTP_SERVER, "the metadata service kept failing with server errors")             \
 	X(MTK_ERR_HTTP_UNEXPECTED, "the metadata service answered an unexpected HTTP status")      \
 	X(MTK_ERR_BODY_TOO_LARGE, "the token response is larger than 64 KiB")                      \
 	X(MTK_ERR_BAD_JSON, "the token response is not a JSON object")                             \
