@@ -28,7 +28,7 @@ static long long wall_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	timespec_get(&ts, TIME_UTC); /* C11: no POSIX feature macro needed */
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 

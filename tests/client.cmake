@@ -42,3 +42,9 @@ add_dependencies(test_client_daemon metatoken_cli)
 mtk_add_test(test_client_reissue
 	SOURCES integration/test_client_reissue.c
 	LIBS metatoken_static metatokend_core mtk_test_support)
+
+# Packaging: install, build examples/ through pkg-config, run it.
+add_test(NAME test_client_install
+	COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_client_install.sh
+		${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} $<TARGET_FILE:metatokend>
+		"${METATOKEN_SANITIZE}")
