@@ -48,3 +48,6 @@ add_test(NAME test_client_install
 	COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_client_install.sh
 		${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} $<TARGET_FILE:metatokend>
 		"${METATOKEN_SANITIZE}")
+mtk_add_test(test_client_transport
+	SOURCES integration/test_client_transport.c
+	LIBS metatoken_static Threads::Threads)
