@@ -8,22 +8,10 @@ foreach(t options cache retry malformed)
 		LIBS metatoken_static)
 endforeach()
 
-# Criterion cannot start under ThreadSanitizer (Snaipe/Criterion#274), so
-# the TSan build runs the same test bodies with the stand-in runner of
-# unit/test_client_cr.h.
-if(METATOKEN_SANITIZE MATCHES "thread")
-	add_executable(test_client_concurrency
-		unit/test_client_concurrency.c unit/test_client_cr.c ${MTK_CLIENT_FAKE})
-	target_compile_definitions(test_client_concurrency PRIVATE MTK_TEST_NO_CRITERION)
-	target_link_libraries(test_client_concurrency PRIVATE metatoken_static mtk_warnings)
-	add_test(NAME test_client_concurrency COMMAND test_client_concurrency)
-	set_tests_properties(test_client_concurrency PROPERTIES LABELS concurrency)
-else()
-	mtk_add_test(test_client_concurrency
-		SOURCES unit/test_client_concurrency.c ${MTK_CLIENT_FAKE}
-		LIBS metatoken_static
-		LABELS concurrency)
-endif()
+mtk_add_test(test_client_concurrency
+	SOURCES unit/test_client_concurrency.c ${MTK_CLIENT_FAKE}
+	LIBS metatoken_static
+	LABELS concurrency)
 
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_context.c)
 	mtk_add_test(test_context

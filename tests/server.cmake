@@ -2,14 +2,8 @@
 # Unit tests link metatokend_core directly; integration tests start the real
 # metatokend (test_gce, test_daemon) or run its HTTP stack in-process with an
 # injected clock (test_reissue).
-foreach(t tokens config)
-	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_${t}.c)
-		mtk_add_test(test_${t} SOURCES unit/test_${t}.c LIBS metatokend_core)
-	endif()
-endforeach()
-if(TARGET test_tokens)
-	set_tests_properties(test_tokens PROPERTIES LABELS concurrency)
-endif()
+mtk_add_test(test_tokens SOURCES unit/test_tokens.c LIBS metatokend_core LABELS concurrency)
+mtk_add_test(test_config SOURCES unit/test_config.c LIBS metatokend_core)
 
 mtk_add_test(test_gce SOURCES integration/test_gce.c LIBS mtk_test_support PkgConfig::CJSON)
 mtk_add_test(test_daemon SOURCES integration/test_daemon.c LIBS mtk_test_support)

@@ -4,11 +4,11 @@
  * moves its time source, so twelve hours of token life take milliseconds.
  */
 #include <cjson/cJSON.h>
-#include <criterion/criterion.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cr_shim.h"
 #include "http.h"
 #include "log.h"
 #include "server.h"

@@ -2,7 +2,7 @@
  * Many threads, one client: single flight at expiry, stale callers that do
  * not wait, the background refresher. Also run under ThreadSanitizer.
  */
-#include "test_client_cr.h"
+#include "cr_shim.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

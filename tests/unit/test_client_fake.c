@@ -1,6 +1,6 @@
 #include "test_client_fake.h"
 
-#include "test_client_cr.h"
+#include "cr_shim.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

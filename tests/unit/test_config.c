@@ -297,13 +297,14 @@ Test(config, control_character_in_a_string_is_an_error)
 
 Test(config, attribute_values_may_span_lines)
 {
-	static const char json[] = "{\"instance\": {\"id\": \"1\", \"attributes\": "
-				   "{\"user-data\": \"#cloud-config\\nruncmd:\\n\\t- true\\r\\n\"}}}";
+	static const char json[] =
+	    "{\"instance\": {\"id\": \"1\", \"attributes\": "
+	    "{\"user-data\": \"#cloud-config\\nruncmd:\\n\\t- true\\r\\n\"}}}";
 	struct config c;
 	char err[256];
 
 	cr_assert_eq(config_parse(json, strlen(json), "cfg.json", &c, err, sizeof(err)), 0, "%s",
-		     err);
+	             err);
 	cr_assert_eq(c.n_instance_attributes, 1);
 	cr_assert_str_eq(c.instance_attributes[0].value, "#cloud-config\nruncmd:\n\t- true\r\n");
 	config_release(&c);
@@ -644,8 +645,8 @@ Test(config, control_section_sets_secret_file_and_switch)
 	struct config c;
 
 	expect_ok("{\"control\": {\"enabled\": false, \"secret\": \"0123456789abcdef!\","
-		  " \"secret_file\": \"/tmp/s\"}}",
-		  &c);
+	          " \"secret_file\": \"/tmp/s\"}}",
+	          &c);
 	cr_assert_eq(c.control_enabled, 0);
 	cr_assert_str_eq(c.admin_secret, "0123456789abcdef!");
 	cr_assert_str_eq(c.admin_secret_file, "/tmp/s");
@@ -655,10 +656,12 @@ Test(config, control_section_sets_secret_file_and_switch)
 Test(config, control_section_errors)
 {
 	expect_error("{\"control\": {\"secret\": \"short\"}}",
-		     "cfg.json: control.secret: must be 16..256 characters (got \"short\")");
-	expect_error("{\"control\": {\"secret\": \"0123456789 abcdef\"}}",
-		     "cfg.json: control.secret: must be printable ASCII with no spaces (got \"0123456789 abcdef\")");
+	             "cfg.json: control.secret: must be 16..256 characters (got \"short\")");
+	expect_error(
+	    "{\"control\": {\"secret\": \"0123456789 abcdef\"}}",
+	    "cfg.json: control.secret: must be printable ASCII with no spaces (got \"0123456789 abcdef\")");
 	expect_error("{\"control\": {\"enabled\": 1}}",
-		     "cfg.json: control.enabled: must be true or false (got 1)");
-	expect_error("{\"control\": {\"secrett\": \"x\"}}", "cfg.json: control.secrett: unknown key");
+	             "cfg.json: control.enabled: must be true or false (got 1)");
+	expect_error("{\"control\": {\"secrett\": \"x\"}}",
+	             "cfg.json: control.secrett: unknown key");
 }

@@ -4,11 +4,14 @@
  * "Could not initialize inheritable arena", Snaipe/Criterion#274), so the
  * TSan build compiles the concurrency tests with MTK_TEST_NO_CRITERION and
  * this minimal runner: the same Test() bodies, run one after another in one
- * process, with the subset of assertions the client tests use. A failed
- * cr_assert prints where and exits non-zero.
+ * process, with the subset of assertions the concurrency tests use. A failed
+ * cr_assert prints where and exits non-zero. tests/CMakeLists.txt builds
+ * every test labelled `concurrency` this way in the TSan build, so such
+ * tests include this header instead of <criterion/criterion.h> and must not
+ * depend on running in a process of their own.
  */
-#ifndef METATOKEN_TEST_CLIENT_CR_H
-#define METATOKEN_TEST_CLIENT_CR_H
+#ifndef METATOKEN_TEST_CR_SHIM_H
+#define METATOKEN_TEST_CR_SHIM_H
 
 #ifndef MTK_TEST_NO_CRITERION
 #include <criterion/criterion.h>
@@ -20,6 +23,7 @@
 struct shim_suite {
 	void (*init)(void);
 	void (*fini)(void);
+	double timeout; /* accepted for Criterion compatibility; not enforced */
 };
 
 struct shim_test {
@@ -61,7 +65,10 @@ void shim_check(bool ok, bool fatal, const char *file, int line, const char *exp
 #define cr_assert_not_null(a, ...) SHIM_(1, (a) != NULL, #a " != NULL", __VA_ARGS__)
 #define cr_assert_str_eq(a, b, ...)                                                                \
 	SHIM_(1, (a) && (b) && strcmp((a), (b)) == 0, #a " eq " #b, __VA_ARGS__)
+#define cr_assert_str_neq(a, b, ...)                                                               \
+	SHIM_(1, (a) && (b) && strcmp((a), (b)) != 0, #a " neq " #b, __VA_ARGS__)
 #define cr_expect_eq(a, b, ...) SHIM_(0, (a) == (b), #a " == " #b, __VA_ARGS__)
+#define cr_expect(c, ...)       SHIM_(0, !!(c), #c, __VA_ARGS__)
 
 #endif
 #endif

@@ -1,5 +1,5 @@
-/* The stand-in runner of test_client_cr.h (TSan builds only). */
-#include "test_client_cr.h"
+/* The stand-in runner of cr_shim.h (TSan builds only). */
+#include "cr_shim.h"
 
 #ifdef MTK_TEST_NO_CRITERION
 #include <stdarg.h>
