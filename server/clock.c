@@ -34,3 +34,8 @@ void clock_advance_ms(struct clock *c, int64_t delta_ms)
 {
 	atomic_fetch_add_explicit(&c->offset_ms, delta_ms, memory_order_relaxed);
 }
+
+void clock_set_offset_ms(struct clock *c, int64_t offset_ms)
+{
+	atomic_store_explicit(&c->offset_ms, offset_ms, memory_order_relaxed);
+}

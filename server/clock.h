@@ -25,6 +25,9 @@ void clock_init(struct clock *c, int64_t (*source_ms)(void *arg), void *source_a
 /* Current server time in ms since the epoch, offset included. Thread-safe. */
 int64_t clock_now_ms(const struct clock *c);
 
+/* Sets the offset from the time source to offset_ms. */
+void clock_set_offset_ms(struct clock *c, int64_t offset_ms);
+
 /* Moves the clock forward (or back, with a negative value) by `delta_ms`. */
 void clock_advance_ms(struct clock *c, int64_t delta_ms);
 

@@ -459,6 +459,9 @@ static void serve_token(struct request *rq, size_t account)
 		reply_static(rq, 500, CT_TEXT, "could not mint a token\n");
 		return;
 	}
+	/* A fault rule may choose what expires_in says (0, negative, huge). */
+	if (rq->has_fault && rq->fault.has_expires_in)
+		expires_in = rq->fault.expires_in;
 	reply_printf(rq, 200, CT_JSON,
 		     "{\"access_token\":\"%s\",\"expires_in\":%lld,\"token_type\":\"Bearer\"}", tok,
 		     (long long)expires_in);

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control.h"
+#include "delays.h"
 #include "gce.h"
 #include "log.h"
 #include "server.h"
@@ -28,8 +30,13 @@
 
 /* Route flags. */
 enum {
-	ROUTE_GCE = 1u << 0, /* GCE flavour: refuse X-Forwarded-For */
+	ROUTE_GCE = 1u << 0,     /* GCE flavour: Metadata-Flavor, refuse X-Forwarded-For */
+	ROUTE_CONTROL = 1u << 1, /* the control API: never subject to faults */
 };
+
+#define ALL_METHODS                                                                      \
+	(METHOD_GET | METHOD_HEAD | METHOD_POST | METHOD_PUT | METHOD_PATCH | METHOD_DELETE | \
+	 METHOD_OTHER)
 
 struct route {
 	const char *path;
@@ -42,13 +49,19 @@ struct route {
 
 /*
  * What the server answers, in the order it is matched. The GCE flavour's own
- * paths live in the metadata tree (gce.c); these are the entry points.
+ * paths live in the metadata tree (gce.c), the control API's in control.c;
+ * these are the entry points.
  */
 static const struct route routes[] = {
 	/* google-auth's ping: 200 and the Metadata-Flavor response header. */
 	{ "/", 0, METHOD_GET | METHOD_HEAD, "GET, HEAD", ROUTE_GCE, gce_handle_root },
 	{ "/computeMetadata", 0, METHOD_GET | METHOD_HEAD, "GET, HEAD", ROUTE_GCE, gce_handle },
 	{ "/computeMetadata/", 1, METHOD_GET | METHOD_HEAD, "GET, HEAD", ROUTE_GCE, gce_handle },
+	/* Stand-ins for the cloud APIs a token is for. */
+	{ "/tokeninfo", 0, METHOD_GET | METHOD_HEAD, "GET, HEAD", 0, validate_handle_tokeninfo },
+	{ "/protected/", 1, ALL_METHODS, NULL, 0, validate_handle_protected },
+	/* The control API: separate from every metadata path. */
+	{ "/metatoken/v1/", 1, ALL_METHODS, NULL, ROUTE_CONTROL, control_handle },
 };
 
 /* Per-request state, MHD's req_cls: allocated on the first call for a
@@ -62,6 +75,9 @@ struct req_state {
 	char *body; /* the request body, NUL-terminated, at most BODY_MAX bytes */
 	size_t body_len;
 	int too_large;
+	int faults_checked;
+	int has_fault;
+	struct faults_rule fault;
 };
 
 /* Appends n bytes to the request body. Returns 0 when out of memory. */
@@ -171,6 +187,19 @@ void reply_printf(struct request *rq, unsigned status, const char *content_type,
 	reply_owned(rq, status, content_type, body, (size_t)n);
 }
 
+void reply_header(struct request *rq, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rq->n_headers == sizeof(rq->headers) / sizeof(rq->headers[0]))
+		return;
+	rq->headers[rq->n_headers].name = name;
+	va_start(ap, fmt);
+	vsnprintf(rq->headers[rq->n_headers].value, sizeof(rq->headers[0].value), fmt, ap);
+	va_end(ap);
+	rq->n_headers++;
+}
+
 /* Finds the route for rq's path; sets *path_known when some route matches
  * the path whatever the method. */
 static const struct route *find_route(const struct request *rq, const struct route **by_path)
@@ -191,25 +220,50 @@ static const struct route *find_route(const struct request *rq, const struct rou
 	return NULL;
 }
 
+static int is_control_path(const char *path)
+{
+	return strncmp(path, "/metatoken/v1/", strlen("/metatoken/v1/")) == 0;
+}
+
 static void dispatch(struct request *rq)
 {
 	const struct route *by_path, *r = find_route(rq, &by_path);
 
 	if (!r && by_path) {
 		rq->allow = by_path->allow;
+		rq->flavour = (by_path->flags & ROUTE_GCE) != 0;
 		reply_static(rq, 405, CT_PLAIN, "method not allowed\n");
 		return;
 	}
 	if (!r) {
+		/* Unknown paths may be a GCE client's: say which flavour answered. */
+		rq->flavour = 1;
 		reply_static(rq, 404, CT_TEXT, "not found\n");
 		return;
 	}
+	rq->flavour = (r->flags & ROUTE_GCE) != 0;
 	if ((r->flags & ROUTE_GCE) && request_header(rq, "X-Forwarded-For")) {
 		reply_static(rq, 403, CT_TEXT, "Request had an X-Forwarded-For header and was rejected.\n");
 		return;
 	}
 	r->handle(rq);
 }
+
+/* Answers with the status a fault rule chose, instead of the real answer. */
+static void reply_fault_status(struct request *rq)
+{
+	const struct faults_rule *f = &rq->fault;
+
+	rq->flavour = !is_control_path(rq->path);
+	if (f->retry_after_s >= 0)
+		reply_header(rq, "Retry-After", "%lld", (long long)f->retry_after_s);
+	reply_printf(rq, f->status, CT_TEXT, "injected fault: %u (rule %llu)\n", f->status,
+		     (unsigned long long)f->id);
+}
+
+/* What a proxy or captive portal answers: not the JSON the client expects. */
+static const char malformed_body[] =
+	"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>\n";
 
 /* FNV-1a over the body: a cheap, stable ETag of 16 hex chars. */
 static void etag_of(const char *body, size_t len, char out[17])
@@ -230,15 +284,71 @@ static void free_wiped(void *body)
 	free(body);
 }
 
+/* A body sent only in part (a "truncated" fault): Content-Length promises
+ * all of it, half arrives, then the connection closes. */
+struct partial {
+	char *body;
+	size_t len, cut;
+	int owned, secret;
+};
+
+static ssize_t partial_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct partial *p = cls;
+	size_t n;
+
+	if (pos >= p->cut)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	n = p->cut - (size_t)pos;
+	if (n > max)
+		n = max;
+	memcpy(buf, p->body + pos, n);
+	return (ssize_t)n;
+}
+
+static void partial_free(void *cls)
+{
+	struct partial *p = cls;
+
+	if (p->owned) {
+		if (p->secret)
+			OPENSSL_cleanse(p->body, p->len);
+		free(p->body);
+	}
+	free(p);
+}
+
+static struct MHD_Response *truncated_response(struct request *rq)
+{
+	struct partial *p = calloc(1, sizeof(*p));
+	struct MHD_Response *resp;
+
+	if (!p)
+		return NULL;
+	p->body = (char *)rq->body;
+	p->len = rq->body_len;
+	p->cut = rq->body_len / 2;
+	p->owned = rq->body_owned;
+	p->secret = rq->secret;
+	resp = MHD_create_response_from_callback(p->len, 4096, partial_read, p, partial_free);
+	if (!resp)
+		free(p);
+	return resp;
+}
+
 static enum MHD_Result queue_reply(struct request *rq)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	char etag[17];
 
+	if (rq->etag)
+		etag_of(rq->body, rq->body_len, etag);
 	/* Ownership of an owned body passes to MHD, which frees it with the
 	 * response. */
-	if (rq->body_owned)
+	if (rq->has_fault && rq->fault.body == FAULTS_BODY_TRUNCATED && rq->body_len > 1)
+		resp = truncated_response(rq);
+	else if (rq->body_owned)
 		resp = MHD_create_response_from_buffer_with_free_callback(
 			rq->body_len, (void *)rq->body, rq->secret ? free_wiped : free);
 	else
@@ -250,17 +360,19 @@ static enum MHD_Result queue_reply(struct request *rq)
 		return MHD_NO;
 	}
 	rq->body_owned = 0;
-	/* Every response, errors included, says which flavour answered:
+	/* Every GCE response, errors included, says which flavour answered:
 	 * gcp-metadata and google-auth reject one that does not. */
-	MHD_add_response_header(resp, "Metadata-Flavor", "Google");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rq->content_type);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, "Metadata Server for VM");
-	if (rq->etag) {
-		etag_of(rq->body, rq->body_len, etag);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+	if (rq->flavour) {
+		MHD_add_response_header(resp, "Metadata-Flavor", "Google");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, "Metadata Server for VM");
 	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rq->content_type);
+	if (rq->etag)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
 	if (rq->allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rq->allow);
+	for (size_t i = 0; i < rq->n_headers; i++)
+		MHD_add_response_header(resp, rq->headers[i].name, rq->headers[i].value);
 	ret = MHD_queue_response(rq->conn, rq->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -281,7 +393,7 @@ static int declared_too_large(struct MHD_Connection *conn)
  * read the rest of the body. */
 static enum MHD_Result refuse_too_large(struct MHD_Connection *conn, struct req_state *st)
 {
-	struct request rq = { .conn = conn };
+	struct request rq = { .conn = conn, .flavour = 1 };
 
 	st->too_large = 1;
 	reply_static(&rq, 413, CT_PLAIN, "request body too large\n");
@@ -330,6 +442,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 
+	/* Fault injection, for everything but the control API. A latency
+	 * fault suspends the connection; libmicrohttpd calls us again when
+	 * delays.c resumes it. */
+	if (!st->faults_checked) {
+		st->faults_checked = 1;
+		if (!is_control_path(url) && faults_match(&srv->faults, st->method, url, &st->fault)) {
+			st->has_fault = 1;
+			if (st->fault.latency_ms > 0 &&
+			    delays_hold(srv->delays, conn, st->fault.latency_ms) == 0)
+				return MHD_YES;
+		}
+	}
+	if (st->has_fault && st->fault.drop)
+		return MHD_NO; /* libmicrohttpd closes the connection, no response */
+
 	memset(&rq, 0, sizeof(rq));
 	rq.srv = srv;
 	rq.conn = conn;
@@ -338,7 +465,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	rq.path = url;
 	rq.req_body = st->body ? st->body : "";
 	rq.req_body_len = st->body_len;
-	dispatch(&rq);
+	rq.has_fault = st->has_fault;
+	rq.fault = st->fault;
+	if (rq.has_fault && rq.fault.status)
+		reply_fault_status(&rq);
+	else
+		dispatch(&rq);
+	if (rq.has_fault && rq.fault.body == FAULTS_BODY_MALFORMED)
+		reply_static(&rq, rq.status, rq.content_type, malformed_body);
 	st->status = rq.status;
 	return queue_reply(&rq);
 }
@@ -353,6 +487,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	(void)conn;
 	if (!st)
 		return;
+	stats_count(&srv->stats, st->path, st->status);
 	if (why == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		log_msg(LOG_INFO, "%s %s %u %lldus", st->method, st->path, st->status,
 			(long long)(mono_us() - st->start_us));
@@ -429,14 +564,25 @@ int server_start(struct server *srv, char *err, size_t errlen)
 	if (srv->listen_fd < 0)
 		return -1;
 	srv->threads = cores < 2 ? 2 : (unsigned)cores;
+	srv->delays = delays_start();
+	if (!srv->delays) {
+		snprintf(err, errlen, "cannot start the timer thread");
+		close(srv->listen_fd);
+		srv->listen_fd = -1;
+		return -1;
+	}
 	srv->daemon = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			MHD_ALLOW_SUSPEND_RESUME,
+		0, NULL, NULL,
 		on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, srv->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 		srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
 	if (!srv->daemon) {
 		snprintf(err, errlen, "cannot start the HTTP daemon on %s", srv->bound);
+		delays_free(srv->delays);
+		srv->delays = NULL;
 		close(srv->listen_fd);
 		srv->listen_fd = -1;
 		return -1;
@@ -450,8 +596,10 @@ void server_stop(struct server *srv, int64_t grace_ms)
 
 	if (!srv->daemon)
 		return;
-	/* Stop accepting: new connections are refused from here on. */
+	/* Stop accepting: new connections are refused from here on. Requests
+	 * held by latency faults are answered now. */
 	MHD_quiesce_daemon(srv->daemon);
+	delays_flush(srv->delays);
 	deadline = mono_us() + grace_ms * 1000;
 	while (atomic_load(&srv->in_flight) > 0 && mono_us() < deadline) {
 		struct timespec ts = { 0, 2 * 1000 * 1000 };
@@ -463,6 +611,8 @@ void server_stop(struct server *srv, int64_t grace_ms)
 			atomic_load(&srv->in_flight));
 	MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
+	delays_free(srv->delays);
+	srv->delays = NULL;
 	if (srv->listen_fd >= 0) {
 		close(srv->listen_fd);
 		srv->listen_fd = -1;

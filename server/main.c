@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control.h"
 #include "log.h"
 #include "server.h"
 
@@ -20,6 +21,7 @@
 static void usage(FILE *f)
 {
 	fputs("usage: metatokend [--listen HOST:PORT] [--config FILE] [--log-level LEVEL]\n"
+	      "                  [--no-control]\n"
 	      "\n"
 	      "Serves cloud metadata (GCE/Yandex flavour) and service-account tokens.\n"
 	      "\n"
@@ -28,6 +30,7 @@ static void usage(FILE *f)
 	      "  --config FILE        JSON configuration (see README.md); without it the\n"
 	      "                       embedded default is served\n"
 	      "  --log-level LEVEL    error, warn, info (default: one line per request) or debug\n"
+	      "  --no-control         turn the control API (/metatoken/v1/) off\n"
 	      "  --print-config       print the embedded default configuration and exit\n"
 	      "  --help               this text\n"
 	      "  --version            print the version\n",
@@ -49,6 +52,14 @@ static void print_banner(const struct server *srv)
 	printf("export GCE_METADATA_HOST=%s\n", srv->bound);
 	printf("export GCE_METADATA_ROOT=%s\n", srv->bound);
 	printf("export GCE_METADATA_IP=%s\n", srv->bound);
+	if (srv->control_enabled) {
+		printf("# control API: http://%s/metatoken/v1/ (or `metatoken admin`);\n",
+		       srv->bound);
+		printf("# its secret is also in %s\n", srv->admin_secret_file);
+		printf("export METATOKEN_SERVER=%s\n", srv->bound);
+		printf("export METATOKEN_ADMIN_SECRET=%s\n", srv->admin_secret);
+	}
+	printf("# Ctrl-C stops it.\n");
 	fflush(stdout);
 }
 
@@ -59,6 +70,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "print-config", no_argument, NULL, 'P' },
+		{ "no-control", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -67,7 +79,7 @@ int main(int argc, char **argv)
 	struct server srv = { .listen_fd = -1 };
 	char err[512];
 	sigset_t stop_signals;
-	int opt, sig, status = 1;
+	int opt, sig, status = 1, no_control = 0;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -88,6 +100,9 @@ int main(int argc, char **argv)
 		case 'P':
 			fputs(config_embedded_default, stdout);
 			return 0;
+		case 'N':
+			no_control = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -108,6 +123,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "metatokend: %s\n", err);
 		return EXIT_USAGE;
 	}
+	if (no_control)
+		srv.cfg.control_enabled = 0;
 	if (listen) {
 		char *host;
 		uint16_t port;
@@ -141,6 +158,12 @@ int main(int argc, char **argv)
 		status = EXIT_USAGE;
 		goto out_release;
 	}
+	if (control_init(&srv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "metatokend: %s\n", err);
+		status = EXIT_USAGE;
+		server_stop(&srv, 0);
+		goto out_release;
+	}
 	if (!is_loopback(srv.cfg.listen_host))
 		log_msg(LOG_WARN,
 			"listening on %s, which is not a loopback address: anyone who can reach it gets tokens",
@@ -157,6 +180,7 @@ int main(int argc, char **argv)
 	status = 0;
 
 out_release:
+	control_cleanup(&srv);
 	server_release(&srv);
 	return status;
 }

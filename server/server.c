@@ -12,6 +12,10 @@ int server_init(struct server *srv, char *err, size_t errlen)
 
 	srv->listen_fd = -1;
 	atomic_init(&srv->in_flight, 0);
+	revocations_init(&srv->revoked);
+	faults_init(&srv->faults);
+	stats_init(&srv->stats);
+	srv->control_enabled = c->control_enabled;
 	if (c->signing_key_path)
 		srv->key = tokens_key_load(c->signing_key_path, err, errlen);
 	else if (!(srv->key = tokens_key_generate()))
@@ -20,7 +24,8 @@ int server_init(struct server *srv, char *err, size_t errlen)
 		return -1;
 
 	srv->accounts = calloc(c->n_accounts, sizeof(*srv->accounts));
-	if (!srv->accounts && c->n_accounts) {
+	srv->revoked_count = calloc(c->n_accounts, sizeof(*srv->revoked_count));
+	if ((!srv->accounts || !srv->revoked_count) && c->n_accounts) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -45,7 +50,12 @@ void server_release(struct server *srv)
 	for (size_t i = 0; i < srv->n_accounts; i++)
 		tokens_account_release(&srv->accounts[i]);
 	free(srv->accounts);
+	free(srv->revoked_count);
+	srv->revoked_count = NULL;
 	tokens_key_free(srv->key);
+	revocations_release(&srv->revoked);
+	faults_release(&srv->faults);
+	stats_release(&srv->stats);
 	config_release(&srv->cfg);
 	srv->gce = NULL;
 	srv->accounts = NULL;
@@ -53,14 +63,19 @@ void server_release(struct server *srv)
 	srv->key = NULL;
 }
 
-int server_find_account(const struct server *srv, const char *name, size_t len)
+static int same(const char *s, const char *name, size_t len)
 {
-	if (srv->cfg.n_accounts && len == 7 && memcmp(name, "default", 7) == 0)
+	return strlen(s) == len && memcmp(s, name, len) == 0;
+}
+
+int server_find_account(const struct server *srv, const char *name, size_t len, int by_id)
+{
+	if (srv->cfg.n_accounts && same("default", name, len))
 		return 0;
 	for (size_t i = 0; i < srv->cfg.n_accounts; i++) {
-		const char *e = srv->cfg.accounts[i].email;
+		const struct config_account *a = &srv->cfg.accounts[i];
 
-		if (strlen(e) == len && memcmp(e, name, len) == 0)
+		if (same(a->email, name, len) || (by_id && same(a->id, name, len)))
 			return (int)i;
 	}
 	return -1;

@@ -12,11 +12,17 @@
 
 #include "clock.h"
 #include "config.h"
+#include "faults.h"
+#include "revoke.h"
+#include "stats.h"
 #include "tokens.h"
 
 struct MHD_Daemon;
 struct MHD_Connection;
 struct gce_tree;
+struct delays;
+
+#define ADMIN_SECRET_MAX 256
 
 struct server {
 	struct config cfg; /* owned */
@@ -25,6 +31,16 @@ struct server {
 	struct tokens_account *accounts; /* one per cfg.accounts[i], same order */
 	size_t n_accounts;
 	struct gce_tree *gce;
+
+	/* What the control API changes (control.c). */
+	struct revocations revoked;
+	struct faults faults;
+	struct stats stats;
+	_Atomic uint64_t *revoked_count; /* per account */
+	int control_enabled;
+	char admin_secret[ADMIN_SECRET_MAX + 1];
+	char *admin_secret_file; /* the file we wrote the secret to; removed at exit */
+	struct delays *delays;   /* requests held back by latency faults */
 
 	struct MHD_Daemon *daemon;
 	int listen_fd;
@@ -62,6 +78,15 @@ struct request {
 	const char *allow; /* static; sent as Allow with a 405 */
 	int etag;          /* send an ETag computed from the body */
 	int secret;        /* the body holds a token: wipe it when freed */
+	int flavour;       /* send Metadata-Flavor: Google (GCE routes, 404s) */
+	struct {
+		const char *name; /* static */
+		char value[224];
+	} headers[3];
+	size_t n_headers;
+	/* A fault rule that fired for this request, if any (faults.h). */
+	int has_fault;
+	struct faults_rule fault;
 };
 
 /* Content types exactly as real clients compare them (PROTOCOL.md §1). */
@@ -73,6 +98,10 @@ struct request {
 const char *request_header(const struct request *rq, const char *name);
 /* The value of query parameter `name`, or NULL; "" when given with no value. */
 const char *request_query(const struct request *rq, const char *name);
+
+/* Adds a response header (at most three per reply; more are dropped). */
+__attribute__((format(printf, 3, 4))) void reply_header(struct request *rq, const char *name,
+							const char *fmt, ...);
 
 /* Replies with a static body (a string literal, or data outliving the daemon). */
 void reply_static(struct request *rq, unsigned status, const char *content_type,
@@ -107,7 +136,8 @@ void server_stop(struct server *srv, int64_t grace_ms);
 /* Frees everything server_init built, and the configuration. */
 void server_release(struct server *srv);
 
-/* Looks up an account by `default` or its email. Returns its index or -1. */
-int server_find_account(const struct server *srv, const char *name, size_t len);
+/* Looks up an account by `default`, its email or (when by_id) its id.
+ * Returns its index or -1. */
+int server_find_account(const struct server *srv, const char *name, size_t len, int by_id);
 
 #endif

@@ -498,9 +498,117 @@ int tokens_account_get(struct tokens_account *a, int64_t now_ms, char *out, size
 		goto out_unlock;
 	memcpy(out, a->current, a->current_len + 1);
 	*expires_in_s = remaining_ms / 1000 > 0 ? remaining_ms / 1000 : 1;
+	a->served++;
 	ret = (int)a->current_len;
 out_unlock:
 	pthread_mutex_unlock(&a->lock);
 	OPENSSL_cleanse(fresh, sizeof(fresh));
 	return ret;
+}
+
+/* Decodes the current token's claims. Caller holds the lock. The token was
+ * minted by this key, so verification only fails on a bug; then report no
+ * token rather than wrong claims. */
+static int current_claims(struct tokens_account *a, struct tokens_claims *claims)
+{
+	enum tokens_verdict v;
+
+	if (a->current_len == 0)
+		return 0;
+	/* The expiry is checked by callers; verify at the issue time. */
+	v = tokens_verify(a->key, a->current, a->current_len, INT64_MIN, claims);
+	return v == TOKENS_VALID;
+}
+
+int tokens_account_drop(struct tokens_account *a, struct tokens_claims *old)
+{
+	struct tokens_claims c;
+	int had;
+
+	pthread_mutex_lock(&a->lock);
+	had = current_claims(a, &c);
+	OPENSSL_cleanse(a->current, sizeof(a->current));
+	a->current_len = 0;
+	a->current_expires_ms = 0;
+	pthread_mutex_unlock(&a->lock);
+	if (had && old)
+		*old = c;
+	return had;
+}
+
+int tokens_account_rotate(struct tokens_account *a, int64_t now_ms)
+{
+	char fresh[TOKENS_MAX_LEN + 1];
+	int64_t expires_ms;
+	int ret = -1, n;
+
+	pthread_mutex_lock(&a->lock);
+	if (__builtin_add_overflow(now_ms, a->lifetime_ms, &expires_ms))
+		goto out_unlock;
+	n = tokens_mint(a->key, a->id, now_ms, expires_ms, fresh, sizeof(fresh));
+	if (n < 0)
+		goto out_unlock;
+	OPENSSL_cleanse(a->current, sizeof(a->current));
+	memcpy(a->current, fresh, (size_t)n + 1);
+	a->current_len = (size_t)n;
+	a->current_expires_ms = expires_ms;
+	a->minted++;
+	ret = 0;
+out_unlock:
+	pthread_mutex_unlock(&a->lock);
+	OPENSSL_cleanse(fresh, sizeof(fresh));
+	return ret;
+}
+
+int tokens_account_set_policy(struct tokens_account *a, int64_t lifetime_s, int64_t margin_s)
+{
+	int ret = -1;
+
+	if (lifetime_s > INT64_MAX / 1000 || margin_s > INT64_MAX / 1000)
+		return -1;
+	pthread_mutex_lock(&a->lock);
+	if (lifetime_s == 0 || (lifetime_s < 0 && a->lifetime_ms <= 0))
+		goto out_unlock;
+	if (lifetime_s > 0)
+		a->lifetime_ms = lifetime_s * 1000;
+	if (margin_s >= 0)
+		a->margin_ms = margin_s * 1000;
+	ret = 0;
+out_unlock:
+	pthread_mutex_unlock(&a->lock);
+	return ret;
+}
+
+void tokens_account_snapshot(struct tokens_account *a, int64_t *lifetime_s, int64_t *margin_s,
+                             uint64_t *minted, uint64_t *served)
+{
+	pthread_mutex_lock(&a->lock);
+	*lifetime_s = a->lifetime_ms / 1000;
+	*margin_s = a->margin_ms / 1000;
+	*minted = a->minted;
+	*served = a->served;
+	pthread_mutex_unlock(&a->lock);
+}
+
+int tokens_account_current(struct tokens_account *a, struct tokens_claims *claims)
+{
+	int had;
+
+	pthread_mutex_lock(&a->lock);
+	had = current_claims(a, claims);
+	pthread_mutex_unlock(&a->lock);
+	return had;
+}
+
+void tokens_account_reset(struct tokens_account *a, int64_t lifetime_s, int64_t margin_s)
+{
+	pthread_mutex_lock(&a->lock);
+	OPENSSL_cleanse(a->current, sizeof(a->current));
+	a->current_len = 0;
+	a->current_expires_ms = 0;
+	a->minted = 0;
+	a->served = 0;
+	a->lifetime_ms = lifetime_s * 1000;
+	a->margin_ms = margin_s * 1000;
+	pthread_mutex_unlock(&a->lock);
 }

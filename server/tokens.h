@@ -107,6 +107,7 @@ struct tokens_account {
 	size_t current_len; /* 0: none minted yet */
 	int64_t current_expires_ms;
 	uint64_t minted; /* tokens minted for this account */
+	uint64_t served; /* tokens handed out by tokens_account_get */
 };
 
 /* Returns 0, or -1 if id is empty or too long or the lifetime is not positive. */
@@ -125,5 +126,34 @@ void tokens_account_release(struct tokens_account *a);
  */
 int tokens_account_get(struct tokens_account *a, int64_t now_ms, char *out, size_t outlen,
 		       int64_t *expires_in_s);
+
+/*
+ * Control operations (the control API). Each takes the account's lock.
+ */
+
+/*
+ * Forgets the current token, so that the next get mints a new one. If there
+ * was one, copies its claims to *old (when non-NULL) and returns 1; else 0.
+ */
+int tokens_account_drop(struct tokens_account *a, struct tokens_claims *old);
+
+/* Mints a new current token at now_ms, as if the margin had been reached.
+ * Returns 0, or -1 if minting failed. */
+int tokens_account_rotate(struct tokens_account *a, int64_t now_ms);
+
+/* Changes lifetime and reissue margin for tokens minted from now on; a
+ * negative value leaves that one as it is. Returns 0, or -1 if the
+ * resulting lifetime is not positive. */
+int tokens_account_set_policy(struct tokens_account *a, int64_t lifetime_s, int64_t margin_s);
+
+/* Reads lifetime and margin (seconds) and the counters, consistently. */
+void tokens_account_snapshot(struct tokens_account *a, int64_t *lifetime_s, int64_t *margin_s,
+			     uint64_t *minted, uint64_t *served);
+
+/* Copies the current token's claims at now_ms; returns 0 if there is none. */
+int tokens_account_current(struct tokens_account *a, struct tokens_claims *claims);
+
+/* Back to the start-up state: no token, counters zero, the given policy. */
+void tokens_account_reset(struct tokens_account *a, int64_t lifetime_s, int64_t margin_s);
 
 #endif

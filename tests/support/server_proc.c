@@ -110,11 +110,10 @@ static size_t read_until(int fd, char *buf, size_t cap, int64_t deadline_ms,
 	return len;
 }
 
-static int has_address(const char *buf)
+/* The banner's last line: everything we parse has been printed. */
+static int has_banner(const char *buf)
 {
-	const char *p = strstr(buf, "export GCE_METADATA_HOST=");
-
-	return p && strchr(p, '\n');
+	return strstr(buf, "# Ctrl-C stops it.\n") != NULL;
 }
 
 int test_server_start(struct test_server *s, const char *const *argv)
@@ -139,7 +138,7 @@ int test_server_start_logged(struct test_server *s, const char *const *argv, con
 		fprintf(stderr, "test_server: spawn failed: %s\n", strerror(errno));
 		return -1;
 	}
-	read_until(fd, buf, sizeof(buf), now_ms() + 10000, has_address);
+	read_until(fd, buf, sizeof(buf), now_ms() + 10000, has_banner);
 	close(fd); /* later stdout writes by the server go nowhere: it ignores SIGPIPE */
 	p = strstr(buf, "export GCE_METADATA_HOST=");
 	if (p) {
@@ -158,6 +157,11 @@ int test_server_start_logged(struct test_server *s, const char *const *argv, con
 		return -1;
 	}
 	snprintf(s->base_url, sizeof(s->base_url), "http://%s", s->host_port);
+	p = strstr(buf, "export METATOKEN_ADMIN_SECRET=");
+	if (p) {
+		p += strlen("export METATOKEN_ADMIN_SECRET=");
+		snprintf(s->admin_secret, sizeof(s->admin_secret), "%.*s", (int)strcspn(p, "\n"), p);
+	}
 	return 0;
 }
 

@@ -1,0 +1,683 @@
+/*
+ * The control API. Requests are JSON in and out; errors are
+ * {"error": "<what was wrong>"} with 400, 401, 404, 405 or 409.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "log.h"
+#include "server.h"
+
+#define PREFIX "/metatoken/v1/"
+#define TEN_YEARS_S (10LL * 365 * 86400)
+
+/* ---- the admin secret ---- */
+
+int control_default_secret_path(unsigned port, char *out, size_t cap)
+{
+	const char *run = getenv("XDG_RUNTIME_DIR"), *home = getenv("HOME");
+	int n;
+
+	if (run && *run)
+		n = snprintf(out, cap, "%s/metatoken/admin-%u.secret", run, port);
+	else if (home && *home)
+		n = snprintf(out, cap, "%s/.metatoken/admin-%u.secret", home, port);
+	else
+		return -1;
+	return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+static void base64url(const unsigned char *in, size_t len, char *out)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+
+		if (i + 1 < len)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= in[i + 2];
+		out[o++] = a[(v >> 18) & 63];
+		out[o++] = a[(v >> 12) & 63];
+		if (i + 1 < len)
+			out[o++] = a[(v >> 6) & 63];
+		if (i + 2 < len)
+			out[o++] = a[v & 63];
+	}
+	out[o] = '\0';
+}
+
+/* Writes the secret to path with mode 0600, creating its folder (0700) if
+ * missing. Refuses to follow a symlink at the file. */
+static int write_secret(const char *path, const char *secret, char *err, size_t errlen)
+{
+	char dir[1024];
+	char *slash;
+	size_t len = strlen(secret);
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s for the admin secret: %s", dir,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || fchmod(fd, 0600) != 0 || write(fd, secret, len) != (ssize_t)len ||
+	    write(fd, "\n", 1) != 1) {
+		snprintf(err, errlen, "cannot write the admin secret to %s: %s", path,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int control_init(struct server *srv, char *err, size_t errlen)
+{
+	char path[1024];
+	const char *colon = strrchr(srv->bound, ':');
+	unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
+
+	if (!srv->control_enabled)
+		return 0;
+	if (srv->cfg.admin_secret) {
+		snprintf(srv->admin_secret, sizeof(srv->admin_secret), "%s", srv->cfg.admin_secret);
+	} else {
+		unsigned char raw[32];
+
+		if (RAND_bytes(raw, sizeof(raw)) != 1) {
+			snprintf(err, errlen, "cannot generate the admin secret (OpenSSL failed)");
+			return -1;
+		}
+		base64url(raw, sizeof(raw), srv->admin_secret);
+		OPENSSL_cleanse(raw, sizeof(raw));
+	}
+	if (srv->cfg.admin_secret_file)
+		snprintf(path, sizeof(path), "%s", srv->cfg.admin_secret_file);
+	else if (control_default_secret_path(port, path, sizeof(path)) < 0) {
+		snprintf(err, errlen,
+			 "nowhere to write the admin secret: set HOME or XDG_RUNTIME_DIR, or control.secret_file in the configuration");
+		return -1;
+	}
+	if (write_secret(path, srv->admin_secret, err, errlen) != 0)
+		return -1;
+	srv->admin_secret_file = strdup(path);
+	return 0;
+}
+
+void control_cleanup(struct server *srv)
+{
+	if (srv->admin_secret_file) {
+		unlink(srv->admin_secret_file);
+		free(srv->admin_secret_file);
+		srv->admin_secret_file = NULL;
+	}
+	OPENSSL_cleanse(srv->admin_secret, sizeof(srv->admin_secret));
+}
+
+/* Compares in constant time: both sides are hashed first, so neither the
+ * content nor the length of the secret leaks through timing. */
+static int authorized(const struct request *rq)
+{
+	const char *h = request_header(rq, "Authorization");
+	unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return 0;
+	h += 7;
+	SHA256((const unsigned char *)rq->srv->admin_secret, strlen(rq->srv->admin_secret), want);
+	SHA256((const unsigned char *)h, strlen(h), got);
+	return CRYPTO_memcmp(want, got, sizeof(want)) == 0;
+}
+
+/* ---- replies ---- */
+
+static void reply_error(struct request *rq, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void reply_error(struct request *rq, unsigned status, const char *fmt, ...)
+{
+	char msg[512];
+	cJSON *o = cJSON_CreateObject();
+	char *s;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cJSON_AddStringToObject(o, "error", msg);
+	s = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	if (!s) {
+		reply_static(rq, 500, CT_JSON, "{\"error\":\"out of memory\"}");
+		return;
+	}
+	reply_owned(rq, status, CT_JSON, s, strlen(s));
+}
+
+/* Replies 200 (or status) with obj, which it frees. */
+static void reply_obj(struct request *rq, unsigned status, cJSON *obj)
+{
+	char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
+
+	cJSON_Delete(obj);
+	if (!s) {
+		reply_static(rq, 500, CT_JSON, "{\"error\":\"out of memory\"}");
+		return;
+	}
+	reply_owned(rq, status, CT_JSON, s, strlen(s));
+}
+
+static void rfc3339(int64_t ms, char out[32])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/*
+ * Parses the request body as a JSON object whose keys are all in `known`
+ * (NULL-terminated). An empty body is an empty object. Returns the object,
+ * or NULL after replying 400.
+ */
+static cJSON *body_object(struct request *rq, const char *const *known)
+{
+	cJSON *o, *v;
+
+	if (rq->req_body_len == 0)
+		return cJSON_CreateObject();
+	o = cJSON_ParseWithLength(rq->req_body, rq->req_body_len);
+	if (!cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		reply_error(rq, 400, "body: must be a JSON object");
+		return NULL;
+	}
+	cJSON_ArrayForEach(v, o)
+	{
+		size_t k = 0;
+
+		while (known[k] && strcmp(known[k], v->string) != 0)
+			k++;
+		if (!known[k]) {
+			reply_error(rq, 400, "body: %.60s: unknown key", v->string);
+			cJSON_Delete(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* Reads o.key as an integer in [lo, hi] into *out. Returns 1 if present, 0 if
+ * absent, -1 after replying 400. */
+static int body_int(struct request *rq, const cJSON *o, const char *key, int64_t lo, int64_t hi,
+		    int64_t *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!v)
+		return 0;
+	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+	    v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
+		reply_error(rq, 400, "%s: must be an integer from %lld to %lld", key, (long long)lo,
+			    (long long)hi);
+		return -1;
+	}
+	*out = (int64_t)v->valuedouble;
+	return 1;
+}
+
+/* ---- accounts ---- */
+
+static cJSON *account_json(struct server *srv, size_t i)
+{
+	const struct config_account *a = &srv->cfg.accounts[i];
+	struct tokens_claims cur;
+	int64_t lifetime_s, margin_s, now = clock_now_ms(&srv->clock);
+	uint64_t minted, served;
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	tokens_account_snapshot(&srv->accounts[i], &lifetime_s, &margin_s, &minted, &served);
+	cJSON_AddStringToObject(o, "id", a->id);
+	cJSON_AddStringToObject(o, "email", a->email);
+	cJSON_AddBoolToObject(o, "default", i == 0);
+	cJSON_AddNumberToObject(o, "lifetime_s", (double)lifetime_s);
+	cJSON_AddNumberToObject(o, "reissue_margin_s", (double)margin_s);
+	cJSON_AddNumberToObject(o, "minted", (double)minted);
+	cJSON_AddNumberToObject(o, "served", (double)served);
+	cJSON_AddNumberToObject(o, "revoked", (double)atomic_load(&srv->revoked_count[i]));
+	if (tokens_account_current(&srv->accounts[i], &cur)) {
+		cJSON *c = cJSON_AddObjectToObject(o, "current");
+		char when[32];
+
+		if (c) {
+			rfc3339(cur.issued_ms, when);
+			cJSON_AddStringToObject(c, "issued_at", when);
+			rfc3339(cur.expires_ms, when);
+			cJSON_AddStringToObject(c, "expires_at", when);
+			cJSON_AddNumberToObject(c, "remaining_s",
+						(double)((cur.expires_ms - now) / 1000));
+		}
+	} else {
+		cJSON_AddNullToObject(o, "current");
+	}
+	return o;
+}
+
+static void accounts_list(struct request *rq, int account)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	(void)account;
+	for (size_t i = 0; arr && i < rq->srv->n_accounts; i++)
+		cJSON_AddItemToArray(arr, account_json(rq->srv, i));
+	reply_obj(rq, 200, arr);
+}
+
+static void account_get(struct request *rq, int account)
+{
+	reply_obj(rq, 200, account_json(rq->srv, (size_t)account));
+}
+
+static void account_patch(struct request *rq, int account)
+{
+	static const char *const known[] = { "lifetime_s", "reissue_margin_s", NULL };
+	int64_t lifetime = -1, margin = -1;
+	cJSON *o = body_object(rq, known);
+
+	if (!o)
+		return;
+	if (body_int(rq, o, "lifetime_s", 1, TEN_YEARS_S, &lifetime) < 0 ||
+	    body_int(rq, o, "reissue_margin_s", 0, TEN_YEARS_S, &margin) < 0) {
+		cJSON_Delete(o);
+		return;
+	}
+	cJSON_Delete(o);
+	if (lifetime < 0 && margin < 0) {
+		reply_error(rq, 400, "body: give lifetime_s, reissue_margin_s or both");
+		return;
+	}
+	tokens_account_set_policy(&rq->srv->accounts[account], lifetime, margin);
+	log_msg(LOG_INFO, "control: %s: lifetime %llds, margin %llds",
+		rq->srv->cfg.accounts[account].id, (long long)lifetime, (long long)margin);
+	account_get(rq, account);
+}
+
+/* Takes the account's current token out of service for `why`; the next
+ * metadata request mints a new one. */
+static void retire_current(struct request *rq, int account, enum revoke_reason why)
+{
+	struct server *srv = rq->srv;
+	struct tokens_claims old;
+	int64_t now = clock_now_ms(&srv->clock);
+
+	if (!tokens_account_drop(&srv->accounts[account], &old)) {
+		reply_error(rq, 409, "%s has no current token", srv->cfg.accounts[account].id);
+		return;
+	}
+	if (revocations_add(&srv->revoked, old.nonce, old.expires_ms, why, now) != 0) {
+		reply_error(rq, 500, "the revocation list is full");
+		return;
+	}
+	if (why == REVOKE_REVOKED)
+		atomic_fetch_add(&srv->revoked_count[account], 1);
+	log_msg(LOG_INFO, "control: %s: current token %s", srv->cfg.accounts[account].id,
+		why == REVOKE_REVOKED ? "revoked" : "expired");
+	account_get(rq, account);
+}
+
+static void account_expire(struct request *rq, int account)
+{
+	retire_current(rq, account, REVOKE_EXPIRED);
+}
+
+static void account_revoke(struct request *rq, int account)
+{
+	static const char *const known[] = { "token", NULL };
+	struct server *srv = rq->srv;
+	struct tokens_claims claims, cur;
+	const cJSON *t;
+	enum tokens_verdict v;
+	cJSON *o = body_object(rq, known);
+
+	if (!o)
+		return;
+	t = cJSON_GetObjectItemCaseSensitive(o, "token");
+	if (!t) {
+		cJSON_Delete(o);
+		retire_current(rq, account, REVOKE_REVOKED);
+		return;
+	}
+	if (!cJSON_IsString(t)) {
+		cJSON_Delete(o);
+		reply_error(rq, 400, "token: must be a string");
+		return;
+	}
+	v = tokens_verify(srv->key, t->valuestring, strlen(t->valuestring),
+			  clock_now_ms(&srv->clock), &claims);
+	cJSON_Delete(o);
+	if (v != TOKENS_VALID && v != TOKENS_EXPIRED) {
+		reply_error(rq, 400, "token: not a token of this server (%s)", tokens_verdict_str(v));
+		return;
+	}
+	if (strcmp(claims.account, srv->cfg.accounts[account].id) != 0) {
+		reply_error(rq, 400, "token: belongs to account %s, not %s", claims.account,
+			    srv->cfg.accounts[account].id);
+		return;
+	}
+	/* The current token: the next metadata request gets a new one. */
+	if (tokens_account_current(&srv->accounts[account], &cur) &&
+	    CRYPTO_memcmp(cur.nonce, claims.nonce, sizeof(cur.nonce)) == 0) {
+		retire_current(rq, account, REVOKE_REVOKED);
+		return;
+	}
+	if (revocations_add(&srv->revoked, claims.nonce, claims.expires_ms, REVOKE_REVOKED,
+			    clock_now_ms(&srv->clock)) != 0) {
+		reply_error(rq, 500, "the revocation list is full");
+		return;
+	}
+	atomic_fetch_add(&srv->revoked_count[account], 1);
+	account_get(rq, account);
+}
+
+static void account_rotate(struct request *rq, int account)
+{
+	if (tokens_account_rotate(&rq->srv->accounts[account], clock_now_ms(&rq->srv->clock)) !=
+	    0) {
+		reply_error(rq, 500, "could not mint a token");
+		return;
+	}
+	log_msg(LOG_INFO, "control: %s: rotated", rq->srv->cfg.accounts[account].id);
+	account_get(rq, account);
+}
+
+/* ---- clock ---- */
+
+static void clock_get(struct request *rq, int unused)
+{
+	struct server *srv = rq->srv;
+	int64_t now = clock_now_ms(&srv->clock);
+	cJSON *o = cJSON_CreateObject();
+	char when[32];
+
+	(void)unused;
+	rfc3339(now, when);
+	cJSON_AddNumberToObject(o, "now_ms", (double)now);
+	cJSON_AddStringToObject(o, "now", when);
+	cJSON_AddNumberToObject(o, "offset_ms", (double)atomic_load(&srv->clock.offset_ms));
+	reply_obj(rq, 200, o);
+}
+
+static void clock_post(struct request *rq, int unused)
+{
+	static const char *const known[] = { "advance_s", "advance_ms", "offset_s", NULL };
+	int64_t advance_s = 0, advance_ms = 0, offset_s = 0;
+	int a, b, c;
+	cJSON *o = body_object(rq, known);
+
+	(void)unused;
+	if (!o)
+		return;
+	a = body_int(rq, o, "advance_s", -TEN_YEARS_S, TEN_YEARS_S, &advance_s);
+	b = a < 0 ? -1 : body_int(rq, o, "advance_ms", -TEN_YEARS_S * 1000, TEN_YEARS_S * 1000,
+				  &advance_ms);
+	c = b < 0 ? -1 : body_int(rq, o, "offset_s", -TEN_YEARS_S, TEN_YEARS_S, &offset_s);
+	cJSON_Delete(o);
+	if (a < 0 || b < 0 || c < 0)
+		return;
+	if (a + b + c != 1) {
+		reply_error(rq, 400, "body: give exactly one of advance_s, advance_ms, offset_s");
+		return;
+	}
+	if (c)
+		clock_set_offset_ms(&rq->srv->clock, offset_s * 1000);
+	else
+		clock_advance_ms(&rq->srv->clock, advance_s * 1000 + advance_ms);
+	log_msg(LOG_INFO, "control: clock offset now %lldms",
+		(long long)atomic_load(&rq->srv->clock.offset_ms));
+	clock_get(rq, 0);
+}
+
+/* ---- faults ---- */
+
+static void faults_get(struct request *rq, int unused)
+{
+	char *s = faults_to_json(&rq->srv->faults);
+
+	(void)unused;
+	if (!s)
+		reply_static(rq, 500, CT_JSON, "{\"error\":\"out of memory\"}");
+	else
+		reply_owned(rq, 200, CT_JSON, s, strlen(s));
+}
+
+static void faults_post(struct request *rq, int unused)
+{
+	char err[512];
+	uint64_t id;
+
+	(void)unused;
+	if (faults_add_json(&rq->srv->faults, rq->req_body, rq->req_body_len, &id, err,
+			    sizeof(err)) != 0) {
+		reply_error(rq, 400, "%s", err);
+		return;
+	}
+	log_msg(LOG_INFO, "control: fault rule %llu added", (unsigned long long)id);
+	reply_printf(rq, 201, CT_JSON, "{\"id\":%llu}", (unsigned long long)id);
+}
+
+static void faults_delete(struct request *rq, int unused)
+{
+	(void)unused;
+	faults_clear(&rq->srv->faults);
+	reply_static(rq, 200, CT_JSON, "[]");
+}
+
+static void fault_delete(struct request *rq, int id)
+{
+	if (faults_remove(&rq->srv->faults, (uint64_t)id) != 0) {
+		reply_error(rq, 404, "no fault rule %d", id);
+		return;
+	}
+	faults_get(rq, 0);
+}
+
+/* ---- stats and reset ---- */
+
+static void stats_get(struct request *rq, int unused)
+{
+	struct server *srv = rq->srv;
+	cJSON *o = cJSON_CreateObject(), *accounts;
+
+	(void)unused;
+	if (!o || stats_add_json(&srv->stats, o) != 0) {
+		cJSON_Delete(o);
+		reply_static(rq, 500, CT_JSON, "{\"error\":\"out of memory\"}");
+		return;
+	}
+	accounts = cJSON_AddObjectToObject(o, "accounts");
+	for (size_t i = 0; accounts && i < srv->n_accounts; i++) {
+		int64_t lifetime_s, margin_s;
+		uint64_t minted, served;
+		cJSON *a = cJSON_AddObjectToObject(accounts, srv->cfg.accounts[i].id);
+
+		if (!a)
+			break;
+		tokens_account_snapshot(&srv->accounts[i], &lifetime_s, &margin_s, &minted,
+					&served);
+		cJSON_AddStringToObject(a, "email", srv->cfg.accounts[i].email);
+		cJSON_AddNumberToObject(a, "minted", (double)minted);
+		cJSON_AddNumberToObject(a, "served", (double)served);
+		cJSON_AddNumberToObject(a, "revoked", (double)atomic_load(&srv->revoked_count[i]));
+	}
+	reply_obj(rq, 200, o);
+}
+
+static void reset_post(struct request *rq, int unused)
+{
+	struct server *srv = rq->srv;
+
+	(void)unused;
+	clock_set_offset_ms(&srv->clock, 0);
+	faults_clear(&srv->faults);
+	revocations_clear(&srv->revoked);
+	for (size_t i = 0; i < srv->n_accounts; i++) {
+		tokens_account_reset(&srv->accounts[i], srv->cfg.accounts[i].lifetime_s,
+				     srv->cfg.accounts[i].reissue_margin_s);
+		atomic_store(&srv->revoked_count[i], 0);
+	}
+	stats_reset(&srv->stats);
+	log_msg(LOG_INFO, "control: reset to the start-up state");
+	reply_static(rq, 200, CT_JSON, "{\"reset\":true}");
+}
+
+/* ---- routing ---- */
+
+enum arg { ARG_NONE, ARG_ACCOUNT, ARG_NUMBER };
+
+/*
+ * The control API, as README.md documents it. A `*` stands for one path
+ * segment: an account (`default`, its email or its id) or a rule id.
+ */
+static const struct control_route {
+	unsigned method;
+	const char *pattern;
+	enum arg arg;
+	void (*handle)(struct request *rq, int arg);
+} control_routes[] = {
+	{ METHOD_GET, "accounts", ARG_NONE, accounts_list },
+	{ METHOD_GET, "accounts/*", ARG_ACCOUNT, account_get },
+	{ METHOD_PATCH, "accounts/*", ARG_ACCOUNT, account_patch },
+	{ METHOD_POST, "accounts/*/expire", ARG_ACCOUNT, account_expire },
+	{ METHOD_POST, "accounts/*/revoke", ARG_ACCOUNT, account_revoke },
+	{ METHOD_POST, "accounts/*/rotate", ARG_ACCOUNT, account_rotate },
+	{ METHOD_GET, "clock", ARG_NONE, clock_get },
+	{ METHOD_POST, "clock", ARG_NONE, clock_post },
+	{ METHOD_GET, "faults", ARG_NONE, faults_get },
+	{ METHOD_POST, "faults", ARG_NONE, faults_post },
+	{ METHOD_DELETE, "faults", ARG_NONE, faults_delete },
+	{ METHOD_DELETE, "faults/*", ARG_NUMBER, fault_delete },
+	{ METHOD_GET, "stats", ARG_NONE, stats_get },
+	{ METHOD_POST, "reset", ARG_NONE, reset_post },
+};
+
+/* Matches path against pattern; the segment a `*` stands for goes to
+ * *arg / *arg_len. */
+static int match(const char *pattern, const char *path, const char **arg, size_t *arg_len)
+{
+	while (*pattern && *path) {
+		if (*pattern == '*') {
+			size_t len = strcspn(path, "/");
+
+			if (len == 0)
+				return 0;
+			*arg = path;
+			*arg_len = len;
+			path += len;
+			pattern++;
+			continue;
+		}
+		if (*pattern != *path)
+			return 0;
+		pattern++;
+		path++;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+static const char *allow_for(unsigned methods)
+{
+	static const char *const names[] = {
+		"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
+	};
+	static _Thread_local char buf[64];
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (methods & (1u << i))
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", o ? ", " : "",
+					      names[i]);
+	}
+	return buf;
+}
+
+void control_handle(struct request *rq)
+{
+	const char *path = rq->path + strlen(PREFIX), *arg = NULL;
+	unsigned methods = 0;
+	size_t arg_len = 0;
+
+	if (!rq->srv->control_enabled) {
+		reply_static(rq, 404, CT_JSON, "{\"error\":\"the control API is off (--no-control)\"}");
+		return;
+	}
+	if (!authorized(rq)) {
+		reply_header(rq, "WWW-Authenticate", "Bearer realm=\"metatoken-admin\"");
+		reply_error(rq, 401,
+			    "Authorization: Bearer <admin secret> required (the secret is in the file metatokend printed at start)");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(control_routes) / sizeof(control_routes[0]); i++) {
+		const struct control_route *r = &control_routes[i];
+		int account = 0;
+
+		if (!match(r->pattern, path, &arg, &arg_len))
+			continue;
+		methods |= r->method;
+		if (!(r->method & rq->method_bit))
+			continue;
+		if (r->arg == ARG_ACCOUNT) {
+			account = server_find_account(rq->srv, arg, arg_len, 1);
+			if (account < 0) {
+				reply_error(rq, 404, "no service account %.*s", (int)(arg_len > 128 ? 128 : arg_len),
+					    arg);
+				return;
+			}
+		} else if (r->arg == ARG_NUMBER) {
+			char num[24];
+			char *end;
+			long v;
+
+			snprintf(num, sizeof(num), "%.*s", (int)(arg_len < 23 ? arg_len : 23), arg);
+			v = strtol(num, &end, 10);
+			if (*end || v <= 0 || v > 1000000000 || arg_len > 10) {
+				reply_error(rq, 404, "no fault rule %s", num);
+				return;
+			}
+			account = (int)v;
+		}
+		r->handle(rq, account);
+		return;
+	}
+	if (methods) {
+		rq->allow = allow_for(methods);
+		reply_error(rq, 405, "method %s not allowed here", rq->method);
+		return;
+	}
+	reply_error(rq, 404, "no such control endpoint");
+}

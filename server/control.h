@@ -1,0 +1,46 @@
+/*
+ * The control API under /metatoken/v1/ (README.md, "Control API"): what a
+ * test uses to make token expiry, revocation and outages happen on demand.
+ * Every call requires `Authorization: Bearer <admin secret>`.
+ *
+ * And the validation stand-ins for the cloud APIs an SDK would call with
+ * its token: GET /tokeninfo and anything under /protected/.
+ */
+#ifndef METATOKEN_SERVER_CONTROL_H
+#define METATOKEN_SERVER_CONTROL_H
+
+#include <stddef.h>
+
+struct server;
+struct request;
+
+/*
+ * Sets up the admin secret: the configured one, or 32 random bytes in
+ * base64url. Writes it to the secret file (mode 0600, its folder 0700
+ * when we create it): the configured path, or the default one for the
+ * bound port (control_default_secret_path). Call after server_start, which
+ * knows the port. Returns 0, or -1 with a one-line reason in err.
+ */
+int control_init(struct server *srv, char *err, size_t errlen);
+
+/* Removes the secret file control_init wrote. */
+void control_cleanup(struct server *srv);
+
+/*
+ * The default secret file for a server on `port`:
+ * $XDG_RUNTIME_DIR/metatoken/admin-PORT.secret when XDG_RUNTIME_DIR is set,
+ * else $HOME/.metatoken/admin-PORT.secret. Returns the length written to
+ * out, or -1 when neither variable is set or out is too small. The CLI
+ * computes the same path.
+ */
+int control_default_secret_path(unsigned port, char *out, size_t cap);
+
+/* Everything under /metatoken/v1/. */
+void control_handle(struct request *rq);
+
+/* GET /tokeninfo?access_token=T: Google's shape. */
+void validate_handle_tokeninfo(struct request *rq);
+/* Anything under /protected/: requires a valid service-account Bearer token. */
+void validate_handle_protected(struct request *rq);
+
+#endif
