@@ -14,8 +14,8 @@ struct clock {
 	 * clock jump on the host does not move tokens' expiry). */
 	int64_t (*source_ms)(void *arg);
 	void *source_arg;
-	int64_t wall_base_ms; /* real source only */
-	int64_t mono_base_ms; /* real source only */
+	int64_t wall_base_ms;      /* real source only */
+	int64_t mono_base_ms;      /* real source only */
 	_Atomic int64_t offset_ms; /* added to every reading (fast-forward) */
 };
 

@@ -446,8 +446,8 @@ static int walk(struct parser *p, const cJSON *item, int multiline)
 	{
 		size_t mark = cJSON_IsObject(item) ? path_key(p, child->string) : path_index(p, i);
 		int rc = walk(p, child,
-			      cJSON_IsObject(item) && item->string &&
-				      strcmp(item->string, "attributes") == 0);
+		              cJSON_IsObject(item) && item->string &&
+		                  strcmp(item->string, "attributes") == 0);
 
 		path_pop(p, mark);
 		if (rc)
@@ -996,8 +996,8 @@ out:
 static int parse_root(struct parser *p, const cJSON *root, struct config *c)
 {
 	static const char *const keys[] = {
-		"listen", "signing_key", "project", "instance", "yandex", "service_accounts",
-		"control", NULL,
+		"listen", "signing_key",      "project", "instance",
+		"yandex", "service_accounts", "control", NULL,
 	};
 	const cJSON *item;
 

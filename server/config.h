@@ -48,8 +48,8 @@
 
 #define CONFIG_DEFAULT_LISTEN_HOST "127.0.0.1"
 #define CONFIG_DEFAULT_LISTEN_PORT 8169
-#define CONFIG_DEFAULT_LIFETIME_S 43200
-#define CONFIG_DEFAULT_MARGIN_S 300
+#define CONFIG_DEFAULT_LIFETIME_S  43200
+#define CONFIG_DEFAULT_MARGIN_S    300
 
 struct config_kv {
 	char *key;
@@ -66,7 +66,7 @@ struct config_account {
 };
 
 struct config {
-	char *source; /* the file name, or "<embedded default>" */
+	char *source;      /* the file name, or "<embedded default>" */
 	char *listen_host; /* without brackets for IPv6 */
 	uint16_t listen_port;
 	char *signing_key_path; /* NULL: generate a key at start */
@@ -110,7 +110,7 @@ int config_load(const char *path, struct config *out, char *err, size_t errlen);
 
 /* Parses JSON text as if read from a file named `source`. Same contract. */
 int config_parse(const char *json, size_t len, const char *source, struct config *out, char *err,
-		 size_t errlen);
+                 size_t errlen);
 
 /*
  * Parses "host:port", "[v6]:port" or ":port" (host 127.0.0.1) into a

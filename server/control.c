@@ -20,7 +20,7 @@
 #include "log.h"
 #include "server.h"
 
-#define PREFIX "/metatoken/v1/"
+#define PREFIX      "/metatoken/v1/"
 #define TEN_YEARS_S (10LL * 365 * 86400)
 
 /* ---- the admin secret ---- */
@@ -76,7 +76,7 @@ static int write_secret(const char *path, const char *secret, char *err, size_t 
 		*slash = '\0';
 		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 			snprintf(err, errlen, "cannot create %s for the admin secret: %s", dir,
-				 strerror(errno));
+			         strerror(errno));
 			return -1;
 		}
 	}
@@ -84,7 +84,7 @@ static int write_secret(const char *path, const char *secret, char *err, size_t 
 	if (fd < 0 || fchmod(fd, 0600) != 0 || write(fd, secret, len) != (ssize_t)len ||
 	    write(fd, "\n", 1) != 1) {
 		snprintf(err, errlen, "cannot write the admin secret to %s: %s", path,
-			 strerror(errno));
+		         strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -116,8 +116,9 @@ int control_init(struct server *srv, char *err, size_t errlen)
 	if (srv->cfg.admin_secret_file)
 		snprintf(path, sizeof(path), "%s", srv->cfg.admin_secret_file);
 	else if (control_default_secret_path(port, path, sizeof(path)) < 0) {
-		snprintf(err, errlen,
-			 "nowhere to write the admin secret: set HOME or XDG_RUNTIME_DIR, or control.secret_file in the configuration");
+		snprintf(
+		    err, errlen,
+		    "nowhere to write the admin secret: set HOME or XDG_RUNTIME_DIR, or control.secret_file in the configuration");
 		return -1;
 	}
 	if (write_secret(path, srv->admin_secret, err, errlen) != 0)
@@ -154,7 +155,7 @@ static int authorized(const struct request *rq)
 /* ---- replies ---- */
 
 static void reply_error(struct request *rq, unsigned status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void reply_error(struct request *rq, unsigned status, const char *fmt, ...)
 {
@@ -233,7 +234,7 @@ static cJSON *body_object(struct request *rq, const char *const *known)
 /* Reads o.key as an integer in [lo, hi] into *out. Returns 1 if present, 0 if
  * absent, -1 after replying 400. */
 static int body_int(struct request *rq, const cJSON *o, const char *key, int64_t lo, int64_t hi,
-		    int64_t *out)
+                    int64_t *out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
@@ -242,7 +243,7 @@ static int body_int(struct request *rq, const cJSON *o, const char *key, int64_t
 	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
 	    v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
 		reply_error(rq, 400, "%s: must be an integer from %lld to %lld", key, (long long)lo,
-			    (long long)hi);
+		            (long long)hi);
 		return -1;
 	}
 	*out = (int64_t)v->valuedouble;
@@ -280,7 +281,7 @@ static cJSON *account_json(struct server *srv, size_t i)
 			rfc3339(cur.expires_ms, when);
 			cJSON_AddStringToObject(c, "expires_at", when);
 			cJSON_AddNumberToObject(c, "remaining_s",
-						(double)((cur.expires_ms - now) / 1000));
+			                        (double)((cur.expires_ms - now) / 1000));
 		}
 	} else {
 		cJSON_AddNullToObject(o, "current");
@@ -323,7 +324,7 @@ static void account_patch(struct request *rq, int account)
 	}
 	tokens_account_set_policy(&rq->srv->accounts[account], lifetime, margin);
 	log_msg(LOG_INFO, "control: %s: lifetime %llds, margin %llds",
-		rq->srv->cfg.accounts[account].id, (long long)lifetime, (long long)margin);
+	        rq->srv->cfg.accounts[account].id, (long long)lifetime, (long long)margin);
 	account_get(rq, account);
 }
 
@@ -346,7 +347,7 @@ static void retire_current(struct request *rq, int account, enum revoke_reason w
 	if (why == REVOKE_REVOKED)
 		atomic_fetch_add(&srv->revoked_count[account], 1);
 	log_msg(LOG_INFO, "control: %s: current token %s", srv->cfg.accounts[account].id,
-		why == REVOKE_REVOKED ? "revoked" : "expired");
+	        why == REVOKE_REVOKED ? "revoked" : "expired");
 	account_get(rq, account);
 }
 
@@ -378,15 +379,16 @@ static void account_revoke(struct request *rq, int account)
 		return;
 	}
 	v = tokens_verify(srv->key, t->valuestring, strlen(t->valuestring),
-			  clock_now_ms(&srv->clock), &claims);
+	                  clock_now_ms(&srv->clock), &claims);
 	cJSON_Delete(o);
 	if (v != TOKENS_VALID && v != TOKENS_EXPIRED) {
-		reply_error(rq, 400, "token: not a token of this server (%s)", tokens_verdict_str(v));
+		reply_error(rq, 400, "token: not a token of this server (%s)",
+		            tokens_verdict_str(v));
 		return;
 	}
 	if (strcmp(claims.account, srv->cfg.accounts[account].id) != 0) {
 		reply_error(rq, 400, "token: belongs to account %s, not %s", claims.account,
-			    srv->cfg.accounts[account].id);
+		            srv->cfg.accounts[account].id);
 		return;
 	}
 	/* The current token: the next metadata request gets a new one. */
@@ -396,7 +398,7 @@ static void account_revoke(struct request *rq, int account)
 		return;
 	}
 	if (revocations_add(&srv->revoked, claims.nonce, claims.expires_ms, REVOKE_REVOKED,
-			    clock_now_ms(&srv->clock)) != 0) {
+	                    clock_now_ms(&srv->clock)) != 0) {
 		reply_error(rq, 500, "the revocation list is full");
 		return;
 	}
@@ -443,8 +445,9 @@ static void clock_post(struct request *rq, int unused)
 	if (!o)
 		return;
 	a = body_int(rq, o, "advance_s", -TEN_YEARS_S, TEN_YEARS_S, &advance_s);
-	b = a < 0 ? -1 : body_int(rq, o, "advance_ms", -TEN_YEARS_S * 1000, TEN_YEARS_S * 1000,
-				  &advance_ms);
+	b = a < 0 ? -1
+	          : body_int(rq, o, "advance_ms", -TEN_YEARS_S * 1000, TEN_YEARS_S * 1000,
+	                     &advance_ms);
 	c = b < 0 ? -1 : body_int(rq, o, "offset_s", -TEN_YEARS_S, TEN_YEARS_S, &offset_s);
 	cJSON_Delete(o);
 	if (a < 0 || b < 0 || c < 0)
@@ -458,7 +461,7 @@ static void clock_post(struct request *rq, int unused)
 	else
 		clock_advance_ms(&rq->srv->clock, advance_s * 1000 + advance_ms);
 	log_msg(LOG_INFO, "control: clock offset now %lldms",
-		(long long)atomic_load(&rq->srv->clock.offset_ms));
+	        (long long)atomic_load(&rq->srv->clock.offset_ms));
 	clock_get(rq, 0);
 }
 
@@ -482,7 +485,7 @@ static void faults_post(struct request *rq, int unused)
 
 	(void)unused;
 	if (faults_add_json(&rq->srv->faults, rq->req_body, rq->req_body_len, &id, err,
-			    sizeof(err)) != 0) {
+	                    sizeof(err)) != 0) {
 		reply_error(rq, 400, "%s", err);
 		return;
 	}
@@ -528,7 +531,7 @@ static void stats_get(struct request *rq, int unused)
 		if (!a)
 			break;
 		tokens_account_snapshot(&srv->accounts[i], &lifetime_s, &margin_s, &minted,
-					&served);
+		                        &served);
 		cJSON_AddStringToObject(a, "email", srv->cfg.accounts[i].email);
 		cJSON_AddNumberToObject(a, "minted", (double)minted);
 		cJSON_AddNumberToObject(a, "served", (double)served);
@@ -547,7 +550,7 @@ static void reset_post(struct request *rq, int unused)
 	revocations_clear(&srv->revoked);
 	for (size_t i = 0; i < srv->n_accounts; i++) {
 		tokens_account_reset(&srv->accounts[i], srv->cfg.accounts[i].lifetime_s,
-				     srv->cfg.accounts[i].reissue_margin_s);
+		                     srv->cfg.accounts[i].reissue_margin_s);
 		atomic_store(&srv->revoked_count[i], 0);
 	}
 	stats_reset(&srv->stats);
@@ -621,7 +624,7 @@ static const char *allow_for(unsigned methods)
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (methods & (1u << i))
 			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", o ? ", " : "",
-					      names[i]);
+			                      names[i]);
 	}
 	return buf;
 }
@@ -633,13 +636,15 @@ void control_handle(struct request *rq)
 	size_t arg_len = 0;
 
 	if (!rq->srv->control_enabled) {
-		reply_static(rq, 404, CT_JSON, "{\"error\":\"the control API is off (--no-control)\"}");
+		reply_static(rq, 404, CT_JSON,
+		             "{\"error\":\"the control API is off (--no-control)\"}");
 		return;
 	}
 	if (!authorized(rq)) {
 		reply_header(rq, "WWW-Authenticate", "Bearer realm=\"metatoken-admin\"");
-		reply_error(rq, 401,
-			    "Authorization: Bearer <admin secret> required (the secret is in the file metatokend printed at start)");
+		reply_error(
+		    rq, 401,
+		    "Authorization: Bearer <admin secret> required (the secret is in the file metatokend printed at start)");
 		return;
 	}
 	for (size_t i = 0; i < sizeof(control_routes) / sizeof(control_routes[0]); i++) {
@@ -654,8 +659,8 @@ void control_handle(struct request *rq)
 		if (r->arg == ARG_ACCOUNT) {
 			account = server_find_account(rq->srv, arg, arg_len, 1);
 			if (account < 0) {
-				reply_error(rq, 404, "no service account %.*s", (int)(arg_len > 128 ? 128 : arg_len),
-					    arg);
+				reply_error(rq, 404, "no service account %.*s",
+				            (int)(arg_len > 128 ? 128 : arg_len), arg);
 				return;
 			}
 		} else if (r->arg == ARG_NUMBER) {

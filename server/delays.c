@@ -60,7 +60,7 @@ static void *run(void *arg)
 			pthread_cond_wait(&d->cond, &d->lock);
 		} else {
 			struct timespec ts = { .tv_sec = next / 1000,
-					       .tv_nsec = (next % 1000) * 1000000 };
+				               .tv_nsec = (next % 1000) * 1000000 };
 
 			pthread_cond_timedwait(&d->cond, &d->lock, &ts);
 		}

@@ -47,14 +47,14 @@ static const char *got(const cJSON *v, char *out, size_t cap)
 
 /* Reads an integer field in [lo, hi]. Returns 0, or -1 with a reason. */
 static int int_field(const cJSON *v, const char *name, int64_t lo, int64_t hi, int64_t *out,
-		     char *err, size_t errlen)
+                     char *err, size_t errlen)
 {
 	char g[48];
 
 	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
 	    v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
 		snprintf(err, errlen, "%s: must be an integer from %lld to %lld (got %s)", name,
-			 (long long)lo, (long long)hi, got(v, g, sizeof(g)));
+		         (long long)lo, (long long)hi, got(v, g, sizeof(g)));
 		return -1;
 	}
 	*out = (int64_t)v->valuedouble;
@@ -74,7 +74,8 @@ static int parse_rule(const cJSON *root, struct faults_rule *r, char *err, size_
 	r->remaining = -1;
 	r->probability = 1.0;
 	if (!cJSON_IsObject(root)) {
-		snprintf(err, errlen, "body: must be a JSON object (got %s)", got(root, g, sizeof(g)));
+		snprintf(err, errlen, "body: must be a JSON object (got %s)",
+		         got(root, g, sizeof(g)));
 		return -1;
 	}
 	cJSON_ArrayForEach(v, root)
@@ -84,9 +85,10 @@ static int parse_rule(const cJSON *root, struct faults_rule *r, char *err, size_
 		if (strcmp(k, "path") == 0) {
 			if (!cJSON_IsString(v) || v->valuestring[0] != '/' ||
 			    strlen(v->valuestring) > FAULTS_PATH_MAX) {
-				snprintf(err, errlen,
-					 "path: must be a string starting with / of at most %d chars (got %s)",
-					 FAULTS_PATH_MAX, got(v, g, sizeof(g)));
+				snprintf(
+				    err, errlen,
+				    "path: must be a string starting with / of at most %d chars (got %s)",
+				    FAULTS_PATH_MAX, got(v, g, sizeof(g)));
 				return -1;
 			}
 			snprintf(r->path, sizeof(r->path), "%s", v->valuestring);
@@ -97,9 +99,10 @@ static int parse_rule(const cJSON *root, struct faults_rule *r, char *err, size_
 				if (strcmp(v->valuestring, methods[i]) == 0)
 					break;
 			if (!cJSON_IsString(v) || i == sizeof(methods) / sizeof(methods[0])) {
-				snprintf(err, errlen,
-					 "method: must be GET, HEAD, POST, PUT, PATCH or DELETE (got %s)",
-					 got(v, g, sizeof(g)));
+				snprintf(
+				    err, errlen,
+				    "method: must be GET, HEAD, POST, PUT, PATCH or DELETE (got %s)",
+				    got(v, g, sizeof(g)));
 				return -1;
 			}
 			snprintf(r->method, sizeof(r->method), "%s", methods[i]);
@@ -118,7 +121,7 @@ static int parse_rule(const cJSON *root, struct faults_rule *r, char *err, size_
 		} else if (strcmp(k, "drop") == 0) {
 			if (!cJSON_IsBool(v)) {
 				snprintf(err, errlen, "drop: must be true or false (got %s)",
-					 got(v, g, sizeof(g)));
+				         got(v, g, sizeof(g)));
 				return -1;
 			}
 			r->drop = cJSON_IsTrue(v);
@@ -129,14 +132,15 @@ static int parse_rule(const cJSON *root, struct faults_rule *r, char *err, size_
 			else if (cJSON_IsString(v) && strcmp(v->valuestring, "truncated") == 0)
 				r->body = FAULTS_BODY_TRUNCATED;
 			else {
-				snprintf(err, errlen, "body: must be \"malformed\" or \"truncated\" (got %s)",
-					 got(v, g, sizeof(g)));
+				snprintf(err, errlen,
+				         "body: must be \"malformed\" or \"truncated\" (got %s)",
+				         got(v, g, sizeof(g)));
 				return -1;
 			}
 			actions++;
 		} else if (strcmp(k, "expires_in") == 0) {
-			if (int_field(v, "expires_in", -86400, 10LL * 365 * 86400, &r->expires_in, err,
-				      errlen))
+			if (int_field(v, "expires_in", -86400, 10LL * 365 * 86400, &r->expires_in,
+			              err, errlen))
 				return -1;
 			r->has_expires_in = 1;
 			actions++;
@@ -144,17 +148,20 @@ static int parse_rule(const cJSON *root, struct faults_rule *r, char *err, size_
 			if (int_field(v, "count", 1, 1000000000, &r->remaining, err, errlen))
 				return -1;
 		} else if (strcmp(k, "probability") == 0) {
-			if (!cJSON_IsNumber(v) || !(v->valuedouble > 0.0 && v->valuedouble <= 1.0)) {
-				snprintf(err, errlen,
-					 "probability: must be a number above 0 and at most 1 (got %s)",
-					 got(v, g, sizeof(g)));
+			if (!cJSON_IsNumber(v) ||
+			    !(v->valuedouble > 0.0 && v->valuedouble <= 1.0)) {
+				snprintf(
+				    err, errlen,
+				    "probability: must be a number above 0 and at most 1 (got %s)",
+				    got(v, g, sizeof(g)));
 				return -1;
 			}
 			r->probability = v->valuedouble;
 		} else {
-			snprintf(err, errlen,
-				 "%.40s: unknown key (known: path, method, status, retry_after_s, latency_ms, drop, body, expires_in, count, probability)",
-				 k);
+			snprintf(
+			    err, errlen,
+			    "%.40s: unknown key (known: path, method, status, retry_after_s, latency_ms, drop, body, expires_in, count, probability)",
+			    k);
 			return -1;
 		}
 	}
@@ -164,7 +171,7 @@ static int parse_rule(const cJSON *root, struct faults_rule *r, char *err, size_
 	}
 	if (!actions) {
 		snprintf(err, errlen,
-			 "a rule needs an action: status, latency_ms, drop, body or expires_in");
+		         "a rule needs an action: status, latency_ms, drop, body or expires_in");
 		return -1;
 	}
 	if (r->retry_after_s >= 0 && !r->status) {
@@ -175,7 +182,7 @@ static int parse_rule(const cJSON *root, struct faults_rule *r, char *err, size_
 }
 
 int faults_add_json(struct faults *f, const char *json, size_t len, uint64_t *id, char *err,
-		    size_t errlen)
+                    size_t errlen)
 {
 	struct faults_rule r;
 	cJSON *root = cJSON_ParseWithLength(json, len);
@@ -288,9 +295,9 @@ char *faults_to_json(struct faults *f)
 		if (r->drop)
 			cJSON_AddTrueToObject(o, "drop");
 		if (r->body != FAULTS_BODY_KEEP)
-			cJSON_AddStringToObject(o, "body", r->body == FAULTS_BODY_MALFORMED
-								   ? "malformed"
-								   : "truncated");
+			cJSON_AddStringToObject(o, "body",
+			                        r->body == FAULTS_BODY_MALFORMED ? "malformed"
+			                                                         : "truncated");
 		if (r->has_expires_in)
 			cJSON_AddNumberToObject(o, "expires_in", (double)r->expires_in);
 		if (r->remaining >= 0)

@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FAULTS_MAX 64       /* rules at once */
+#define FAULTS_MAX      64  /* rules at once */
 #define FAULTS_PATH_MAX 256 /* longest path prefix */
 
 enum faults_body { FAULTS_BODY_KEEP, FAULTS_BODY_MALFORMED, FAULTS_BODY_TRUNCATED };
@@ -37,8 +37,8 @@ enum faults_body { FAULTS_BODY_KEEP, FAULTS_BODY_MALFORMED, FAULTS_BODY_TRUNCATE
 struct faults_rule {
 	uint64_t id;
 	char path[FAULTS_PATH_MAX + 1];
-	char method[8]; /* "" matches any */
-	unsigned status; /* 0: keep the real status */
+	char method[8];        /* "" matches any */
+	unsigned status;       /* 0: keep the real status */
 	int64_t retry_after_s; /* -1: no Retry-After */
 	int64_t latency_ms;
 	int drop;
@@ -67,7 +67,7 @@ void faults_release(struct faults *f);
  * to 599 (got 42)`).
  */
 int faults_add_json(struct faults *f, const char *json, size_t len, uint64_t *id, char *err,
-		    size_t errlen);
+                    size_t errlen);
 
 /* Removes rule `id`; returns 0, or -1 if there is none. */
 int faults_remove(struct faults *f, uint64_t id);

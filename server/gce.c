@@ -47,7 +47,7 @@ struct gce_tree {
 static const char *const default_alias[] = { "default" };
 
 static struct node *node_new(struct gce_tree *t, struct node *parent, const char *name,
-			     enum node_kind kind)
+                             enum node_kind kind)
 {
 	struct node *n = calloc(1, sizeof(*n));
 	struct node **grown;
@@ -113,7 +113,7 @@ static void number(struct gce_tree *t, struct node *parent, const char *name, co
 }
 
 static void list(struct gce_tree *t, struct node *parent, const char *name,
-		 const char *const *items, size_t n_items)
+                 const char *const *items, size_t n_items)
 {
 	struct node *n = node_new(t, parent, name, NODE_LIST);
 
@@ -124,7 +124,7 @@ static void list(struct gce_tree *t, struct node *parent, const char *name,
 }
 
 static void kv_dir(struct gce_tree *t, struct node *parent, const char *name,
-		   const struct config_kv *kv, size_t n)
+                   const struct config_kv *kv, size_t n)
 {
 	struct node *d = dir(t, parent, name);
 
@@ -148,7 +148,7 @@ static int all_digits(const char *s)
 /* One service account's directory, under `name`: the first account is
  * served both as `default/` and under its email. Entries in GCE's order. */
 static void account_dir(struct gce_tree *t, struct node *parent, const char *name,
-			const struct server *srv, size_t i)
+                        const struct server *srv, size_t i)
 {
 	const struct config_account *a = &srv->cfg.accounts[i];
 	struct node *d = dir(t, parent, name), *tok;
@@ -164,7 +164,7 @@ static void account_dir(struct gce_tree *t, struct node *parent, const char *nam
 }
 
 static const char *owned_printf(struct gce_tree *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static const char *owned_printf(struct gce_tree *t, const char *fmt, ...)
 {
@@ -196,8 +196,7 @@ struct gce_tree *gce_tree_build(const struct server *srv, char *err, size_t errl
 
 	instance = dir(t, t->v1, "instance");
 	if (instance) {
-		kv_dir(t, instance, "attributes", c->instance_attributes,
-		       c->n_instance_attributes);
+		kv_dir(t, instance, "attributes", c->instance_attributes, c->n_instance_attributes);
 		text(t, instance, "hostname", c->hostname);
 		if (c->instance_id && all_digits(c->instance_id))
 			number(t, instance, "id", c->instance_id);
@@ -220,7 +219,7 @@ struct gce_tree *gce_tree_build(const struct server *srv, char *err, size_t errl
 		}
 		text(t, instance, "zone",
 		     owned_printf(t, "projects/%lld/zones/%s", (long long)c->numeric_project_id,
-				  c->zone ? c->zone : ""));
+		                  c->zone ? c->zone : ""));
 	}
 	project = dir(t, t->v1, "project");
 	if (project) {
@@ -380,7 +379,7 @@ static void put(struct text_buf *b, const char *s, size_t n)
 }
 
 static void puts_line(struct text_buf *b, const char *prefix, const char *a, const char *sep,
-		      const char *c)
+                      const char *c)
 {
 	put(b, prefix, strlen(prefix));
 	put(b, a, strlen(a));
@@ -454,7 +453,7 @@ static void serve_token(struct request *rq, size_t account)
 	int len;
 
 	len = tokens_account_get(&srv->accounts[account], clock_now_ms(&srv->clock), tok,
-				 sizeof(tok), &expires_in);
+	                         sizeof(tok), &expires_in);
 	if (len < 0) {
 		reply_static(rq, 500, CT_TEXT, "could not mint a token\n");
 		return;
@@ -463,8 +462,8 @@ static void serve_token(struct request *rq, size_t account)
 	if (rq->has_fault && rq->fault.has_expires_in)
 		expires_in = rq->fault.expires_in;
 	reply_printf(rq, 200, CT_JSON,
-		     "{\"access_token\":\"%s\",\"expires_in\":%lld,\"token_type\":\"Bearer\"}", tok,
-		     (long long)expires_in);
+	             "{\"access_token\":\"%s\",\"expires_in\":%lld,\"token_type\":\"Bearer\"}", tok,
+	             (long long)expires_in);
 	OPENSSL_cleanse(tok, sizeof(tok));
 	rq->secret = 1;
 }
@@ -511,7 +510,7 @@ static void serve_node(struct request *rq, const struct node *n, int json, int r
 
 		for (size_t i = 0; arr && i < n->n_children; i++) {
 			snprintf(name, sizeof(name), "%s%s", n->children[i]->name,
-				 n->children[i]->kind == NODE_DIR ? "/" : "");
+			         n->children[i]->kind == NODE_DIR ? "/" : "");
 			cJSON_AddItemToArray(arr, cJSON_CreateString(name));
 		}
 		reply_json(rq, arr);
@@ -519,7 +518,7 @@ static void serve_node(struct request *rq, const struct node *n, int json, int r
 	}
 	for (size_t i = 0; i < n->n_children; i++)
 		puts_line(&b, "", n->children[i]->name, n->children[i]->kind == NODE_DIR ? "/" : "",
-			  "");
+		          "");
 	reply_buf(rq, &b);
 }
 
@@ -554,7 +553,8 @@ void gce_handle(struct request *rq)
 
 	rq->etag = 1;
 	if (!has_flavour(rq)) {
-		reply_static(rq, 403, CT_TEXT, "Missing required header \"Metadata-Flavor\": \"Google\"");
+		reply_static(rq, 403, CT_TEXT,
+		             "Missing required header \"Metadata-Flavor\": \"Google\"");
 		return;
 	}
 	if (alt && strcmp(alt, "json") != 0 && strcmp(alt, "text") != 0) {

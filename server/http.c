@@ -25,8 +25,8 @@
 #include "log.h"
 #include "server.h"
 
-#define LOG_PATH_MAX 160       /* longest path a log line shows */
-#define BODY_MAX (64 * 1024) /* longest request body read; longer ones get 413 */
+#define LOG_PATH_MAX 160         /* longest path a log line shows */
+#define BODY_MAX     (64 * 1024) /* longest request body read; longer ones get 413 */
 
 /* Route flags. */
 enum {
@@ -34,8 +34,8 @@ enum {
 	ROUTE_CONTROL = 1u << 1, /* the control API: never subject to faults */
 };
 
-#define ALL_METHODS                                                                      \
-	(METHOD_GET | METHOD_HEAD | METHOD_POST | METHOD_PUT | METHOD_PATCH | METHOD_DELETE | \
+#define ALL_METHODS                                                                                \
+	(METHOD_GET | METHOD_HEAD | METHOD_POST | METHOD_PUT | METHOD_PATCH | METHOD_DELETE |      \
 	 METHOD_OTHER)
 
 struct route {
@@ -108,8 +108,8 @@ static unsigned method_bit(const char *m)
 		const char *name;
 		unsigned bit;
 	} methods[] = {
-		{ "GET", METHOD_GET },     { "HEAD", METHOD_HEAD },   { "POST", METHOD_POST },
-		{ "PUT", METHOD_PUT },     { "PATCH", METHOD_PATCH }, { "DELETE", METHOD_DELETE },
+		{ "GET", METHOD_GET }, { "HEAD", METHOD_HEAD },   { "POST", METHOD_POST },
+		{ "PUT", METHOD_PUT }, { "PATCH", METHOD_PATCH }, { "DELETE", METHOD_DELETE },
 	};
 
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
@@ -141,13 +141,12 @@ const char *request_query(const struct request *rq, const char *name)
 	const char *v;
 
 	if (MHD_lookup_connection_value_n(rq->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
-					  NULL) != MHD_YES)
+	                                  NULL) != MHD_YES)
 		return NULL;
 	return v ? v : "";
 }
 
-void reply_static(struct request *rq, unsigned status, const char *content_type,
-		  const char *body)
+void reply_static(struct request *rq, unsigned status, const char *content_type, const char *body)
 {
 	if (rq->body_owned)
 		free((char *)rq->body);
@@ -159,7 +158,7 @@ void reply_static(struct request *rq, unsigned status, const char *content_type,
 }
 
 void reply_owned(struct request *rq, unsigned status, const char *content_type, char *body,
-		 size_t len)
+                 size_t len)
 {
 	if (rq->body_owned)
 		free((char *)rq->body);
@@ -171,7 +170,7 @@ void reply_owned(struct request *rq, unsigned status, const char *content_type, 
 }
 
 void reply_printf(struct request *rq, unsigned status, const char *content_type, const char *fmt,
-		  ...)
+                  ...)
 {
 	va_list ap;
 	char *body;
@@ -208,7 +207,7 @@ static const struct route *find_route(const struct request *rq, const struct rou
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *r = &routes[i];
 		int hit = r->prefix ? strncmp(rq->path, r->path, strlen(r->path)) == 0
-				    : strcmp(rq->path, r->path) == 0;
+		                    : strcmp(rq->path, r->path) == 0;
 
 		if (!hit)
 			continue;
@@ -243,7 +242,8 @@ static void dispatch(struct request *rq)
 	}
 	rq->flavour = (r->flags & ROUTE_GCE) != 0;
 	if ((r->flags & ROUTE_GCE) && request_header(rq, "X-Forwarded-For")) {
-		reply_static(rq, 403, CT_TEXT, "Request had an X-Forwarded-For header and was rejected.\n");
+		reply_static(rq, 403, CT_TEXT,
+		             "Request had an X-Forwarded-For header and was rejected.\n");
 		return;
 	}
 	r->handle(rq);
@@ -258,12 +258,12 @@ static void reply_fault_status(struct request *rq)
 	if (f->retry_after_s >= 0)
 		reply_header(rq, "Retry-After", "%lld", (long long)f->retry_after_s);
 	reply_printf(rq, f->status, CT_TEXT, "injected fault: %u (rule %llu)\n", f->status,
-		     (unsigned long long)f->id);
+	             (unsigned long long)f->id);
 }
 
 /* What a proxy or captive portal answers: not the JSON the client expects. */
 static const char malformed_body[] =
-	"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>\n";
+    "<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>\n";
 
 /* FNV-1a over the body: a cheap, stable ETag of 16 hex chars. */
 static void etag_of(const char *body, size_t len, char out[17])
@@ -350,10 +350,10 @@ static enum MHD_Result queue_reply(struct request *rq)
 		resp = truncated_response(rq);
 	else if (rq->body_owned)
 		resp = MHD_create_response_from_buffer_with_free_callback(
-			rq->body_len, (void *)rq->body, rq->secret ? free_wiped : free);
+		    rq->body_len, (void *)rq->body, rq->secret ? free_wiped : free);
 	else
 		resp = MHD_create_response_from_buffer(rq->body_len, (void *)rq->body,
-						       MHD_RESPMEM_PERSISTENT);
+		                                       MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
 		if (rq->body_owned)
 			free((char *)rq->body);
@@ -383,8 +383,8 @@ static enum MHD_Result queue_reply(struct request *rq)
  * for large bodies) get the 413 cleanly, without sending the body. */
 static int declared_too_large(struct MHD_Connection *conn)
 {
-	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *cl =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
 	return cl && strtoull(cl, NULL, 10) > BODY_MAX;
 }
@@ -402,9 +402,8 @@ static enum MHD_Result refuse_too_large(struct MHD_Connection *conn, struct req_
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size,
-				  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
 	struct server *srv = cls;
 	struct req_state *st = *req_cls;
@@ -447,7 +446,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	 * delays.c resumes it. */
 	if (!st->faults_checked) {
 		st->faults_checked = 1;
-		if (!is_control_path(url) && faults_match(&srv->faults, st->method, url, &st->fault)) {
+		if (!is_control_path(url) &&
+		    faults_match(&srv->faults, st->method, url, &st->fault)) {
 			st->has_fault = 1;
 			if (st->fault.latency_ms > 0 &&
 			    delays_hold(srv->delays, conn, st->fault.latency_ms) == 0)
@@ -479,7 +479,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* MHD's completion callback: logs the request and frees its state. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-			 enum MHD_RequestTerminationCode why)
+                         enum MHD_RequestTerminationCode why)
 {
 	struct server *srv = cls;
 	struct req_state *st = *req_cls;
@@ -490,10 +490,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	stats_count(&srv->stats, st->path, st->status);
 	if (why == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		log_msg(LOG_INFO, "%s %s %u %lldus", st->method, st->path, st->status,
-			(long long)(mono_us() - st->start_us));
+		        (long long)(mono_us() - st->start_us));
 	else
 		log_msg(LOG_INFO, "%s %s %u %lldus (connection ended early: %d)", st->method,
-			st->path, st->status, (long long)(mono_us() - st->start_us), (int)why);
+		        st->path, st->status, (long long)(mono_us() - st->start_us), (int)why);
 	free(st->body);
 	free(st);
 	*req_cls = NULL;
@@ -515,9 +515,10 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 
 /* Binds and listens on host:port. Returns the socket, or -1 with a reason. */
 static int open_listener(const char *host, uint16_t port, char *bound, size_t boundlen, char *err,
-			 size_t errlen)
+                         size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+		                  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	struct addrinfo *ai = NULL;
@@ -560,7 +561,7 @@ int server_start(struct server *srv, char *err, size_t errlen)
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
 	srv->listen_fd = open_listener(srv->cfg.listen_host, srv->cfg.listen_port, srv->bound,
-				       sizeof(srv->bound), err, errlen);
+	                               sizeof(srv->bound), err, errlen);
 	if (srv->listen_fd < 0)
 		return -1;
 	srv->threads = cores < 2 ? 2 : (unsigned)cores;
@@ -572,13 +573,12 @@ int server_start(struct server *srv, char *err, size_t errlen)
 		return -1;
 	}
 	srv->daemon = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-			MHD_ALLOW_SUSPEND_RESUME,
-		0, NULL, NULL,
-		on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-		MHD_OPTION_THREAD_POOL_SIZE, srv->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-		srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+	        MHD_ALLOW_SUSPEND_RESUME,
+	    0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, srv->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+	    srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
 	if (!srv->daemon) {
 		snprintf(err, errlen, "cannot start the HTTP daemon on %s", srv->bound);
 		delays_free(srv->delays);
@@ -608,7 +608,7 @@ void server_stop(struct server *srv, int64_t grace_ms)
 	}
 	if (atomic_load(&srv->in_flight) > 0)
 		log_msg(LOG_WARN, "stopping with %ld requests still in flight",
-			atomic_load(&srv->in_flight));
+		        atomic_load(&srv->in_flight));
 	MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
 	delays_free(srv->delays);

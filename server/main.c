@@ -15,7 +15,7 @@
 #include "log.h"
 #include "server.h"
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE        2
 #define SHUTDOWN_GRACE_MS 5000
 
 static void usage(FILE *f)
@@ -91,9 +91,10 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			if (log_set_level_name(optarg) != 0) {
-				fprintf(stderr,
-					"metatokend: --log-level: must be error, warn, info or debug (got \"%s\")\n",
-					optarg);
+				fprintf(
+				    stderr,
+				    "metatokend: --log-level: must be error, warn, info or debug (got \"%s\")\n",
+				    optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -115,7 +116,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "metatokend: unexpected argument \"%s\" (see --help)\n", argv[optind]);
+		fprintf(stderr, "metatokend: unexpected argument \"%s\" (see --help)\n",
+		        argv[optind]);
 		return EXIT_USAGE;
 	}
 
@@ -165,17 +167,18 @@ int main(int argc, char **argv)
 		goto out_release;
 	}
 	if (!is_loopback(srv.cfg.listen_host))
-		log_msg(LOG_WARN,
-			"listening on %s, which is not a loopback address: anyone who can reach it gets tokens",
-			srv.bound);
-	log_msg(LOG_INFO, "serving %zu service account(s) on %s with %u threads",
-		srv.n_accounts, srv.bound, srv.threads);
+		log_msg(
+		    LOG_WARN,
+		    "listening on %s, which is not a loopback address: anyone who can reach it gets tokens",
+		    srv.bound);
+	log_msg(LOG_INFO, "serving %zu service account(s) on %s with %u threads", srv.n_accounts,
+	        srv.bound, srv.threads);
 	print_banner(&srv);
 
 	if (sigwait(&stop_signals, &sig) != 0)
 		sig = SIGTERM;
 	log_msg(LOG_INFO, "%s: finishing in-flight requests, then stopping",
-		sig == SIGINT ? "SIGINT" : "SIGTERM");
+	        sig == SIGINT ? "SIGINT" : "SIGTERM");
 	server_stop(&srv, SHUTDOWN_GRACE_MS);
 	status = 0;
 

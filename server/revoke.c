@@ -36,7 +36,7 @@ static void prune(struct revocations *r, int64_t now_ms)
 }
 
 int revocations_add(struct revocations *r, const uint8_t nonce[16], int64_t expires_ms,
-		    enum revoke_reason reason, int64_t now_ms)
+                    enum revoke_reason reason, int64_t now_ms)
 {
 	int ret = -1;
 

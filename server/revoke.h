@@ -37,7 +37,7 @@ void revocations_clear(struct revocations *r);
  * -1 when full or out of memory.
  */
 int revocations_add(struct revocations *r, const uint8_t nonce[16], int64_t expires_ms,
-		    enum revoke_reason reason, int64_t now_ms);
+                    enum revoke_reason reason, int64_t now_ms);
 
 /* Why the token with this nonce is out of service, or REVOKE_NONE. */
 enum revoke_reason revocations_check(struct revocations *r, const uint8_t nonce[16]);

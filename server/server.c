@@ -33,9 +33,9 @@ int server_init(struct server *srv, char *err, size_t errlen)
 		const struct config_account *a = &c->accounts[i];
 
 		if (tokens_account_init(&srv->accounts[i], srv->key, a->id, a->lifetime_s,
-					a->reissue_margin_s) != 0) {
+		                        a->reissue_margin_s) != 0) {
 			snprintf(err, errlen, "%s: service_accounts[%zu]: cannot set up its tokens",
-				 c->source, i);
+			         c->source, i);
 			return -1;
 		}
 		srv->n_accounts = i + 1;

@@ -44,7 +44,7 @@ struct server {
 
 	struct MHD_Daemon *daemon;
 	int listen_fd;
-	char bound[80]; /* "127.0.0.1:8169", "[::1]:8169": what clients dial */
+	char bound[80];         /* "127.0.0.1:8169", "[::1]:8169": what clients dial */
 	_Atomic long in_flight; /* requests begun and not yet completed */
 	unsigned threads;       /* size of the request thread pool */
 };
@@ -65,7 +65,7 @@ struct request {
 	struct MHD_Connection *conn;
 	const char *method;
 	unsigned method_bit;
-	const char *path; /* decoded path, no query string */
+	const char *path;     /* decoded path, no query string */
 	const char *req_body; /* the request body, NUL-terminated ("" if none) */
 	size_t req_body_len;
 
@@ -90,8 +90,8 @@ struct request {
 };
 
 /* Content types exactly as real clients compare them (PROTOCOL.md §1). */
-#define CT_JSON "application/json"
-#define CT_TEXT "application/text"
+#define CT_JSON  "application/json"
+#define CT_TEXT  "application/text"
 #define CT_PLAIN "text/plain"
 
 /* The value of request header `name` (any case), or NULL. */
@@ -101,18 +101,16 @@ const char *request_query(const struct request *rq, const char *name);
 
 /* Adds a response header (at most three per reply; more are dropped). */
 __attribute__((format(printf, 3, 4))) void reply_header(struct request *rq, const char *name,
-							const char *fmt, ...);
+                                                        const char *fmt, ...);
 
 /* Replies with a static body (a string literal, or data outliving the daemon). */
-void reply_static(struct request *rq, unsigned status, const char *content_type,
-		  const char *body);
+void reply_static(struct request *rq, unsigned status, const char *content_type, const char *body);
 /* Replies with a malloc'd body of len bytes; http.c frees it. */
 void reply_owned(struct request *rq, unsigned status, const char *content_type, char *body,
-		 size_t len);
+                 size_t len);
 /* Replies with a formatted body. */
-__attribute__((format(printf, 4, 5))) void reply_printf(struct request *rq, unsigned status,
-							const char *content_type,
-							const char *fmt, ...);
+__attribute__((format(printf, 4, 5))) void
+reply_printf(struct request *rq, unsigned status, const char *content_type, const char *fmt, ...);
 
 /*
  * Builds everything the daemon serves from srv->cfg (which the caller has

@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#define STATS_SLOTS 512
+#define STATS_SLOTS    512
 #define STATS_PATH_MAX 160
 
 struct stats_slot {

@@ -27,9 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TOKENS_ACCOUNT_MAX 128 /* longest account id, bytes */
-#define TOKENS_MAX_LEN 400     /* longest token text, NUL excluded */
-#define TOKENS_FINGERPRINT_LEN 12 /* hex chars of a fingerprint, NUL excluded */
+#define TOKENS_ACCOUNT_MAX     128 /* longest account id, bytes */
+#define TOKENS_MAX_LEN         400 /* longest token text, NUL excluded */
+#define TOKENS_FINGERPRINT_LEN 12  /* hex chars of a fingerprint, NUL excluded */
 
 struct tokens_key; /* opaque: an Ed25519 key pair */
 
@@ -60,7 +60,7 @@ struct tokens_claims {
  * id is out of range, or OpenSSL fails.
  */
 int tokens_mint(const struct tokens_key *k, const char *account, int64_t issued_ms,
-		int64_t expires_ms, char *out, size_t outlen);
+                int64_t expires_ms, char *out, size_t outlen);
 
 enum tokens_verdict {
 	TOKENS_VALID = 0,
@@ -78,7 +78,7 @@ const char *tokens_verdict_str(enum tokens_verdict v);
  * reads past len; any byte sequence is safe input.
  */
 enum tokens_verdict tokens_verify(const struct tokens_key *k, const char *token, size_t len,
-				  int64_t now_ms, struct tokens_claims *claims);
+                                  int64_t now_ms, struct tokens_claims *claims);
 
 /*
  * Writes a short hex fingerprint of a token (SHA-256 prefix) into
@@ -112,7 +112,7 @@ struct tokens_account {
 
 /* Returns 0, or -1 if id is empty or too long or the lifetime is not positive. */
 int tokens_account_init(struct tokens_account *a, const struct tokens_key *key, const char *id,
-			int64_t lifetime_s, int64_t reissue_margin_s);
+                        int64_t lifetime_s, int64_t reissue_margin_s);
 /* Wipes the current token. No operation is performed if a is NULL. */
 void tokens_account_release(struct tokens_account *a);
 
@@ -125,7 +125,7 @@ void tokens_account_release(struct tokens_account *a);
  * small or minting failed.
  */
 int tokens_account_get(struct tokens_account *a, int64_t now_ms, char *out, size_t outlen,
-		       int64_t *expires_in_s);
+                       int64_t *expires_in_s);
 
 /*
  * Control operations (the control API). Each takes the account's lock.
@@ -148,7 +148,7 @@ int tokens_account_set_policy(struct tokens_account *a, int64_t lifetime_s, int6
 
 /* Reads lifetime and margin (seconds) and the counters, consistently. */
 void tokens_account_snapshot(struct tokens_account *a, int64_t *lifetime_s, int64_t *margin_s,
-			     uint64_t *minted, uint64_t *served);
+                             uint64_t *minted, uint64_t *served);
 
 /* Copies the current token's claims at now_ms; returns 0 if there is none. */
 int tokens_account_current(struct tokens_account *a, struct tokens_claims *claims);

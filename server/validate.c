@@ -35,7 +35,7 @@ static const char *const check_text[] = {
 
 /* Checks len bytes of token; on CHECK_VALID sets *claims and *account. */
 static enum check check_token(struct server *srv, const char *token, size_t len,
-			      struct tokens_claims *claims, int *account)
+                              struct tokens_claims *claims, int *account)
 {
 	enum tokens_verdict v;
 
@@ -107,8 +107,8 @@ void validate_handle_tokeninfo(struct request *rq)
 
 	if (c != CHECK_VALID) {
 		reply_printf(rq, 400, CT_JSON,
-			     "{\"error\":\"invalid_token\",\"error_description\":\"%s\"}",
-			     check_text[c]);
+		             "{\"error\":\"invalid_token\",\"error_description\":\"%s\"}",
+		             check_text[c]);
 		return;
 	}
 	a = &srv->cfg.accounts[account];
@@ -121,7 +121,7 @@ void validate_handle_tokeninfo(struct request *rq)
 	snprintf(num, sizeof(num), "%lld", (long long)(claims.expires_ms / 1000));
 	cJSON_AddStringToObject(o, "exp", num);
 	snprintf(num, sizeof(num), "%lld",
-		 (long long)((claims.expires_ms - clock_now_ms(&srv->clock)) / 1000));
+	         (long long)((claims.expires_ms - clock_now_ms(&srv->clock)) / 1000));
 	cJSON_AddStringToObject(o, "expires_in", num);
 	cJSON_AddStringToObject(o, "email", a->email);
 	cJSON_AddStringToObject(o, "email_verified", "true");
@@ -154,21 +154,22 @@ void validate_handle_protected(struct request *rq)
 	if (c == CHECK_MISSING) {
 		reply_header(rq, "WWW-Authenticate", "Bearer realm=\"metatoken\"");
 		reply_printf(rq, 401, CT_JSON,
-			     "{\"error\":\"invalid_request\",\"error_description\":\"%s\"}",
-			     "Authorization: Bearer <token> is required");
+		             "{\"error\":\"invalid_request\",\"error_description\":\"%s\"}",
+		             "Authorization: Bearer <token> is required");
 		return;
 	}
 	if (c != CHECK_VALID) {
 		reply_header(rq, "WWW-Authenticate",
-			     "Bearer error=\"invalid_token\", error_description=\"%s\"", check_text[c]);
+		             "Bearer error=\"invalid_token\", error_description=\"%s\"",
+		             check_text[c]);
 		reply_printf(rq, 401, CT_JSON,
-			     "{\"error\":\"invalid_token\",\"error_description\":\"%s\"}",
-			     check_text[c]);
+		             "{\"error\":\"invalid_token\",\"error_description\":\"%s\"}",
+		             check_text[c]);
 		return;
 	}
 	reply_printf(rq, 200, CT_JSON,
-		     "{\"account\":\"%s\",\"email\":\"%s\",\"expires_in\":%lld,\"method\":\"%s\"}",
-		     srv->cfg.accounts[account].id, srv->cfg.accounts[account].email,
-		     (long long)((claims.expires_ms - clock_now_ms(&srv->clock)) / 1000),
-		     rq->method_bit == METHOD_OTHER ? "OTHER" : rq->method);
+	             "{\"account\":\"%s\",\"email\":\"%s\",\"expires_in\":%lld,\"method\":\"%s\"}",
+	             srv->cfg.accounts[account].id, srv->cfg.accounts[account].email,
+	             (long long)((claims.expires_ms - clock_now_ms(&srv->clock)) / 1000),
+	             rq->method_bit == METHOD_OTHER ? "OTHER" : rq->method);
 }

@@ -60,10 +60,10 @@ Test(daemon, sigterm_and_sigint_exit_0)
 Test(daemon, bad_listen_address_is_a_one_line_error)
 {
 	expect_startup_error((const char *const[]){ "--listen", "999.1.1.1:80", NULL },
-			     "999.1.1.1");
+	                     "999.1.1.1");
 	expect_startup_error((const char *const[]){ "--listen", "127.0.0.1", NULL }, "--listen");
 	expect_startup_error((const char *const[]){ "--listen", "127.0.0.1:99999", NULL },
-			     "--listen");
+	                     "--listen");
 }
 
 Test(daemon, port_in_use_is_a_one_line_error)
@@ -79,21 +79,22 @@ Test(daemon, port_in_use_is_a_one_line_error)
 	getsockname(fd, (struct sockaddr *)&sa, &len);
 	snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%d", ntohs(sa.sin_port));
 	expect_startup_error((const char *const[]){ "--listen", listen_arg, NULL },
-			     "Address already in use");
+	                     "Address already in use");
 	close(fd);
 }
 
 Test(daemon, bad_configuration_names_file_and_field)
 {
 	char *path = write_temp("{\"service_accounts\": [{\"id\": \"ajeok\", \"email\": "
-				"\"a@b.iam\", \"lifetime_s\": \"ten\"}]}");
+	                        "\"a@b.iam\", \"lifetime_s\": \"ten\"}]}");
 	char want[128];
 
 	snprintf(want, sizeof(want), "%s: service_accounts[0].lifetime_s:", path);
 	expect_startup_error((const char *const[]){ "--config", path, NULL }, want);
 	unlink(path);
-	expect_startup_error((const char *const[]){ "--config", "/nonexistent/metatoken.json", NULL },
-			     "/nonexistent/metatoken.json");
+	expect_startup_error(
+	    (const char *const[]){ "--config", "/nonexistent/metatoken.json", NULL },
+	    "/nonexistent/metatoken.json");
 }
 
 Test(daemon, unknown_flags_and_arguments_are_usage_errors)
@@ -101,15 +102,14 @@ Test(daemon, unknown_flags_and_arguments_are_usage_errors)
 	char err[2048];
 
 	cr_assert_eq(test_server_run_to_exit((const char *const[]){ "--frobnicate", NULL }, err,
-					     sizeof(err)),
-		     2);
-	cr_assert_eq(test_server_run_to_exit((const char *const[]){ "stray", NULL }, err,
-					     sizeof(err)),
-		     2);
+	                                     sizeof(err)),
+	             2);
+	cr_assert_eq(
+	    test_server_run_to_exit((const char *const[]){ "stray", NULL }, err, sizeof(err)), 2);
 	cr_assert_not_null(strstr(err, "stray"));
 	cr_assert_eq(test_server_run_to_exit((const char *const[]){ "--log-level", "loud", NULL },
-					     err, sizeof(err)),
-		     2);
+	                                     err, sizeof(err)),
+	             2);
 	cr_assert_not_null(strstr(err, "--log-level"));
 }
 
@@ -128,7 +128,7 @@ Test(daemon, one_log_line_per_request_and_never_a_token)
 	close(fd);
 	cr_assert_eq(test_server_start_logged(&s, NULL, log_path), 0);
 	snprintf(url, sizeof(url), "%s/computeMetadata/v1/instance/service-accounts/default/token",
-		 s.base_url);
+	         s.base_url);
 	cr_assert_eq(test_http_gce(url, &r), 0);
 	cr_assert_eq(r.status, 200);
 	tok = strstr(r.body, "t1.");
@@ -146,8 +146,9 @@ Test(daemon, one_log_line_per_request_and_never_a_token)
 	log[n] = '\0';
 	fclose(f);
 	unlink(log_path);
-	cr_assert_not_null(strstr(log, "GET /computeMetadata/v1/instance/service-accounts/default/token 200 "),
-			   "log: %s", log);
+	cr_assert_not_null(
+	    strstr(log, "GET /computeMetadata/v1/instance/service-accounts/default/token 200 "),
+	    "log: %s", log);
 	cr_assert_not_null(strstr(log, "GET /computeMetadata/v1/nope 404 "), "log: %s", log);
 	cr_assert_null(strstr(log, token), "the log shows a token: %s", log);
 	cr_assert_null(strstr(log, "t1."), "the log shows a token: %s", log);
@@ -168,7 +169,8 @@ Test(daemon, listens_on_ipv6_loopback)
 	}
 	close(fd);
 	/* A second --listen overrides the harness's 127.0.0.1:0. */
-	cr_assert_eq(test_server_start(&s, (const char *const[]){ "--listen", "[::1]:0", NULL }), 0);
+	cr_assert_eq(test_server_start(&s, (const char *const[]){ "--listen", "[::1]:0", NULL }),
+	             0);
 	cr_assert_eq(strncmp(s.host_port, "[::1]:", 6), 0, "%s", s.host_port);
 	snprintf(url, sizeof(url), "%s/computeMetadata/v1/project/project-id", s.base_url);
 	cr_assert_eq(test_http_gce(url, &r), 0);

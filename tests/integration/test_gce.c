@@ -39,7 +39,7 @@ static void get(const char *path, struct test_response *r)
 }
 
 static void get_with(const char *method, const char *path, const char *const *headers,
-		     struct test_response *r)
+                     struct test_response *r)
 {
 	char url[512];
 
@@ -52,7 +52,7 @@ static void assert_header(const struct test_response *r, const char *name, const
 	char buf[256];
 
 	cr_assert_not_null(test_response_header(r, name, buf, sizeof(buf)), "no %s header in:\n%s",
-			   name, r->headers);
+	                   name, r->headers);
 	cr_assert_str_eq(buf, want, "%s", name);
 }
 
@@ -270,15 +270,15 @@ Test(gce, recursive_views_use_camel_case_keys_and_leave_tokens_out)
 	root = cJSON_Parse(r.body);
 	cr_assert_not_null(root, "not JSON: %s", r.body);
 	cr_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(root, "project"), "numericProjectId")));
+	    cJSON_GetObjectItemCaseSensitive(root, "project"), "numericProjectId")));
 	accounts = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(root, "instance"), "serviceAccounts");
+	    cJSON_GetObjectItemCaseSensitive(root, "instance"), "serviceAccounts");
 	cr_assert_not_null(accounts, "%s", r.body);
 	/* Account keys are names, not converted to camelCase. */
 	cr_assert_not_null(cJSON_GetObjectItemCaseSensitive(accounts, DEFAULT_EMAIL));
 	cr_assert_not_null(cJSON_GetObjectItemCaseSensitive(accounts, "default"));
 	cr_assert_null(cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(accounts, "default"), "token"));
+	    cJSON_GetObjectItemCaseSensitive(accounts, "default"), "token"));
 	cJSON_Delete(root);
 	test_response_free(&r);
 }
@@ -305,7 +305,7 @@ static void parse_token(const struct test_response *r, char *tok, size_t cap, lo
 	cr_assert(cJSON_IsString(tt));
 	cr_assert_str_eq(tt->valuestring, "Bearer");
 	cr_assert_eq(strncmp(at->valuestring, "t1.", 3), 0);
-	cr_assert_eq(strchr(strrchr(at->valuestring, '.') + 1, '=') , NULL);
+	cr_assert_eq(strchr(strrchr(at->valuestring, '.') + 1, '='), NULL);
 	cr_assert_eq(strlen(strrchr(at->valuestring, '.') + 1), 86, "64-byte signature");
 	cr_assert_eq(ei->valuedouble, (double)(long long)ei->valuedouble, "integer expires_in");
 	*expires_in = (long long)ei->valuedouble;
@@ -353,8 +353,8 @@ Test(gce, every_response_has_a_16_hex_etag)
 Test(gce, hostile_requests_get_errors_and_the_server_lives_on)
 {
 	static const char injected[] =
-		"GET /computeMetadata/v1/%0a%0dinjected?alt=json HTTP/1.1\r\nHost: x\r\n"
-		"Metadata-Flavor: Google\r\nConnection: close\r\n\r\n";
+	    "GET /computeMetadata/v1/%0a%0dinjected?alt=json HTTP/1.1\r\nHost: x\r\n"
+	    "Metadata-Flavor: Google\r\nConnection: close\r\n\r\n";
 	char big[70000], out[4096];
 	long n;
 
@@ -383,9 +383,9 @@ Test(gce, hostile_requests_get_errors_and_the_server_lives_on)
 Test(gce, keep_alive_serves_many_requests_on_one_connection)
 {
 	char req[] = "GET /computeMetadata/v1/project/project-id HTTP/1.1\r\nHost: x\r\n"
-		     "Metadata-Flavor: Google\r\n\r\n";
+	             "Metadata-Flavor: Google\r\n\r\n";
 	char last[] = "GET /computeMetadata/v1/project/project-id HTTP/1.1\r\nHost: x\r\n"
-		      "Metadata-Flavor: Google\r\nConnection: close\r\n\r\n";
+	              "Metadata-Flavor: Google\r\nConnection: close\r\n\r\n";
 	char all[1024], out[8192];
 	const char *p = out;
 	int count = 0;

@@ -36,8 +36,9 @@ static void start_with(const char *json)
 	memset(&srv, 0, sizeof(srv));
 	log_set_level(LOG_WARN);
 	if (json)
-		cr_assert_eq(config_parse(json, strlen(json), "test.json", &srv.cfg, err, sizeof(err)),
-			     0, "%s", err);
+		cr_assert_eq(
+		    config_parse(json, strlen(json), "test.json", &srv.cfg, err, sizeof(err)), 0,
+		    "%s", err);
 	else
 		cr_assert_eq(config_load(NULL, &srv.cfg, err, sizeof(err)), 0, "%s", err);
 	free(srv.cfg.listen_host);
@@ -47,7 +48,7 @@ static void start_with(const char *json)
 	clock_init(&srv.clock, fake_clock, NULL);
 	cr_assert_eq(server_start(&srv, err, sizeof(err)), 0, "%s", err);
 	snprintf(base, sizeof(base), "http://%s/computeMetadata/v1/instance/service-accounts/",
-		 srv.bound);
+	         srv.bound);
 }
 
 static void stop(void)
@@ -74,7 +75,7 @@ static struct token fetch(const char *account)
 	j = cJSON_Parse(r.body);
 	cr_assert_not_null(j);
 	snprintf(t.text, sizeof(t.text), "%s",
-		 cJSON_GetObjectItemCaseSensitive(j, "access_token")->valuestring);
+	         cJSON_GetObjectItemCaseSensitive(j, "access_token")->valuestring);
 	t.expires_in = (long long)cJSON_GetObjectItemCaseSensitive(j, "expires_in")->valuedouble;
 	cJSON_Delete(j);
 	test_response_free(&r);
@@ -116,13 +117,13 @@ Test(reissue, same_token_with_falling_expires_in_then_a_new_one_at_the_margin)
 	cr_assert_eq(srv.accounts[0].minted, 2);
 
 	/* The old token stays valid until its own expiry, and not after. */
-	cr_assert_eq(tokens_verify(srv.key, first.text, strlen(first.text), clock_now_ms(&srv.clock),
-				   &claims),
-		     TOKENS_VALID);
+	cr_assert_eq(tokens_verify(srv.key, first.text, strlen(first.text),
+	                           clock_now_ms(&srv.clock), &claims),
+	             TOKENS_VALID);
 	advance_s(299);
-	cr_assert_eq(tokens_verify(srv.key, first.text, strlen(first.text), clock_now_ms(&srv.clock),
-				   &claims),
-		     TOKENS_EXPIRED);
+	cr_assert_eq(tokens_verify(srv.key, first.text, strlen(first.text),
+	                           clock_now_ms(&srv.clock), &claims),
+	             TOKENS_EXPIRED);
 	cr_assert_str_eq(fetch("default").text, t.text);
 }
 
@@ -142,9 +143,9 @@ Test(reissue, accounts_have_their_own_tokens_and_lifetimes)
 	struct token a, b;
 
 	start_with("{\"service_accounts\": ["
-		   "{\"id\": \"ajefirst\", \"email\": \"first@p.iam\"},"
-		   "{\"id\": \"ajesecond\", \"email\": \"second@p.iam\", \"lifetime_s\": 3600,"
-		   " \"reissue_margin_s\": 600}]}");
+	           "{\"id\": \"ajefirst\", \"email\": \"first@p.iam\"},"
+	           "{\"id\": \"ajesecond\", \"email\": \"second@p.iam\", \"lifetime_s\": 3600,"
+	           " \"reissue_margin_s\": 600}]}");
 	a = fetch("first@p.iam");
 	b = fetch("second@p.iam");
 	cr_assert_str_neq(a.text, b.text);
@@ -162,7 +163,7 @@ Test(reissue, lifetime_below_the_margin_serves_each_token_for_half_its_life)
 	struct token a, t;
 
 	start_with("{\"service_accounts\": [{\"id\": \"ajeshort\", \"email\": \"short@p.iam\","
-		   " \"lifetime_s\": 10, \"reissue_margin_s\": 300}]}");
+	           " \"lifetime_s\": 10, \"reissue_margin_s\": 300}]}");
 	a = fetch("default");
 	cr_assert_eq(a.expires_in, 10);
 	advance_s(5);

@@ -32,7 +32,7 @@ static size_t append(char *ptr, size_t size, size_t nmemb, void *arg)
 }
 
 int test_http(const char *method, const char *url, const char *const *headers, const char *body,
-	      struct test_response *out)
+              struct test_response *out)
 {
 	struct buf hdr = { 0 }, bod = { 0 };
 	struct curl_slist *list = NULL;
@@ -84,7 +84,7 @@ int test_http_gce(const char *url, struct test_response *out)
 }
 
 const char *test_response_header(const struct test_response *r, const char *name, char *buf,
-				 size_t buflen)
+                                 size_t buflen)
 {
 	size_t nlen = strlen(name);
 	const char *line = r->headers;

@@ -18,7 +18,7 @@ struct test_response {
  * test_response_free.
  */
 int test_http(const char *method, const char *url, const char *const *headers, const char *body,
-	      struct test_response *out);
+              struct test_response *out);
 
 /* GET with `Metadata-Flavor: Google`. */
 int test_http_gce(const char *url, struct test_response *out);
@@ -28,7 +28,7 @@ int test_http_gce(const char *url, struct test_response *out);
  * into buf, without surrounding blanks. Returns buf, or NULL if absent.
  */
 const char *test_response_header(const struct test_response *r, const char *name, char *buf,
-				 size_t buflen);
+                                 size_t buflen);
 
 /*
  * Sends `request` verbatim over a new TCP connection to 127.0.0.1:port and

@@ -32,7 +32,7 @@ static int64_t now_ms(void)
 /* Forks and execs metatokend with `head` then `argv`; the child's stdout
  * goes to *out_fd and, when err_fd is non-NULL, its stderr to *err_fd. */
 static pid_t spawn(const char *const *head, const char *const *argv, int *out_fd, int *err_fd,
-		   const char *log_path)
+                   const char *log_path)
 {
 	const char *args[MAX_ARGS + 1];
 	int out[2], err[2] = { -1, -1 };
@@ -87,7 +87,7 @@ static pid_t spawn(const char *const *head, const char *const *argv, int *out_fd
 /* Reads from fd into buf (NUL-terminated) until `done` finds what it wants,
  * EOF, or the deadline. Returns bytes read. */
 static size_t read_until(int fd, char *buf, size_t cap, int64_t deadline_ms,
-			 int (*done)(const char *buf))
+                         int (*done)(const char *buf))
 {
 	size_t len = 0;
 
@@ -124,9 +124,9 @@ int test_server_start(struct test_server *s, const char *const *argv)
 int test_server_start_logged(struct test_server *s, const char *const *argv, const char *log_path)
 {
 	static const char *const quiet[] = { "--listen", "127.0.0.1:0", "--log-level", "warn",
-					     NULL };
+		                             NULL };
 	static const char *const logged[] = { "--listen", "127.0.0.1:0", "--log-level", "info",
-					      NULL };
+		                              NULL };
 	const char *const *head = log_path ? logged : quiet;
 	char buf[4096];
 	const char *p;
@@ -160,7 +160,8 @@ int test_server_start_logged(struct test_server *s, const char *const *argv, con
 	p = strstr(buf, "export METATOKEN_ADMIN_SECRET=");
 	if (p) {
 		p += strlen("export METATOKEN_ADMIN_SECRET=");
-		snprintf(s->admin_secret, sizeof(s->admin_secret), "%.*s", (int)strcspn(p, "\n"), p);
+		snprintf(s->admin_secret, sizeof(s->admin_secret), "%.*s", (int)strcspn(p, "\n"),
+		         p);
 	}
 	return 0;
 }

@@ -11,8 +11,8 @@
 struct test_server {
 	pid_t pid;
 	int port;
-	char host_port[64]; /* "127.0.0.1:PORT" ("[::1]:PORT" on IPv6) */
-	char base_url[80];  /* "http://" host_port */
+	char host_port[64];     /* "127.0.0.1:PORT" ("[::1]:PORT" on IPv6) */
+	char base_url[80];      /* "http://" host_port */
 	char admin_secret[300]; /* the control API's secret ("" with --no-control) */
 };
 
