@@ -12,6 +12,8 @@ int server_init(struct server *srv, char *err, size_t errlen)
 
 	srv->listen_fd = -1;
 	atomic_init(&srv->in_flight, 0);
+	/* The real clock; a test may put its own source in afterwards. */
+	clock_init(&srv->clock, NULL, NULL);
 	revocations_init(&srv->revoked);
 	faults_init(&srv->faults);
 	stats_init(&srv->stats);

@@ -18,3 +18,7 @@ if(DEBIAN_PYTHON3)
 		COMMAND ${DEBIAN_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/sdk/test_google_auth.py
 			$<TARGET_FILE:metatokend>)
 endif()
+
+# The control API and validation stand-ins (issue 4).
+mtk_add_test(test_control SOURCES integration/test_control.c
+	LIBS mtk_test_support PkgConfig::CJSON)

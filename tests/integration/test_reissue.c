@@ -5,6 +5,7 @@
  */
 #include <cjson/cJSON.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -153,3 +153,14 @@ void test_response_free(struct test_response *r)
 	free(r->body);
 	memset(r, 0, sizeof(*r));
 }
+
+int test_control(const char *base_url, const char *secret, const char *method, const char *path,
+		 const char *body, struct test_response *out)
+{
+	char url[512], auth[400];
+	const char *h[] = { auth, "Content-Type: application/json", NULL };
+
+	snprintf(url, sizeof(url), "%s/metatoken/v1/%s", base_url, path);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
+	return test_http(method, url, h, body, out);
+}

@@ -39,4 +39,12 @@ long test_raw(int port, const char *request, size_t len, char *out, size_t outle
 
 void test_response_free(struct test_response *r);
 
+/*
+ * Calls the control API of the server at base_url with the admin secret:
+ * method, path under /metatoken/v1/ (e.g. "clock"), and a JSON body or
+ * NULL. Returns what test_http returns.
+ */
+int test_control(const char *base_url, const char *secret, const char *method, const char *path,
+		 const char *body, struct test_response *out);
+
 #endif
