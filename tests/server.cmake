@@ -22,3 +22,6 @@ endif()
 # The control API and validation stand-ins (issue 4).
 mtk_add_test(test_control SOURCES integration/test_control.c
 	LIBS mtk_test_support PkgConfig::CJSON)
+# The scenarios of issue 4: the real client library against the real server.
+mtk_add_test(test_scenarios SOURCES integration/test_scenarios.c
+	LIBS metatoken_static mtk_test_support PkgConfig::CJSON)

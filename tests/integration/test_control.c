@@ -48,22 +48,22 @@ static cJSON *ctl(const char *method, const char *path, const char *body, long w
 
 static void ctl_ok(const char *method, const char *path, const char *body)
 {
-	cJSON_Delete(ctl(method, path, body, method[0] == 'P' && strcmp(path, "faults") == 0 &&
-							 strcmp(method, "POST") == 0
-						 ? 201
-						 : 200));
+	cJSON_Delete(ctl(
+	    method, path, body,
+	    method[0] == 'P' && strcmp(path, "faults") == 0 && strcmp(method, "POST") == 0 ? 201
+	                                                                                   : 200));
 }
 
 /* The error message of a 4xx control answer. */
 static void expect_ctl_error(const char *method, const char *path, const char *body, long status,
-			     const char *want)
+                             const char *want)
 {
 	cJSON *j = ctl(method, path, body, status);
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
 
 	cr_assert(cJSON_IsString(e));
-	cr_assert_not_null(strstr(e->valuestring, want), "error \"%s\" lacks \"%s\"", e->valuestring,
-			   want);
+	cr_assert_not_null(strstr(e->valuestring, want), "error \"%s\" lacks \"%s\"",
+	                   e->valuestring, want);
 	cJSON_Delete(j);
 }
 
@@ -75,7 +75,7 @@ static void fetch_token(char *out, size_t cap, long long *expires_in)
 	cJSON *j;
 
 	snprintf(url, sizeof(url), "%s/computeMetadata/v1/instance/service-accounts/default/token",
-		 srv.base_url);
+	         srv.base_url);
 	cr_assert_eq(test_http_gce(url, &r), 0);
 	cr_assert_eq(r.status, 200, "%s", r.body);
 	j = cJSON_Parse(r.body);
@@ -83,7 +83,7 @@ static void fetch_token(char *out, size_t cap, long long *expires_in)
 	snprintf(out, cap, "%s", cJSON_GetObjectItemCaseSensitive(j, "access_token")->valuestring);
 	if (expires_in)
 		*expires_in =
-			(long long)cJSON_GetObjectItemCaseSensitive(j, "expires_in")->valuedouble;
+		    (long long)cJSON_GetObjectItemCaseSensitive(j, "expires_in")->valuedouble;
 	cJSON_Delete(j);
 	test_response_free(&r);
 }
@@ -119,9 +119,9 @@ Test(control, every_call_needs_the_admin_secret)
 		cr_assert_eq(r.status, 401, "%s without a secret: %ld", paths[i], r.status);
 		cr_assert_not_null(test_response_header(&r, "WWW-Authenticate", hdr, sizeof(hdr)));
 		test_response_free(&r);
-		cr_assert_eq(test_control(srv.base_url, "not-the-secret-at-all", "GET", paths[i],
-					  NULL, &r),
-			     0);
+		cr_assert_eq(
+		    test_control(srv.base_url, "not-the-secret-at-all", "GET", paths[i], NULL, &r),
+		    0);
 		cr_assert_eq(r.status, 401);
 		test_response_free(&r);
 	}
@@ -159,7 +159,7 @@ Test(control, the_secret_file_is_private_and_removed_at_exit)
 		snprintf(path, sizeof(path), "%s/metatoken/admin-%d.secret", home, srv.port);
 	else
 		snprintf(path, sizeof(path), "%s/.metatoken/admin-%d.secret", getenv("HOME"),
-			 srv.port);
+		         srv.port);
 	cr_assert_eq(stat(path, &st), 0, "no secret file at %s", path);
 	cr_assert_eq(st.st_mode & 0777, 0600, "mode %o", st.st_mode & 0777);
 	f = fopen(path, "r");
@@ -215,8 +215,9 @@ Test(control, expire_makes_the_current_token_invalid_and_metadata_mints_anew)
 	cr_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "current")));
 	cJSON_Delete(j);
 	cr_assert_eq(protected_call(t1, challenge, sizeof(challenge)), 401);
-	cr_assert_str_eq(challenge,
-			 "Bearer error=\"invalid_token\", error_description=\"The access token expired\"");
+	cr_assert_str_eq(
+	    challenge,
+	    "Bearer error=\"invalid_token\", error_description=\"The access token expired\"");
 	fetch_token(t2, sizeof(t2), NULL);
 	cr_assert_str_neq(t1, t2);
 	cr_assert_eq(protected_call(t2, NULL, 0), 200);
@@ -249,13 +250,13 @@ Test(control, revoke_the_current_or_a_given_token)
 	cr_assert_str_eq(t1, t3);
 
 	expect_ctl_error("POST", "accounts/default/revoke", "{\"token\":\"t1.garbage.x\"}", 400,
-			 "not a token of this server");
+	                 "not a token of this server");
 	expect_ctl_error("POST", "accounts/default/revoke", "{\"token\":42}", 400,
-			 "token: must be a string");
+	                 "token: must be a string");
 	expect_ctl_error("POST", "accounts/default/revoke", "{\"tokne\":\"x\"}", 400,
-			 "tokne: unknown key");
+	                 "tokne: unknown key");
 	expect_ctl_error("POST", "accounts/default/revoke", "not json", 400,
-			 "body: must be a JSON object");
+	                 "body: must be a JSON object");
 }
 
 Test(control, patch_changes_lifetime_and_margin_at_run_time)
@@ -264,7 +265,8 @@ Test(control, patch_changes_lifetime_and_margin_at_run_time)
 	long long expires_in;
 	cJSON *j;
 
-	j = ctl("PATCH", "accounts/default", "{\"lifetime_s\": 600, \"reissue_margin_s\": 60}", 200);
+	j = ctl("PATCH", "accounts/default", "{\"lifetime_s\": 600, \"reissue_margin_s\": 60}",
+	        200);
 	cr_assert_eq(cJSON_GetObjectItemCaseSensitive(j, "lifetime_s")->valuedouble, 600);
 	cr_assert_eq(cJSON_GetObjectItemCaseSensitive(j, "reissue_margin_s")->valuedouble, 60);
 	cJSON_Delete(j);
@@ -273,12 +275,12 @@ Test(control, patch_changes_lifetime_and_margin_at_run_time)
 	cr_assert(expires_in <= 600 && expires_in > 590, "expires_in %lld", expires_in);
 
 	expect_ctl_error("PATCH", "accounts/default", "{\"lifetime_s\": 0}", 400,
-			 "lifetime_s: must be an integer from 1");
+	                 "lifetime_s: must be an integer from 1");
 	expect_ctl_error("PATCH", "accounts/default", "{\"lifetime_s\": \"ten\"}", 400,
-			 "lifetime_s: must be an integer");
+	                 "lifetime_s: must be an integer");
 	expect_ctl_error("PATCH", "accounts/default", "{}", 400, "give lifetime_s");
 	expect_ctl_error("PATCH", "accounts/default", "{\"lifetime\": 5}", 400,
-			 "lifetime: unknown key");
+	                 "lifetime: unknown key");
 }
 
 Test(control, the_clock_moves_every_expiry)
@@ -309,9 +311,11 @@ Test(control, the_clock_moves_every_expiry)
 	cr_assert(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "now")));
 	cr_assert(cJSON_GetObjectItemCaseSensitive(j, "now_ms")->valuedouble > 1.7e12);
 	cJSON_Delete(j);
-	expect_ctl_error("POST", "clock", "{\"advance_s\": 1, \"offset_s\": 2}", 400, "exactly one");
+	expect_ctl_error("POST", "clock", "{\"advance_s\": 1, \"offset_s\": 2}", 400,
+	                 "exactly one");
 	expect_ctl_error("POST", "clock", "{}", 400, "exactly one");
-	expect_ctl_error("POST", "clock", "{\"advance_s\": 1.5}", 400, "advance_s: must be an integer");
+	expect_ctl_error("POST", "clock", "{\"advance_s\": 1.5}", 400,
+	                 "advance_s: must be an integer");
 }
 
 Test(control, tokeninfo_in_googles_shape)
@@ -326,16 +330,16 @@ Test(control, tokeninfo_in_googles_shape)
 	cr_assert_eq(r.status, 200, "%s", r.body);
 	j = cJSON_Parse(r.body);
 	cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "email")->valuestring,
-			 "default@metatoken-local.iam.gserviceaccount.com");
+	                 "default@metatoken-local.iam.gserviceaccount.com");
 	cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "azp")->valuestring,
-			 "ajemetatokendefault1");
+	                 "ajemetatokendefault1");
 	cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "scope")->valuestring,
-			 "https://www.googleapis.com/auth/cloud-platform");
+	                 "https://www.googleapis.com/auth/cloud-platform");
 	/* exp is epoch seconds on the wall clock: twelve hours from now. */
 	cr_assert(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "exp")));
 	cr_assert(llabs(atoll(cJSON_GetObjectItemCaseSensitive(j, "exp")->valuestring) -
-			((long long)time(NULL) + 43200)) < 60,
-		  "exp %s", cJSON_GetObjectItemCaseSensitive(j, "exp")->valuestring);
+	                ((long long)time(NULL) + 43200)) < 60,
+	          "exp %s", cJSON_GetObjectItemCaseSensitive(j, "exp")->valuestring);
 	cr_assert(atoll(cJSON_GetObjectItemCaseSensitive(j, "expires_in")->valuestring) > 43000);
 	cJSON_Delete(j);
 	test_response_free(&r);
@@ -366,7 +370,7 @@ Test(control, protected_says_what_is_wrong)
 	t[5] = t[5] == 'A' ? 'B' : 'A';
 	cr_assert_eq(protected_call(t, challenge, sizeof(challenge)), 401);
 	cr_assert(strstr(challenge, "signature is invalid") || strstr(challenge, "malformed"), "%s",
-		  challenge);
+	          challenge);
 }
 
 Test(control, faults_status_with_retry_after_then_recovery)
@@ -375,19 +379,21 @@ Test(control, faults_status_with_retry_after_then_recovery)
 	char url[256], v[64];
 	cJSON *j;
 
-	j = ctl("POST", "faults",
-		"{\"path\": \"/computeMetadata/v1/instance/service-accounts/\", \"method\": \"GET\","
-		" \"status\": 503, \"retry_after_s\": 2, \"count\": 2}",
-		201);
+	j = ctl(
+	    "POST", "faults",
+	    "{\"path\": \"/computeMetadata/v1/instance/service-accounts/\", \"method\": \"GET\","
+	    " \"status\": 503, \"retry_after_s\": 2, \"count\": 2}",
+	    201);
 	cr_assert(cJSON_GetObjectItemCaseSensitive(j, "id")->valuedouble >= 1);
 	cJSON_Delete(j);
 	snprintf(url, sizeof(url), "%s/computeMetadata/v1/instance/service-accounts/default/token",
-		 srv.base_url);
+	         srv.base_url);
 	for (int i = 0; i < 2; i++) {
 		cr_assert_eq(test_http_gce(url, &r), 0);
 		cr_assert_eq(r.status, 503);
 		cr_assert_str_eq(test_response_header(&r, "Retry-After", v, sizeof(v)), "2");
-		cr_assert_str_eq(test_response_header(&r, "Metadata-Flavor", v, sizeof(v)), "Google");
+		cr_assert_str_eq(test_response_header(&r, "Metadata-Flavor", v, sizeof(v)),
+		                 "Google");
 		test_response_free(&r);
 	}
 	cr_assert_eq(test_http_gce(url, &r), 0);
@@ -416,8 +422,8 @@ Test(control, faults_list_delete_and_validation)
 	cJSON_Delete(ctl("DELETE", "faults/1", NULL, 200));
 	j = ctl("GET", "faults", NULL, 200);
 	cr_assert_eq(cJSON_GetArraySize(j), 1);
-	cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 0), "path")->valuestring,
-			 "/b");
+	cr_assert_str_eq(
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 0), "path")->valuestring, "/b");
 	cJSON_Delete(j);
 	expect_ctl_error("DELETE", "faults/1", NULL, 404, "no fault rule 1");
 	cJSON_Delete(ctl("DELETE", "faults", NULL, 200));
@@ -428,17 +434,18 @@ Test(control, faults_list_delete_and_validation)
 	expect_ctl_error("POST", "faults", "{\"status\": 500}", 400, "path: is required");
 	expect_ctl_error("POST", "faults", "{\"path\": \"/x\"}", 400, "needs an action");
 	expect_ctl_error("POST", "faults", "{\"path\": \"/x\", \"status\": 42}", 400,
-			 "status: must be an integer from 100 to 599 (got 42)");
+	                 "status: must be an integer from 100 to 599 (got 42)");
 	expect_ctl_error("POST", "faults", "{\"path\": \"/x\", \"body\": \"weird\"}", 400,
-			 "body: must be \"malformed\" or \"truncated\"");
-	expect_ctl_error("POST", "faults", "{\"path\": \"/x\", \"status\": 500, \"probability\": 0}",
-			 400, "probability");
+	                 "body: must be \"malformed\" or \"truncated\"");
+	expect_ctl_error("POST", "faults",
+	                 "{\"path\": \"/x\", \"status\": 500, \"probability\": 0}", 400,
+	                 "probability");
 	expect_ctl_error("POST", "faults", "{\"path\": \"/x\", \"latency_ms\": 100000}", 400,
-			 "latency_ms");
+	                 "latency_ms");
 	expect_ctl_error("POST", "faults", "{\"path\": \"x\", \"status\": 500}", 400,
-			 "path: must be a string starting with /");
+	                 "path: must be a string starting with /");
 	expect_ctl_error("POST", "faults", "{\"path\": \"/x\", \"stauts\": 500}", 400,
-			 "stauts: unknown key");
+	                 "stauts: unknown key");
 	expect_ctl_error("POST", "faults", "[1]", 400, "must be a JSON object");
 }
 
@@ -448,7 +455,7 @@ Test(control, faults_drop_malformed_truncated_and_expires_in)
 	char url[256];
 
 	snprintf(url, sizeof(url), "%s/computeMetadata/v1/instance/service-accounts/default/token",
-		 srv.base_url);
+	         srv.base_url);
 
 	ctl_ok("POST", "faults", "{\"path\": \"/computeMetadata/\", \"drop\": true, \"count\": 1}");
 	cr_assert_eq(test_http_gce(url, &r), -1, "a dropped connection gives no response");
@@ -464,7 +471,8 @@ Test(control, faults_drop_malformed_truncated_and_expires_in)
 	       "{\"path\": \"/computeMetadata/\", \"body\": \"truncated\", \"count\": 1}");
 	cr_assert_eq(test_http_gce(url, &r), -1, "a truncated body is a transfer error");
 
-	ctl_ok("POST", "faults", "{\"path\": \"/computeMetadata/\", \"expires_in\": 0, \"count\": 1}");
+	ctl_ok("POST", "faults",
+	       "{\"path\": \"/computeMetadata/\", \"expires_in\": 0, \"count\": 1}");
 	cr_assert_eq(test_http_gce(url, &r), 0);
 	cr_assert_not_null(strstr(r.body, "\"expires_in\":0,"), "%s", r.body);
 	test_response_free(&r);
@@ -516,24 +524,24 @@ Test(control, stats_count_requests_and_tokens)
 	cJSON_Delete(ctl("POST", "accounts/default/revoke", NULL, 200));
 
 	j = ctl("GET", "stats", NULL, 200);
-	acct = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(j, "accounts"), "ajemetatokendefault1");
+	acct = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "accounts"),
+	                                        "ajemetatokendefault1");
 	cr_assert_not_null(acct, "%s", cJSON_PrintUnformatted(j));
 	cr_assert_eq(cJSON_GetObjectItemCaseSensitive(acct, "minted")->valuedouble, 1);
 	cr_assert_eq(cJSON_GetObjectItemCaseSensitive(acct, "served")->valuedouble, 2);
 	cr_assert_eq(cJSON_GetObjectItemCaseSensitive(acct, "revoked")->valuedouble, 1);
 	paths = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "requests"),
-						 "paths");
+	                                         "paths");
 	cr_assert_eq(cJSON_GetObjectItemCaseSensitive(
-			     cJSON_GetObjectItemCaseSensitive(
-				     paths, "/computeMetadata/v1/instance/service-accounts/default/token"),
-			     "200")
-			     ->valuedouble,
-		     2);
+	                 cJSON_GetObjectItemCaseSensitive(
+	                     paths, "/computeMetadata/v1/instance/service-accounts/default/token"),
+	                 "200")
+	                 ->valuedouble,
+	             2);
 	cr_assert_eq(cJSON_GetObjectItemCaseSensitive(
-			     cJSON_GetObjectItemCaseSensitive(paths, "/computeMetadata/v1/nope"), "404")
-			     ->valuedouble,
-		     1);
+	                 cJSON_GetObjectItemCaseSensitive(paths, "/computeMetadata/v1/nope"), "404")
+	                 ->valuedouble,
+	             1);
 	cJSON_Delete(j);
 }
 
@@ -588,18 +596,18 @@ Test(control, replicas_sharing_a_key_accept_each_others_tokens)
 	snprintf(cfg_other, sizeof(cfg_other), "%s/other.json", dir);
 	f = fopen(cfg_other, "w");
 	fprintf(f,
-		"{\"signing_key\": \"%s\", \"service_accounts\": [{\"id\": \"ajeother\","
-		" \"email\": \"other@p.iam\"}]}",
-		key);
+	        "{\"signing_key\": \"%s\", \"service_accounts\": [{\"id\": \"ajeother\","
+	        " \"email\": \"other@p.iam\"}]}",
+	        key);
 	fclose(f);
 
 	/* Replace the suite's server with one on the shared key. */
 	test_server_stop(&srv);
 	cr_assert_eq(test_server_start(&srv, (const char *const[]){ "--config", cfg_same, NULL }),
-		     0);
+	             0);
 	cr_assert_eq(test_server_start(&b, (const char *const[]){ "--config", cfg_same, NULL }), 0);
 	cr_assert_eq(test_server_start(&c, (const char *const[]){ "--config", cfg_other, NULL }),
-		     0);
+	             0);
 	fetch_token(t, sizeof(t), NULL);
 	{
 		struct test_server a = srv;
