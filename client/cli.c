@@ -2,6 +2,7 @@
  * metatoken: the command-line face of libmetatoken.
  *
  *   metatoken token [--json] [--endpoint HOST:PORT] [--account NAME]
+ *   metatoken admin [--server HOST:PORT] COMMAND ...   (cli_admin.c)
  *
  * prints the current access token (like `gcloud auth print-access-token`),
  * or with --json the whole token document. Exit status: 0 on success, 1
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "metatoken/metatoken.h"
 
 #define EXIT_FAIL  1
@@ -20,6 +22,7 @@
 static void usage(FILE *f)
 {
 	fputs("usage: metatoken token [--json] [--endpoint HOST:PORT] [--account NAME]\n"
+	      "       metatoken admin [--server HOST:PORT] COMMAND   (metatoken admin --help)\n"
 	      "\n"
 	      "Prints an access token for the service account from the metadata service.\n"
 	      "\n"
@@ -130,6 +133,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "token") == 0)
 		return cmd_token(argc - 1, argv + 1);
+	if (strcmp(argv[1], "admin") == 0)
+		return cli_admin(argc - 1, argv + 1);
 	fprintf(stderr, "metatoken: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

@@ -1,0 +1,8 @@
+/* Subcommands of the metatoken CLI (client/cli*.c). Never installed. */
+#ifndef METATOKEN_CLIENT_CLI_H
+#define METATOKEN_CLIENT_CLI_H
+
+/* `metatoken admin ...`: argv[0] is "admin". Returns the exit status. */
+int cli_admin(int argc, char **argv);
+
+#endif

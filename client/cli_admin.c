@@ -1,0 +1,338 @@
+/*
+ * metatoken admin: the control API of a running metatokend from the shell,
+ * so that a test script needs no hand-written curl. Each command is one
+ * HTTP call; the answer (JSON) goes to stdout, pretty-printed.
+ *
+ * Server: --server HOST:PORT, else $METATOKEN_SERVER, else 127.0.0.1:8169.
+ * Secret: $METATOKEN_ADMIN_SECRET, else --secret-file, else the file
+ * metatokend writes for that port ($XDG_RUNTIME_DIR/metatoken/ or
+ * ~/.metatoken/admin-PORT.secret, the rule of server/control.c).
+ *
+ * Exit status: 0 on a 2xx answer, 1 when the call failed (one line on stderr
+ * with the server's reason), 2 for a bad command line.
+ */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define EXIT_FAIL      1
+#define EXIT_USAGE     2
+#define ANSWER_MAX     (1024 * 1024)
+#define DEFAULT_SERVER "127.0.0.1:8169"
+
+static void usage(FILE *f)
+{
+	fputs("usage: metatoken admin [--server HOST:PORT] [--secret-file FILE] COMMAND\n"
+	      "\n"
+	      "Drives the control API of a running metatokend.\n"
+	      "\n"
+	      "  accounts                      list service accounts and their tokens\n"
+	      "  account NAME                  one account (NAME: default, an email or an id)\n"
+	      "  expire NAME                   the current token expires now\n"
+	      "  revoke NAME [TOKEN]           revoke the current token, or TOKEN\n"
+	      "  rotate NAME                   mint a new current token now\n"
+	      "  set NAME [--lifetime S] [--margin S]\n"
+	      "                                change lifetime and reissue margin\n"
+	      "  clock                         show the server clock\n"
+	      "  clock advance SECONDS         move it forward (or back, if negative)\n"
+	      "  clock offset SECONDS          set its offset from real time\n"
+	      "  faults                        list fault rules\n"
+	      "  fault add JSON                add a rule, e.g.\n"
+	      "      '{\"path\":\"/computeMetadata/\",\"status\":503,\"count\":3}'\n"
+	      "  fault rm ID                   remove one rule\n"
+	      "  faults clear                  remove every rule\n"
+	      "  stats                         request and token counters\n"
+	      "  reset                         back to the start-up state\n"
+	      "\n"
+	      "The server is --server, $METATOKEN_SERVER or " DEFAULT_SERVER ". The secret is\n"
+	      "$METATOKEN_ADMIN_SECRET, --secret-file, or the file metatokend wrote at start.\n",
+	      f);
+}
+
+/* The secret file metatokend writes for `port` (server/control.c). */
+static int default_secret_path(const char *server, char *out, size_t cap)
+{
+	const char *colon = strrchr(server, ':'), *run = getenv("XDG_RUNTIME_DIR"),
+	           *home = getenv("HOME");
+	int n;
+
+	if (!colon)
+		return -1;
+	if (run && *run)
+		n = snprintf(out, cap, "%s/metatoken/admin-%s.secret", run, colon + 1);
+	else if (home && *home)
+		n = snprintf(out, cap, "%s/.metatoken/admin-%s.secret", home, colon + 1);
+	else
+		return -1;
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* Reads the secret: the first line of path, without its newline. */
+static int read_secret(const char *path, char *out, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		fprintf(stderr, "metatoken admin: cannot read the admin secret from %s: %s\n", path,
+		        strerror(errno));
+		return -1;
+	}
+	if (!fgets(out, (int)cap, f)) {
+		fprintf(stderr, "metatoken admin: %s is empty\n", path);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+struct answer {
+	char *data;
+	size_t len;
+};
+
+static size_t collect(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct answer *a = arg;
+	size_t n = size * nmemb;
+	char *grown;
+
+	if (a->len + n > ANSWER_MAX)
+		return 0;
+	grown = realloc(a->data, a->len + n + 1);
+	if (!grown)
+		return 0;
+	memcpy(grown + a->len, ptr, n);
+	a->data = grown;
+	a->len += n;
+	a->data[a->len] = '\0';
+	return n;
+}
+
+/* Makes one control call and prints its answer. Returns the exit status. */
+static int call(const char *server, const char *secret, const char *method, const char *path,
+                const char *body)
+{
+	struct answer a = { 0 };
+	struct curl_slist *h = NULL;
+	char url[512], auth[512];
+	long status = 0;
+	CURLcode rc;
+	CURL *c;
+	int ret = EXIT_FAIL;
+
+	c = curl_easy_init();
+	if (!c) {
+		fprintf(stderr, "metatoken admin: cannot initialise libcurl\n");
+		return EXIT_FAIL;
+	}
+	snprintf(url, sizeof(url), "http://%s/metatoken/v1/%s", server, path);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
+	h = curl_slist_append(h, auth);
+	h = curl_slist_append(h, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+	if (body)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	rc = curl_easy_perform(c);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "metatoken admin: %s %s: %s\n", method, url,
+		        curl_easy_strerror(rc));
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	{
+		cJSON *j = a.data ? cJSON_Parse(a.data) : NULL;
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+
+		if (status >= 200 && status < 300) {
+			char *pretty = j ? cJSON_Print(j) : NULL;
+
+			printf("%s\n", pretty ? pretty : (a.data ? a.data : ""));
+			cJSON_free(pretty);
+			ret = 0;
+		} else {
+			fprintf(stderr, "metatoken admin: %s %s: HTTP %ld: %s\n", method, path,
+			        status,
+			        cJSON_IsString(e) ? e->valuestring : (a.data ? a.data : ""));
+		}
+		cJSON_Delete(j);
+	}
+out:
+	free(a.data);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return ret;
+}
+
+/* Whether text is a whole number (for SECONDS and IDs). */
+static int is_integer(const char *s)
+{
+	char *end;
+
+	errno = 0;
+	(void)strtoll(s, &end, 10);
+	return *s && !*end && errno == 0;
+}
+
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Says what is wrong with the command line; returns EXIT_USAGE. */
+static int bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("metatoken admin: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see metatoken admin --help)\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* `set NAME [--lifetime S] [--margin S]` -> a PATCH body. */
+static int set_body(int argc, char **argv, char *body, size_t cap)
+{
+	const char *lifetime = NULL, *margin = NULL;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--lifetime") == 0 && i + 1 < argc)
+			lifetime = argv[++i];
+		else if (strcmp(argv[i], "--margin") == 0 && i + 1 < argc)
+			margin = argv[++i];
+		else
+			return bad("set: unexpected \"%s\"", argv[i]);
+	}
+	if (!lifetime && !margin)
+		return bad("set: give --lifetime, --margin or both");
+	if ((lifetime && !is_integer(lifetime)) || (margin && !is_integer(margin)))
+		return bad("set: seconds must be whole numbers");
+	snprintf(body, cap, "{%s%s%s%s%s%s}", lifetime ? "\"lifetime_s\":" : "",
+	         lifetime ? lifetime : "", lifetime && margin ? "," : "",
+	         margin ? "\"reissue_margin_s\":" : "", margin ? margin : "", "");
+	return 0;
+}
+
+int cli_admin(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "secret-file", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *server = getenv("METATOKEN_SERVER"), *secret_file = NULL, *cmd, *a1, *a2;
+	char secret[512], path[1024], body[2048];
+	int opt, n;
+
+	/* Stop at the command: its own arguments may start with "-". */
+	while ((opt = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			server = optarg;
+			break;
+		case 'f':
+			secret_file = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!server || !*server)
+		server = DEFAULT_SERVER;
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	n = argc - optind - 1;
+	a1 = n >= 1 ? argv[optind + 1] : NULL;
+	a2 = n >= 2 ? argv[optind + 2] : NULL;
+
+	if (getenv("METATOKEN_ADMIN_SECRET") && *getenv("METATOKEN_ADMIN_SECRET") && !secret_file) {
+		snprintf(secret, sizeof(secret), "%s", getenv("METATOKEN_ADMIN_SECRET"));
+	} else {
+		if (!secret_file) {
+			if (default_secret_path(server, path, sizeof(path)) != 0)
+				return bad(
+				    "no secret: set METATOKEN_ADMIN_SECRET or give --secret-file");
+			secret_file = path;
+		}
+		if (read_secret(secret_file, secret, sizeof(secret)) != 0)
+			return EXIT_FAIL;
+	}
+
+	if (strcmp(cmd, "accounts") == 0 && n == 0)
+		return call(server, secret, "GET", "accounts", NULL);
+	if (strcmp(cmd, "account") == 0 && n == 1) {
+		snprintf(path, sizeof(path), "accounts/%s", a1);
+		return call(server, secret, "GET", path, NULL);
+	}
+	if ((strcmp(cmd, "expire") == 0 || strcmp(cmd, "rotate") == 0) && n == 1) {
+		snprintf(path, sizeof(path), "accounts/%s/%s", a1, cmd);
+		return call(server, secret, "POST", path, NULL);
+	}
+	if (strcmp(cmd, "revoke") == 0 && (n == 1 || n == 2)) {
+		snprintf(path, sizeof(path), "accounts/%s/revoke", a1);
+		if (a2) {
+			if (strspn(a2, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			               "0123456789-_.") != strlen(a2))
+				return bad("revoke: \"%.40s\" is not a token", a2);
+			snprintf(body, sizeof(body), "{\"token\":\"%s\"}", a2);
+		}
+		return call(server, secret, "POST", path, a2 ? body : NULL);
+	}
+	if (strcmp(cmd, "set") == 0 && n >= 1) {
+		int rc = set_body(n - 1, argv + optind + 2, body, sizeof(body));
+
+		if (rc)
+			return rc;
+		snprintf(path, sizeof(path), "accounts/%s", a1);
+		return call(server, secret, "PATCH", path, body);
+	}
+	if (strcmp(cmd, "clock") == 0 && n == 0)
+		return call(server, secret, "GET", "clock", NULL);
+	if (strcmp(cmd, "clock") == 0 && n == 2 &&
+	    (strcmp(a1, "advance") == 0 || strcmp(a1, "offset") == 0)) {
+		if (!is_integer(a2))
+			return bad("clock: \"%s\" is not a whole number of seconds", a2);
+		snprintf(body, sizeof(body), "{\"%s\":%s}",
+		         strcmp(a1, "advance") == 0 ? "advance_s" : "offset_s", a2);
+		return call(server, secret, "POST", "clock", body);
+	}
+	if (strcmp(cmd, "faults") == 0 && n == 0)
+		return call(server, secret, "GET", "faults", NULL);
+	if (strcmp(cmd, "faults") == 0 && n == 1 && strcmp(a1, "clear") == 0)
+		return call(server, secret, "DELETE", "faults", NULL);
+	if (strcmp(cmd, "fault") == 0 && n == 2 && strcmp(a1, "add") == 0)
+		return call(server, secret, "POST", "faults", a2);
+	if (strcmp(cmd, "fault") == 0 && n == 2 && strcmp(a1, "rm") == 0) {
+		if (!is_integer(a2))
+			return bad("fault rm: \"%s\" is not a rule id", a2);
+		snprintf(path, sizeof(path), "faults/%s", a2);
+		return call(server, secret, "DELETE", path, NULL);
+	}
+	if (strcmp(cmd, "stats") == 0 && n == 0)
+		return call(server, secret, "GET", "stats", NULL);
+	if (strcmp(cmd, "reset") == 0 && n == 0)
+		return call(server, secret, "POST", "reset", NULL);
+	return bad("unknown command or wrong arguments: \"%s\"", cmd);
+}

@@ -1,0 +1,129 @@
+#!/bin/sh
+# The README's "Testing your function's expiry handling" commands, run for
+# real: metatokend on an ephemeral port, the metatoken CLI and curl. If the
+# README's examples stop working, this fails.
+#
+# usage: test_readme.sh METATOKEND METATOKEN_CLI
+set -eu
+
+METATOKEND=$1
+CLI=$2
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/metatoken-readme-XXXXXX")
+pid=
+passed=0
+failed=0
+
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ok() {
+	passed=$((passed + 1))
+	echo "ok - $1"
+}
+not_ok() {
+	failed=$((failed + 1))
+	echo "not ok - $1"
+}
+# expect NAME WANT GOT
+expect() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: wanted [$2], got [$3]"; fi
+}
+
+# The secret file goes to this private HOME, not the user's.
+export HOME="$tmp"
+unset XDG_RUNTIME_DIR METATOKEN_SERVER METATOKEN_ADMIN_SECRET YC_METADATA_ADDR GCE_METADATA_HOST
+
+"$METATOKEND" --listen 127.0.0.1:0 --log-level warn >"$tmp/banner" 2>"$tmp/log" &
+pid=$!
+i=0
+until grep -q '^# Ctrl-C stops it.' "$tmp/banner" 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -le 100 ] || { echo "metatokend printed no banner"; cat "$tmp/log"; exit 1; }
+	sleep 0.1
+done
+# What a user pastes from ./scripts/run's output.
+eval "$(grep '^export ' "$tmp/banner")"
+
+protected() {
+	curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" \
+		"http://$METATOKEN_SERVER/protected/x"
+}
+admin() {
+	"$CLI" admin "$@" >"$tmp/admin.out" 2>"$tmp/admin.err"
+}
+
+T=$("$CLI" token)
+expect "the fresh token is accepted" 200 "$(protected "$T")"
+expect "metatoken token prints what curl gets" "$T" "$(curl -s -H 'Metadata-Flavor: Google' \
+	"http://$METATOKEN_SERVER/computeMetadata/v1/instance/service-accounts/default/token" |
+	sed 's/.*"access_token":"\([^"]*\)".*/\1/')"
+
+# 1. The token expires while cached.
+admin clock advance 43201
+expect "1: the expired token is refused" 401 "$(protected "$T")"
+T2=$("$CLI" token)
+[ "$T2" != "$T" ] && ok "1: a new token after expiry" || not_ok "1: the same token after expiry"
+expect "1: the new token is accepted" 200 "$(protected "$T2")"
+
+# 2. Revocation.
+admin revoke default
+expect "2: the revoked token is refused" 401 "$(protected "$T2")"
+T3=$("$CLI" token)
+[ "$T3" != "$T2" ] && ok "2: a new token after revocation" || not_ok "2: revoked token handed out"
+expect "2: the new token is accepted" 200 "$(protected "$T3")"
+
+# 3. The metadata service fails for a while: the client retries through it.
+admin fault add '{"path":"/computeMetadata/v1/instance/service-accounts/","status":503,"count":2}'
+expect "3: 503 twice, then the token" "$T3" "$("$CLI" token)"
+admin fault add '{"path":"/computeMetadata/","status":429,"retry_after_s":1,"count":2}'
+expect "3: 429 twice, then the token" "$T3" "$("$CLI" token)"
+admin faults
+expect "3: the rules were used up" "[]" "$(cat "$tmp/admin.out")"
+
+# 4. The metadata service is down: a clear error, not a hang.
+admin fault add '{"path":"/computeMetadata/","drop":true}'
+if "$CLI" token >/dev/null 2>"$tmp/err"; then
+	not_ok "4: a token from a dropped connection"
+else
+	expect "4: one line on stderr" 1 "$(wc -l <"$tmp/err" | tr -d ' ')"
+fi
+admin faults clear
+expect "4: recovered" "$T3" "$("$CLI" token)"
+
+# 5. Twelve hours in seconds: the token changes once.
+: >"$tmp/tokens"
+for i in $(seq 24); do
+	admin clock advance 1800
+	"$CLI" token >>"$tmp/tokens"
+done
+expect "5: one renewal in twelve hours" 2 "$(sort -u "$tmp/tokens" | wc -l | tr -d ' ')"
+
+# 6. Malformed and truncated answers are rejected, never taken as a token.
+admin fault add '{"path":"/computeMetadata/","body":"malformed","count":1}'
+if "$CLI" token >/dev/null 2>"$tmp/err"; then not_ok "6: malformed accepted"; else
+	grep -q JSON "$tmp/err" && ok "6: malformed rejected" || not_ok "6: $(cat "$tmp/err")"
+fi
+admin fault add '{"path":"/computeMetadata/","body":"truncated","count":3}'
+if "$CLI" token >/dev/null 2>&1; then not_ok "6: truncated accepted"; else ok "6: truncated rejected"; fi
+admin fault add '{"path":"/computeMetadata/","expires_in":0,"count":1}'
+if "$CLI" token >/dev/null 2>"$tmp/err"; then not_ok "6: expires_in 0 accepted"; else
+	grep -q expires_in "$tmp/err" && ok "6: expires_in 0 rejected" || not_ok "6: $(cat "$tmp/err")"
+fi
+"$CLI" token >/dev/null && ok "6: recovered" || not_ok "6: no recovery"
+
+# The CLI finds the secret in the server's file when the variable is unset.
+secret_file="$HOME/.metatoken/admin-${METATOKEN_SERVER##*:}.secret"
+(unset METATOKEN_ADMIN_SECRET && "$CLI" admin reset >/dev/null) &&
+	ok "admin reads the secret file" || not_ok "admin without METATOKEN_ADMIN_SECRET"
+expect "the secret file is private" "-rw-------" "$(ls -l "$secret_file" | cut -c1-10)"
+
+kill "$pid"
+wait "$pid" && ok "SIGTERM: exit 0" || not_ok "SIGTERM: non-zero exit"
+pid=
+[ ! -e "$secret_file" ] && ok "the secret file is removed at exit" || not_ok "secret file left"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
