@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Turns bench/run's raw JSON lines into the figures: a Markdown table and
+one JSON line per figure, on stdout and in OUT.md / OUT.jsonl.
+
+Server ratios are taken per round (metatokend's run against the baselines'
+runs of the same round, interleaved A B A B) and the median of the rounds'
+ratios is reported, so that a slow spell of the machine hits both sides."""
+import argparse
+import datetime
+import json
+import statistics
+import sys
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def fmt(v, nd=0):
+    if v is None:
+        return "n/a"
+    if nd == 0:
+        return f"{v:,.0f}"
+    return f"{v:.{nd}f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("raw")
+    ap.add_argument("--machine", default="")
+    ap.add_argument("--mode", default="")
+    ap.add_argument("--imds", default="n/a")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+
+    wrk, rss, client = [], {}, {}
+    for line in open(a.raw):
+        line = line.strip()
+        if not line:
+            continue
+        d = json.loads(line)
+        if d.get("kind") == "wrk":
+            wrk.append(d)
+        elif d.get("kind") == "rss":
+            rss[d["server"]] = d
+        elif d.get("bench") == "client":
+            client[(d["figure"], d["threads"])] = d
+
+    figures = []  # JSON lines
+    md = []
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    md.append(f"Run {now}; {a.machine}; {a.mode}. "
+              "wrk and the servers share the machine's cores (unless pinned).")
+    md.append("")
+
+    # --- server throughput and latency -----------------------------------
+    def runs(server, case, conns, pinned):
+        return {d["round"]: d["result"] for d in wrk
+                if d["server"] == server and d["case"] == case
+                and d["conns"] == conns and d["pinned"] == pinned}
+
+    def rps(r):
+        return r["requests"] / (r["duration_us"] / 1e6)
+
+    md.append("| server, path | conns | pinned | req/s | p50 µs | p99 µs "
+              "| × ceiling | × nginx | errors |")
+    md.append("| --- | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    keys = sorted({(d["conns"], d["pinned"]) for d in wrk}, key=lambda k: (k[1], k[0]))
+    cases = [("metatokend", "token", "metatokend GCE token"),
+             ("ceiling", "token", "bare libmicrohttpd (ceiling)"),
+             ("nginx", "token", "nginx static file"),
+             ("metatokend", "leaf", "metatokend text leaf"),
+             ("metatokend", "403", "metatokend 403 (no header)"),
+             ("metatokend", "imds", "metatokend IMDSv2 role")]
+    server_fig = {}
+    for conns, pinned in keys:
+        ceil = runs("ceiling", "token", conns, pinned)
+        ngx = runs("nginx", "token", conns, pinned)
+        for server, case, label in cases:
+            rs = runs(server, case, conns, pinned)
+            if not rs:
+                if case == "imds" and not pinned:
+                    md.append(f"| {label} | {conns} | {'yes' if pinned else 'no'} "
+                              "| n/a | n/a | n/a | n/a | n/a | |")
+                continue
+            v_rps = med([rps(r) for r in rs.values()])
+            p50 = med([r["p50_us"] for r in rs.values()])
+            p99 = med([r["p99_us"] for r in rs.values()])
+            vs_c = med([rps(r) / rps(ceil[k]) for k, r in rs.items() if k in ceil]) \
+                if server != "ceiling" else None
+            vs_n = med([rps(r) / rps(ngx[k]) for k, r in rs.items() if k in ngx]) \
+                if server != "nginx" else None
+            errs = sum(r["socket_errors"] for r in rs.values())
+            non2xx = sum(r["non_2xx"] for r in rs.values())
+            if case == "403":
+                # Every answer should be a 403: count the ones that were not.
+                total = sum(r["requests"] for r in rs.values())
+                err_txt = f"{errs + (total - non2xx)}"
+            else:
+                err_txt = f"{errs + non2xx}"
+            fig = {"bench": "server", "server": server, "case": case, "conns": conns,
+                   "pinned": bool(pinned), "rps": round(v_rps), "p50_us": p50,
+                   "p99_us": p99, "rounds": len(rs), "errors": int(err_txt)}
+            if vs_c is not None:
+                fig["vs_ceiling"] = round(vs_c, 3)
+            if vs_n is not None:
+                fig["vs_nginx"] = round(vs_n, 3)
+            figures.append(fig)
+            server_fig[(server, case, conns, pinned)] = fig
+            md.append(f"| {label} | {conns} | {'yes' if pinned else 'no'} | {fmt(v_rps)} "
+                      f"| {fmt(p50)} | {fmt(p99)} | {fmt(vs_c, 2)}{'×' if vs_c else ''} "
+                      f"| {fmt(vs_n, 2)}{'×' if vs_n else ''} | {err_txt} |")
+    md.append("")
+    if a.imds == "n/a":
+        md.append("IMDSv2 role path: n/a (metatokend answers no `PUT /latest/api/token` yet).")
+        md.append("")
+
+    # --- memory -----------------------------------------------------------
+    md.append("| server | idle RSS MiB | idle peak (VmHWM) MiB | RSS at 1,000 conns MiB "
+              "| peak (VmHWM) MiB |")
+    md.append("| --- | ---: | ---: | ---: | ---: |")
+    names = {"metatokend": "metatokend", "ceiling": "bare libmicrohttpd",
+             "nginx": "nginx (master + workers, summed)"}
+    for s in ("metatokend", "ceiling", "nginx"):
+        if s not in rss:
+            continue
+        d = rss[s]
+        mib = lambda k: None if d.get(k) is None else d[k] / 1024  # noqa: E731
+        md.append(f"| {names[s]} | {fmt(mib('idle_rss_kib'), 1)} | {fmt(mib('idle_hwm_kib'), 1)} "
+                  f"| {fmt(mib('rss_1000_kib'), 1)} | {fmt(mib('hwm_kib'), 1)} |")
+        figures.append({"bench": "memory", "server": s,
+                        **{k: d[k] for k in ("idle_rss_kib", "idle_hwm_kib",
+                                             "rss_1000_kib", "hwm_kib")}})
+    md.append("")
+
+    # --- client -----------------------------------------------------------
+    md.append("| client figure | threads | value | baseline | baseline value | ratio |")
+    md.append("| --- | ---: | ---: | --- | ---: | ---: |")
+    for (fig, thr), d in client.items():
+        figures.append(d)
+        md.append(f"| {fig} | {thr} | {d['value']:.1f} {d['unit']} | {d.get('baseline', '')} "
+                  f"| {fmt(d.get('baseline_value'), 1)} "
+                  f"| {fmt(d.get('ratio'), 2)}{'×' if d.get('ratio') else ''} |")
+    md.append("")
+
+    # --- targets ----------------------------------------------------------
+    targets = []
+
+    def target(name, ok, detail):
+        targets.append({"bench": "target", "target": name, "met": ok, "detail": detail})
+
+    for pinned in (0, 1):
+        f = server_fig.get(("metatokend", "token", 64, pinned))
+        where = "pinned" if pinned else "free"
+        if f:
+            target(f"GCE token >= 0.9x ceiling at 64 conns, {where}",
+                   f.get("vs_ceiling", 0) >= 0.9, f"{f.get('vs_ceiling')}x")
+            target(f"GCE token >= 1.0x nginx at 64 conns, {where}",
+                   f.get("vs_nginx", 0) >= 1.0, f"{f.get('vs_nginx')}x")
+            target(f"GCE token p99 < 1 ms at 64 conns, {where}", f["p99_us"] < 1000,
+                   f"{f['p99_us']:.0f} us")
+    if "metatokend" in rss:
+        d = rss["metatokend"]
+        target("idle RSS < 8 MiB", d["idle_hwm_kib"] < 8 * 1024,
+               f"{d['idle_hwm_kib'] / 1024:.1f} MiB (VmHWM)")
+        target("RSS < 64 MiB at 1,000 conns", d["hwm_kib"] < 64 * 1024,
+               f"{d['hwm_kib'] / 1024:.1f} MiB (VmHWM)")
+    g1 = client.get(("cached_get_token", 1))
+    g32 = client.get(("cached_get_token", 32))
+    if g1:
+        target("cached get <= 2x mutex+copy floor, 1 thread", g1["ratio"] <= 2.0,
+               f"{g1['ratio']:.2f}x")
+    if g1 and g32:
+        target("cached get throughput at 32 threads >= 1 thread's",
+               g32["value"] <= g1["value"],
+               f"{1e3 / g1['value']:.1f} -> {1e3 / g32['value']:.1f} Mops/s")
+    for thr in (8, 64):
+        s = client.get(("stampede_http_requests", thr))
+        if s:
+            target(f"one HTTP request per stampede ({thr} threads)", s["value"] == 1,
+                   f"at most {s['value']} over {s['rounds']} rounds")
+    c50 = client.get(("cold_fetch_p50", 1))
+    if c50:
+        target("cold fetch <= 1.2x reused libcurl (p50)", c50["ratio"] <= 1.2,
+               f"{c50['ratio']:.2f}x")
+    md.append("| target | met | figure |")
+    md.append("| --- | :---: | --- |")
+    for t in targets:
+        md.append(f"| {t['target']} | {'yes' if t['met'] else '**no**'} | {t['detail']} |")
+    figures.extend(targets)
+
+    text = "\n".join(md) + "\n"
+    jl = "".join(json.dumps(f) + "\n" for f in figures)
+    sys.stdout.write(text + "\n" + jl)
+    if a.out:
+        with open(a.out + ".md", "w") as fh:
+            fh.write(text)
+        with open(a.out + ".jsonl", "w") as fh:
+            fh.write(jl)
+
+
+if __name__ == "__main__":
+    main()
