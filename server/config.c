@@ -62,13 +62,24 @@ const char config_embedded_default[] =
     "    \"folder_id\": \"b1gmetatokenfolder01\",\n"
     "    \"cloud_id\": \"b1gmetatokencloud001\"\n"
     "  },\n"
+    "  \"aws\": {\n"
+    "    \"imdsv2_only\": false,\n"
+    "    \"instance_id\": \"i-0123456789abcdef0\",\n"
+    "    \"hostname\": \"ip-10-0-0-1.ec2.internal\",\n"
+    "    \"local_ipv4\": \"10.0.0.1\",\n"
+    "    \"availability_zone\": \"us-east-1a\",\n"
+    "    \"region\": \"us-east-1\",\n"
+    "    \"account_id\": \"123456789012\"\n"
+    "  },\n"
     "  \"service_accounts\": [\n"
     "    {\n"
     "      \"id\": \"ajemetatokendefault1\",\n"
     "      \"email\": \"default@metatoken-local.iam.gserviceaccount.com\",\n"
     "      \"scopes\": [\"" DEFAULT_SCOPE "\"],\n"
     "      \"lifetime_s\": 43200,\n"
-    "      \"reissue_margin_s\": 300\n"
+    "      \"reissue_margin_s\": 300,\n"
+    "      \"aws_role\": \"metatoken-role\",\n"
+    "      \"aws_lifetime_s\": 21600\n"
     "    }\n"
     "  ]\n"
     "}\n";
@@ -305,6 +316,54 @@ static const char *check_email(const char *s)
 	              "abcdefghijklmnopqrstuvwxyz"
 	              "0123456789._+-@") != len)
 		return "must be name@domain using only A-Z a-z 0-9 . _ + -";
+	return NULL;
+}
+
+/* IAM role names: what AWS allows ([\w+=,.@-]{1,64}); they become a URL
+ * path segment of iam/security-credentials/. */
+static const char *check_role(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len < 1 || len > 64 ||
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	              "abcdefghijklmnopqrstuvwxyz"
+	              "0123456789+=,.@_-") != len)
+		return "must be 1..64 characters of A-Z a-z 0-9 + = , . @ _ -";
+	return NULL;
+}
+
+static const char *check_instance_id(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (strncmp(s, "i-", 2) != 0 || (len != 10 && len != 19) ||
+	    strspn(s + 2, "0123456789abcdef") != len - 2)
+		return "must be \"i-\" and 8 or 17 lowercase hex digits";
+	return NULL;
+}
+
+static const char *check_ipv4(const char *s)
+{
+	struct in_addr addr;
+
+	return inet_pton(AF_INET, s, &addr) == 1 ? NULL : "must be a dotted IPv4 address";
+}
+
+static const char *check_aws_account(const char *s)
+{
+	return strlen(s) == 12 && strspn(s, "0123456789") == 12 ? NULL : "must be 12 digits";
+}
+
+/* Regions, zones and host names: what a URL path or a JSON string holds
+ * without escaping. */
+static const char *check_dns_label(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len < 1 || len > HOST_MAX_LEN ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-") != len)
+		return "must be 1..253 characters of a-z 0-9 . -";
 	return NULL;
 }
 
@@ -684,6 +743,7 @@ static void release_account(struct config_account *a)
 {
 	free(a->id);
 	free(a->email);
+	free(a->aws_role);
 	for (size_t i = 0; i < a->n_scopes; i++)
 		free(a->scopes[i]);
 	free(a->scopes);
@@ -851,20 +911,52 @@ out:
 static int parse_account(struct parser *p, const cJSON *obj, struct config_account *a)
 {
 	static const char *const keys[] = {
-		"id", "email", "scopes", "lifetime_s", "reissue_margin_s", NULL,
+		"id",       "email",          "scopes", "lifetime_s", "reissue_margin_s",
+		"aws_role", "aws_lifetime_s", NULL,
 	};
 
 	if (!cJSON_IsObject(obj))
 		return fail(p, obj, "must be an object");
 	a->lifetime_s = CONFIG_DEFAULT_LIFETIME_S;
 	a->reissue_margin_s = CONFIG_DEFAULT_MARGIN_S;
+	a->aws_lifetime_s = CONFIG_DEFAULT_AWS_LIFETIME_S;
 	if (check_keys(p, obj, keys) < 0 ||
 	    get_string(p, obj, "id", REQUIRED, check_account_id, &a->id) < 0 ||
 	    get_string(p, obj, "email", REQUIRED, check_email, &a->email) < 0 ||
 	    parse_scopes(p, obj, a) < 0 ||
 	    get_integer(p, obj, "lifetime_s", 1, SECONDS_MAX, &a->lifetime_s) < 0 ||
-	    get_integer(p, obj, "reissue_margin_s", 0, SECONDS_MAX, &a->reissue_margin_s) < 0)
+	    get_integer(p, obj, "reissue_margin_s", 0, SECONDS_MAX, &a->reissue_margin_s) < 0 ||
+	    get_string(p, obj, "aws_role", NONEMPTY, check_role, &a->aws_role) < 0 ||
+	    get_integer(p, obj, "aws_lifetime_s", 1, SECONDS_MAX, &a->aws_lifetime_s) < 0)
 		return -1;
+	return 0;
+}
+
+/* An instance has one instance profile: at most one account carries a role. */
+static int check_one_role(struct parser *p, const struct config *c)
+{
+	size_t first = c->n_accounts;
+
+	for (size_t i = 0; i < c->n_accounts; i++) {
+		size_t mark;
+		cJSON shown;
+
+		if (!c->accounts[i].aws_role)
+			continue;
+		if (first == c->n_accounts) {
+			first = i;
+			continue;
+		}
+		shown = string_item(c->accounts[i].aws_role);
+		mark = path_index(p, i);
+		path_key(p, "aws_role");
+		fail(p, &shown,
+		     "service_accounts[%zu] already has the instance's role; only one account may "
+		     "have aws_role",
+		     first);
+		path_pop(p, mark);
+		return -1;
+	}
 	return 0;
 }
 
@@ -928,7 +1020,7 @@ static int parse_accounts(struct parser *p, const cJSON *arr, struct config *c)
 		if (bad)
 			goto out;
 	}
-	if (check_unique(p, c, "id") || check_unique(p, c, "email"))
+	if (check_unique(p, c, "id") || check_unique(p, c, "email") || check_one_role(p, c))
 		goto out;
 	rc = 0;
 out:
@@ -993,11 +1085,89 @@ out:
 	return rc;
 }
 
+static void release_aws(struct config *c)
+{
+	free(c->aws_instance_id);
+	free(c->aws_hostname);
+	free(c->aws_local_ipv4);
+	free(c->aws_availability_zone);
+	free(c->aws_region);
+	free(c->aws_account_id);
+	if (c->aws_container_token)
+		memset(c->aws_container_token, 0, strlen(c->aws_container_token));
+	free(c->aws_container_token);
+	c->aws_instance_id = c->aws_hostname = c->aws_local_ipv4 = NULL;
+	c->aws_availability_zone = c->aws_region = c->aws_account_id = NULL;
+	c->aws_container_token = NULL;
+	c->aws_imdsv2_only = 0;
+}
+
+/* Sets an absent string to a default value. */
+static int default_to(struct parser *p, char **s, const char *value)
+{
+	if (!*s && !(*s = strdup(value)))
+		return fail(p, NULL, "out of memory");
+	return 0;
+}
+
+static int parse_aws(struct parser *p, const cJSON *obj, struct config *c)
+{
+	static const char *const keys[] = {
+		"imdsv2_only", "instance_id", "hostname",        "local_ipv4", "availability_zone",
+		"region",      "account_id",  "container_token", NULL,
+	};
+	size_t mark = path_key(p, "aws");
+	const cJSON *v2;
+	int rc = -1;
+
+	release_aws(c);
+	if (!cJSON_IsObject(obj)) {
+		fail(p, obj, "must be an object");
+		goto out;
+	}
+	if (check_keys(p, obj, keys) < 0)
+		goto out;
+	v2 = cJSON_GetObjectItemCaseSensitive(obj, "imdsv2_only");
+	if (v2) {
+		size_t vmark = path_key(p, "imdsv2_only");
+
+		if (!cJSON_IsBool(v2)) {
+			fail(p, v2, "must be true or false");
+			path_pop(p, vmark);
+			goto out;
+		}
+		c->aws_imdsv2_only = cJSON_IsTrue(v2);
+		path_pop(p, vmark);
+	}
+	if (get_string(p, obj, "instance_id", NONEMPTY, check_instance_id, &c->aws_instance_id) <
+	        0 ||
+	    get_string(p, obj, "hostname", NONEMPTY, check_dns_label, &c->aws_hostname) < 0 ||
+	    get_string(p, obj, "local_ipv4", NONEMPTY, check_ipv4, &c->aws_local_ipv4) < 0 ||
+	    get_string(p, obj, "availability_zone", NONEMPTY, check_dns_label,
+	               &c->aws_availability_zone) < 0 ||
+	    get_string(p, obj, "region", NONEMPTY, check_dns_label, &c->aws_region) < 0 ||
+	    get_string(p, obj, "account_id", NONEMPTY, check_aws_account, &c->aws_account_id) < 0 ||
+	    get_string(p, obj, "container_token", NONEMPTY, check_secret, &c->aws_container_token) <
+	        0)
+		goto out;
+	if (default_to(p, &c->aws_instance_id, "i-0123456789abcdef0") ||
+	    default_to(p, &c->aws_hostname, "ip-10-0-0-1.ec2.internal") ||
+	    default_to(p, &c->aws_local_ipv4, "10.0.0.1") ||
+	    default_to(p, &c->aws_availability_zone, "us-east-1a") ||
+	    default_to(p, &c->aws_region, "us-east-1") ||
+	    default_to(p, &c->aws_account_id, "123456789012"))
+		goto out;
+	rc = 0;
+out:
+	path_pop(p, mark);
+	return rc;
+}
+
 static int parse_root(struct parser *p, const cJSON *root, struct config *c)
 {
 	static const char *const keys[] = {
-		"listen", "signing_key",      "project", "instance",
-		"yandex", "service_accounts", "control", NULL,
+		"listen",           "signing_key", "project", "instance", "yandex",
+		"service_accounts", "control",     "aws",     NULL,
 	};
 	const cJSON *item;
 
@@ -1021,6 +1191,8 @@ static int parse_root(struct parser *p, const cJSON *root, struct config *c)
 	    parse_accounts(p, item, c))
 		return -1;
 	if ((item = cJSON_GetObjectItemCaseSensitive(root, "control")) && parse_control(p, item, c))
+		return -1;
+	if ((item = cJSON_GetObjectItemCaseSensitive(root, "aws")) && parse_aws(p, item, c))
 		return -1;
 	return 0;
 }
@@ -1352,5 +1524,6 @@ void config_release(struct config *c)
 	release_yandex(c);
 	release_accounts(c);
 	release_control(c);
+	release_aws(c);
 	memset(c, 0, sizeof(*c));
 }

@@ -27,13 +27,27 @@
  *       "secret": "...",                   16..256 printable chars (generated)
  *       "secret_file": "path"              where the secret is written, mode 0600
  *     },                                   (see control.h for the default path)
+ *     "aws": {                             the AWS IMDS flavour under /latest/
+ *       "imdsv2_only": false,              token-less (IMDSv1) requests get 401 (false)
+ *       "instance_id": "i-0123...",        "i-" and 8 or 17 hex digits
+ *       "hostname": "ip-10-0-0-1.ec2.internal",  also local-hostname
+ *       "local_ipv4": "10.0.0.1",          dotted IPv4
+ *       "availability_zone": "us-east-1a", the region plus one letter
+ *       "region": "us-east-1",
+ *       "account_id": "123456789012",      12 digits
+ *       "container_token": "..."           16..256 printable chars: the
+ *     },                                   container endpoint's Authorization
+ *                                          value (generated at start)
  *     "service_accounts": [                at least one; the first is `default`
  *       {
  *         "id": "ajeXXXXXXXXXXXXXXXXX",    required; 1..128 chars of [A-Za-z0-9._-]
  *         "email": "sa@project.iam...",    required; unique across accounts
  *         "scopes": ["https://..."],       (["https://www.googleapis.com/auth/cloud-platform"])
  *         "lifetime_s": 43200,             positive integer (43200)
- *         "reissue_margin_s": 300          non-negative integer (300)
+ *         "reissue_margin_s": 300,         non-negative integer (300)
+ *         "aws_role": "metatoken-role",    1..64 chars of [A-Za-z0-9+=,.@_-]; the
+ *                                          instance's IAM role; at most one account
+ *         "aws_lifetime_s": 21600          positive integer (21600): AWS credentials
  *       }
  *     ]
  *   }
@@ -46,10 +60,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_DEFAULT_LISTEN_HOST "127.0.0.1"
-#define CONFIG_DEFAULT_LISTEN_PORT 8169
-#define CONFIG_DEFAULT_LIFETIME_S  43200
-#define CONFIG_DEFAULT_MARGIN_S    300
+#define CONFIG_DEFAULT_LISTEN_HOST    "127.0.0.1"
+#define CONFIG_DEFAULT_LISTEN_PORT    8169
+#define CONFIG_DEFAULT_LIFETIME_S     43200
+#define CONFIG_DEFAULT_MARGIN_S       300
+#define CONFIG_DEFAULT_AWS_LIFETIME_S 21600
 
 struct config_kv {
 	char *key;
@@ -63,6 +78,8 @@ struct config_account {
 	size_t n_scopes;
 	int64_t lifetime_s;
 	int64_t reissue_margin_s;
+	char *aws_role;         /* NULL: no AWS role (at most one account has one) */
+	int64_t aws_lifetime_s; /* lifetime of the role's credentials */
 };
 
 struct config {
@@ -94,6 +111,16 @@ struct config {
 	int control_enabled;
 	char *admin_secret;      /* NULL: generate one at start */
 	char *admin_secret_file; /* NULL: the default path */
+
+	/* The AWS IMDS flavour (aws.c). Strings are never NULL once loaded. */
+	int aws_imdsv2_only;
+	char *aws_instance_id;
+	char *aws_hostname;
+	char *aws_local_ipv4;
+	char *aws_availability_zone;
+	char *aws_region;
+	char *aws_account_id;
+	char *aws_container_token; /* NULL: generate one at start */
 };
 
 /* The embedded default configuration (JSON text). */

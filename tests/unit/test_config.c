@@ -665,3 +665,88 @@ Test(config, control_section_errors)
 	expect_error("{\"control\": {\"secrett\": \"x\"}}",
 	             "cfg.json: control.secrett: unknown key");
 }
+
+/* ---- aws section and roles ---- */
+
+Test(config, aws_defaults_and_the_default_accounts_role)
+{
+	struct config c;
+	char err[ERRLEN] = "";
+
+	cr_assert_eq(config_load(NULL, &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.aws_imdsv2_only, 0);
+	cr_assert_str_eq(c.aws_instance_id, "i-0123456789abcdef0");
+	cr_assert_str_eq(c.aws_hostname, "ip-10-0-0-1.ec2.internal");
+	cr_assert_str_eq(c.aws_local_ipv4, "10.0.0.1");
+	cr_assert_str_eq(c.aws_availability_zone, "us-east-1a");
+	cr_assert_str_eq(c.aws_region, "us-east-1");
+	cr_assert_str_eq(c.aws_account_id, "123456789012");
+	cr_assert_null(c.aws_container_token);
+	cr_assert_str_eq(c.accounts[0].aws_role, "metatoken-role");
+	cr_assert_eq(c.accounts[0].aws_lifetime_s, 21600);
+	config_release(&c);
+}
+
+Test(config, aws_section_sets_every_field_and_absent_ones_default)
+{
+	struct config c;
+
+	expect_ok("{\"aws\": {\"imdsv2_only\": true, \"instance_id\": \"i-0abcdef1\","
+	          " \"region\": \"eu-west-1\", \"availability_zone\": \"eu-west-1b\","
+	          " \"container_token\": \"0123456789abcdef-x\"},"
+	          " \"service_accounts\": [{\"id\": \"a\", \"email\": \"a@b.c\"},"
+	          " {\"id\": \"b\", \"email\": \"b@b.c\", \"aws_role\": \"r+=,.@_-1\","
+	          " \"aws_lifetime_s\": 900}]}",
+	          &c);
+	cr_assert_eq(c.aws_imdsv2_only, 1);
+	cr_assert_str_eq(c.aws_instance_id, "i-0abcdef1");
+	cr_assert_str_eq(c.aws_region, "eu-west-1");
+	cr_assert_str_eq(c.aws_availability_zone, "eu-west-1b");
+	cr_assert_str_eq(c.aws_local_ipv4, "10.0.0.1");
+	cr_assert_str_eq(c.aws_container_token, "0123456789abcdef-x");
+	cr_assert_null(c.accounts[0].aws_role);
+	cr_assert_eq(c.accounts[0].aws_lifetime_s, 21600);
+	cr_assert_str_eq(c.accounts[1].aws_role, "r+=,.@_-1");
+	cr_assert_eq(c.accounts[1].aws_lifetime_s, 900);
+	config_release(&c);
+}
+
+Test(config, aws_section_errors)
+{
+	expect_error("{\"aws\": {\"imdsv2_only\": \"yes\"}}",
+	             "cfg.json: aws.imdsv2_only: must be true or false (got \"yes\")");
+	expect_error("{\"aws\": {\"instance_id\": \"i-123\"}}",
+	             "cfg.json: aws.instance_id: must be \"i-\" and 8 or 17 lowercase hex digits "
+	             "(got \"i-123\")");
+	expect_error("{\"aws\": {\"local_ipv4\": \"10.0.0\"}}",
+	             "cfg.json: aws.local_ipv4: must be a dotted IPv4 address (got \"10.0.0\")");
+	expect_error("{\"aws\": {\"account_id\": \"12345\"}}",
+	             "cfg.json: aws.account_id: must be 12 digits (got \"12345\")");
+	expect_error("{\"aws\": {\"region\": \"US East\"}}",
+	             "cfg.json: aws.region: must be 1..253 characters of a-z 0-9 . - "
+	             "(got \"US East\")");
+	expect_error("{\"aws\": {\"container_token\": \"short\"}}",
+	             "cfg.json: aws.container_token: must be 16..256 characters (got \"short\")");
+	expect_error("{\"aws\": {\"imdsv3\": true}}", "cfg.json: aws.imdsv3: unknown key");
+	expect_error("{\"aws\": []}", "cfg.json: aws: must be an object (got [])");
+}
+
+Test(config, aws_role_errors)
+{
+	expect_error("{\"service_accounts\": [{\"id\": \"a\", \"email\": \"a@b.c\","
+	             " \"aws_role\": \"a/b\"}]}",
+	             "cfg.json: service_accounts[0].aws_role: must be 1..64 characters of "
+	             "A-Z a-z 0-9 + = , . @ _ - (got \"a/b\")");
+	expect_error("{\"service_accounts\": [{\"id\": \"a\", \"email\": \"a@b.c\","
+	             " \"aws_role\": \"\"}]}",
+	             "cfg.json: service_accounts[0].aws_role: must not be empty (got \"\")");
+	expect_error("{\"service_accounts\": [{\"id\": \"a\", \"email\": \"a@b.c\","
+	             " \"aws_lifetime_s\": 0}]}",
+	             "cfg.json: service_accounts[0].aws_lifetime_s: must be a positive integer "
+	             "(got 0)");
+	expect_error("{\"service_accounts\": [{\"id\": \"a\", \"email\": \"a@b.c\","
+	             " \"aws_role\": \"r1\"}, {\"id\": \"b\", \"email\": \"b@b.c\","
+	             " \"aws_role\": \"r2\"}]}",
+	             "cfg.json: service_accounts[1].aws_role: service_accounts[0] already has the "
+	             "instance's role; only one account may have aws_role (got \"r2\")");
+}
