@@ -4,6 +4,8 @@
  * moves its time source, so twelve hours of token life take milliseconds.
  */
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -175,4 +177,54 @@ Test(reissue, lifetime_below_the_margin_serves_each_token_for_half_its_life)
 	t = fetch("default");
 	cr_assert_str_neq(t.text, a.text);
 	cr_assert_eq(t.expires_in, 10);
+}
+
+/* Many clients at the moment of reissue: one mint, one token for all. */
+struct fetcher {
+	pthread_t thread;
+	char first[512];
+	int same; /* every fetch returned `first` */
+};
+
+static void *fetch_many(void *arg)
+{
+	struct fetcher *f = arg;
+
+	f->same = 1;
+	for (int i = 0; i < 20; i++) {
+		struct token t = fetch("default");
+
+		if (i == 0)
+			snprintf(f->first, sizeof(f->first), "%s", t.text);
+		else if (strcmp(t.text, f->first) != 0)
+			f->same = 0;
+	}
+	return NULL;
+}
+
+static void fetch_concurrently(struct fetcher *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(pthread_create(&f[i].thread, NULL, fetch_many, &f[i]), 0);
+	for (size_t i = 0; i < n; i++)
+		pthread_join(f[i].thread, NULL);
+}
+
+Test(reissue, concurrent_requests_at_the_margin_mint_once)
+{
+	struct fetcher f[8];
+	char before[512];
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	start_with(NULL);
+	/* A fault rule and stats are in play too, as in real use. */
+	snprintf(before, sizeof(before), "%s", fetch("default").text);
+	advance_s(43200 - 299); /* inside the 300 s margin */
+	fetch_concurrently(f, 8);
+	cr_assert_eq(srv.accounts[0].minted, 2, "one reissue for 160 requests");
+	for (size_t i = 0; i < 8; i++) {
+		cr_assert(f[i].same, "thread %zu saw two tokens", i);
+		cr_assert_str_eq(f[i].first, f[0].first);
+	}
+	cr_assert_str_neq(f[0].first, before);
 }
