@@ -158,10 +158,18 @@ static int parse_rule(const cJSON *root, struct faults_rule *r, char *err, size_
 			}
 			r->probability = v->valuedouble;
 		} else {
+			/* The key is the client's text: control characters would
+			 * break the one-line reason, so they show as '?'. */
+			char shown[41];
+			size_t i;
+
+			for (i = 0; i < sizeof(shown) - 1 && k[i]; i++)
+				shown[i] = (unsigned char)k[i] < 0x20 || k[i] == 0x7f ? '?' : k[i];
+			shown[i] = '\0';
 			snprintf(
 			    err, errlen,
-			    "%.40s: unknown key (known: path, method, status, retry_after_s, latency_ms, drop, body, expires_in, count, probability)",
-			    k);
+			    "%s: unknown key (known: path, method, status, retry_after_s, latency_ms, drop, body, expires_in, count, probability)",
+			    shown);
 			return -1;
 		}
 	}
