@@ -7,7 +7,7 @@ MTK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MTK_PACKAGES=(
 	cmake make gcc pkg-config git
 	libmicrohttpd-dev libssl-dev libcjson-dev libcriterion-dev libcurl4-openssl-dev
-	curl openssl python3 python3-google-auth python3-requests
+	curl openssl python3 python3-google-auth python3-requests python3-botocore
 )
 
 mtk_say() { printf '%s\n' "$*" >&2; }

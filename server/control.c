@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aws.h"
 #include "control.h"
 #include "log.h"
 #include "server.h"
@@ -286,6 +287,22 @@ static cJSON *account_json(struct server *srv, size_t i)
 	} else {
 		cJSON_AddNullToObject(o, "current");
 	}
+	if (a->aws_role) {
+		cJSON *aws = cJSON_AddObjectToObject(o, "aws");
+		char key_id[21], when[32];
+		int64_t issued_ms, expires_ms;
+
+		if (aws) {
+			cJSON_AddStringToObject(aws, "role", a->aws_role);
+			if (aws_account_peek(srv, i, key_id, &issued_ms, &expires_ms)) {
+				cJSON_AddStringToObject(aws, "access_key_id", key_id);
+				rfc3339(issued_ms, when);
+				cJSON_AddStringToObject(aws, "issued_at", when);
+				rfc3339(expires_ms, when);
+				cJSON_AddStringToObject(aws, "expires_at", when);
+			}
+		}
+	}
 	return o;
 }
 
@@ -335,8 +352,15 @@ static void retire_current(struct request *rq, int account, enum revoke_reason w
 	struct server *srv = rq->srv;
 	struct tokens_claims old;
 	int64_t now = clock_now_ms(&srv->clock);
+	/* The account's AWS credentials go with its token: the next request
+	 * for either gets a new one. */
+	int had_aws = aws_account_drop(srv, (size_t)account);
 
 	if (!tokens_account_drop(&srv->accounts[account], &old)) {
+		if (had_aws) {
+			account_get(rq, account);
+			return;
+		}
 		reply_error(rq, 409, "%s has no current token", srv->cfg.accounts[account].id);
 		return;
 	}
@@ -411,6 +435,11 @@ static void account_rotate(struct request *rq, int account)
 	if (tokens_account_rotate(&rq->srv->accounts[account], clock_now_ms(&rq->srv->clock)) !=
 	    0) {
 		reply_error(rq, 500, "could not mint a token");
+		return;
+	}
+	if (rq->srv->cfg.accounts[account].aws_role &&
+	    !aws_account_rotate(rq->srv, (size_t)account)) {
+		reply_error(rq, 500, "could not mint AWS credentials");
 		return;
 	}
 	log_msg(LOG_INFO, "control: %s: rotated", rq->srv->cfg.accounts[account].id);
@@ -554,6 +583,7 @@ static void reset_post(struct request *rq, int unused)
 		                     srv->cfg.accounts[i].reissue_margin_s);
 		atomic_store(&srv->revoked_count[i], 0);
 	}
+	aws_reset(srv);
 	stats_reset(&srv->stats);
 	log_msg(LOG_INFO, "control: reset to the start-up state");
 	reply_static(rq, 200, CT_JSON, "{\"reset\":true}");

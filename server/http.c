@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aws.h"
 #include "control.h"
 #include "delays.h"
 #include "gce.h"
@@ -32,6 +33,7 @@
 enum {
 	ROUTE_GCE = 1u << 0,     /* GCE flavour: Metadata-Flavor, refuse X-Forwarded-For */
 	ROUTE_CONTROL = 1u << 1, /* the control API: never subject to faults */
+	ROUTE_AWS = 1u << 2,     /* AWS flavour: no Metadata-Flavor; aws.c checks its headers */
 };
 
 #define ALL_METHODS                                                                                \
@@ -60,6 +62,12 @@ static const struct route routes[] = {
 	/* Stand-ins for the cloud APIs a token is for. */
 	{ "/tokeninfo", 0, METHOD_GET | METHOD_HEAD, "GET, HEAD", 0, validate_handle_tokeninfo },
 	{ "/protected/", 1, ALL_METHODS, NULL, 0, validate_handle_protected },
+	/* The AWS IMDS flavour and the container credentials endpoint (aws.c). */
+	{ "/latest", 0, METHOD_GET | METHOD_HEAD, "GET, HEAD", ROUTE_AWS, aws_handle_imds },
+	{ "/latest/", 1, METHOD_GET | METHOD_HEAD | METHOD_PUT, "GET, HEAD, PUT", ROUTE_AWS,
+	  aws_handle_imds },
+	{ AWS_CONTAINER_PATH, 0, METHOD_GET | METHOD_HEAD, "GET, HEAD", ROUTE_AWS,
+	  aws_handle_container },
 	/* The control API: separate from every metadata path. */
 	{ "/metatoken/v1/", 1, ALL_METHODS, NULL, ROUTE_CONTROL, control_handle },
 };
@@ -224,6 +232,13 @@ static int is_control_path(const char *path)
 	return strncmp(path, "/metatoken/v1/", strlen("/metatoken/v1/")) == 0;
 }
 
+/* AWS clients get no Metadata-Flavor header, from a fault either. */
+static int is_aws_path(const char *path)
+{
+	return strncmp(path, "/latest", strlen("/latest")) == 0 ||
+	       strcmp(path, AWS_CONTAINER_PATH) == 0;
+}
+
 static void dispatch(struct request *rq)
 {
 	const struct route *by_path, *r = find_route(rq, &by_path);
@@ -254,7 +269,7 @@ static void reply_fault_status(struct request *rq)
 {
 	const struct faults_rule *f = &rq->fault;
 
-	rq->flavour = !is_control_path(rq->path);
+	rq->flavour = !is_control_path(rq->path) && !is_aws_path(rq->path);
 	if (f->retry_after_s >= 0)
 		reply_header(rq, "Retry-After", "%lld", (long long)f->retry_after_s);
 	reply_printf(rq, f->status, CT_TEXT, "injected fault: %u (rule %llu)\n", f->status,

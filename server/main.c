@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws.h"
 #include "control.h"
 #include "log.h"
 #include "server.h"
@@ -52,6 +53,14 @@ static void print_banner(const struct server *srv)
 	printf("export GCE_METADATA_HOST=%s\n", srv->bound);
 	printf("export GCE_METADATA_ROOT=%s\n", srv->bound);
 	printf("export GCE_METADATA_IP=%s\n", srv->bound);
+	printf("export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://%s/\n", srv->bound);
+	if (aws_role(srv)) {
+		printf("# AWS container credentials (they take precedence over IMDS in AWS SDKs):\n");
+		printf("# export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://%s%s\n", srv->bound,
+		       AWS_CONTAINER_PATH);
+		printf("# export AWS_CONTAINER_AUTHORIZATION_TOKEN=%s\n",
+		       aws_container_token(srv->aws));
+	}
 	if (srv->control_enabled) {
 		printf("# control API: http://%s/metatoken/v1/ (or `metatoken admin`);\n",
 		       srv->bound);

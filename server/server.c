@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws.h"
 #include "gce.h"
 #include "server.h"
 
@@ -43,12 +44,17 @@ int server_init(struct server *srv, char *err, size_t errlen)
 		srv->n_accounts = i + 1;
 	}
 	srv->gce = gce_tree_build(srv, err, errlen);
-	return srv->gce ? 0 : -1;
+	if (!srv->gce)
+		return -1;
+	srv->aws = aws_new(srv, err, errlen);
+	return srv->aws ? 0 : -1;
 }
 
 void server_release(struct server *srv)
 {
 	gce_tree_free(srv->gce);
+	aws_free(srv->aws);
+	srv->aws = NULL;
 	for (size_t i = 0; i < srv->n_accounts; i++)
 		tokens_account_release(&srv->accounts[i]);
 	free(srv->accounts);

@@ -20,6 +20,7 @@
 struct MHD_Daemon;
 struct MHD_Connection;
 struct gce_tree;
+struct aws;
 struct delays;
 
 #define ADMIN_SECRET_MAX 256
@@ -31,6 +32,7 @@ struct server {
 	struct tokens_account *accounts; /* one per cfg.accounts[i], same order */
 	size_t n_accounts;
 	struct gce_tree *gce;
+	struct aws *aws; /* the AWS IMDS flavour (aws.h) */
 
 	/* What the control API changes (control.c). */
 	struct revocations revoked;

@@ -1,0 +1,574 @@
+/*
+ * The AWS IMDS flavour: IMDSv2 sessions, the /latest/ tree and the
+ * container credentials endpoint. See aws.h and PROTOCOL.md §2.
+ *
+ * Bodies follow the real IMDS: text leaves and listings as text/plain with
+ * no trailing newline (SDKs put the role name into the next URL verbatim,
+ * and the session token into a header), JSON documents pretty-printed with
+ * `"Key" : "value"` lines, no Metadata-Flavor header, `Server: EC2ws`.
+ */
+#include "aws.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "awscreds.h"
+#include "log.h"
+#include "server.h"
+
+#define SESSION_VERSION     1
+#define SESSION_KEY_LEN     32
+#define SESSION_NONCE_LEN   16
+#define SESSION_PAYLOAD_LEN (1 + 8 + SESSION_NONCE_LEN)
+#define SESSION_RAW_LEN     (SESSION_PAYLOAD_LEN + 32)
+#define SESSION_TEXT_LEN    (SESSION_RAW_LEN / 3 * 4) /* 76: 57 is a multiple of 3 */
+#define SESSION_TTL_MAX_S   21600
+#define CONTAINER_TOKEN_MAX 256
+#define TTL_HEADER          "X-aws-ec2-metadata-token-ttl-seconds"
+#define TOKEN_HEADER        "X-aws-ec2-metadata-token"
+
+_Static_assert(SESSION_RAW_LEN % 3 == 0, "session tokens have no base64 padding");
+
+struct aws {
+	pthread_mutex_t lock;
+	unsigned char session_key[SESSION_KEY_LEN]; /* guarded by lock */
+
+	int role_account; /* index of the account with aws_role, or -1 */
+	struct awscreds_account creds;
+	char container_token[CONTAINER_TOKEN_MAX + 1];
+	char *info_json;     /* iam/info, built at start */
+	char *identity_json; /* dynamic/instance-identity/document */
+};
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* Encodes n bytes (n a multiple of 3) as base64url into out[n / 3 * 4 + 1]. */
+static void encode3(const unsigned char *in, size_t n, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+		out[o++] = b64url[v >> 18 & 63];
+		out[o++] = b64url[v >> 12 & 63];
+		out[o++] = b64url[v >> 6 & 63];
+		out[o++] = b64url[v & 63];
+	}
+	out[o] = '\0';
+}
+
+/* Decodes exactly SESSION_TEXT_LEN chars; returns -1 on any other input. */
+static int decode_session(const char *in, size_t len, unsigned char out[SESSION_RAW_LEN])
+{
+	if (len != SESSION_TEXT_LEN)
+		return -1;
+	for (size_t i = 0, o = 0; i < len; i += 4) {
+		uint32_t v = 0;
+
+		for (size_t k = 0; k < 4; k++) {
+			const char *p = in[i + k] ? strchr(b64url, in[i + k]) : NULL;
+
+			if (!p)
+				return -1;
+			v = v << 6 | (uint32_t)(p - b64url);
+		}
+		out[o++] = (unsigned char)(v >> 16);
+		out[o++] = (unsigned char)(v >> 8);
+		out[o++] = (unsigned char)v;
+	}
+	return 0;
+}
+
+static void session_key_copy(struct aws *a, unsigned char key[SESSION_KEY_LEN])
+{
+	pthread_mutex_lock(&a->lock);
+	memcpy(key, a->session_key, SESSION_KEY_LEN);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static int session_mac(struct aws *a, const unsigned char *payload, unsigned char mac[32])
+{
+	unsigned char key[SESSION_KEY_LEN];
+	unsigned int maclen = 0;
+	int ok;
+
+	session_key_copy(a, key);
+	ok = HMAC(EVP_sha256(), key, SESSION_KEY_LEN, payload, SESSION_PAYLOAD_LEN, mac, &maclen) !=
+	         NULL &&
+	     maclen == 32;
+	OPENSSL_cleanse(key, sizeof(key));
+	return ok ? 0 : -1;
+}
+
+/* Mints a session token expiring at expires_ms into out[SESSION_TEXT_LEN + 1]. */
+static int session_mint(struct aws *a, int64_t expires_ms, char *out)
+{
+	unsigned char raw[SESSION_RAW_LEN];
+	uint64_t e = (uint64_t)expires_ms;
+	int rc = -1;
+
+	raw[0] = SESSION_VERSION;
+	for (int i = 8; i >= 1; i--, e >>= 8)
+		raw[i] = (unsigned char)e;
+	if (RAND_bytes(raw + 9, SESSION_NONCE_LEN) != 1 ||
+	    session_mac(a, raw, raw + SESSION_PAYLOAD_LEN) != 0)
+		goto out;
+	encode3(raw, SESSION_RAW_LEN, out);
+	rc = 0;
+out:
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return rc;
+}
+
+/* Whether `token` is a session of this server still alive at now_ms. */
+static int session_valid(struct aws *a, const char *token, int64_t now_ms)
+{
+	unsigned char raw[SESSION_RAW_LEN], mac[32];
+	uint64_t e = 0;
+	int ok = 0;
+
+	if (decode_session(token, strlen(token), raw) != 0 || raw[0] != SESSION_VERSION)
+		goto out;
+	if (session_mac(a, raw, mac) != 0 ||
+	    CRYPTO_memcmp(mac, raw + SESSION_PAYLOAD_LEN, sizeof(mac)) != 0)
+		goto out;
+	for (int i = 1; i <= 8; i++)
+		e = e << 8 | raw[i];
+	ok = (int64_t)e > now_ms;
+out:
+	OPENSSL_cleanse(raw, sizeof(raw));
+	OPENSSL_cleanse(mac, sizeof(mac));
+	return ok;
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ", the only shape SDKs parse. */
+static void aws_time(int64_t ms, char out[32])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* "AIPA" and 17 base32 chars derived from the ARN: stable across restarts. */
+static void profile_id(const char *arn, char out[22])
+{
+	static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)arn, strlen(arn), md);
+	memcpy(out, "AIPA", 4);
+	for (int i = 0; i < 17; i++)
+		out[4 + i] = b32[md[i] & 31];
+	out[21] = '\0';
+}
+
+static int build_documents(struct aws *a, const struct config *c, int64_t now_ms)
+{
+	char when[32], arn[256], id[22];
+	int n;
+
+	aws_time(now_ms, when);
+	n = asprintf(&a->identity_json,
+	             "{\n"
+	             "  \"accountId\" : \"%s\",\n"
+	             "  \"architecture\" : \"x86_64\",\n"
+	             "  \"availabilityZone\" : \"%s\",\n"
+	             "  \"billingProducts\" : null,\n"
+	             "  \"devpayProductCodes\" : null,\n"
+	             "  \"marketplaceProductCodes\" : null,\n"
+	             "  \"imageId\" : \"ami-0123456789abcdef0\",\n"
+	             "  \"instanceId\" : \"%s\",\n"
+	             "  \"instanceType\" : \"t3.micro\",\n"
+	             "  \"kernelId\" : null,\n"
+	             "  \"pendingTime\" : \"%s\",\n"
+	             "  \"privateIp\" : \"%s\",\n"
+	             "  \"ramdiskId\" : null,\n"
+	             "  \"region\" : \"%s\",\n"
+	             "  \"version\" : \"2017-09-30\"\n"
+	             "}",
+	             c->aws_account_id, c->aws_availability_zone, c->aws_instance_id, when,
+	             c->aws_local_ipv4, c->aws_region);
+	if (n < 0) {
+		a->identity_json = NULL;
+		return -1;
+	}
+	if (a->role_account < 0)
+		return 0;
+	snprintf(arn, sizeof(arn), "arn:aws:iam::%s:instance-profile/%s", c->aws_account_id,
+	         c->accounts[a->role_account].aws_role);
+	profile_id(arn, id);
+	n = asprintf(&a->info_json,
+	             "{\n"
+	             "  \"Code\" : \"Success\",\n"
+	             "  \"LastUpdated\" : \"%s\",\n"
+	             "  \"InstanceProfileArn\" : \"%s\",\n"
+	             "  \"InstanceProfileId\" : \"%s\"\n"
+	             "}",
+	             when, arn, id);
+	if (n < 0) {
+		a->info_json = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+struct aws *aws_new(const struct server *srv, char *err, size_t errlen)
+{
+	const struct config *c = &srv->cfg;
+	struct aws *a = calloc(1, sizeof(*a));
+
+	if (!a) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	a->role_account = -1;
+	if (pthread_mutex_init(&a->lock, NULL) != 0) {
+		free(a);
+		snprintf(err, errlen, "cannot set up the AWS flavour (mutex)");
+		return NULL;
+	}
+	if (RAND_bytes(a->session_key, sizeof(a->session_key)) != 1) {
+		snprintf(err, errlen, "cannot generate the IMDSv2 session key (OpenSSL failed)");
+		goto out_free;
+	}
+	if (c->aws_container_token) {
+		snprintf(a->container_token, sizeof(a->container_token), "%s",
+		         c->aws_container_token);
+	} else {
+		unsigned char raw[24];
+
+		if (RAND_bytes(raw, sizeof(raw)) != 1) {
+			snprintf(err, errlen,
+			         "cannot generate the container token (OpenSSL failed)");
+			goto out_free;
+		}
+		encode3(raw, sizeof(raw), a->container_token);
+		OPENSSL_cleanse(raw, sizeof(raw));
+	}
+	for (size_t i = 0; i < c->n_accounts; i++) {
+		if (!c->accounts[i].aws_role)
+			continue;
+		if (awscreds_account_init(&a->creds, srv->key, c->accounts[i].id,
+		                          c->accounts[i].aws_lifetime_s,
+		                          c->accounts[i].reissue_margin_s) != 0) {
+			snprintf(err, errlen,
+			         "%s: service_accounts[%zu]: cannot set up its AWS credentials",
+			         c->source, i);
+			goto out_free;
+		}
+		a->role_account = (int)i;
+		break;
+	}
+	if (build_documents(a, c, clock_now_ms(&srv->clock)) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out_free;
+	}
+	return a;
+
+out_free:
+	aws_free(a);
+	return NULL;
+}
+
+void aws_free(struct aws *a)
+{
+	if (!a)
+		return;
+	if (a->role_account >= 0)
+		awscreds_account_release(&a->creds);
+	OPENSSL_cleanse(a->session_key, sizeof(a->session_key));
+	OPENSSL_cleanse(a->container_token, sizeof(a->container_token));
+	free(a->info_json);
+	free(a->identity_json);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+const char *aws_container_token(const struct aws *a)
+{
+	return a ? a->container_token : "";
+}
+
+const char *aws_role(const struct server *srv)
+{
+	if (!srv->aws || srv->aws->role_account < 0)
+		return NULL;
+	return srv->cfg.accounts[srv->aws->role_account].aws_role;
+}
+
+/* ---- replies ---- */
+
+static void reply_text(struct request *rq, unsigned status, const char *body)
+{
+	reply_header(rq, "Server", "EC2ws");
+	reply_static(rq, status, CT_PLAIN, body);
+}
+
+/* Serves a credential set; the body is wiped when sent. */
+static void reply_creds(struct request *rq, const struct awscreds_set *s, int container)
+{
+	const struct config *c = &rq->srv->cfg;
+	char updated[32], expires[32];
+
+	aws_time(s->issued_ms, updated);
+	aws_time(s->expires_ms, expires);
+	if (container)
+		reply_printf(rq, 200, CT_JSON,
+		             "{\"RoleArn\":\"arn:aws:iam::%s:role/%s\",\"AccessKeyId\":\"%s\","
+		             "\"SecretAccessKey\":\"%s\",\"Token\":\"%s\",\"Expiration\":\"%s\"}",
+		             c->aws_account_id, c->accounts[rq->srv->aws->role_account].aws_role,
+		             s->access_key_id, s->secret_access_key, s->token, expires);
+	else
+		reply_printf(rq, 200, CT_PLAIN,
+		             "{\n"
+		             "  \"Code\" : \"Success\",\n"
+		             "  \"LastUpdated\" : \"%s\",\n"
+		             "  \"Type\" : \"AWS-HMAC\",\n"
+		             "  \"AccessKeyId\" : \"%s\",\n"
+		             "  \"SecretAccessKey\" : \"%s\",\n"
+		             "  \"Token\" : \"%s\",\n"
+		             "  \"Expiration\" : \"%s\"\n"
+		             "}",
+		             updated, s->access_key_id, s->secret_access_key, s->token, expires);
+	rq->secret = rq->status == 200;
+}
+
+static void serve_creds(struct request *rq, int container)
+{
+	struct server *srv = rq->srv;
+	struct awscreds_set s;
+
+	if (awscreds_account_get(&srv->aws->creds, clock_now_ms(&srv->clock), &s) != 0) {
+		reply_static(rq, 500, CT_PLAIN, "could not mint credentials\n");
+		return;
+	}
+	reply_creds(rq, &s, container);
+	OPENSSL_cleanse(&s, sizeof(s));
+}
+
+/* ---- IMDSv2 sessions ---- */
+
+/* A TTL header value: 1..21600 in plain decimal digits, nothing else. */
+static int64_t parse_ttl(const char *v)
+{
+	int64_t n = 0;
+	size_t len;
+
+	if (!v)
+		return -1;
+	len = strlen(v);
+	if (len == 0 || len > 5 || strspn(v, "0123456789") != len)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		n = n * 10 + (v[i] - '0');
+	return n >= 1 && n <= SESSION_TTL_MAX_S ? n : -1;
+}
+
+static void session_put(struct request *rq)
+{
+	struct server *srv = rq->srv;
+	char *token;
+	int64_t ttl;
+
+	/* A proxy in front of the instance must not obtain a session. */
+	if (request_header(rq, "X-Forwarded-For")) {
+		reply_text(rq, 403,
+		           "Forbidden: X-Forwarded-For is not allowed on a token request\n");
+		return;
+	}
+	ttl = parse_ttl(request_header(rq, TTL_HEADER));
+	if (ttl < 0) {
+		reply_text(rq, 400,
+		           "Bad Request: " TTL_HEADER " must be an integer from 1 to 21600\n");
+		return;
+	}
+	token = malloc(SESSION_TEXT_LEN + 1);
+	if (!token || session_mint(srv->aws, clock_now_ms(&srv->clock) + ttl * 1000, token) != 0) {
+		free(token);
+		reply_text(rq, 500, "could not mint a session token\n");
+		return;
+	}
+	reply_header(rq, "Server", "EC2ws");
+	reply_header(rq, TTL_HEADER, "%lld", (long long)ttl);
+	reply_owned(rq, 200, CT_PLAIN, token, SESSION_TEXT_LEN);
+	rq->secret = 1;
+}
+
+/* ---- the tree ---- */
+
+/* Compares the path (after /latest, one trailing slash dropped) with s. */
+static int is(const char *path, size_t len, const char *s)
+{
+	return strlen(s) == len && memcmp(path, s, len) == 0;
+}
+
+static void serve_tree(struct request *rq, const char *path, size_t len)
+{
+	const struct config *c = &rq->srv->cfg;
+	struct aws *a = rq->srv->aws;
+	const char *role = aws_role(rq->srv);
+	static const char creds_dir[] = "/meta-data/iam/security-credentials/";
+
+	if (len == 0)
+		reply_text(rq, 200, "dynamic\nmeta-data");
+	else if (is(path, len, "/meta-data"))
+		reply_text(
+		    rq, 200,
+		    role ? "hostname\niam/\ninstance-id\nlocal-hostname\nlocal-ipv4\nplacement/"
+		         : "hostname\ninstance-id\nlocal-hostname\nlocal-ipv4\nplacement/");
+	else if (is(path, len, "/meta-data/hostname") || is(path, len, "/meta-data/local-hostname"))
+		reply_text(rq, 200, c->aws_hostname);
+	else if (is(path, len, "/meta-data/instance-id"))
+		reply_text(rq, 200, c->aws_instance_id);
+	else if (is(path, len, "/meta-data/local-ipv4"))
+		reply_text(rq, 200, c->aws_local_ipv4);
+	else if (is(path, len, "/meta-data/placement"))
+		reply_text(rq, 200, "availability-zone\nregion");
+	else if (is(path, len, "/meta-data/placement/availability-zone"))
+		reply_text(rq, 200, c->aws_availability_zone);
+	else if (is(path, len, "/meta-data/placement/region"))
+		reply_text(rq, 200, c->aws_region);
+	else if (role && is(path, len, "/meta-data/iam"))
+		reply_text(rq, 200, "info\nsecurity-credentials/");
+	else if (role && is(path, len, "/meta-data/iam/info"))
+		reply_text(rq, 200, a->info_json);
+	else if (role && is(path, len, "/meta-data/iam/security-credentials"))
+		reply_text(rq, 200, role);
+	else if (role && len == strlen(creds_dir) + strlen(role) &&
+	         memcmp(path, creds_dir, strlen(creds_dir)) == 0 &&
+	         memcmp(path + strlen(creds_dir), role, strlen(role)) == 0) {
+		reply_header(rq, "Server", "EC2ws");
+		serve_creds(rq, 0);
+	} else if (is(path, len, "/dynamic"))
+		reply_text(rq, 200, "instance-identity/");
+	else if (is(path, len, "/dynamic/instance-identity"))
+		reply_text(rq, 200, "document");
+	else if (is(path, len, "/dynamic/instance-identity/document"))
+		reply_text(rq, 200, a->identity_json);
+	else
+		reply_text(rq, 404, "Not Found\n");
+}
+
+void aws_handle_imds(struct request *rq)
+{
+	struct server *srv = rq->srv;
+	const char *path = rq->path + strlen("/latest"), *token;
+	size_t len = strlen(path);
+
+	if (strcmp(path, "/api/token") == 0) {
+		if (rq->method_bit == METHOD_PUT) {
+			session_put(rq);
+			return;
+		}
+		rq->allow = "PUT";
+		reply_text(rq, 405, "Method Not Allowed\n");
+		return;
+	}
+	if (rq->method_bit == METHOD_PUT) {
+		rq->allow = "GET, HEAD";
+		reply_text(rq, 405, "Method Not Allowed\n");
+		return;
+	}
+	token = request_header(rq, TOKEN_HEADER);
+	if (token ? !session_valid(srv->aws, token, clock_now_ms(&srv->clock))
+	          : srv->cfg.aws_imdsv2_only) {
+		reply_text(rq, 401, "Unauthorized\n");
+		return;
+	}
+	/* Directories and leaves answer with or without one trailing slash, as
+	 * on EC2 (botocore asks for placement/availability-zone/). */
+	if (len > 0 && path[len - 1] == '/')
+		len--;
+	serve_tree(rq, path, len);
+}
+
+/* Compares in constant time, hashing both sides first so that neither the
+ * content nor the length of the token leaks through timing. */
+static int container_authorized(const struct request *rq)
+{
+	const char *h = request_header(rq, "Authorization");
+	const char *want = rq->srv->aws->container_token;
+	unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+
+	if (!h)
+		return 0;
+	SHA256((const unsigned char *)want, strlen(want), a);
+	SHA256((const unsigned char *)h, strlen(h), b);
+	return CRYPTO_memcmp(a, b, sizeof(a)) == 0;
+}
+
+void aws_handle_container(struct request *rq)
+{
+	if (!request_header(rq, "Authorization")) {
+		reply_static(rq, 401, CT_PLAIN,
+		             "Unauthorized: an Authorization header is required "
+		             "(AWS_CONTAINER_AUTHORIZATION_TOKEN)\n");
+		return;
+	}
+	if (!container_authorized(rq)) {
+		reply_static(rq, 403, CT_PLAIN,
+		             "Forbidden: the Authorization header does not match the container "
+		             "token metatokend printed at start\n");
+		return;
+	}
+	if (!aws_role(rq->srv)) {
+		reply_static(rq, 404, CT_PLAIN, "no service account carries an aws_role\n");
+		return;
+	}
+	serve_creds(rq, 1);
+}
+
+/* ---- control hooks ---- */
+
+int aws_account_drop(struct server *srv, size_t account)
+{
+	if (!srv->aws || srv->aws->role_account != (int)account)
+		return 0;
+	return awscreds_account_drop(&srv->aws->creds);
+}
+
+int aws_account_rotate(struct server *srv, size_t account)
+{
+	if (!srv->aws || srv->aws->role_account != (int)account)
+		return 0;
+	return awscreds_account_rotate(&srv->aws->creds, clock_now_ms(&srv->clock)) == 0;
+}
+
+int aws_account_peek(struct server *srv, size_t account, char key_id[21], int64_t *issued_ms,
+                     int64_t *expires_ms)
+{
+	if (!srv->aws || srv->aws->role_account != (int)account)
+		return 0;
+	return awscreds_account_peek(&srv->aws->creds, key_id, issued_ms, expires_ms);
+}
+
+void aws_reset(struct server *srv)
+{
+	struct aws *a = srv->aws;
+	unsigned char key[SESSION_KEY_LEN];
+
+	if (!a)
+		return;
+	if (a->role_account >= 0)
+		awscreds_account_reset(&a->creds, srv->cfg.accounts[a->role_account].aws_lifetime_s,
+		                       srv->cfg.accounts[a->role_account].reissue_margin_s);
+	if (RAND_bytes(key, sizeof(key)) != 1) {
+		log_msg(LOG_WARN, "control: reset: could not draw a new IMDSv2 session key");
+		return;
+	}
+	pthread_mutex_lock(&a->lock);
+	memcpy(a->session_key, key, sizeof(key));
+	pthread_mutex_unlock(&a->lock);
+	OPENSSL_cleanse(key, sizeof(key));
+}

@@ -1,0 +1,54 @@
+/*
+ * The AWS IMDS flavour (PROTOCOL.md §2): IMDSv2 sessions, the /latest/
+ * metadata tree with the instance role's rotating credentials, and the
+ * container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI).
+ *
+ * IMDSv2 session tokens are self-verifying, so the server keeps no table of
+ * them: 57 bytes in base64url (76 chars), a version byte, the expiry (ms on
+ * the server clock, big-endian), 16 random bytes, and an HMAC-SHA256 of
+ * those 25 bytes under a key drawn from the CSPRNG at start (and again on a
+ * control-API reset, which ends every session).
+ */
+#ifndef METATOKEN_SERVER_AWS_H
+#define METATOKEN_SERVER_AWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+struct request;
+struct aws;
+
+/* The container credentials endpoint's path. */
+#define AWS_CONTAINER_PATH "/v1/credentials"
+
+/* Sets up the flavour from srv->cfg (after the signing key is loaded).
+ * Returns NULL with a one-line reason in err on failure. */
+struct aws *aws_new(const struct server *srv, char *err, size_t errlen);
+/* Wipes every secret and frees. No operation is performed if a is NULL. */
+void aws_free(struct aws *a);
+
+/* The Authorization value the container endpoint expects. */
+const char *aws_container_token(const struct aws *a);
+/* The instance role's name, or NULL when no account carries one. */
+const char *aws_role(const struct server *srv);
+
+/* Everything under /latest/ (and /latest itself). */
+void aws_handle_imds(struct request *rq);
+/* GET AWS_CONTAINER_PATH. */
+void aws_handle_container(struct request *rq);
+
+/*
+ * Control hooks. Each returns 1 if it acted on `account`'s credentials and
+ * 0 when that account carries no role (or, for drop, had no current set).
+ */
+int aws_account_drop(struct server *srv, size_t account);
+int aws_account_rotate(struct server *srv, size_t account);
+/* Copies the current set's key id and times for the control API's view. */
+int aws_account_peek(struct server *srv, size_t account, char key_id[21], int64_t *issued_ms,
+                     int64_t *expires_ms);
+/* Start-up state: no credentials, counters zero, a new session key (every
+ * IMDSv2 session ends). */
+void aws_reset(struct server *srv);
+
+#endif

@@ -1,0 +1,12 @@
+# The AWS IMDS flavour (issue 5): wire tests against the real metatokend,
+# and a real SDK, python3-botocore from Debian, through its default
+# credential chain in IMDSv1+v2 and v2-only modes.
+mtk_add_test(test_aws SOURCES integration/test_aws.c LIBS mtk_test_support PkgConfig::CJSON)
+
+find_program(DEBIAN_PYTHON3_AWS python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(DEBIAN_PYTHON3_AWS)
+	add_test(NAME sdk_botocore
+		COMMAND ${DEBIAN_PYTHON3_AWS} -W ignore::ResourceWarning
+			${CMAKE_CURRENT_SOURCE_DIR}/sdk/test_botocore.py $<TARGET_FILE:metatokend>)
+endif()
+

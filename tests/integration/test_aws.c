@@ -1,0 +1,581 @@
+/*
+ * The AWS IMDS flavour on the wire: the real metatokend on an ephemeral
+ * loopback port. Every status, header and body here is one botocore or an
+ * AWS SDK depends on (PROTOCOL.md §2). Time moves through the control API.
+ */
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "server_proc.h"
+
+#define ROLE      "metatoken-role"
+#define CREDS     "/latest/meta-data/iam/security-credentials/" ROLE
+#define TTL_H     "X-aws-ec2-metadata-token-ttl-seconds"
+#define LIFETIME  21600
+#define MARGIN    300
+#define TOKEN_LEN 76
+
+static struct test_server srv;
+
+static void start_with(const char *config_json)
+{
+	static char path[64];
+	const char *argv[] = { "--config", path, NULL };
+	FILE *f;
+	int fd;
+
+	if (!config_json) {
+		cr_assert_eq(test_server_start(&srv, NULL), 0, "metatokend did not start");
+		return;
+	}
+	snprintf(path, sizeof(path), "/tmp/mtk-aws-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs(config_json, f);
+	fclose(f);
+	cr_assert_eq(test_server_start(&srv, argv), 0, "metatokend did not start");
+	unlink(path);
+}
+
+static void start(void)
+{
+	start_with(NULL);
+}
+
+static void start_v2_only(void)
+{
+	start_with("{\"aws\": {\"imdsv2_only\": true}}");
+}
+
+static void start_no_role(void)
+{
+	start_with("{\"service_accounts\": [{\"id\": \"ajenorole\", \"email\": \"a@b.c\"}]}");
+}
+
+static void stop(void)
+{
+	test_server_stop(&srv);
+}
+
+static void req(const char *method, const char *path, const char *const *headers, const char *body,
+                struct test_response *r)
+{
+	char url[512];
+
+	snprintf(url, sizeof(url), "%s%s", srv.base_url, path);
+	cr_assert_eq(test_http(method, url, headers, body, r), 0, "no response for %s %s", method,
+	             path);
+}
+
+static char *header(const struct test_response *r, const char *name)
+{
+	static char buf[256];
+
+	return (char *)test_response_header(r, name, buf, sizeof(buf));
+}
+
+/* Every IMDS answer: text/plain, EC2's Server header, never the GCE one. */
+static void assert_imds_headers(const struct test_response *r)
+{
+	cr_assert_not_null(header(r, "Content-Type"));
+	cr_assert_str_eq(header(r, "Content-Type"), "text/plain", "%s", r->headers);
+	cr_assert_null(header(r, "Metadata-Flavor"), "an AWS answer says Metadata-Flavor:\n%s",
+	               r->headers);
+	cr_assert_not_null(header(r, "Server"));
+	cr_assert_str_eq(header(r, "Server"), "EC2ws");
+}
+
+/* A new IMDSv2 session token with the given TTL header value. */
+static void session(const char *ttl, char out[TOKEN_LEN + 1])
+{
+	char h[128];
+	const char *hs[] = { h, NULL };
+	struct test_response r;
+
+	snprintf(h, sizeof(h), TTL_H ": %s", ttl);
+	req("PUT", "/latest/api/token", hs, NULL, &r);
+	cr_assert_eq(r.status, 200, "PUT token: %ld %s", r.status, r.body);
+	cr_assert_eq(r.body_len, TOKEN_LEN, "token length %zu", r.body_len);
+	memcpy(out, r.body, TOKEN_LEN + 1);
+	test_response_free(&r);
+}
+
+/* GET with a session token (or none when token is NULL). */
+static void get(const char *path, const char *token, struct test_response *r)
+{
+	char h[160];
+	const char *hs[] = { h, NULL };
+
+	/* curl drops "Name: " with no value; "Name;" sends it empty. */
+	if (token && !*token)
+		snprintf(h, sizeof(h), "X-aws-ec2-metadata-token;");
+	else
+		snprintf(h, sizeof(h), "X-aws-ec2-metadata-token: %s", token ? token : "");
+	req("GET", path, token ? hs : NULL, NULL, r);
+}
+
+static void expect(const char *path, const char *token, long status, const char *body)
+{
+	struct test_response r;
+
+	get(path, token, &r);
+	cr_assert_eq(r.status, status, "%s: %ld %s", path, r.status, r.body);
+	assert_imds_headers(&r);
+	if (body)
+		cr_assert_str_eq(r.body, body, "%s", path);
+	test_response_free(&r);
+}
+
+static void control(const char *method, const char *path, const char *body)
+{
+	struct test_response r;
+
+	cr_assert_eq(test_control(srv.base_url, srv.admin_secret, method, path, body, &r), 0);
+	cr_assert_eq(r.status, 200, "control %s %s: %ld %s", method, path, r.status, r.body);
+	test_response_free(&r);
+}
+
+static void advance(long long s)
+{
+	char body[64];
+
+	snprintf(body, sizeof(body), "{\"advance_s\": %lld}", s);
+	control("POST", "clock", body);
+}
+
+static time_t parse_time(const char *s)
+{
+	struct tm tm = { 0 };
+	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+	cr_assert(end && *end == '\0', "not YYYY-MM-DDTHH:MM:SSZ: %s", s);
+	return timegm(&tm);
+}
+
+static int matches(const char *s, const char *pattern)
+{
+	regex_t re;
+	int ok;
+
+	cr_assert_eq(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
+	ok = regexec(&re, s, 0, NULL, 0) == 0;
+	regfree(&re);
+	return ok;
+}
+
+/* A credential set as IMDS serves it, checked field by field. */
+struct creds {
+	char key_id[32], secret[64], token[512];
+	time_t updated, expires;
+};
+
+static void parse_creds(const char *body, struct creds *c, int container)
+{
+	static const char *const fields[] = {
+		"Code",  "LastUpdated", "Type", "AccessKeyId", "SecretAccessKey",
+		"Token", "Expiration",
+	};
+	cJSON *o = cJSON_Parse(body);
+
+	cr_assert(cJSON_IsObject(o), "not JSON: %s", body);
+	for (size_t i = container ? 3 : 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		cr_assert(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, fields[i])),
+		          "%s is not a string in %s", fields[i], body);
+	if (!container) {
+		cr_assert_str_eq(cJSON_GetObjectItem(o, "Code")->valuestring, "Success");
+		cr_assert_str_eq(cJSON_GetObjectItem(o, "Type")->valuestring, "AWS-HMAC");
+		c->updated = parse_time(cJSON_GetObjectItem(o, "LastUpdated")->valuestring);
+	}
+	snprintf(c->key_id, sizeof(c->key_id), "%s",
+	         cJSON_GetObjectItem(o, "AccessKeyId")->valuestring);
+	snprintf(c->secret, sizeof(c->secret), "%s",
+	         cJSON_GetObjectItem(o, "SecretAccessKey")->valuestring);
+	snprintf(c->token, sizeof(c->token), "%s", cJSON_GetObjectItem(o, "Token")->valuestring);
+	c->expires = parse_time(cJSON_GetObjectItem(o, "Expiration")->valuestring);
+	cr_assert(matches(c->key_id, "^ASIA[A-Z2-7]{16}$"), "AccessKeyId %s", c->key_id);
+	cr_assert(matches(c->secret, "^[A-Za-z0-9+/]{40}$"), "SecretAccessKey shape");
+	cr_assert(matches(c->token, "^t1\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]{86}$"), "Token shape");
+	cJSON_Delete(o);
+}
+
+static void get_creds(const char *token, struct creds *c)
+{
+	struct test_response r;
+
+	get(CREDS, token, &r);
+	cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+	assert_imds_headers(&r);
+	parse_creds(r.body, c, 0);
+	test_response_free(&r);
+}
+
+TestSuite(aws, .init = start, .fini = stop, .timeout = 30);
+
+Test(aws, put_token_answers_the_token_without_newline_and_echoes_the_ttl)
+{
+	const char *hs[] = { TTL_H ": 21600", NULL };
+	struct test_response r;
+
+	req("PUT", "/latest/api/token", hs, NULL, &r);
+	cr_assert_eq(r.status, 200);
+	assert_imds_headers(&r);
+	cr_assert_str_eq(header(&r, "X-aws-ec2-metadata-token-ttl-seconds"), "21600");
+	cr_assert_eq(r.body_len, TOKEN_LEN);
+	cr_assert(matches(r.body, "^[A-Za-z0-9_-]{76}$"), "token %s", r.body);
+	cr_assert_null(strpbrk(r.body, "\r\n"), "a newline in the token");
+	test_response_free(&r);
+}
+
+Test(aws, put_token_with_content_length_zero_as_sdks_send_it)
+{
+	const char *hs[] = { TTL_H ": 60", NULL };
+	struct test_response r;
+
+	/* A body of "" makes curl send Content-Length: 0; NULL sends none. */
+	req("PUT", "/latest/api/token", hs, "", &r);
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(r.body_len, TOKEN_LEN);
+	cr_assert_str_eq(header(&r, "X-aws-ec2-metadata-token-ttl-seconds"), "60");
+	test_response_free(&r);
+}
+
+Test(aws, put_token_without_content_length_keeps_the_connection)
+{
+	/* curl's PUT carries no Content-Length at all; the next request on the
+	 * same connection must be answered too. */
+	static const char two[] =
+	    "PUT /latest/api/token HTTP/1.1\r\nHost: x\r\n" TTL_H ": 5\r\n\r\n"
+	    "GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: close\r\n\r\n";
+	char out[4096];
+	const char *second;
+
+	cr_assert(test_raw(srv.port, two, strlen(two), out, sizeof(out)) > 0);
+	cr_assert(strncmp(out, "HTTP/1.1 200", 12) == 0, "%s", out);
+	second = strstr(out + 12, "HTTP/1.1 ");
+	cr_assert_not_null(second, "no second response:\n%s", out);
+	cr_assert(strncmp(second, "HTTP/1.1 200", 12) == 0, "%s", second);
+	cr_assert_not_null(strstr(second, "i-0123456789abcdef0"));
+}
+
+Test(aws, put_token_ttl_bounds)
+{
+	static const char *const bad[] = { "0", "21601", "-1", "abc", "", "1.5", "99999999" };
+	char tok[TOKEN_LEN + 1];
+
+	session("1", tok);
+	session("21600", tok);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char h[96];
+		const char *hs[] = { h, NULL };
+		struct test_response r;
+
+		snprintf(h, sizeof(h), TTL_H ": %s", bad[i]);
+		req("PUT", "/latest/api/token", hs, NULL, &r);
+		cr_assert_eq(r.status, 400, "TTL \"%s\": %ld", bad[i], r.status);
+		assert_imds_headers(&r);
+		test_response_free(&r);
+	}
+}
+
+Test(aws, put_token_without_ttl_is_400)
+{
+	struct test_response r;
+
+	req("PUT", "/latest/api/token", NULL, NULL, &r);
+	cr_assert_eq(r.status, 400);
+	assert_imds_headers(&r);
+	test_response_free(&r);
+}
+
+Test(aws, put_token_with_x_forwarded_for_is_403)
+{
+	const char *hs[] = { TTL_H ": 21600", "X-Forwarded-For: 10.1.2.3", NULL };
+	struct test_response r;
+
+	req("PUT", "/latest/api/token", hs, NULL, &r);
+	cr_assert_eq(r.status, 403);
+	assert_imds_headers(&r);
+	cr_assert_eq(strlen(r.body) > 0 && !matches(r.body, "^[A-Za-z0-9_-]{76}$"), 1);
+	test_response_free(&r);
+}
+
+Test(aws, token_path_takes_only_put)
+{
+	struct test_response r;
+
+	req("GET", "/latest/api/token", NULL, NULL, &r);
+	cr_assert_eq(r.status, 405);
+	cr_assert_str_eq(header(&r, "Allow"), "PUT");
+	test_response_free(&r);
+	req("POST", "/latest/api/token", NULL, "", &r);
+	cr_assert_eq(r.status, 405);
+	cr_assert_null(header(&r, "Metadata-Flavor"));
+	test_response_free(&r);
+}
+
+Test(aws, invalid_session_tokens_are_401)
+{
+	char tok[TOKEN_LEN + 1];
+
+	session("60", tok);
+	expect("/latest/meta-data/instance-id", tok, 200, "i-0123456789abcdef0");
+	expect("/latest/meta-data/instance-id", "", 401, NULL);
+	expect("/latest/meta-data/instance-id", "garbage", 401, NULL);
+	/* One character changed: the MAC no longer matches. */
+	tok[10] = tok[10] == 'A' ? 'B' : 'A';
+	expect("/latest/meta-data/instance-id", tok, 401, NULL);
+	/* A token of the right length but cut short is refused too. */
+	tok[TOKEN_LEN - 1] = '\0';
+	expect("/latest/meta-data/instance-id", tok, 401, NULL);
+}
+
+Test(aws, sessions_expire_on_the_server_clock)
+{
+	char tok[TOKEN_LEN + 1];
+
+	session("60", tok);
+	advance(59);
+	expect(CREDS, tok, 200, NULL);
+	advance(1);
+	expect(CREDS, tok, 401, NULL);
+	expect(CREDS, NULL, 200, NULL); /* IMDSv1 still works here */
+}
+
+Test(aws, v1_requests_are_allowed_by_default)
+{
+	expect("/latest/meta-data/iam/security-credentials/", NULL, 200, ROLE);
+}
+
+Test(aws, head_works_where_get_does)
+{
+	struct test_response r;
+
+	req("HEAD", "/latest/meta-data/local-ipv4", NULL, NULL, &r);
+	cr_assert_eq(r.status, 200);
+	assert_imds_headers(&r);
+	cr_assert_str_eq(header(&r, "Content-Length"), "8");
+	cr_assert_eq(r.body_len, 0);
+	test_response_free(&r);
+	req("HEAD", CREDS, NULL, NULL, &r);
+	cr_assert_eq(r.status, 200);
+	test_response_free(&r);
+}
+
+Test(aws, the_tree)
+{
+	char tok[TOKEN_LEN + 1];
+
+	session("600", tok);
+	expect("/latest", tok, 200, "dynamic\nmeta-data");
+	expect("/latest/", tok, 200, "dynamic\nmeta-data");
+	expect("/latest/meta-data/", tok, 200,
+	       "hostname\niam/\ninstance-id\nlocal-hostname\nlocal-ipv4\nplacement/");
+	expect("/latest/meta-data/instance-id", tok, 200, "i-0123456789abcdef0");
+	expect("/latest/meta-data/hostname", tok, 200, "ip-10-0-0-1.ec2.internal");
+	expect("/latest/meta-data/local-hostname", tok, 200, "ip-10-0-0-1.ec2.internal");
+	expect("/latest/meta-data/local-ipv4", tok, 200, "10.0.0.1");
+	expect("/latest/meta-data/placement/", tok, 200, "availability-zone\nregion");
+	expect("/latest/meta-data/placement/availability-zone", tok, 200, "us-east-1a");
+	/* botocore's region fetcher asks with a trailing slash. */
+	expect("/latest/meta-data/placement/availability-zone/", tok, 200, "us-east-1a");
+	expect("/latest/meta-data/placement/region", tok, 200, "us-east-1");
+	expect("/latest/meta-data/iam/", tok, 200, "info\nsecurity-credentials/");
+	/* The role name goes into the next URL verbatim: no newline. */
+	expect("/latest/meta-data/iam/security-credentials/", tok, 200, ROLE);
+	expect("/latest/meta-data/iam/security-credentials", tok, 200, ROLE);
+	expect("/latest/dynamic/", tok, 200, "instance-identity/");
+	expect("/latest/dynamic/instance-identity/", tok, 200, "document");
+	expect("/latest/meta-data/nope", tok, 404, NULL);
+	expect("/latest/meta-data/iam/security-credentials/other-role", tok, 404, NULL);
+	expect("/latest/meta-data/instance-id/x", tok, 404, NULL);
+}
+
+Test(aws, iam_info)
+{
+	struct test_response r;
+	cJSON *o;
+
+	get("/latest/meta-data/iam/info", NULL, &r);
+	cr_assert_eq(r.status, 200);
+	assert_imds_headers(&r);
+	o = cJSON_Parse(r.body);
+	cr_assert(cJSON_IsObject(o), "%s", r.body);
+	cr_assert_str_eq(cJSON_GetObjectItem(o, "Code")->valuestring, "Success");
+	parse_time(cJSON_GetObjectItem(o, "LastUpdated")->valuestring);
+	cr_assert_str_eq(cJSON_GetObjectItem(o, "InstanceProfileArn")->valuestring,
+	                 "arn:aws:iam::123456789012:instance-profile/" ROLE);
+	cr_assert(matches(cJSON_GetObjectItem(o, "InstanceProfileId")->valuestring,
+	                  "^AIPA[A-Z2-7]{17}$"));
+	cJSON_Delete(o);
+	test_response_free(&r);
+}
+
+Test(aws, instance_identity_document)
+{
+	struct test_response r;
+	cJSON *o;
+
+	get("/latest/dynamic/instance-identity/document", NULL, &r);
+	cr_assert_eq(r.status, 200);
+	assert_imds_headers(&r);
+	o = cJSON_Parse(r.body);
+	cr_assert(cJSON_IsObject(o), "%s", r.body);
+	cr_assert_str_eq(cJSON_GetObjectItem(o, "instanceId")->valuestring, "i-0123456789abcdef0");
+	cr_assert_str_eq(cJSON_GetObjectItem(o, "accountId")->valuestring, "123456789012");
+	cr_assert_str_eq(cJSON_GetObjectItem(o, "region")->valuestring, "us-east-1");
+	cr_assert_str_eq(cJSON_GetObjectItem(o, "availabilityZone")->valuestring, "us-east-1a");
+	cr_assert_str_eq(cJSON_GetObjectItem(o, "privateIp")->valuestring, "10.0.0.1");
+	cJSON_Delete(o);
+	test_response_free(&r);
+}
+
+Test(aws, credentials_shape_and_six_hour_life)
+{
+	struct creds c;
+
+	get_creds(NULL, &c);
+	cr_assert_eq(c.expires - c.updated, LIFETIME, "lifetime %lld",
+	             (long long)(c.expires - c.updated));
+}
+
+Test(aws, same_set_until_the_margin_then_a_new_one_five_minutes_early)
+{
+	struct creds a, b, c;
+
+	get_creds(NULL, &a);
+	advance(LIFETIME - MARGIN - 2);
+	get_creds(NULL, &b);
+	cr_assert_str_eq(b.key_id, a.key_id, "reissued before the margin");
+	cr_assert_str_eq(b.token, a.token);
+	advance(2);
+	get_creds(NULL, &c);
+	cr_assert_str_neq(c.key_id, a.key_id, "not reissued at 5 minutes before expiry");
+	cr_assert_str_neq(c.secret, a.secret);
+	cr_assert_str_neq(c.token, a.token);
+	cr_assert_geq(a.expires - c.updated, MARGIN, "the new set came less than 5 min early");
+	cr_assert_eq(c.expires - c.updated, LIFETIME);
+}
+
+Test(aws, control_expire_rotate_and_reset_apply_to_credentials_and_sessions)
+{
+	struct creds a, b, c;
+	char tok[TOKEN_LEN + 1];
+
+	get_creds(NULL, &a);
+	control("POST", "accounts/default/expire", NULL);
+	get_creds(NULL, &b);
+	cr_assert_str_neq(b.key_id, a.key_id, "expire left the credentials in place");
+	control("POST", "accounts/default/rotate", NULL);
+	get_creds(NULL, &c);
+	cr_assert_str_neq(c.key_id, b.key_id, "rotate left the credentials in place");
+
+	session("600", tok);
+	expect(CREDS, tok, 200, NULL);
+	control("POST", "reset", NULL);
+	expect(CREDS, tok, 401, NULL);
+}
+
+Test(aws, faults_answer_without_the_gce_header)
+{
+	struct test_response r;
+
+	cr_assert_eq(test_control(srv.base_url, srv.admin_secret, "POST", "faults",
+	                          "{\"path\": \"/latest/meta-data/\", \"status\": 503}", &r),
+	             0);
+	cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+	test_response_free(&r);
+	get("/latest/meta-data/instance-id", NULL, &r);
+	cr_assert_eq(r.status, 503);
+	cr_assert_null(header(&r, "Metadata-Flavor"));
+	test_response_free(&r);
+}
+
+/* ---- the container endpoint ---- */
+
+static void container(const char *auth, struct test_response *r)
+{
+	char h[400];
+	const char *hs[] = { h, NULL };
+
+	snprintf(h, sizeof(h), "Authorization: %s", auth ? auth : "");
+	req("GET", "/v1/credentials", auth ? hs : NULL, NULL, r);
+}
+
+#define CONTAINER_TOKEN "0123456789abcdef-container"
+
+TestSuite(aws_container, .timeout = 30);
+
+Test(aws_container, authorization_is_checked)
+{
+	struct test_response r;
+	struct creds c, imds;
+
+	start_with("{\"aws\": {\"container_token\": \"" CONTAINER_TOKEN "\"}}");
+	container(NULL, &r);
+	cr_assert_eq(r.status, 401);
+	cr_assert_str_eq(header(&r, "Content-Type"), "text/plain");
+	test_response_free(&r);
+	container("0123456789abcdef-containe", &r);
+	cr_assert_eq(r.status, 403);
+	test_response_free(&r);
+	container("Bearer " CONTAINER_TOKEN, &r);
+	cr_assert_eq(r.status, 403);
+	test_response_free(&r);
+	container(CONTAINER_TOKEN, &r);
+	cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+	cr_assert_str_eq(header(&r, "Content-Type"), "application/json");
+	cr_assert_null(header(&r, "Metadata-Flavor"));
+	parse_creds(r.body, &c, 1);
+	test_response_free(&r);
+	get_creds(NULL, &imds);
+	cr_assert_str_eq(c.key_id, imds.key_id, "container and IMDS serve different sets");
+	stop();
+}
+
+/* ---- v2-only ---- */
+
+TestSuite(aws_v2_only, .init = start_v2_only, .fini = stop, .timeout = 30);
+
+Test(aws_v2_only, tokenless_requests_are_401)
+{
+	expect("/latest/meta-data/iam/security-credentials/", NULL, 401, NULL);
+	expect(CREDS, NULL, 401, NULL);
+	expect("/latest/meta-data/instance-id", NULL, 401, NULL);
+}
+
+Test(aws_v2_only, sessions_open_every_path)
+{
+	char tok[TOKEN_LEN + 1];
+	struct creds c;
+
+	session("21600", tok);
+	expect("/latest/meta-data/iam/security-credentials/", tok, 200, ROLE);
+	get_creds(tok, &c);
+	expect(CREDS, "bogus", 401, NULL);
+}
+
+/* ---- no role configured ---- */
+
+TestSuite(aws_no_role, .init = start_no_role, .fini = stop, .timeout = 30);
+
+Test(aws_no_role, no_iam_tree_and_no_container_credentials)
+{
+	struct test_response r;
+
+	expect("/latest/meta-data/", NULL, 200,
+	       "hostname\ninstance-id\nlocal-hostname\nlocal-ipv4\nplacement/");
+	expect("/latest/meta-data/iam/security-credentials/", NULL, 404, NULL);
+	expect("/latest/meta-data/iam/info", NULL, 404, NULL);
+	container("whatever-does-not-matter", &r);
+	cr_assert_eq(r.status, 403);
+	test_response_free(&r);
+}
