@@ -19,6 +19,8 @@
  */
 #include "private/internal.h"
 
+#include "metatoken/aws.h"
+
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -50,16 +52,11 @@
 #define SNAP_WORDS             ((MTK_MAX_ACCESS_TOKEN + 8) / 8)
 #define GET_STRIPES            16
 
-struct mtk_token {
-	int64_t expires_at_ms; /* wall clock */
-	int64_t expires_in_ms; /* as of the get */
-	size_t len;
-	char access_token[]; /* NUL-terminated */
-};
-
 struct cached {
 	char *access_token; /* NULL: no token */
 	size_t len;
+	char *aws_key_id; /* AWS flavour: the rest of the set */
+	char *aws_secret;
 	int64_t expires_ms;      /* monotonic: the real expiry */
 	int64_t usable_until_ms; /* expiry minus the margin: "expired" after this */
 	int64_t refresh_at_ms;   /* expiry minus window and jitter: "stale" after this */
@@ -91,6 +88,8 @@ struct stripe {
 struct mtk_client {
 	/* Immutable after mtk_client_new(). */
 	char *token_url;
+	enum mtk_flavour flavour;
+	struct mtk__aws *aws; /* AWS flavour; used by the fetching thread only */
 	int64_t connect_timeout_ms;
 	int64_t request_timeout_ms;
 	int64_t fetch_budget_ms;
@@ -157,12 +156,22 @@ static enum state state_at(const struct mtk_client *c, int64_t now)
 	return FRESH;
 }
 
+static void free_wiped(char *s)
+{
+	if (s) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
+
 static void cached_wipe(struct cached *t)
 {
 	if (t->access_token) {
 		OPENSSL_cleanse(t->access_token, t->len);
 		free(t->access_token);
 	}
+	free_wiped(t->aws_key_id);
+	free_wiped(t->aws_secret);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -303,25 +312,35 @@ static enum mtk_status status_for_http(long http, bool *retry)
 	return MTK_ERR_HTTP_UNEXPECTED;
 }
 
-/*
- * One fetch: GET the token URL, retrying connect errors, timeouts, 429 and
- * 5xx with backoff while attempts and the budget last. On MTK_OK, *doc holds
- * the token and *sent_ms the monotonic time its request was sent (its
- * lifetime counts from then, the conservative end). Otherwise detail says
- * what went wrong. Runs without the lock, in the one fetching thread.
- */
-static enum mtk_status fetch(struct mtk_client *c, struct mtk__token_doc *doc, int64_t *sent_ms,
-                             char *detail, size_t detail_len)
+int64_t mtk__client_mono(const struct mtk_client *c)
 {
-	static const char *const headers[] = { "Metadata-Flavor: Google", NULL };
+	return mono(c);
+}
+
+int64_t mtk__client_wall(const struct mtk_client *c)
+{
+	return c->clock.wall_ms(c->clock.arg);
+}
+
+/*
+ * One request, retrying connect errors, timeouts, 429 and 5xx with backoff
+ * while attempts and the budget of the fetch that began at start last. See
+ * internal.h. Runs without the lock, in the one fetching thread.
+ */
+enum mtk_status mtk__client_request(struct mtk_client *c, const char *method, const char *url,
+                                    const char *const *headers, int64_t start, long *http_out,
+                                    char **body, size_t *body_len, int64_t *sent_ms, char *detail,
+                                    size_t detail_len)
+{
 	enum mtk_status st = MTK_ERR_TIMEOUT;
-	int64_t start = mono(c), t0, left, delay;
-	char why[160] = "";
+	int64_t t0, left, delay;
 	long http = 0;
 	int attempt;
 
+	*body = c->body;
+	*body_len = 0;
 	for (attempt = 1;; attempt++) {
-		struct mtk_http_request req = { .url = c->token_url, .headers = headers };
+		struct mtk_http_request req = { .url = url, .headers = headers, .method = method };
 		struct mtk_http_response resp = { .body = c->body, .body_cap = MTK_MAX_BODY };
 		bool retry = false;
 
@@ -340,26 +359,30 @@ static enum mtk_status fetch(struct mtk_client *c, struct mtk__token_doc *doc, i
 			if (st == MTK_OK)
 				st = MTK_ERR_BODY_TOO_LARGE;
 		}
-		if (st == MTK_OK && resp.status == 200) {
-			st = mtk__token_parse(c->body, resp.body_len, doc, why, sizeof(why));
-			OPENSSL_cleanse(c->body, resp.body_len);
-			if (st == MTK_OK) {
+		if (st == MTK_OK) {
+			bool ok = resp.status == 200;
+
+			if (!ok)
+				st = status_for_http(resp.status, &retry);
+			if (ok || !retry || attempt >= c->max_attempts) {
+				if (!ok)
+					snprintf(detail, detail_len,
+					         "%s %s: HTTP %ld: %s (%d attempt%s)",
+					         method ? method : "GET", url, resp.status,
+					         mtk_strerror(st), attempt,
+					         attempt == 1 ? "" : "s");
+				*http_out = resp.status;
+				*body_len = resp.body_len;
 				*sent_ms = t0;
 				return MTK_OK;
 			}
-			snprintf(detail, detail_len, "GET %s: malformed token response: %s",
-			         c->token_url, why);
-			return st;
-		}
-		OPENSSL_cleanse(c->body, resp.body_len);
-		if (st == MTK_OK) {
 			http = resp.status;
-			st = status_for_http(http, &retry);
 		} else {
 			http = 0;
 			retry = st == MTK_ERR_CONNECT || st == MTK_ERR_TIMEOUT ||
 			        st == MTK_ERR_TRANSPORT;
 		}
+		OPENSSL_cleanse(c->body, resp.body_len);
 		if (!retry || attempt >= c->max_attempts)
 			break;
 		delay = backoff_ms(c, attempt);
@@ -369,13 +392,52 @@ static enum mtk_status fetch(struct mtk_client *c, struct mtk__token_doc *doc, i
 			c->clock.sleep_ms(c->clock.arg, delay);
 	}
 
-	if (http)
-		snprintf(detail, detail_len, "GET %s: HTTP %ld: %s (%d attempt%s)", c->token_url,
-		         http, mtk_strerror(st), attempt, attempt == 1 ? "" : "s");
-	else
-		snprintf(detail, detail_len, "GET %s: %s (%d attempt%s)", c->token_url,
-		         mtk_strerror(st), attempt, attempt == 1 ? "" : "s");
+	if (http) {
+		/* The budget ran out between retries of an HTTP error. */
+		snprintf(detail, detail_len, "%s %s: HTTP %ld: %s (%d attempt%s)",
+		         method ? method : "GET", url, http, mtk_strerror(st), attempt,
+		         attempt == 1 ? "" : "s");
+		*http_out = http;
+		*sent_ms = t0;
+		return MTK_OK;
+	}
+	snprintf(detail, detail_len, "%s %s: %s (%d attempt%s)", method ? method : "GET", url,
+	         mtk_strerror(st), attempt, attempt == 1 ? "" : "s");
 	return st;
+}
+
+/*
+ * One fetch: GET the token URL with the retries of mtk__client_request. On
+ * MTK_OK, *doc holds the token and *sent_ms the monotonic time its request
+ * was sent (its lifetime counts from then, the conservative end).
+ * Otherwise detail says what went wrong.
+ */
+static enum mtk_status fetch(struct mtk_client *c, struct mtk__token_doc *doc, int64_t *sent_ms,
+                             char *detail, size_t detail_len)
+{
+	static const char *const headers[] = { "Metadata-Flavor: Google", NULL };
+	enum mtk_status st;
+	char why[160] = "", *body;
+	size_t len;
+	long http = 0;
+	bool retry;
+
+	if (c->aws)
+		return mtk__aws_fetch(c, c->aws, doc, sent_ms, detail, detail_len);
+	st = mtk__client_request(c, NULL, c->token_url, headers, mono(c), &http, &body, &len,
+	                         sent_ms, detail, detail_len);
+	if (st != MTK_OK)
+		return st;
+	if (http == 200) {
+		st = mtk__token_parse(body, len, doc, why, sizeof(why));
+		OPENSSL_cleanse(body, len);
+		if (st != MTK_OK)
+			snprintf(detail, detail_len, "GET %s: malformed token response: %s",
+			         c->token_url, why);
+		return st;
+	}
+	OPENSSL_cleanse(body, len);
+	return status_for_http(http, &retry); /* detail was written */
 }
 
 /* Replaces the cached token with doc's (taking its memory). Under lock. */
@@ -387,8 +449,11 @@ static void install_locked(struct mtk_client *c, struct mtk__token_doc *doc, int
 	cached_wipe(&c->tok);
 	c->tok.access_token = doc->access_token;
 	c->tok.len = doc->access_token_len;
+	c->tok.aws_key_id = doc->aws_key_id;
+	c->tok.aws_secret = doc->aws_secret;
 	doc->access_token = NULL;
 	doc->access_token_len = 0;
+	doc->aws_key_id = doc->aws_secret = NULL;
 	c->tok.expires_ms = sent_ms + lifetime_ms;
 	/* A short-lived token (expiry tests) stays usable for half its life,
 	 * so it is never "expired" on arrival. */
@@ -623,18 +688,48 @@ enum mtk_status mtk_client_new(const struct mtk_client_options *opts, struct mtk
 	c->random_u64 = opts->random_u64 ? opts->random_u64 : mtk__random_u64;
 	c->random_arg = opts->random_arg;
 
-	if ((st = mtk__endpoint_resolve(opts->endpoint, &base)) != MTK_OK)
+	c->flavour = opts->flavour;
+	if (c->flavour == MTK_FLAVOUR_AUTO) {
+		/* metatokend's banner exports both flavours' variables: the GCE
+		 * ones, the library's first flavour, win. */
+		const char *aws = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+		const char *yc = getenv("YC_METADATA_ADDR"), *gce = getenv("GCE_METADATA_HOST");
+
+		c->flavour = aws && *aws && !(yc && *yc) && !(gce && *gce) ? MTK_FLAVOUR_AWS
+		                                                           : MTK_FLAVOUR_GCE;
+	}
+	if (c->flavour != MTK_FLAVOUR_GCE && c->flavour != MTK_FLAVOUR_AWS) {
+		st = MTK_ERR_INVALID_ARGUMENT;
 		goto out_free;
-	n = strlen(base) + strlen(account) + sizeof(token_path_fmt);
-	c->token_url = malloc(n);
+	}
 	c->body = malloc(MTK_MAX_BODY);
-	if (!c->token_url || !c->body) {
+	if (!c->body) {
 		st = MTK_ERR_NO_MEMORY;
 		goto out_free;
 	}
-	snprintf(c->token_url, n, token_path_fmt, base, account);
-	free(base);
-	base = NULL;
+	if (c->flavour == MTK_FLAVOUR_AWS) {
+		if ((st = mtk__aws_new(opts->endpoint,
+		                       strcmp(account, "default") == 0 ? NULL : account,
+		                       opts->aws_session_ttl_s, &c->aws)) != MTK_OK)
+			goto out_free;
+		c->token_url = strdup(mtk__aws_url(c->aws));
+		if (!c->token_url) {
+			st = MTK_ERR_NO_MEMORY;
+			goto out_free;
+		}
+	} else {
+		if ((st = mtk__endpoint_resolve(opts->endpoint, &base)) != MTK_OK)
+			goto out_free;
+		n = strlen(base) + strlen(account) + sizeof(token_path_fmt);
+		c->token_url = malloc(n);
+		if (!c->token_url) {
+			st = MTK_ERR_NO_MEMORY;
+			goto out_free;
+		}
+		snprintf(c->token_url, n, token_path_fmt, base, account);
+		free(base);
+		base = NULL;
+	}
 
 	if (opts->transport && opts->transport->perform) {
 		c->transport = *opts->transport;
@@ -662,6 +757,7 @@ enum mtk_status mtk_client_new(const struct mtk_client_options *opts, struct mtk
 
 out_free:
 	free(base);
+	mtk__aws_free(c->aws);
 	mtk__curl_free(c->curl);
 	free(c->body);
 	free(c->token_url);
@@ -687,6 +783,7 @@ void mtk_client_free(struct mtk_client *c)
 	pthread_cond_destroy(&c->fetched);
 	pthread_mutex_destroy(&c->lock);
 	mtk__curl_free(c->curl);
+	mtk__aws_free(c->aws);
 	free(c->body);
 	free(c->token_url);
 	free(c);
@@ -714,13 +811,17 @@ enum mtk_status mtk_client_get_token(struct mtk_client *c, struct mtk_token **ou
 	struct mtk_token *t = NULL;
 	enum mtk_status st;
 	int64_t now, expires;
-	size_t len;
+	size_t len, n;
 
 	if (!c || !out)
 		return MTK_ERR_INVALID_ARGUMENT;
-	if (snap_read(c, token_alloc, token_release, &t, &len, &now, &expires)) {
+	/* The lock-free copy holds the access token only: an AWS set takes the
+	 * locked path. */
+	if (!c->aws && snap_read(c, token_alloc, token_release, &t, &len, &now, &expires)) {
 		count_fast_get(c);
 		t->len = len;
+		t->alloc_len = len + 1;
+		t->aws_key_id = t->aws_secret = NULL;
 		t->expires_in_ms = expires - now;
 		t->expires_at_ms = c->clock.wall_ms(c->clock.arg) + t->expires_in_ms;
 		*out = t;
@@ -730,13 +831,25 @@ enum mtk_status mtk_client_get_token(struct mtk_client *c, struct mtk_token **ou
 	st = acquire_locked(c, &now);
 	if (st != MTK_OK)
 		goto out_unlock;
-	t = malloc(sizeof(*t) + c->tok.len + 1);
+	n = c->tok.len + 1;
+	if (c->tok.aws_key_id)
+		n += strlen(c->tok.aws_key_id) + 1 + strlen(c->tok.aws_secret) + 1;
+	t = malloc(sizeof(*t) + n);
 	if (!t) {
 		st = MTK_ERR_NO_MEMORY;
 		goto out_unlock;
 	}
 	t->len = c->tok.len;
+	t->alloc_len = n;
+	t->aws_key_id = t->aws_secret = NULL;
 	memcpy(t->access_token, c->tok.access_token, c->tok.len + 1);
+	if (c->tok.aws_key_id) {
+		char *p = t->access_token + c->tok.len + 1;
+
+		t->aws_key_id = strcpy(p, c->tok.aws_key_id);
+		p += strlen(p) + 1;
+		t->aws_secret = strcpy(p, c->tok.aws_secret);
+	}
 	t->expires_in_ms = c->tok.expires_ms - now;
 	t->expires_at_ms = c->clock.wall_ms(c->clock.arg) + t->expires_in_ms;
 	*out = t;
@@ -778,6 +891,8 @@ enum mtk_status mtk_client_authorization_header(struct mtk_client *c, char *buf,
 
 	if (!c || !buf)
 		return MTK_ERR_INVALID_ARGUMENT;
+	if (c->aws)
+		return MTK_ERR_WRONG_FLAVOUR; /* AWS requests are signed, not bearer */
 	h.cap = buflen;
 	if (snap_read(c, header_alloc, header_release, &h, &len, &now, &expires)) {
 		count_fast_get(c);
@@ -896,6 +1011,11 @@ void mtk_token_free(struct mtk_token *t)
 {
 	if (!t)
 		return;
-	OPENSSL_cleanse(t->access_token, t->len);
+	OPENSSL_cleanse(t->access_token, t->alloc_len);
 	free(t);
+}
+
+enum mtk_flavour mtk_client_flavour(const struct mtk_client *c)
+{
+	return c ? c->flavour : MTK_FLAVOUR_AUTO;
 }

@@ -82,6 +82,11 @@ static enum mtk_status parse(const char *s, char **base_url)
 	return MTK_OK;
 }
 
+enum mtk_status mtk__endpoint_parse(const char *s, char **base_url)
+{
+	return parse(s, base_url);
+}
+
 enum mtk_status mtk__endpoint_resolve(const char *explicit_endpoint, char **base_url)
 {
 	static const char *const vars[] = { "YC_METADATA_ADDR", "GCE_METADATA_HOST" };

@@ -133,9 +133,22 @@ out_delete:
 	return st;
 }
 
+static void free_wiped(char **s)
+{
+	if (*s) {
+		OPENSSL_cleanse(*s, strlen(*s));
+		free(*s);
+		*s = NULL;
+	}
+}
+
 void mtk__token_doc_release(struct mtk__token_doc *d)
 {
-	if (!d || !d->access_token)
+	if (!d)
+		return;
+	free_wiped(&d->aws_key_id);
+	free_wiped(&d->aws_secret);
+	if (!d->access_token)
 		return;
 	OPENSSL_cleanse(d->access_token, d->access_token_len);
 	free(d->access_token);

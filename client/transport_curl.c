@@ -130,7 +130,18 @@ enum mtk_status mtk__curl_perform(void *arg, const struct mtk_http_request *req,
 	 * avoided because it would not keep the connection cache anyway, and
 	 * every option that matters is set here. */
 	curl_easy_setopt(e, CURLOPT_URL, req->url);
-	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also undoes a previous PUT's options */
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+	if (req->method && strcmp(req->method, "PUT") == 0) {
+		/* An empty body with Content-Length: 0, as the AWS SDKs send it. */
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
+	} else if (req->method && strcmp(req->method, "GET") != 0) {
+		pthread_mutex_unlock(&t->lock);
+		curl_slist_free_all(headers);
+		return MTK_ERR_INVALID_ARGUMENT;
+	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
 	/* The metadata service is link-local: never through a proxy, whatever
 	 * http_proxy says. */
@@ -153,6 +164,7 @@ enum mtk_status mtk__curl_perform(void *arg, const struct mtk_http_request *req,
 	/* The handle must not keep pointers to this call's stack and list. */
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
 	pthread_mutex_unlock(&t->lock);
 	curl_slist_free_all(headers);
 

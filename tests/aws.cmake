@@ -10,3 +10,11 @@ if(DEBIAN_PYTHON3_AWS)
 			${CMAKE_CURRENT_SOURCE_DIR}/sdk/test_botocore.py $<TARGET_FILE:metatokend>)
 endif()
 
+# libmetatoken's AWS flavour: on the fake clock and transport, and against
+# the real metatokend.
+mtk_add_test(test_client_aws
+	SOURCES unit/test_client_aws.c unit/test_client_fake.c
+	LIBS metatoken_static)
+mtk_add_test(test_client_aws_daemon
+	SOURCES integration/test_client_aws.c
+	LIBS metatoken_static mtk_test_support)

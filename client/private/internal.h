@@ -20,6 +20,20 @@ struct mtk__token_doc {
 	size_t access_token_len;
 	int64_t expires_in_s;
 	/* token_type is always "Bearer" once validated. */
+	/* AWS flavour only (else NULL); access_token is the session token. */
+	char *aws_key_id;
+	char *aws_secret;
+};
+
+/* A token as handed to the caller: one allocation, immutable. */
+struct mtk_token {
+	int64_t expires_at_ms; /* wall clock */
+	int64_t expires_in_ms; /* as of the get */
+	size_t len;
+	const char *aws_key_id; /* NULL, or into access_token's allocation */
+	const char *aws_secret;
+	size_t alloc_len;    /* bytes after the struct, wiped on free */
+	char access_token[]; /* NUL-terminated */
 };
 
 /*
@@ -48,6 +62,9 @@ enum mtk_status mtk__token_json(const char *access_token, int64_t expires_in_s, 
  */
 enum mtk_status mtk__endpoint_resolve(const char *explicit_endpoint, char **base_url);
 
+/* Parses host[:port] or http://host[:port][/] into "http://host[:port]". */
+enum mtk_status mtk__endpoint_parse(const char *s, char **base_url);
+
 /* MTK_OK when name is 1..MTK_MAX_ACCOUNT bytes of [A-Za-z0-9@._+-]. */
 enum mtk_status mtk__account_check(const char *name);
 
@@ -57,6 +74,37 @@ enum mtk_status mtk__curl_new(struct mtk__curl **out);
 void mtk__curl_free(struct mtk__curl *t);
 enum mtk_status mtk__curl_perform(void *arg, const struct mtk_http_request *req,
                                   struct mtk_http_response *resp);
+
+/*
+ * What the AWS fetch needs from the client (client.c): one request with the
+ * client's retries, counted in its stats, within the budget of the fetch
+ * that started at start_ms. The body lands in the client's body buffer
+ * (*body, *body_len); the caller wipes it. Returns MTK_OK with *http set
+ * whatever the status, or the transport's error after the retries; detail
+ * says what failed.
+ */
+struct mtk_client;
+enum mtk_status mtk__client_request(struct mtk_client *c, const char *method, const char *url,
+                                    const char *const *headers, int64_t start_ms, long *http,
+                                    char **body, size_t *body_len, int64_t *sent_ms, char *detail,
+                                    size_t detail_len);
+int64_t mtk__client_mono(const struct mtk_client *c);
+int64_t mtk__client_wall(const struct mtk_client *c);
+
+/* The AWS flavour's state (aws.c): endpoint, role, IMDSv2 session. Touched
+ * only by the one fetching thread. */
+struct mtk__aws;
+enum mtk_status mtk__aws_new(const char *endpoint, const char *role, int64_t session_ttl_s,
+                             struct mtk__aws **out);
+void mtk__aws_free(struct mtk__aws *a);
+/* The credentials URL prefix (…/iam/security-credentials/), for messages. */
+const char *mtk__aws_url(const struct mtk__aws *a);
+/* One fetch of role credentials into doc (see metatoken/aws.h). */
+enum mtk_status mtk__aws_fetch(struct mtk_client *c, struct mtk__aws *a, struct mtk__token_doc *doc,
+                               int64_t *sent_ms, char *detail, size_t detail_len);
+/* Parses the credentials JSON; expires_in_s is Expiration - now_wall_ms. */
+enum mtk_status mtk__aws_creds_parse(const char *body, size_t len, int64_t now_wall_ms,
+                                     struct mtk__token_doc *out, char *why, size_t whylen);
 
 /* The real clocks. */
 int64_t mtk__monotonic_ms(void *arg);

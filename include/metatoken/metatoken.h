@@ -106,7 +106,10 @@ extern "C" {
 	X(MTK_ERR_EXPIRED, "no valid token: the cached one expired and no new one was fetched")    \
 	X(MTK_ERR_BUFFER_TOO_SMALL, "the caller's buffer is too small")                            \
 	X(MTK_ERR_BAD_ENVIRONMENT, "an environment variable has an invalid value")                 \
-	X(MTK_ERR_NO_TOKEN, "there is no token")
+	X(MTK_ERR_NO_TOKEN, "there is no token")                                                   \
+	X(MTK_ERR_BAD_EXPIRATION,                                                                  \
+	  "Expiration is not a YYYY-MM-DDTHH:MM:SSZ time in the future, at most 10 years away")    \
+	X(MTK_ERR_WRONG_FLAVOUR, "the call does not apply to this client's metadata flavour")
 
 enum mtk_status {
 #define MTK_STATUS_ENUM_(name, msg) name,
@@ -148,6 +151,10 @@ struct mtk_http_request {
 	const char *const *headers; /* NULL-terminated "Name: value" lines */
 	int64_t connect_timeout_ms; /* > 0 */
 	int64_t timeout_ms;         /* > 0, whole request */
+	/* "GET" or "PUT" (the AWS flavour's IMDSv2 session request, sent with
+	 * Content-Length: 0). NULL means GET: transports written before this
+	 * field existed see only GETs from a GCE-flavour client. */
+	const char *method;
 };
 
 struct mtk_http_response {
@@ -168,6 +175,15 @@ struct mtk_transport {
 	void *arg;
 };
 
+/* Which metadata service the client speaks to. */
+enum mtk_flavour {
+	/* AWS when $AWS_EC2_METADATA_SERVICE_ENDPOINT is set and non-empty and
+	 * neither $YC_METADATA_ADDR nor $GCE_METADATA_HOST is; else GCE. */
+	MTK_FLAVOUR_AUTO = 0,
+	MTK_FLAVOUR_GCE, /* service-account tokens */
+	MTK_FLAVOUR_AWS, /* IMDS role credentials: see metatoken/aws.h */
+};
+
 /*
  * Options. Zero means "the default" for every field, so
  * `&(struct mtk_client_options){ .account = "sa@x" }` is a complete value,
@@ -175,9 +191,11 @@ struct mtk_transport {
  */
 struct mtk_client_options {
 	/* host[:port] or http://host[:port]; NULL: $YC_METADATA_ADDR, else
-	 * $GCE_METADATA_HOST, else 169.254.169.254 (port 80). */
+	 * $GCE_METADATA_HOST, else 169.254.169.254 (port 80). The AWS
+	 * flavour reads $AWS_EC2_METADATA_SERVICE_ENDPOINT instead. */
 	const char *endpoint;
-	/* Service account: "default" (NULL) or its email. URL-safe only. */
+	/* Service account: "default" (NULL) or its email. URL-safe only.
+	 * AWS: the IAM role; "default" (NULL) is the one IMDS lists. */
 	const char *account;
 	int64_t connect_timeout_ms;      /* 0: 1000 */
 	int64_t request_timeout_ms;      /* 0: 3000, per attempt */
@@ -198,6 +216,12 @@ struct mtk_client_options {
 	const struct mtk_transport *transport;
 	uint64_t (*random_u64)(void *arg); /* jitter source */
 	void *random_arg;
+
+	/* The flavour (see metatoken/aws.h for the AWS one). */
+	enum mtk_flavour flavour;
+	/* AWS: the IMDSv2 session TTL asked for, 1..21600 s (0: 21600, what
+	 * every AWS SDK asks). The session is renewed before it runs out. */
+	int64_t aws_session_ttl_s;
 };
 
 struct mtk_client;

@@ -1,0 +1,382 @@
+/*
+ * libmetatoken's AWS flavour on the fake clock, against a small fake IMDS
+ * (a transport that answers by method and path, and logs every request):
+ * the IMDSv2 session and its renewal, the v1 fallback where the SDKs fall
+ * back, the credentials' parsing and expiry, and the shared cache rules.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "metatoken/aws.h"
+#include "test_client_fake.h"
+
+#define ROLE      "test-role"
+#define SESSION   "SESSION-TOKEN-1"
+#define MAX_LOG   32
+#define CREDS_URL "http://127.0.0.1:1/latest/meta-data/iam/security-credentials/"
+
+/* The fake IMDS. Fields are set by each test before the client runs. */
+struct imds {
+	struct fake *f;
+	long put_status;            /* 200: answer `session` */
+	long role_status;           /* for .../security-credentials/ */
+	long creds_status;          /* for .../security-credentials/ROLE */
+	int64_t lifetime_s;         /* Expiration = wall clock now + this */
+	const char *session;        /* the token a PUT answers */
+	const char *creds_override; /* answer this body instead */
+	int sessions_valid;         /* 0: every request with a token gets 401; else
+	                             * only the current `session` is accepted */
+	int serial;                 /* numbers the key ids handed out */
+	/* What was asked. */
+	char log[MAX_LOG][256];
+	int n;
+};
+
+static struct fake f;
+static struct imds m;
+static struct mtk_transport transport;
+
+static enum mtk_status perform(void *arg, const struct mtk_http_request *req,
+                               struct mtk_http_response *resp)
+{
+	struct imds *im = arg;
+	const char *method = req->method ? req->method : "GET";
+	const char *token = NULL, *ttl = NULL;
+	char body[1024];
+	const char *path = strstr(req->url, "/latest/");
+
+	for (const char *const *h = req->headers; h && *h; h++) {
+		if (strncmp(*h, "X-aws-ec2-metadata-token: ", 26) == 0)
+			token = *h + 26;
+		if (strncmp(*h, "X-aws-ec2-metadata-token-ttl-seconds: ", 38) == 0)
+			ttl = *h + 38;
+	}
+	cr_assert_lt(im->n, MAX_LOG);
+	snprintf(im->log[im->n++], sizeof(im->log[0]), "%s %s%s%s%s%s", method, path,
+	         token ? " token=" : "", token ? token : "", ttl ? " ttl=" : "", ttl ? ttl : "");
+	body[0] = '\0';
+	if (strcmp(method, "PUT") == 0) {
+		resp->status = im->put_status;
+		if (im->put_status == 200)
+			snprintf(body, sizeof(body), "%s", im->session);
+	} else if (token && (!im->sessions_valid || strcmp(token, im->session) != 0)) {
+		resp->status = 401;
+	} else if (strcmp(path, "/latest/meta-data/iam/security-credentials/") == 0) {
+		resp->status = im->role_status;
+		snprintf(body, sizeof(body), "%s", ROLE);
+	} else if (strcmp(path, "/latest/meta-data/iam/security-credentials/" ROLE) == 0) {
+		time_t exp = (time_t)(f.clock.wall_ms(f.clock.arg) / 1000 + im->lifetime_s);
+		char when[32];
+		struct tm tm;
+
+		gmtime_r(&exp, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		resp->status = im->creds_status;
+		im->serial++;
+		if (im->creds_override)
+			snprintf(body, sizeof(body), "%s", im->creds_override);
+		else
+			snprintf(body, sizeof(body),
+			         "{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : \"x\",\n"
+			         "  \"Type\" : \"AWS-HMAC\",\n  \"AccessKeyId\" : \"ASIAKEY%d\",\n"
+			         "  \"SecretAccessKey\" : \"secret%d\",\n  \"Token\" : \"tok%d\",\n"
+			         "  \"Expiration\" : \"%s\"\n}",
+			         im->serial, im->serial, im->serial, when);
+	} else {
+		resp->status = 404;
+	}
+	resp->body_len = strlen(body);
+	memcpy(resp->body, body, resp->body_len);
+	return MTK_OK;
+}
+
+static void setup(void)
+{
+	fake_init(&f);
+	memset(&m, 0, sizeof(m));
+	m.f = &f;
+	m.put_status = 200;
+	m.role_status = 200;
+	m.creds_status = 200;
+	m.lifetime_s = 6 * 3600;
+	m.session = SESSION;
+	m.sessions_valid = 1;
+	transport = (struct mtk_transport){ .perform = perform, .arg = &m };
+	unsetenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	unsetenv("YC_METADATA_ADDR");
+	unsetenv("GCE_METADATA_HOST");
+}
+
+static void teardown(void)
+{
+	fake_release_all(&f);
+}
+
+static struct mtk_client *client_with(int64_t session_ttl_s)
+{
+	struct mtk_client_options o = fake_options(&f);
+
+	o.transport = &transport;
+	o.flavour = MTK_FLAVOUR_AWS;
+	o.aws_session_ttl_s = session_ttl_s;
+	return fake_client(&f, &o);
+}
+
+/* Gets a set; returns its access key id in a static buffer. */
+static const char *get_key(struct mtk_client *c, enum mtk_status want)
+{
+	static char key[64];
+	struct mtk_token *t = NULL;
+	enum mtk_status st = mtk_client_get_token(c, &t);
+
+	cr_assert_eq(st, want, "get: %s, want %s", mtk_status_name(st), mtk_status_name(want));
+	if (st != MTK_OK)
+		return NULL;
+	snprintf(key, sizeof(key), "%s", mtk_token_aws_access_key_id(t));
+	mtk_token_free(t);
+	return key;
+}
+
+TestSuite(client_aws, .init = setup, .fini = teardown, .timeout = 10);
+
+Test(client_aws, first_fetch_is_put_then_role_then_credentials)
+{
+	struct mtk_client *c = client_with(0);
+	struct mtk_token *t;
+
+	cr_assert_eq(mtk_client_flavour(c), MTK_FLAVOUR_AWS);
+	cr_assert_eq(mtk_client_get_token(c, &t), MTK_OK);
+	cr_assert_str_eq(mtk_token_aws_access_key_id(t), "ASIAKEY1");
+	cr_assert_str_eq(mtk_token_aws_secret_access_key(t), "secret1");
+	cr_assert_str_eq(mtk_token_aws_session_token(t), "tok1");
+	cr_assert_str_eq(mtk_token_access_token(t), "tok1");
+	/* The expiry comes from Expiration. */
+	cr_assert_eq(mtk_token_expires_in_ms(t), 6 * 3600 * 1000LL);
+	cr_assert_eq(mtk_token_expires_at_ms(t), f.clock.wall_ms(f.clock.arg) + 6 * 3600 * 1000LL);
+	mtk_token_free(t);
+	cr_assert_eq(m.n, 3);
+	cr_assert_str_eq(m.log[0], "PUT /latest/api/token ttl=21600");
+	cr_assert_str_eq(m.log[1],
+	                 "GET /latest/meta-data/iam/security-credentials/ token=" SESSION);
+	cr_assert_str_eq(m.log[2],
+	                 "GET /latest/meta-data/iam/security-credentials/" ROLE " token=" SESSION);
+	mtk_client_free(c);
+}
+
+Test(client_aws, the_set_is_cached_and_the_session_and_role_reused)
+{
+	struct mtk_client *c = client_with(0);
+
+	cr_assert_str_eq(get_key(c, MTK_OK), "ASIAKEY1");
+	cr_assert_str_eq(get_key(c, MTK_OK), "ASIAKEY1");
+	cr_assert_eq(m.n, 3, "a cached set was fetched again");
+	/* Inside the refresh window (5 min before expiry): one request, the
+	 * credentials only, with the kept session. */
+	fake_advance(&f, (6 * 3600 - 200) * 1000LL);
+	cr_assert_str_eq(get_key(c, MTK_OK), "ASIAKEY2"); /* stale: this get refreshed */
+	cr_assert_eq(m.n, 4);
+	cr_assert_str_eq(m.log[3],
+	                 "GET /latest/meta-data/iam/security-credentials/" ROLE " token=" SESSION);
+	mtk_client_free(c);
+}
+
+Test(client_aws, the_session_is_renewed_before_its_ttl)
+{
+	struct mtk_client *c = client_with(600);
+
+	get_key(c, MTK_OK);
+	cr_assert_str_eq(m.log[0], "PUT /latest/api/token ttl=600");
+	/* 540 s: a tenth of the TTL (60 s) is left: renewed on the next fetch. */
+	fake_advance(&f, 539 * 1000);
+	mtk_client_invalidate(c, NULL);
+	get_key(c, MTK_OK);
+	cr_assert_eq(m.n, 4, "a session with 61 s left was renewed");
+	fake_advance(&f, 1000);
+	fake_advance(&f, 30 * 1000); /* past min_refresh_interval */
+	mtk_client_invalidate(c, NULL);
+	get_key(c, MTK_OK);
+	cr_assert_eq(m.n, 6);
+	cr_assert_str_eq(m.log[4], "PUT /latest/api/token ttl=600");
+	mtk_client_free(c);
+}
+
+Test(client_aws, a_401_to_a_forgotten_session_gets_a_new_one)
+{
+	struct mtk_client *c = client_with(0);
+
+	get_key(c, MTK_OK);
+	/* The server restarted: it knows only a new session now. */
+	m.session = "SESSION-TOKEN-2";
+	mtk_client_invalidate(c, NULL);
+	cr_assert_str_eq(get_key(c, MTK_OK), "ASIAKEY2");
+	cr_assert_eq(m.n, 6, "requests: %d", m.n);
+	cr_assert_str_eq(m.log[3],
+	                 "GET /latest/meta-data/iam/security-credentials/" ROLE " token=" SESSION);
+	cr_assert_str_eq(m.log[4], "PUT /latest/api/token ttl=21600");
+	cr_assert_str_eq(m.log[5], "GET /latest/meta-data/iam/security-credentials/" ROLE
+	                           " token=SESSION-TOKEN-2");
+	mtk_client_free(c);
+}
+
+Test(client_aws, sessions_refused_every_time_end_the_fetch_without_a_loop)
+{
+	struct mtk_client *c = client_with(0);
+
+	m.sessions_valid = 0;
+	cr_assert_null(get_key(c, MTK_ERR_HTTP_CLIENT));
+	/* PUT, GET (401), PUT, GET (401): one retry with a new session. */
+	cr_assert_eq(m.n, 4, "requests: %d", m.n);
+	mtk_client_free(c);
+}
+
+Test(client_aws, put_refused_with_403_falls_back_to_v1)
+{
+	struct mtk_client *c = client_with(0);
+
+	m.put_status = 403;
+	cr_assert_str_eq(get_key(c, MTK_OK), "ASIAKEY1");
+	cr_assert_eq(m.n, 3);
+	cr_assert_str_eq(m.log[1], "GET /latest/meta-data/iam/security-credentials/");
+	cr_assert_str_eq(m.log[2], "GET /latest/meta-data/iam/security-credentials/" ROLE);
+	mtk_client_free(c);
+}
+
+Test(client_aws, put_answered_404_405_or_401_falls_back_to_v1)
+{
+	static const long statuses[] = { 404, 405, 401 };
+
+	for (size_t i = 0; i < 3; i++) {
+		struct mtk_client *c = client_with(0);
+
+		m.n = 0;
+		m.put_status = statuses[i];
+		cr_assert_not_null(get_key(c, MTK_OK), "PUT %ld", statuses[i]);
+		cr_assert_str_eq(m.log[m.n - 1],
+		                 "GET /latest/meta-data/iam/security-credentials/" ROLE);
+		mtk_client_free(c);
+	}
+}
+
+Test(client_aws, put_answered_400_gives_no_credentials)
+{
+	struct mtk_client *c = client_with(0);
+	char why[256];
+
+	m.put_status = 400;
+	cr_assert_null(get_key(c, MTK_ERR_HTTP_CLIENT));
+	cr_assert_eq(m.n, 1, "went on after a 400");
+	mtk_client_last_error(c, why, sizeof(why));
+	cr_assert(strstr(why, "PUT http://127.0.0.1:1/latest/api/token: HTTP 400"), "%s", why);
+	mtk_client_free(c);
+}
+
+Test(client_aws, malformed_credentials_are_refused_and_never_cached)
+{
+	static const struct {
+		const char *body;
+		enum mtk_status want;
+	} cases[] = {
+		{ "not json", MTK_ERR_BAD_JSON },
+		{ "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"t\"}",
+		  MTK_ERR_MISSING_FIELD },
+		{ "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"t\","
+		  "\"Expiration\":123}",
+		  MTK_ERR_MISSING_FIELD },
+		{ "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"t\","
+		  "\"Expiration\":\"2026-11-21 10:00:00\"}",
+		  MTK_ERR_BAD_EXPIRATION },
+		{ "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"t\","
+		  "\"Expiration\":\"2000-01-01T00:00:00Z\"}",
+		  MTK_ERR_BAD_EXPIRATION },
+		{ "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"a b\","
+		  "\"Expiration\":\"2030-01-01T00:00:00Z\"}",
+		  MTK_ERR_BAD_ACCESS_TOKEN },
+		{ "{\"Code\":\"AssumeRoleUnauthorizedAccess\",\"Message\":\"no\"}",
+		  MTK_ERR_MISSING_FIELD },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mtk_client *c = client_with(0);
+
+		m.creds_override = cases[i].body;
+		get_key(c, cases[i].want);
+		mtk_client_free(c);
+	}
+}
+
+Test(client_aws, a_set_already_inside_the_window_is_not_refetched_on_every_call)
+{
+	struct mtk_client *c = client_with(0);
+
+	m.lifetime_s = 120; /* less than the 4..5 min refresh window */
+	get_key(c, MTK_OK);
+	for (int i = 0; i < 10; i++)
+		get_key(c, MTK_OK);
+	cr_assert_eq(m.n, 3, "refetched in a loop: %d requests", m.n);
+	mtk_client_free(c);
+}
+
+Test(client_aws, last_good_set_is_kept_when_a_refresh_fails)
+{
+	struct mtk_client *c = client_with(0);
+
+	get_key(c, MTK_OK);
+	fake_advance(&f, (6 * 3600 - 200) * 1000LL); /* stale */
+	m.creds_status = 500;
+	cr_assert_str_eq(get_key(c, MTK_OK), "ASIAKEY1");
+	mtk_client_free(c);
+}
+
+Test(client_aws, authorization_header_is_for_bearer_flavours)
+{
+	struct mtk_client *c = client_with(0);
+	char buf[MTK_AUTHORIZATION_HEADER_MAX];
+
+	cr_assert_eq(mtk_client_authorization_header(c, buf, sizeof(buf)), MTK_ERR_WRONG_FLAVOUR);
+	mtk_client_free(c);
+}
+
+Test(client_aws, the_environment_selects_the_flavour)
+{
+	struct mtk_client_options o = fake_options(&f);
+	struct mtk_client *c;
+
+	o.endpoint = NULL;
+	setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9/", 1);
+	c = fake_client(&f, &o);
+	cr_assert_eq(mtk_client_flavour(c), MTK_FLAVOUR_AWS);
+	cr_assert_str_eq(mtk_client_token_url(c), "http://127.0.0.1:9"
+	                                          "/latest/meta-data/iam/security-credentials/");
+	mtk_client_free(c);
+	/* metatokend's banner sets the GCE variables too: they win. */
+	setenv("GCE_METADATA_HOST", "127.0.0.1:9", 1);
+	c = fake_client(&f, &o);
+	cr_assert_eq(mtk_client_flavour(c), MTK_FLAVOUR_GCE);
+	mtk_client_free(c);
+	/* An explicit flavour is never overridden. */
+	unsetenv("GCE_METADATA_HOST");
+	o.flavour = MTK_FLAVOUR_GCE;
+	c = fake_client(&f, &o);
+	cr_assert_eq(mtk_client_flavour(c), MTK_FLAVOUR_GCE);
+	mtk_client_free(c);
+	unsetenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+}
+
+Test(client_aws, bad_options_are_refused)
+{
+	struct mtk_client_options o = fake_options(&f);
+	struct mtk_client *c;
+
+	o.flavour = MTK_FLAVOUR_AWS;
+	o.aws_session_ttl_s = 21601;
+	cr_assert_eq(mtk_client_new(&o, &c), MTK_ERR_INVALID_ARGUMENT);
+	o.aws_session_ttl_s = 0;
+	o.account = "bad/role";
+	cr_assert_eq(mtk_client_new(&o, &c), MTK_ERR_BAD_ACCOUNT);
+	o.account = NULL;
+	o.flavour = (enum mtk_flavour)7;
+	cr_assert_eq(mtk_client_new(&o, &c), MTK_ERR_INVALID_ARGUMENT);
+}
