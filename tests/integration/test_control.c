@@ -452,6 +452,7 @@ Test(control, faults_list_delete_and_validation)
 Test(control, faults_drop_malformed_truncated_and_expires_in)
 {
 	struct test_response r;
+	cJSON *doc;
 	char url[256];
 
 	snprintf(url, sizeof(url), "%s/computeMetadata/v1/instance/service-accounts/default/token",
@@ -480,7 +481,9 @@ Test(control, faults_drop_malformed_truncated_and_expires_in)
 	/* All rules used up: the real answer again. */
 	cr_assert_eq(test_http_gce(url, &r), 0);
 	cr_assert_eq(r.status, 200);
-	cr_assert_not_null(cJSON_Parse(r.body));
+	doc = cJSON_Parse(r.body);
+	cr_assert_not_null(doc, "%s", r.body);
+	cJSON_Delete(doc);
 	test_response_free(&r);
 }
 
