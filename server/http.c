@@ -84,6 +84,7 @@ struct req_state {
 	size_t body_len;
 	int too_large;
 	int faults_checked;
+	int counted; /* in the stats already */
 	int has_fault;
 	struct faults_rule fault;
 };
@@ -404,15 +405,28 @@ static int declared_too_large(struct MHD_Connection *conn)
 	return cl && strtoull(cl, NULL, 10) > BODY_MAX;
 }
 
+/* Counts the request in the stats with its final status, once. This runs
+ * before the answer is queued, so a client that reads the stats right after
+ * its answer arrived sees its own request counted. */
+static void count(struct server *srv, struct req_state *st, unsigned status)
+{
+	st->status = status;
+	if (!st->counted) {
+		st->counted = 1;
+		stats_count(&srv->stats, st->path, status);
+	}
+}
+
 /* Answers 413 at once; libmicrohttpd then closes the connection rather than
  * read the rest of the body. */
-static enum MHD_Result refuse_too_large(struct MHD_Connection *conn, struct req_state *st)
+static enum MHD_Result refuse_too_large(struct server *srv, struct MHD_Connection *conn,
+                                        struct req_state *st)
 {
 	struct request rq = { .conn = conn, .flavour = 1 };
 
 	st->too_large = 1;
 	reply_static(&rq, 413, CT_PLAIN, "request body too large\n");
-	st->status = rq.status;
+	count(srv, st, rq.status);
 	return queue_reply(&rq);
 }
 
@@ -437,7 +451,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*req_cls = st;
 		atomic_fetch_add(&srv->in_flight, 1);
 		if (declared_too_large(conn))
-			return refuse_too_large(conn, st);
+			return refuse_too_large(srv, conn, st);
 		/* Answer only once the whole request has been read: a response
 		 * queued earlier makes libmicrohttpd close the connection,
 		 * and clients expect keep-alive. */
@@ -450,7 +464,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (st->too_large)
 			return MHD_YES;
 		if (st->body_len + n > BODY_MAX)
-			return refuse_too_large(conn, st);
+			return refuse_too_large(srv, conn, st);
 		if (!grow_body(st, upload_data, n))
 			return MHD_NO;
 		return MHD_YES;
@@ -469,8 +483,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				return MHD_YES;
 		}
 	}
-	if (st->has_fault && st->fault.drop)
+	if (st->has_fault && st->fault.drop) {
+		count(srv, st, 0);
 		return MHD_NO; /* libmicrohttpd closes the connection, no response */
+	}
 
 	memset(&rq, 0, sizeof(rq));
 	rq.srv = srv;
@@ -488,7 +504,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		dispatch(&rq);
 	if (rq.has_fault && rq.fault.body == FAULTS_BODY_MALFORMED)
 		reply_static(&rq, rq.status, rq.content_type, malformed_body);
-	st->status = rq.status;
+	count(srv, st, rq.status);
 	return queue_reply(&rq);
 }
 
@@ -502,7 +518,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	(void)conn;
 	if (!st)
 		return;
-	stats_count(&srv->stats, st->path, st->status);
+	count(srv, st, st->status); /* a request that ended before its answer */
 	if (why == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		log_msg(LOG_INFO, "%s %s %u %lldus", st->method, st->path, st->status,
 		        (long long)(mono_us() - st->start_us));
