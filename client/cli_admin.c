@@ -15,10 +15,12 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -61,10 +63,13 @@ static int default_secret_path(const char *server, char *out, size_t cap)
 {
 	const char *colon = strrchr(server, ':'), *run = getenv("XDG_RUNTIME_DIR"),
 	           *home = getenv("HOME");
+	struct passwd *pw;
 	int n;
 
 	if (!colon)
 		return -1;
+	if ((!home || !*home) && (pw = getpwuid(getuid())))
+		home = pw->pw_dir;
 	if (run && *run)
 		n = snprintf(out, cap, "%s/metatoken/admin-%s.secret", run, colon + 1);
 	else if (home && *home)

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,12 @@
 int control_default_secret_path(unsigned port, char *out, size_t cap)
 {
 	const char *run = getenv("XDG_RUNTIME_DIR"), *home = getenv("HOME");
+	struct passwd *pw;
 	int n;
+
+	/* A service or CI job may run with neither variable set. */
+	if ((!home || !*home) && (pw = getpwuid(getuid())))
+		home = pw->pw_dir;
 
 	if (run && *run)
 		n = snprintf(out, cap, "%s/metatoken/admin-%u.secret", run, port);

@@ -29,9 +29,10 @@ void control_cleanup(struct server *srv);
 /*
  * The default secret file for a server on `port`:
  * $XDG_RUNTIME_DIR/metatoken/admin-PORT.secret when XDG_RUNTIME_DIR is set,
- * else $HOME/.metatoken/admin-PORT.secret. Returns the length written to
- * out, or -1 when neither variable is set or out is too small. The CLI
- * computes the same path.
+ * else $HOME/.metatoken/admin-PORT.secret, HOME defaulting to the user's
+ * home directory from the password database. Returns the length written to
+ * out, or -1 when there is no home or out is too small. The CLI computes the
+ * same path.
  */
 int control_default_secret_path(unsigned port, char *out, size_t cap);
 
