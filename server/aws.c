@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "awscreds.h"
+#include "b64url.h"
 #include "log.h"
 #include "server.h"
 
@@ -48,43 +49,12 @@ struct aws {
 	char *identity_json; /* dynamic/instance-identity/document */
 };
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* Encodes n bytes (n a multiple of 3) as base64url into out[n / 3 * 4 + 1]. */
-static void encode3(const unsigned char *in, size_t n, char *out)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = b64url[v >> 18 & 63];
-		out[o++] = b64url[v >> 12 & 63];
-		out[o++] = b64url[v >> 6 & 63];
-		out[o++] = b64url[v & 63];
-	}
-	out[o] = '\0';
-}
-
 /* Decodes exactly SESSION_TEXT_LEN chars; returns -1 on any other input. */
 static int decode_session(const char *in, size_t len, unsigned char out[SESSION_RAW_LEN])
 {
-	if (len != SESSION_TEXT_LEN)
+	if (len != SESSION_TEXT_LEN ||
+	    b64url_decode(in, len, out, SESSION_RAW_LEN) != SESSION_RAW_LEN)
 		return -1;
-	for (size_t i = 0, o = 0; i < len; i += 4) {
-		uint32_t v = 0;
-
-		for (size_t k = 0; k < 4; k++) {
-			const char *p = in[i + k] ? strchr(b64url, in[i + k]) : NULL;
-
-			if (!p)
-				return -1;
-			v = v << 6 | (uint32_t)(p - b64url);
-		}
-		out[o++] = (unsigned char)(v >> 16);
-		out[o++] = (unsigned char)(v >> 8);
-		out[o++] = (unsigned char)v;
-	}
 	return 0;
 }
 
@@ -122,7 +92,7 @@ static int session_mint(struct aws *a, int64_t expires_ms, char *out)
 	if (RAND_bytes(raw + 9, SESSION_NONCE_LEN) != 1 ||
 	    session_mac(a, raw, raw + SESSION_PAYLOAD_LEN) != 0)
 		goto out;
-	encode3(raw, SESSION_RAW_LEN, out);
+	b64url_encode(raw, SESSION_RAW_LEN, out);
 	rc = 0;
 out:
 	OPENSSL_cleanse(raw, sizeof(raw));
@@ -253,7 +223,7 @@ struct aws *aws_new(const struct server *srv, char *err, size_t errlen)
 			         "cannot generate the container token (OpenSSL failed)");
 			goto out_free;
 		}
-		encode3(raw, sizeof(raw), a->container_token);
+		b64url_encode(raw, sizeof(raw), a->container_token);
 		OPENSSL_cleanse(raw, sizeof(raw));
 	}
 	for (size_t i = 0; i < c->n_accounts; i++) {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "aws.h"
+#include "b64url.h"
 #include "control.h"
 #include "log.h"
 #include "server.h"
@@ -44,28 +45,6 @@ int control_default_secret_path(unsigned port, char *out, size_t cap)
 	else
 		return -1;
 	return n < 0 || (size_t)n >= cap ? -1 : n;
-}
-
-static void base64url(const unsigned char *in, size_t len, char *out)
-{
-	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= in[i + 2];
-		out[o++] = a[(v >> 18) & 63];
-		out[o++] = a[(v >> 12) & 63];
-		if (i + 1 < len)
-			out[o++] = a[(v >> 6) & 63];
-		if (i + 2 < len)
-			out[o++] = a[v & 63];
-	}
-	out[o] = '\0';
 }
 
 /* Writes the secret to path with mode 0600, creating its folder (0700) if
@@ -117,7 +96,7 @@ int control_init(struct server *srv, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot generate the admin secret (OpenSSL failed)");
 			return -1;
 		}
-		base64url(raw, sizeof(raw), srv->admin_secret);
+		b64url_encode(raw, sizeof(raw), srv->admin_secret);
 		OPENSSL_cleanse(raw, sizeof(raw));
 	}
 	if (srv->cfg.admin_secret_file)

@@ -7,6 +7,7 @@
  * exactly the bytes that were signed (canonical base64url, no trailing data),
  * so no two different strings are accepted as the same token.
  */
+#include "b64url.h"
 #include "tokens.h"
 
 #include <errno.h>
@@ -32,10 +33,9 @@
 /* version, key id length, key id, issued, expires, nonce, account length */
 #define PAYLOAD_FIXED_LEN   (1 + 1 + KEY_ID_LEN + 8 + 8 + NONCE_LEN + 1)
 #define PAYLOAD_MAX_LEN     (PAYLOAD_FIXED_LEN + TOKENS_ACCOUNT_MAX)
-#define B64_LEN(n)          (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
-#define PAYLOAD_B64_MAX_LEN B64_LEN(PAYLOAD_MAX_LEN)
+#define PAYLOAD_B64_MAX_LEN B64URL_LEN(PAYLOAD_MAX_LEN)
 
-_Static_assert(B64_LEN(SIG_LEN) == SIG_B64_LEN, "signature text length");
+_Static_assert(B64URL_LEN(SIG_LEN) == SIG_B64_LEN, "signature text length");
 _Static_assert(TOKEN_PREFIX_LEN + PAYLOAD_B64_MAX_LEN + 1 + SIG_B64_LEN <= TOKENS_MAX_LEN,
                "the longest token must fit TOKENS_MAX_LEN");
 
@@ -43,88 +43,6 @@ struct tokens_key {
 	EVP_PKEY *pkey;
 	uint8_t id[KEY_ID_LEN]; /* first bytes of SHA-256 of the raw public key */
 };
-
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* Encodes n bytes as unpadded base64url into out, which must hold B64_LEN(n)
- * chars. Returns the number of chars written; no NUL is added. */
-static size_t b64url_encode(const uint8_t *in, size_t n, char *out)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = b64url_alphabet[v >> 18 & 63];
-		out[o++] = b64url_alphabet[v >> 12 & 63];
-		out[o++] = b64url_alphabet[v >> 6 & 63];
-		out[o++] = b64url_alphabet[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)in[i] << 16;
-
-		out[o++] = b64url_alphabet[v >> 18 & 63];
-		out[o++] = b64url_alphabet[v >> 12 & 63];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-
-		out[o++] = b64url_alphabet[v >> 18 & 63];
-		out[o++] = b64url_alphabet[v >> 12 & 63];
-		out[o++] = b64url_alphabet[v >> 6 & 63];
-	}
-	return o;
-}
-
-/* The 6-bit value of a base64url char, or -1 for anything else ('=' too). */
-static int b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/*
- * Decodes exactly len chars of unpadded base64url into out (room for cap
- * bytes). Returns the decoded length, or -1 on any char outside the alphabet,
- * a length no encoder produces (len % 4 == 1), output that would not fit, or
- * non-zero unused bits in the last char: only the canonical encoding of a
- * byte string is accepted, so a token has exactly one spelling.
- */
-static long b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
-{
-	size_t i, o = 0, rem = len % 4;
-	size_t outlen = len / 4 * 3 + (rem ? rem - 1 : 0);
-	uint32_t acc = 0;
-	unsigned int bits = 0;
-
-	if (rem == 1 || outlen > cap)
-		return -1;
-	for (i = 0; i < len; i++) {
-		int v = b64url_value((unsigned char)in[i]);
-
-		if (v < 0)
-			return -1;
-		acc = (acc << 6 | (uint32_t)v) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	/* 2 or 4 bits are left over after a partial group; they must be zero. */
-	if (bits && (acc & ((1u << bits) - 1)))
-		return -1;
-	return (long)o;
-}
 
 static void put_be64(uint8_t *p, int64_t v)
 {
@@ -268,7 +186,7 @@ int tokens_mint(const struct tokens_key *k, const char *account, int64_t issued_
 	if (acclen == 0 || acclen > TOKENS_ACCOUNT_MAX)
 		return -1;
 	plen = PAYLOAD_FIXED_LEN + acclen;
-	signed_len = TOKEN_PREFIX_LEN + B64_LEN(plen); /* "t1.<payload>" */
+	signed_len = TOKEN_PREFIX_LEN + B64URL_LEN(plen); /* "t1.<payload>" */
 	tlen = signed_len + 1 + SIG_B64_LEN;
 	if (outlen < tlen + 1)
 		return -1;
