@@ -501,11 +501,11 @@ void aws_handle_container(struct request *rq)
 
 /* ---- control hooks ---- */
 
-int aws_account_drop(struct server *srv, size_t account)
+int aws_account_drop(struct server *srv, size_t account, char token[TOKENS_MAX_LEN + 1])
 {
 	if (!srv->aws || srv->aws->role_account != (int)account)
 		return 0;
-	return awscreds_account_drop(&srv->aws->creds);
+	return awscreds_account_drop(&srv->aws->creds, token);
 }
 
 int aws_account_rotate(struct server *srv, size_t account)

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tokens.h"
+
 struct server;
 struct request;
 struct aws;
@@ -41,8 +43,9 @@ void aws_handle_container(struct request *rq);
 /*
  * Control hooks. Each returns 1 if it acted on `account`'s credentials and
  * 0 when that account carries no role (or, for drop, had no current set).
+ * drop copies the dropped set's Token into token (when non-NULL).
  */
-int aws_account_drop(struct server *srv, size_t account);
+int aws_account_drop(struct server *srv, size_t account, char token[TOKENS_MAX_LEN + 1]);
 int aws_account_rotate(struct server *srv, size_t account);
 /* Copies the current set's key id and times for the control API's view. */
 int aws_account_peek(struct server *srv, size_t account, char key_id[21], int64_t *issued_ms,

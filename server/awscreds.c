@@ -104,12 +104,14 @@ out_unlock:
 	return ret;
 }
 
-int awscreds_account_drop(struct awscreds_account *a)
+int awscreds_account_drop(struct awscreds_account *a, char token[TOKENS_MAX_LEN + 1])
 {
 	int had;
 
 	pthread_mutex_lock(&a->lock);
 	had = a->has_current;
+	if (had && token)
+		memcpy(token, a->current.token, TOKENS_MAX_LEN + 1);
 	OPENSSL_cleanse(&a->current, sizeof(a->current));
 	a->has_current = 0;
 	pthread_mutex_unlock(&a->lock);

@@ -58,8 +58,10 @@ void awscreds_account_release(struct awscreds_account *a);
  */
 int awscreds_account_get(struct awscreds_account *a, int64_t now_ms, struct awscreds_set *out);
 
-/* Forgets the current set (the next get mints one). Returns 1 if there was one. */
-int awscreds_account_drop(struct awscreds_account *a);
+/* Forgets the current set (the next get mints one). Returns 1 if there was
+ * one, and then copies its Token into token (when non-NULL), so that the
+ * caller can take that token out of service too. */
+int awscreds_account_drop(struct awscreds_account *a, char token[TOKENS_MAX_LEN + 1]);
 
 /* Mints a new current set at now_ms. Returns 0, or -1 if minting failed. */
 int awscreds_account_rotate(struct awscreds_account *a, int64_t now_ms);

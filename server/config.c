@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -1031,7 +1032,7 @@ out:
 static void release_control(struct config *c)
 {
 	if (c->admin_secret)
-		memset(c->admin_secret, 0, strlen(c->admin_secret));
+		OPENSSL_cleanse(c->admin_secret, strlen(c->admin_secret));
 	free(c->admin_secret);
 	free(c->admin_secret_file);
 	c->admin_secret = c->admin_secret_file = NULL;
@@ -1094,7 +1095,7 @@ static void release_aws(struct config *c)
 	free(c->aws_region);
 	free(c->aws_account_id);
 	if (c->aws_container_token)
-		memset(c->aws_container_token, 0, strlen(c->aws_container_token));
+		OPENSSL_cleanse(c->aws_container_token, strlen(c->aws_container_token));
 	free(c->aws_container_token);
 	c->aws_instance_id = c->aws_hostname = c->aws_local_ipv4 = NULL;
 	c->aws_availability_zone = c->aws_region = c->aws_account_id = NULL;

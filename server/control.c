@@ -79,6 +79,25 @@ static int write_secret(const char *path, const char *secret, char *err, size_t 
 	return 0;
 }
 
+int control_make_secret(struct server *srv, char *err, size_t errlen)
+{
+	unsigned char raw[32];
+
+	if (!srv->control_enabled)
+		return 0;
+	if (srv->cfg.admin_secret) {
+		snprintf(srv->admin_secret, sizeof(srv->admin_secret), "%s", srv->cfg.admin_secret);
+		return 0;
+	}
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		snprintf(err, errlen, "cannot generate the admin secret (OpenSSL failed)");
+		return -1;
+	}
+	b64url_encode(raw, sizeof(raw), srv->admin_secret);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return 0;
+}
+
 int control_init(struct server *srv, char *err, size_t errlen)
 {
 	char path[1024];
@@ -87,18 +106,6 @@ int control_init(struct server *srv, char *err, size_t errlen)
 
 	if (!srv->control_enabled)
 		return 0;
-	if (srv->cfg.admin_secret) {
-		snprintf(srv->admin_secret, sizeof(srv->admin_secret), "%s", srv->cfg.admin_secret);
-	} else {
-		unsigned char raw[32];
-
-		if (RAND_bytes(raw, sizeof(raw)) != 1) {
-			snprintf(err, errlen, "cannot generate the admin secret (OpenSSL failed)");
-			return -1;
-		}
-		b64url_encode(raw, sizeof(raw), srv->admin_secret);
-		OPENSSL_cleanse(raw, sizeof(raw));
-	}
 	if (srv->cfg.admin_secret_file)
 		snprintf(path, sizeof(path), "%s", srv->cfg.admin_secret_file);
 	else if (control_default_secret_path(port, path, sizeof(path)) < 0) {
@@ -130,7 +137,8 @@ static int authorized(const struct request *rq)
 	const char *h = request_header(rq, "Authorization");
 	unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
 
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+	/* No secret (yet): nothing matches, not even an empty one. */
+	if (!rq->srv->admin_secret[0] || !h || strncasecmp(h, "Bearer ", 7) != 0)
 		return 0;
 	h += 7;
 	SHA256((const unsigned char *)rq->srv->admin_secret, strlen(rq->srv->admin_secret), want);
@@ -332,44 +340,68 @@ static void account_patch(struct request *rq, int account)
 
 /* Takes the account's current token out of service for `why`; the next
  * metadata request mints a new one. */
-static void retire_current(struct request *rq, int account, enum revoke_reason why)
+/* Takes a dropped token out of service for `why`: validation refuses it
+ * from now on. Returns 0, or -1 (after replying 500) when the list is full. */
+static int take_out(struct request *rq, const struct tokens_claims *c, enum revoke_reason why)
 {
 	struct server *srv = rq->srv;
-	struct tokens_claims old;
-	int64_t now = clock_now_ms(&srv->clock);
-	/* The account's AWS credentials go with its token: the next request
-	 * for either gets a new one. */
-	int had_aws = aws_account_drop(srv, (size_t)account);
 
-	if (!tokens_account_drop(&srv->accounts[account], &old)) {
-		if (had_aws) {
-			account_get(rq, account);
+	if (revocations_add(&srv->revoked, c->nonce, c->expires_ms, why,
+	                    clock_now_ms(&srv->clock)) != 0) {
+		reply_error(rq, 500, "the revocation list is full");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Takes the account's current token out of service for `why`, and its AWS
+ * credentials with it (their Token is a bearer token of the same account):
+ * the next request for either gets a new one. When `only` is non-NULL, acts
+ * only if the current token is still that one (a concurrent request may
+ * have replaced it since the caller looked).
+ */
+static void retire_current(struct request *rq, int account, enum revoke_reason why,
+                           const uint8_t *only)
+{
+	struct server *srv = rq->srv;
+	struct tokens_claims old, aws_claims;
+	char aws_token[TOKENS_MAX_LEN + 1];
+	int had_token, had_aws = 0;
+
+	had_token = tokens_account_drop_if(&srv->accounts[account], only, &old);
+	if (!only)
+		had_aws = aws_account_drop(srv, (size_t)account, aws_token);
+	if (had_aws && tokens_verify(srv->key, aws_token, strlen(aws_token), INT64_MIN,
+	                             &aws_claims) == TOKENS_VALID) {
+		OPENSSL_cleanse(aws_token, sizeof(aws_token));
+		if (take_out(rq, &aws_claims, why) != 0)
 			return;
-		}
+	}
+	if (!had_token && !had_aws) {
 		reply_error(rq, 409, "%s has no current token", srv->cfg.accounts[account].id);
 		return;
 	}
-	if (revocations_add(&srv->revoked, old.nonce, old.expires_ms, why, now) != 0) {
-		reply_error(rq, 500, "the revocation list is full");
+	if (had_token && take_out(rq, &old, why) != 0)
 		return;
-	}
 	if (why == REVOKE_REVOKED)
-		atomic_fetch_add(&srv->revoked_count[account], 1);
-	log_msg(LOG_INFO, "control: %s: current token %s", srv->cfg.accounts[account].id,
+		atomic_fetch_add(&srv->revoked_count[account], (uint64_t)(had_token + had_aws));
+	log_msg(LOG_INFO, "control: %s: current token%s %s", srv->cfg.accounts[account].id,
+	        had_aws ? " and AWS credentials" : "",
 	        why == REVOKE_REVOKED ? "revoked" : "expired");
 	account_get(rq, account);
 }
 
 static void account_expire(struct request *rq, int account)
 {
-	retire_current(rq, account, REVOKE_EXPIRED);
+	retire_current(rq, account, REVOKE_EXPIRED, NULL);
 }
 
 static void account_revoke(struct request *rq, int account)
 {
 	static const char *const known[] = { "token", NULL };
 	struct server *srv = rq->srv;
-	struct tokens_claims claims, cur;
+	struct tokens_claims claims;
 	const cJSON *t;
 	enum tokens_verdict v;
 	cJSON *o = body_object(rq, known);
@@ -379,7 +411,7 @@ static void account_revoke(struct request *rq, int account)
 	t = cJSON_GetObjectItemCaseSensitive(o, "token");
 	if (!t) {
 		cJSON_Delete(o);
-		retire_current(rq, account, REVOKE_REVOKED);
+		retire_current(rq, account, REVOKE_REVOKED, NULL);
 		return;
 	}
 	if (!cJSON_IsString(t)) {
@@ -400,18 +432,12 @@ static void account_revoke(struct request *rq, int account)
 		            srv->cfg.accounts[account].id);
 		return;
 	}
-	/* The current token: the next metadata request gets a new one. */
-	if (tokens_account_current(&srv->accounts[account], &cur) &&
-	    CRYPTO_memcmp(cur.nonce, claims.nonce, sizeof(cur.nonce)) == 0) {
-		retire_current(rq, account, REVOKE_REVOKED);
+	/* Out of service whatever happens next; and if it is still the current
+	 * token, the next metadata request gets a new one. */
+	if (take_out(rq, &claims, REVOKE_REVOKED) != 0)
 		return;
-	}
-	if (revocations_add(&srv->revoked, claims.nonce, claims.expires_ms, REVOKE_REVOKED,
-	                    clock_now_ms(&srv->clock)) != 0) {
-		reply_error(rq, 500, "the revocation list is full");
-		return;
-	}
 	atomic_fetch_add(&srv->revoked_count[account], 1);
+	tokens_account_drop_if(&srv->accounts[account], claims.nonce, NULL);
 	account_get(rq, account);
 }
 

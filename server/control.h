@@ -15,8 +15,14 @@ struct server;
 struct request;
 
 /*
- * Sets up the admin secret: the configured one, or 32 random bytes in
- * base64url. Writes it to the secret file (mode 0600, its folder 0700
+ * Sets the admin secret: the configured one, or 32 random bytes in
+ * base64url. server_init calls it, so the secret is in place before the
+ * daemon takes its first request. Returns 0, or -1 with a reason in err.
+ */
+int control_make_secret(struct server *srv, char *err, size_t errlen);
+
+/*
+ * Writes the admin secret to the secret file (mode 0600, its folder 0700
  * when we create it): the configured path, or the default one for the
  * bound port (control_default_secret_path). Call after server_start, which
  * knows the port. Returns 0, or -1 with a one-line reason in err.

@@ -107,7 +107,9 @@ static int parse_rule(const cJSON *root, struct faults_rule *r, char *err, size_
 			}
 			snprintf(r->method, sizeof(r->method), "%s", methods[i]);
 		} else if (strcmp(k, "status") == 0) {
-			if (int_field(v, "status", 100, 599, &n, err, errlen))
+			/* Not 1xx: an interim status as the final answer hangs
+			 * clients. */
+			if (int_field(v, "status", 200, 599, &n, err, errlen))
 				return -1;
 			r->status = (unsigned)n;
 			actions++;

@@ -8,7 +8,7 @@
  *   {
  *     "path": "/computeMetadata/v1/instance/service-accounts/",  required prefix
  *     "method": "GET",              any method when absent
- *     "status": 503,                answer with this status (100..599)
+ *     "status": 503,                answer with this status (200..599)
  *     "retry_after_s": 2,           with a Retry-After header (429/503)
  *     "latency_ms": 1500,           hold the request this long first (0..60000)
  *     "drop": true,                 close the connection with no response

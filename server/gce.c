@@ -15,6 +15,9 @@
 #include "gce.h"
 #include "server.h"
 
+/* An email (at most 254 chars), a slash and a NUL. */
+#define LISTING_NAME_MAX 260
+
 enum node_kind {
 	NODE_DIR,
 	NODE_TEXT,   /* a string */
@@ -506,7 +509,7 @@ static void serve_node(struct request *rq, const struct node *n, int json, int r
 	}
 	if (json) {
 		cJSON *arr = cJSON_CreateArray();
-		char name[160];
+		char name[LISTING_NAME_MAX];
 
 		for (size_t i = 0; arr && i < n->n_children; i++) {
 			snprintf(name, sizeof(name), "%s%s", n->children[i]->name,

@@ -155,10 +155,21 @@ const char *request_query(const struct request *rq, const char *name)
 	return v ? v : "";
 }
 
+/* Frees the reply's current body, if it owns it, wiping a token first. */
+static void drop_body(struct request *rq)
+{
+	if (!rq->body_owned)
+		return;
+	if (rq->secret)
+		OPENSSL_cleanse((char *)rq->body, rq->body_len);
+	free((char *)rq->body);
+	rq->body_owned = 0;
+	rq->secret = 0;
+}
+
 void reply_static(struct request *rq, unsigned status, const char *content_type, const char *body)
 {
-	if (rq->body_owned)
-		free((char *)rq->body);
+	drop_body(rq);
 	rq->status = status;
 	rq->content_type = content_type;
 	rq->body = body;
@@ -169,8 +180,7 @@ void reply_static(struct request *rq, unsigned status, const char *content_type,
 void reply_owned(struct request *rq, unsigned status, const char *content_type, char *body,
                  size_t len)
 {
-	if (rq->body_owned)
-		free((char *)rq->body);
+	drop_body(rq);
 	rq->status = status;
 	rq->content_type = content_type;
 	rq->body = body;
@@ -358,6 +368,9 @@ static enum MHD_Result queue_reply(struct request *rq)
 	enum MHD_Result ret;
 	char etag[17];
 
+	/* Every GCE-flavour answer carries an ETag, errors included. */
+	if (rq->flavour)
+		rq->etag = 1;
 	if (rq->etag)
 		etag_of(rq->body, rq->body_len, etag);
 	/* Ownership of an owned body passes to MHD, which frees it with the
@@ -630,6 +643,12 @@ void server_stop(struct server *srv, int64_t grace_ms)
 	/* Stop accepting: new connections are refused from here on. Requests
 	 * held by latency faults are answered now. */
 	MHD_quiesce_daemon(srv->daemon);
+	if (srv->listen_fd >= 0) {
+		/* Closed now, not after the drain: the kernel would otherwise go on
+		 * accepting into the backlog, and those clients would hang. */
+		close(srv->listen_fd);
+		srv->listen_fd = -1;
+	}
 	delays_flush(srv->delays);
 	deadline = mono_us() + grace_ms * 1000;
 	while (atomic_load(&srv->in_flight) > 0 && mono_us() < deadline) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "aws.h"
+#include "control.h"
 #include "gce.h"
 #include "server.h"
 
@@ -43,6 +44,8 @@ int server_init(struct server *srv, char *err, size_t errlen)
 		}
 		srv->n_accounts = i + 1;
 	}
+	if (control_make_secret(srv, err, errlen) != 0)
+		return -1;
 	srv->gce = gce_tree_build(srv, err, errlen);
 	if (!srv->gce)
 		return -1;

@@ -38,10 +38,17 @@ static uint64_t hash_of(const char *path, unsigned status)
 
 /* Open addressing with linear probing; the table is never more than 3/4
  * full, so a probe always ends. */
-void stats_count(struct stats *s, const char *path, unsigned status)
+void stats_count(struct stats *s, const char *full_path, unsigned status)
 {
-	uint64_t h = hash_of(path, status);
-	size_t i = h % STATS_SLOTS;
+	char path[STATS_PATH_MAX + 1];
+	uint64_t h;
+	size_t i;
+
+	/* Hash and compare what a slot can hold: a longer path would never
+	 * match its own shortened copy and take a new slot every time. */
+	snprintf(path, sizeof(path), "%s", full_path);
+	h = hash_of(path, status);
+	i = h % STATS_SLOTS;
 
 	pthread_mutex_lock(&s->lock);
 	s->total++;

@@ -438,20 +438,30 @@ static int current_claims(struct tokens_account *a, struct tokens_claims *claims
 	return v == TOKENS_VALID;
 }
 
-int tokens_account_drop(struct tokens_account *a, struct tokens_claims *old)
+int tokens_account_drop_if(struct tokens_account *a, const uint8_t *nonce,
+                           struct tokens_claims *old)
 {
 	struct tokens_claims c;
 	int had;
 
 	pthread_mutex_lock(&a->lock);
 	had = current_claims(a, &c);
-	OPENSSL_cleanse(a->current, sizeof(a->current));
-	a->current_len = 0;
-	a->current_expires_ms = 0;
+	if (had && nonce && CRYPTO_memcmp(c.nonce, nonce, sizeof(c.nonce)) != 0)
+		had = 0;
+	else if (had || !nonce) {
+		OPENSSL_cleanse(a->current, sizeof(a->current));
+		a->current_len = 0;
+		a->current_expires_ms = 0;
+	}
 	pthread_mutex_unlock(&a->lock);
 	if (had && old)
 		*old = c;
 	return had;
+}
+
+int tokens_account_drop(struct tokens_account *a, struct tokens_claims *old)
+{
+	return tokens_account_drop_if(a, NULL, old);
 }
 
 int tokens_account_rotate(struct tokens_account *a, int64_t now_ms)

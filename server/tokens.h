@@ -137,6 +137,11 @@ int tokens_account_get(struct tokens_account *a, int64_t now_ms, char *out, size
  */
 int tokens_account_drop(struct tokens_account *a, struct tokens_claims *old);
 
+/* Like tokens_account_drop, but only if the current token's nonce is
+ * `nonce` (any token when nonce is NULL): an atomic check-and-drop. */
+int tokens_account_drop_if(struct tokens_account *a, const uint8_t *nonce,
+                           struct tokens_claims *old);
+
 /* Mints a new current token at now_ms, as if the margin had been reached.
  * Returns 0, or -1 if minting failed. */
 int tokens_account_rotate(struct tokens_account *a, int64_t now_ms);

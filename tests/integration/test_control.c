@@ -433,8 +433,10 @@ Test(control, faults_list_delete_and_validation)
 
 	expect_ctl_error("POST", "faults", "{\"status\": 500}", 400, "path: is required");
 	expect_ctl_error("POST", "faults", "{\"path\": \"/x\"}", 400, "needs an action");
+	expect_ctl_error("POST", "faults", "{\"path\": \"/x\", \"status\": 101}", 400,
+	                 "status: must be an integer from 200 to 599 (got 101)");
 	expect_ctl_error("POST", "faults", "{\"path\": \"/x\", \"status\": 42}", 400,
-	                 "status: must be an integer from 100 to 599 (got 42)");
+	                 "status: must be an integer from 200 to 599 (got 42)");
 	expect_ctl_error("POST", "faults", "{\"path\": \"/x\", \"body\": \"weird\"}", 400,
 	                 "body: must be \"malformed\" or \"truncated\"");
 	expect_ctl_error("POST", "faults",
@@ -626,4 +628,52 @@ Test(control, replicas_sharing_a_key_accept_each_others_tokens)
 	test_server_stop(&c);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_assert_eq(system(cmd), 0);
+}
+
+/* The AWS credentials' Token is a bearer token of the same account: taking
+ * the account's token out of service takes it out too. */
+Test(control, revoking_an_account_revokes_its_aws_credentials_token)
+{
+	char url[256], tok[512];
+	struct test_response r;
+	cJSON *j;
+
+	snprintf(url, sizeof(url), "%s/latest/meta-data/iam/security-credentials/metatoken-role",
+	         srv.base_url);
+	cr_assert_eq(test_http("GET", url, NULL, NULL, &r), 0);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	j = cJSON_Parse(r.body);
+	snprintf(tok, sizeof(tok), "%s", cJSON_GetObjectItemCaseSensitive(j, "Token")->valuestring);
+	cJSON_Delete(j);
+	test_response_free(&r);
+	cr_assert_eq(protected_call(tok, NULL, 0), 200);
+	cJSON_Delete(ctl("POST", "accounts/default/revoke", NULL, 200));
+	cr_assert_eq(protected_call(tok, NULL, 0), 401, "the AWS Token outlived the revocation");
+}
+
+/* A path longer than a stats slot holds must not take a new slot each time. */
+Test(control, long_paths_do_not_fill_the_stats)
+{
+	char url[400], path[260];
+	struct test_response r;
+	cJSON *j, *paths, *p;
+
+	memset(path, 'a', 250);
+	path[250] = '\0';
+	snprintf(url, sizeof(url), "%s/%s", srv.base_url, path);
+	for (int i = 0; i < 400; i++) {
+		cr_assert_eq(test_http("GET", url, NULL, NULL, &r), 0);
+		test_response_free(&r);
+	}
+	j = ctl("GET", "stats", NULL, 200);
+	cr_assert_eq(cJSON_GetObjectItemCaseSensitive(
+	                 cJSON_GetObjectItemCaseSensitive(j, "requests"), "other")
+	                 ->valuedouble,
+	             0);
+	paths = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "requests"),
+	                                         "paths");
+	cr_assert_eq(cJSON_GetArraySize(paths), 1, "%d paths", cJSON_GetArraySize(paths));
+	p = cJSON_GetArrayItem(paths, 0);
+	cr_assert_eq(cJSON_GetObjectItemCaseSensitive(p, "404")->valuedouble, 400);
+	cJSON_Delete(j);
 }

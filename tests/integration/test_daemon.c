@@ -179,3 +179,35 @@ Test(daemon, listens_on_ipv6_loopback)
 	test_response_free(&r);
 	test_server_stop(&s);
 }
+
+/* From SIGTERM on, new connections are refused at once, even while an
+ * unfinished request keeps the drain going: they must not hang. */
+Test(daemon, new_connections_are_refused_during_the_drain)
+{
+	static const char partial[] = "POST /computeMetadata/v1/ HTTP/1.1\r\nHost: x\r\n"
+	                              "Content-Length: 10\r\n\r\n";
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct test_server s;
+	int held, refused = 0;
+
+	cr_assert_eq(test_server_start(&s, NULL), 0);
+	sa.sin_port = htons((uint16_t)s.port);
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	held = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(held, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(send(held, partial, strlen(partial), 0), (ssize_t)strlen(partial));
+	usleep(50 * 1000); /* let the server read the headers */
+	kill(s.pid, SIGTERM);
+	/* Within 2 s (the drain lasts up to 5 s), a new connection is refused. */
+	for (int i = 0; i < 200 && !refused; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		refused = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0;
+		close(fd);
+		if (!refused)
+			usleep(10 * 1000);
+	}
+	cr_assert(refused, "new connections were still accepted during the drain");
+	close(held);
+	test_server_stop(&s);
+}

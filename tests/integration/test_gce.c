@@ -158,6 +158,22 @@ Test(gce, unknown_paths_are_404_with_the_flavour_header)
 	expect("/elsewhere", 404, "application/text", NULL);
 }
 
+Test(gce, errors_carry_an_etag_too)
+{
+	const char *const h[] = { "Metadata-Flavor: Google", "X-Forwarded-For: 10.0.0.1", NULL };
+	struct test_response r;
+	char etag[64];
+
+	get("/computeMetadata/v1/nope", &r);
+	cr_assert_eq(r.status, 404);
+	cr_assert_not_null(test_response_header(&r, "ETag", etag, sizeof(etag)));
+	test_response_free(&r);
+	get_with("GET", "/computeMetadata/v1/project/project-id", h, &r);
+	cr_assert_eq(r.status, 403);
+	cr_assert_not_null(test_response_header(&r, "ETag", etag, sizeof(etag)));
+	test_response_free(&r);
+}
+
 Test(gce, wrong_method_is_405_with_allow)
 {
 	const char *const h[] = { "Metadata-Flavor: Google", NULL };
