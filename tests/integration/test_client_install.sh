@@ -78,7 +78,10 @@ static_libs="$libdir/libmetatoken.a $(pkg-config --libs $requires) -pthread -lm"
 $cc -std=c11 $san -o "$tmp/function-static" "$src/examples/function.c" $cflags $static_libs ||
 	fail "the example does not link with libmetatoken.a and the Requires.private of metatoken.pc"
 
-# A real metatokend on an ephemeral port.
+# A real metatokend on an ephemeral port. The output file exists before the
+# server starts: the background job opens it only after the fork, and a
+# failing sed would end this script (set -e) before the server wrote it.
+: >"$tmp/server.out"
 "$metatokend" --listen 127.0.0.1:0 --log-level warn >"$tmp/server.out" 2>"$tmp/server.err" &
 server_pid=$!
 addr=

@@ -55,6 +55,8 @@ Test(daemon, sigterm_and_sigint_exit_0)
 	kill(s.pid, SIGINT);
 	cr_assert_eq(waitpid(s.pid, &status, 0), s.pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+	s.pid = 0;
+	test_server_stop(&s); /* removes its folder */
 }
 
 Test(daemon, bad_listen_address_is_a_one_line_error)

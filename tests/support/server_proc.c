@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +34,7 @@ static int64_t now_ms(void)
 /* Forks and execs metatokend with `head` then `argv`; the child's stdout
  * goes to *out_fd and, when err_fd is non-NULL, its stderr to *err_fd. */
 static pid_t spawn(const char *const *head, const char *const *argv, int *out_fd, int *err_fd,
-                   const char *log_path)
+                   const char *log_path, const char *runtime_dir)
 {
 	const char *args[MAX_ARGS + 1];
 	int out[2], err[2] = { -1, -1 };
@@ -56,6 +58,9 @@ static pid_t spawn(const char *const *head, const char *const *argv, int *out_fd
 	pid = fork();
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* The admin secret file goes to a private folder, not the user's. */
+		if (runtime_dir)
+			setenv("XDG_RUNTIME_DIR", runtime_dir, 1);
 		dup2(out[1], STDOUT_FILENO);
 		if (err_fd)
 			dup2(err[1], STDERR_FILENO);
@@ -133,7 +138,12 @@ int test_server_start_logged(struct test_server *s, const char *const *argv, con
 	int fd;
 
 	memset(s, 0, sizeof(*s));
-	s->pid = spawn(head, argv, &fd, NULL, log_path);
+	snprintf(s->runtime_dir, sizeof(s->runtime_dir), "/tmp/metatoken-run-XXXXXX");
+	if (!mkdtemp(s->runtime_dir)) {
+		fprintf(stderr, "test_server: mkdtemp: %s\n", strerror(errno));
+		return -1;
+	}
+	s->pid = spawn(head, argv, &fd, NULL, log_path, s->runtime_dir);
 	if (s->pid < 0) {
 		fprintf(stderr, "test_server: spawn failed: %s\n", strerror(errno));
 		return -1;
@@ -183,20 +193,36 @@ static int wait_for(pid_t pid, int64_t timeout_ms)
 	}
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
 int test_server_stop(struct test_server *s)
 {
 	int status;
 
-	if (s->pid <= 0)
+	if (s->pid <= 0) {
+		/* Already reaped by the test: only the folder is left to remove. */
+		if (s->runtime_dir[0])
+			nftw(s->runtime_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+		s->runtime_dir[0] = '\0';
 		return -1;
+	}
 	kill(s->pid, SIGTERM);
-	status = wait_for(s->pid, 5000);
+	status = wait_for(s->pid, 8000);
 	if (status < 0) {
 		fprintf(stderr, "test_server: metatokend ignored SIGTERM for 5 s; killing\n");
 		kill(s->pid, SIGKILL);
 		waitpid(s->pid, &status, 0);
 	}
 	s->pid = 0;
+	if (s->runtime_dir[0])
+		nftw(s->runtime_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	s->runtime_dir[0] = '\0';
 	return status;
 }
 
@@ -212,7 +238,7 @@ int test_server_run_to_exit(const char *const *argv, char *err, size_t errlen)
 	int out_fd, err_fd, status;
 	pid_t pid;
 
-	pid = spawn(NULL, argv, &out_fd, &err_fd, NULL);
+	pid = spawn(NULL, argv, &out_fd, &err_fd, NULL, NULL);
 	if (pid < 0)
 		return -1;
 	read_until(err_fd, err, errlen, now_ms() + 10000, never);

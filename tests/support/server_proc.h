@@ -14,6 +14,8 @@ struct test_server {
 	char host_port[64];     /* "127.0.0.1:PORT" ("[::1]:PORT" on IPv6) */
 	char base_url[80];      /* "http://" host_port */
 	char admin_secret[300]; /* the control API's secret ("" with --no-control) */
+	char runtime_dir[64];   /* the server's XDG_RUNTIME_DIR: a private temporary
+	                         * folder, removed by test_server_stop */
 };
 
 /*
@@ -29,8 +31,9 @@ int test_server_start(struct test_server *s, const char *const *argv);
 int test_server_start_logged(struct test_server *s, const char *const *argv, const char *log_path);
 
 /*
- * Sends SIGTERM, waits up to 5 s (then SIGKILL), and returns the exit status
- * as waitpid() reports it, or -1 if the server was not running.
+ * Sends SIGTERM, waits up to 8 s (longer than the server's 5 s drain; then
+ * SIGKILL), removes its runtime folder, and returns the exit status as
+ * waitpid() reports it, or -1 if the server was not running.
  */
 int test_server_stop(struct test_server *s);
 
