@@ -289,7 +289,9 @@ static int64_t backoff_ms(const struct mtk_client *c, int attempt)
 	int64_t cap = c->backoff_base_ms;
 	int i;
 
-	for (i = 1; i < attempt && cap < c->backoff_max_ms; i++)
+	/* Doubling stops at the maximum, and before it could overflow when
+	 * the options are huge. */
+	for (i = 1; i < attempt && cap < c->backoff_max_ms && cap <= INT64_MAX / 2; i++)
 		cap *= 2;
 	return random_upto(c, min64(cap, c->backoff_max_ms));
 }
@@ -386,7 +388,8 @@ enum mtk_status mtk__client_request(struct mtk_client *c, const char *method, co
 		if (!retry || attempt >= c->max_attempts)
 			break;
 		delay = backoff_ms(c, attempt);
-		if (mono(c) - start + delay >= c->fetch_budget_ms)
+		/* Written so that a delay near INT64_MAX cannot overflow. */
+		if (delay >= c->fetch_budget_ms - (mono(c) - start))
 			break;
 		if (delay > 0)
 			c->clock.sleep_ms(c->clock.arg, delay);

@@ -3,6 +3,7 @@
  * jitter, capped), the attempt and time budgets, and what is not retried.
  */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,34 @@ Test(retry, backoff_is_capped)
 	cr_assert_eq(f.sleeps_ms[1], 200);
 	cr_assert_eq(f.sleeps_ms[2], 300);
 	cr_assert_eq(f.sleeps_ms[4], 300);
+}
+
+/* Huge backoff options: the doubling saturates instead of overflowing
+ * (UBSan aborts on that), and a huge delay ends the fetch at the budget. */
+Test(retry, huge_backoff_options_do_not_overflow)
+{
+	struct mtk_client_options o = fake_options(&f);
+
+	o.max_attempts = 5;
+	o.backoff_base_ms = INT64_MAX / 4;
+	o.backoff_max_ms = INT64_MAX;
+	f.random_value = 0; /* every pause is 0 ms: all five attempts run */
+	cr_assert_eq(run(o), MTK_ERR_CONNECT);
+	cr_assert_eq(f.calls, 5);
+	cr_assert_eq(f.nsleeps, 0);
+
+	/* A pause of INT64_MAX ms after an attempt that took 1 ms. */
+	fake_release_all(&f);
+	fake_init(&f);
+	o = fake_options(&f);
+	o.max_attempts = 5;
+	o.backoff_base_ms = INT64_MAX;
+	o.backoff_max_ms = INT64_MAX;
+	f.random_value = UINT64_MAX;
+	fake_otherwise(&f, (struct fake_answer){ .st = MTK_ERR_CONNECT, .takes_ms = 1 });
+	cr_assert_eq(run(o), MTK_ERR_CONNECT);
+	cr_assert_eq(f.calls, 1, "slept past the budget");
+	cr_assert_eq(f.nsleeps, 0);
 }
 
 Test(retry, jitter_draws_below_the_cap)
