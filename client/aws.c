@@ -306,8 +306,10 @@ static char *dup_checked(const char *s, size_t max)
 enum mtk_status mtk__aws_creds_parse(const char *body, size_t len, int64_t now_wall_ms,
                                      struct mtk__token_doc *out, char *why, size_t whylen)
 {
+	static const char *const fields[] = { "Code",  "AccessKeyId", "SecretAccessKey",
+		                              "Token", "Expiration",  NULL };
 	struct mtk__token_doc d = { 0 };
-	const char *key, *secret, *token, *expiration, *code;
+	const char *key, *secret, *token, *expiration, *code, *dup;
 	const char *end = NULL;
 	enum mtk_status st;
 	int64_t exp_ms, left_s;
@@ -328,6 +330,13 @@ enum mtk_status mtk__aws_creds_parse(const char *body, size_t len, int64_t now_w
 			end++;
 	if (!cJSON_IsObject(root) || end != body + len) {
 		set_why(why, whylen, "body is not one JSON object");
+		st = MTK_ERR_BAD_JSON;
+		goto out;
+	}
+	/* Which of two "SecretAccessKey"s wins differs between parsers. */
+	if ((dup = mtk__json_duplicate_key(root, fields)) != NULL) {
+		if (why && whylen)
+			snprintf(why, whylen, "%s appears twice", dup);
 		st = MTK_ERR_BAD_JSON;
 		goto out;
 	}
@@ -374,7 +383,8 @@ enum mtk_status mtk__aws_creds_parse(const char *body, size_t len, int64_t now_w
 	st = MTK_OK;
 out:
 	mtk__token_doc_release(&d);
-	cJSON_Delete(root);
+	/* The tree holds SecretAccessKey and Token: wiped, not just freed. */
+	mtk__json_delete_wiped(root);
 	return st;
 }
 

@@ -46,10 +46,40 @@ static void set_why(char *why, size_t whylen, const char *msg)
 		snprintf(why, whylen, "%s", msg);
 }
 
+const char *mtk__json_duplicate_key(const cJSON *obj, const char *const *names)
+{
+	for (; *names; names++) {
+		int seen = 0;
+
+		for (const cJSON *it = obj ? obj->child : NULL; it; it = it->next)
+			if (it->string && strcmp(it->string, *names) == 0 && ++seen > 1)
+				return *names;
+	}
+	return NULL;
+}
+
+/* Recursion is bounded by cJSON's nesting limit (CJSON_NESTING_LIMIT). */
+static void wipe_strings(cJSON *item)
+{
+	for (; item; item = item->next) {
+		if (item->valuestring)
+			OPENSSL_cleanse(item->valuestring, strlen(item->valuestring));
+		wipe_strings(item->child);
+	}
+}
+
+void mtk__json_delete_wiped(cJSON *root)
+{
+	wipe_strings(root);
+	cJSON_Delete(root);
+}
+
 enum mtk_status mtk__token_parse(const char *body, size_t len, struct mtk__token_doc *out,
                                  char *why, size_t whylen)
 {
+	static const char *const fields[] = { "access_token", "expires_in", "token_type", NULL };
 	const cJSON *tok, *exp, *type;
+	const char *dup;
 	cJSON *root = NULL;
 	const char *end = NULL;
 	enum mtk_status st;
@@ -78,6 +108,14 @@ enum mtk_status mtk__token_parse(const char *body, size_t len, struct mtk__token
 		goto out_delete;
 	}
 
+	/* cJSON would take the first of two "access_token"s and another parser
+	 * the last: an ambiguous document is refused. */
+	if ((dup = mtk__json_duplicate_key(root, fields)) != NULL) {
+		if (why && whylen)
+			snprintf(why, whylen, "%s appears twice", dup);
+		st = MTK_ERR_BAD_JSON;
+		goto out_delete;
+	}
 	tok = cJSON_GetObjectItemCaseSensitive(root, "access_token");
 	exp = cJSON_GetObjectItemCaseSensitive(root, "expires_in");
 	type = cJSON_GetObjectItemCaseSensitive(root, "token_type");
@@ -124,12 +162,9 @@ enum mtk_status mtk__token_parse(const char *body, size_t len, struct mtk__token
 	st = MTK_OK;
 
 out_delete:
-	/* cJSON frees without wiping; the token's copy in the tree must not
-	 * linger in freed memory. */
-	tok = root ? cJSON_GetObjectItemCaseSensitive(root, "access_token") : NULL;
-	if (cJSON_IsString(tok))
-		OPENSSL_cleanse(tok->valuestring, strlen(tok->valuestring));
-	cJSON_Delete(root);
+	/* cJSON frees without wiping: no copy of the token (nor any other
+	 * string of the document) may linger in freed memory. */
+	mtk__json_delete_wiped(root);
 	return st;
 }
 

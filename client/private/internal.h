@@ -47,6 +47,17 @@ enum mtk_status mtk__token_parse(const char *body, size_t len, struct mtk__token
 void mtk__token_doc_release(struct mtk__token_doc *d);
 
 /*
+ * cJSON helpers for documents that carry secrets. delete_wiped wipes every
+ * string value in the tree, then frees it (cJSON frees without wiping);
+ * NULL is a no-op. duplicate_key returns the first of the NULL-terminated
+ * names that is a key of obj more than once, else NULL: parsers differ on
+ * which of two equal keys wins, so a document with one is refused.
+ */
+struct cJSON;
+void mtk__json_delete_wiped(struct cJSON *root);
+const char *mtk__json_duplicate_key(const struct cJSON *obj, const char *const *names);
+
+/*
  * Validates a token's text: 1..MTK_MAX_ACCESS_TOKEN bytes of 0x21..0x7e.
  */
 enum mtk_status mtk__access_token_check(const char *s, size_t len);

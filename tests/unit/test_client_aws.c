@@ -296,6 +296,17 @@ Test(client_aws, malformed_credentials_are_refused_and_never_cached)
 		  MTK_ERR_BAD_ACCESS_TOKEN },
 		{ "{\"Code\":\"AssumeRoleUnauthorizedAccess\",\"Message\":\"no\"}",
 		  MTK_ERR_MISSING_FIELD },
+		/* Which of two equal keys wins differs between parsers. */
+		{ "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"SecretAccessKey\":\"t\","
+		  "\"Token\":\"t\",\"Expiration\":\"2030-01-01T00:00:00Z\"}",
+		  MTK_ERR_BAD_JSON },
+		{ "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"t\","
+		  "\"Expiration\":\"2030-01-01T00:00:00Z\",\"Token\":\"u\"}",
+		  MTK_ERR_BAD_JSON },
+		{ "{\"Code\":\"Success\",\"Code\":\"Failure\",\"AccessKeyId\":\"A\","
+		  "\"SecretAccessKey\":\"s\",\"Token\":\"t\","
+		  "\"Expiration\":\"2030-01-01T00:00:00Z\"}",
+		  MTK_ERR_BAD_JSON },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -73,6 +73,55 @@ Test(malformed, not_a_json_object)
 	CHECK_ALL(cases);
 }
 
+/* Parsers disagree on which of two equal keys wins (cJSON: the first; Go,
+ * Python: the last): a document with a repeated field is refused. Other
+ * repeated keys are not ours to judge. */
+Test(malformed, repeated_fields)
+{
+	static const struct bad cases[] = {
+		{ "{\"access_token\":\"a\",\"access_token\":\"b\",\"expires_in\":3600,"
+		  "\"token_type\":\"Bearer\"}",
+		  MTK_ERR_BAD_JSON },
+		{ "{\"access_token\":\"a\",\"expires_in\":3600,\"token_type\":\"Bearer\","
+		  "\"access_token\":\"a\"}",
+		  MTK_ERR_BAD_JSON },
+		{ "{\"access_token\":\"a\",\"expires_in\":3600,\"expires_in\":60,"
+		  "\"token_type\":\"Bearer\"}",
+		  MTK_ERR_BAD_JSON },
+		{ "{\"access_token\":\"a\",\"expires_in\":3600,\"token_type\":\"Bearer\","
+		  "\"token_type\":\"Bearer\"}",
+		  MTK_ERR_BAD_JSON },
+	};
+	struct fake f;
+	struct mtk_client *c;
+	enum mtk_status st;
+	char *tok, why[256];
+
+	CHECK_ALL(cases);
+	/* The reason names the field. */
+	fake_init(&f);
+	c = fake_client(&f, NULL);
+	fake_push(&f, (struct fake_answer){ .st = MTK_OK, .status = 200, .body = cases[0].body });
+	cr_assert_null(get_text(c, &st));
+	mtk_client_last_error(c, why, sizeof(why));
+	cr_assert(strstr(why, "malformed token response: access_token appears twice"), "%s", why);
+	mtk_client_free(c);
+	fake_release_all(&f);
+	/* A repeated key the parser does not read is accepted. */
+	fake_init(&f);
+	c = fake_client(&f, NULL);
+	fake_push(&f, (struct fake_answer){ .st = MTK_OK,
+	                                    .status = 200,
+	                                    .body = "{\"access_token\":\"a\",\"expires_in\":3600,"
+	                                            "\"token_type\":\"Bearer\",\"x\":1,\"x\":2}" });
+	tok = get_text(c, &st);
+	cr_assert_eq(st, MTK_OK, "%s", mtk_status_name(st));
+	cr_assert_str_eq(tok, "a");
+	free(tok);
+	mtk_client_free(c);
+	fake_release_all(&f);
+}
+
 Test(malformed, missing_fields)
 {
 	static const struct bad cases[] = {
