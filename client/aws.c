@@ -18,6 +18,8 @@
 #include "metatoken/aws.h"
 
 #define DEFAULT_SESSION_TTL_S 21600
+#define PUT_TIMEOUT_MS        1000  /* the SDKs': one attempt of 1 s */
+#define PUT_SKIP_INTERVALS    10    /* no PUT for this many min_refresh_interval_ms */
 #define SESSION_RENEW_MAX_MS  60000 /* renew at most this long before the TTL ends */
 #define ROLE_MAX              64
 #define KEY_FIELD_MAX         128 /* AccessKeyId, SecretAccessKey */
@@ -33,6 +35,11 @@ struct mtk__aws {
 	/* The IMDSv2 session: a header line ready to send, or "" for none. */
 	char session_header[sizeof(TOKEN_HEADER) + MTK_MAX_ACCESS_TOKEN];
 	int64_t session_renew_at_ms; /* monotonic */
+	/* After a PUT that got no answer, or 403/404/405: no PUT before this
+	 * (monotonic), so that a stalled PUT does not cost every fetch its
+	 * timeout. put_skip_ms is how long that lasts. */
+	int64_t put_skip_until_ms;
+	int64_t put_skip_ms;
 };
 
 static bool role_ok(const char *s, size_t len)
@@ -50,7 +57,7 @@ static bool role_ok(const char *s, size_t len)
 }
 
 enum mtk_status mtk__aws_new(const char *endpoint, const char *role, int64_t session_ttl_s,
-                             struct mtk__aws **out)
+                             int64_t min_refresh_interval_ms, struct mtk__aws **out)
 {
 	const char *env = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
 	struct mtk__aws *a;
@@ -79,6 +86,9 @@ enum mtk_status mtk__aws_new(const char *endpoint, const char *role, int64_t ses
 	}
 	free(base);
 	a->ttl_s = session_ttl_s ? session_ttl_s : DEFAULT_SESSION_TTL_S;
+	a->put_skip_ms = min_refresh_interval_ms > INT64_MAX / 4 / PUT_SKIP_INTERVALS
+	                     ? INT64_MAX / 4
+	                     : min_refresh_interval_ms * PUT_SKIP_INTERVALS;
 	if (role) {
 		snprintf(a->role, sizeof(a->role), "%s", role);
 		a->role_fixed = true;
@@ -109,39 +119,53 @@ static void drop_session(struct mtk__aws *a)
 }
 
 /*
- * Makes sure a session is held if the server gives one. Returns MTK_OK with
- * a->session_header set, or "" to go on without a session (IMDSv1), as the
- * SDKs do after 401, 403, 404, 405, 5xx or a timeout. A 400 (the SDKs give
- * up) and a refused connection (IMDSv1 would fail too) end the fetch.
+ * Makes sure a session is held if the server gives one, as the SDKs do.
+ * Returns MTK_OK with a->session_header set, or "" to go on without a
+ * session (IMDSv1); *skipped says the PUT was not even tried, because one
+ * failed lately. The PUT gets one attempt of at most 1 s (the SDKs'). No
+ * answer (timeout, refused connection), 403, 404 or 405: IMDSv1, and no
+ * PUT for put_skip_ms. 401, 5xx and anything else: IMDSv1 for this fetch
+ * only. 400: the fetch ends, no credentials (the SDKs give up too).
  */
 static enum mtk_status ensure_session(struct mtk_client *c, struct mtk__aws *a, int64_t start,
-                                      char *detail, size_t detail_len)
+                                      bool *skipped, char *detail, size_t detail_len)
 {
 	char ttl[64];
 	const char *headers[] = { ttl, NULL };
 	enum mtk_status st;
-	int64_t sent_ms, renew_ms;
+	int64_t now = mtk__client_mono(c), sent_ms, renew_ms;
 	size_t len;
 	char *body;
 	long http = 0;
 
-	if (a->session_header[0] && mtk__client_mono(c) < a->session_renew_at_ms)
+	*skipped = false;
+	if (a->session_header[0] && now < a->session_renew_at_ms)
 		return MTK_OK;
 	drop_session(a);
+	if (now < a->put_skip_until_ms) {
+		*skipped = true;
+		return MTK_OK;
+	}
 	snprintf(ttl, sizeof(ttl), "X-aws-ec2-metadata-token-ttl-seconds: %lld",
 	         (long long)a->ttl_s);
-	st = mtk__client_request(c, "PUT", a->token_url, headers, start, &http, &body, &len,
-	                         &sent_ms, detail, detail_len);
-	if (st == MTK_ERR_CONNECT || st == MTK_ERR_NO_MEMORY)
+	st = mtk__client_request_once(c, "PUT", a->token_url, headers, start, PUT_TIMEOUT_MS, &http,
+	                              &body, &len, &sent_ms, detail, detail_len);
+	if (st == MTK_ERR_NO_MEMORY)
 		return st;
-	if (st != MTK_OK)
-		return MTK_OK; /* timeouts: IMDSv1 */
-	if (http == 400) {
+	if (st == MTK_OK && http == 400) {
 		OPENSSL_cleanse(body, len);
-		return MTK_ERR_HTTP_CLIENT; /* detail says what */
+		snprintf(detail, detail_len,
+		         "PUT %s: HTTP 400: the server refused to open an IMDSv2 session; "
+		         "no credentials (as the AWS SDKs)",
+		         a->token_url);
+		return MTK_ERR_HTTP_CLIENT;
 	}
-	if (http != 200) {
-		OPENSSL_cleanse(body, len);
+	if (st != MTK_OK || http != 200) {
+		if (st == MTK_OK)
+			OPENSSL_cleanse(body, len);
+		if (st == MTK_ERR_TIMEOUT || st == MTK_ERR_CONNECT ||
+		    (st == MTK_OK && (http == 403 || http == 404 || http == 405)))
+			a->put_skip_until_ms = mtk__client_mono(c) + a->put_skip_ms;
 		detail[0] = '\0';
 		return MTK_OK;
 	}
@@ -160,6 +184,20 @@ static enum mtk_status ensure_session(struct mtk_client *c, struct mtk__aws *a, 
 	renew_ms = a->ttl_s * 100 < SESSION_RENEW_MAX_MS ? a->ttl_s * 100 : SESSION_RENEW_MAX_MS;
 	a->session_renew_at_ms = sent_ms + a->ttl_s * 1000 - renew_ms;
 	return MTK_OK;
+}
+
+/*
+ * After a 401 to a GET: the server no longer knows the session (it expired
+ * early, or the server restarted), or, without one, it wants one (IMDSv2
+ * only). Either way the next try opens a new session, even if a PUT failed
+ * lately. Returns true when this fetch should start over for it: once, and
+ * not when its own PUT just failed.
+ */
+static bool start_over_after_401(struct mtk__aws *a, bool had_session, bool put_skipped, int round)
+{
+	drop_session(a);
+	a->put_skip_until_ms = 0;
+	return round == 0 && (had_session || put_skipped);
 }
 
 /* GET url with the session (if any). On MTK_OK *http, *body, *len are set. */
@@ -197,12 +235,11 @@ enum mtk_status mtk__aws_fetch(struct mtk_client *c, struct mtk__aws *a, struct 
 	char *body;
 	long http;
 
-	/* A second round only after a 401 to a session the server no longer
-	 * knows (it expired early, or the server restarted). */
+	/* A second round only after a 401 (start_over_after_401). */
 	for (int round = 0; round < 2; round++) {
-		bool had_session;
+		bool had_session, put_skipped;
 
-		st = ensure_session(c, a, start, detail, detail_len);
+		st = ensure_session(c, a, start, &put_skipped, detail, detail_len);
 		if (st != MTK_OK)
 			return st;
 		had_session = a->session_header[0] != '\0';
@@ -211,9 +248,9 @@ enum mtk_status mtk__aws_fetch(struct mtk_client *c, struct mtk__aws *a, struct 
 			         detail_len);
 			if (st != MTK_OK)
 				return st;
-			if (http == 401 && had_session && round == 0) {
+			if (http == 401 &&
+			    start_over_after_401(a, had_session, put_skipped, round)) {
 				OPENSSL_cleanse(body, len);
-				drop_session(a);
 				continue;
 			}
 			if (http != 200) {
@@ -235,9 +272,8 @@ enum mtk_status mtk__aws_fetch(struct mtk_client *c, struct mtk__aws *a, struct 
 		st = get(c, a, url, start, &http, &body, &len, sent_ms, detail, detail_len);
 		if (st != MTK_OK)
 			return st;
-		if (http == 401 && had_session && round == 0) {
+		if (http == 401 && start_over_after_401(a, had_session, put_skipped, round)) {
 			OPENSSL_cleanse(body, len);
-			drop_session(a);
 			continue;
 		}
 		if (http != 200) {

@@ -326,13 +326,14 @@ int64_t mtk__client_wall(const struct mtk_client *c)
 
 /*
  * One request, retrying connect errors, timeouts, 429 and 5xx with backoff
- * while attempts and the budget of the fetch that began at start last. See
- * internal.h. Runs without the lock, in the one fetching thread.
+ * while max_attempts and the budget of the fetch that began at start last;
+ * each attempt waits at most timeout_ms. See internal.h. Runs without the
+ * lock, in the one fetching thread.
  */
-enum mtk_status mtk__client_request(struct mtk_client *c, const char *method, const char *url,
-                                    const char *const *headers, int64_t start, long *http_out,
-                                    char **body, size_t *body_len, int64_t *sent_ms, char *detail,
-                                    size_t detail_len)
+static enum mtk_status request(struct mtk_client *c, const char *method, const char *url,
+                               const char *const *headers, int64_t start, int max_attempts,
+                               int64_t timeout_ms, long *http_out, char **body, size_t *body_len,
+                               int64_t *sent_ms, char *detail, size_t detail_len)
 {
 	enum mtk_status st = MTK_ERR_TIMEOUT;
 	int64_t t0, left, delay;
@@ -351,7 +352,7 @@ enum mtk_status mtk__client_request(struct mtk_client *c, const char *method, co
 			attempt--;
 			break;
 		}
-		req.timeout_ms = min64(c->request_timeout_ms, left);
+		req.timeout_ms = min64(timeout_ms, left);
 		req.connect_timeout_ms = min64(c->connect_timeout_ms, req.timeout_ms);
 		t0 = mono(c);
 		st = c->transport.perform(c->transport.arg, &req, &resp);
@@ -366,7 +367,7 @@ enum mtk_status mtk__client_request(struct mtk_client *c, const char *method, co
 
 			if (!ok)
 				st = status_for_http(resp.status, &retry);
-			if (ok || !retry || attempt >= c->max_attempts) {
+			if (ok || !retry || attempt >= max_attempts) {
 				if (!ok)
 					snprintf(detail, detail_len,
 					         "%s %s: HTTP %ld: %s (%d attempt%s)",
@@ -385,7 +386,7 @@ enum mtk_status mtk__client_request(struct mtk_client *c, const char *method, co
 			        st == MTK_ERR_TRANSPORT;
 		}
 		OPENSSL_cleanse(c->body, resp.body_len);
-		if (!retry || attempt >= c->max_attempts)
+		if (!retry || attempt >= max_attempts)
 			break;
 		delay = backoff_ms(c, attempt);
 		/* Written so that a delay near INT64_MAX cannot overflow. */
@@ -407,6 +408,25 @@ enum mtk_status mtk__client_request(struct mtk_client *c, const char *method, co
 	snprintf(detail, detail_len, "%s %s: %s (%d attempt%s)", method ? method : "GET", url,
 	         mtk_strerror(st), attempt, attempt == 1 ? "" : "s");
 	return st;
+}
+
+enum mtk_status mtk__client_request(struct mtk_client *c, const char *method, const char *url,
+                                    const char *const *headers, int64_t start, long *http,
+                                    char **body, size_t *body_len, int64_t *sent_ms, char *detail,
+                                    size_t detail_len)
+{
+	return request(c, method, url, headers, start, c->max_attempts, c->request_timeout_ms, http,
+	               body, body_len, sent_ms, detail, detail_len);
+}
+
+enum mtk_status mtk__client_request_once(struct mtk_client *c, const char *method, const char *url,
+                                         const char *const *headers, int64_t start,
+                                         int64_t timeout_ms, long *http, char **body,
+                                         size_t *body_len, int64_t *sent_ms, char *detail,
+                                         size_t detail_len)
+{
+	return request(c, method, url, headers, start, 1, min64(timeout_ms, c->request_timeout_ms),
+	               http, body, body_len, sent_ms, detail, detail_len);
 }
 
 /*
@@ -711,9 +731,9 @@ enum mtk_status mtk_client_new(const struct mtk_client_options *opts, struct mtk
 		goto out_free;
 	}
 	if (c->flavour == MTK_FLAVOUR_AWS) {
-		if ((st = mtk__aws_new(opts->endpoint,
-		                       strcmp(account, "default") == 0 ? NULL : account,
-		                       opts->aws_session_ttl_s, &c->aws)) != MTK_OK)
+		if ((st = mtk__aws_new(
+		         opts->endpoint, strcmp(account, "default") == 0 ? NULL : account,
+		         opts->aws_session_ttl_s, c->min_refresh_interval_ms, &c->aws)) != MTK_OK)
 			goto out_free;
 		c->token_url = strdup(mtk__aws_url(c->aws));
 		if (!c->token_url) {

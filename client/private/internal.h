@@ -99,14 +99,23 @@ enum mtk_status mtk__client_request(struct mtk_client *c, const char *method, co
                                     const char *const *headers, int64_t start_ms, long *http,
                                     char **body, size_t *body_len, int64_t *sent_ms, char *detail,
                                     size_t detail_len);
+/* The same, with one attempt of at most min(timeout_ms, the client's
+ * request timeout): the IMDSv2 PUT, which the SDKs never retry. */
+enum mtk_status mtk__client_request_once(struct mtk_client *c, const char *method, const char *url,
+                                         const char *const *headers, int64_t start_ms,
+                                         int64_t timeout_ms, long *http, char **body,
+                                         size_t *body_len, int64_t *sent_ms, char *detail,
+                                         size_t detail_len);
 int64_t mtk__client_mono(const struct mtk_client *c);
 int64_t mtk__client_wall(const struct mtk_client *c);
 
 /* The AWS flavour's state (aws.c): endpoint, role, IMDSv2 session. Touched
  * only by the one fetching thread. */
 struct mtk__aws;
+/* min_refresh_interval_ms is the client's: it sets how long a failed PUT
+ * is not tried again. */
 enum mtk_status mtk__aws_new(const char *endpoint, const char *role, int64_t session_ttl_s,
-                             struct mtk__aws **out);
+                             int64_t min_refresh_interval_ms, struct mtk__aws **out);
 void mtk__aws_free(struct mtk__aws *a);
 /* The credentials URL prefix (…/iam/security-credentials/), for messages. */
 const char *mtk__aws_url(const struct mtk__aws *a);

@@ -24,10 +24,17 @@
  * 1. IMDSv2 session: PUT /latest/api/token with
  *    X-aws-ec2-metadata-token-ttl-seconds (.aws_session_ttl_s, 21600). The
  *    session is kept and reused until less than a tenth of its TTL (at most
- *    60 s) is left, then renewed. A 400 ends the fetch with
- *    MTK_ERR_HTTP_CLIENT (the SDKs give up too); 401, 403, 404, 405, 5xx
- *    and timeouts make this fetch go on without a session (IMDSv1), and the
- *    next fetch tries the PUT again.
+ *    60 s) is left, then renewed. Like the SDKs, the PUT gets one attempt
+ *    of at most 1 s (less if .request_timeout_ms is). A 400 ends the fetch
+ *    with MTK_ERR_HTTP_CLIENT: no credentials (the SDKs give up too). 401,
+ *    5xx and other answers make this fetch go on without a session
+ *    (IMDSv1); the next fetch tries the PUT again. No answer (a timeout or
+ *    a refused connection), 403, 404 or 405 make it go on without one too,
+ *    and no PUT is tried for 10 * .min_refresh_interval_ms (5 minutes by
+ *    default; the Node SDK never tries again): a stalled PUT does not cost
+ *    every fetch its second. A 401 to a request without a session (the
+ *    server is IMDSv2-only) ends that pause: a fetch that had skipped the
+ *    PUT starts over with one, once.
  * 2. GET /latest/meta-data/iam/security-credentials/ for the role name
  *    (once; then kept), unless .account names the role.
  * 3. GET .../security-credentials/<role>: AccessKeyId, SecretAccessKey,
@@ -35,7 +42,8 @@
  *    credentials' remaining life is Expiration minus the wall clock.
  * A 401 on 2 or 3 while using a session (the server forgot it, or it
  * expired early) drops the session and runs the fetch once more with a new
- * one. Every request shares the fetch's retry rules and budget.
+ * one. Requests 2 and 3 have the fetch's retry rules; all share its
+ * budget.
  *
  * Caching is the GCE flavour's (metatoken.h): one set per client, single
  * flight, refresh ahead of expiry, the last good set kept on failure,

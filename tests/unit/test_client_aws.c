@@ -21,7 +21,10 @@
 /* The fake IMDS. Fields are set by each test before the client runs. */
 struct imds {
 	struct fake *f;
+	enum mtk_status put_st;     /* not MTK_OK: the PUT fails so (a timeout
+	                             * takes the request's whole timeout) */
 	long put_status;            /* 200: answer `session` */
+	bool v2_only;               /* a GET without a session gets 401 */
 	long role_status;           /* for .../security-credentials/ */
 	long creds_status;          /* for .../security-credentials/ROLE */
 	int64_t lifetime_s;         /* Expiration = wall clock now + this */
@@ -33,6 +36,7 @@ struct imds {
 	/* What was asked. */
 	char log[MAX_LOG][256];
 	int n;
+	int64_t put_timeout_ms, put_connect_timeout_ms; /* of the last PUT */
 };
 
 static struct fake f;
@@ -59,10 +63,16 @@ static enum mtk_status perform(void *arg, const struct mtk_http_request *req,
 	         token ? " token=" : "", token ? token : "", ttl ? " ttl=" : "", ttl ? ttl : "");
 	body[0] = '\0';
 	if (strcmp(method, "PUT") == 0) {
+		im->put_timeout_ms = req->timeout_ms;
+		im->put_connect_timeout_ms = req->connect_timeout_ms;
+		if (im->put_st == MTK_ERR_TIMEOUT)
+			fake_advance(im->f, req->timeout_ms);
+		if (im->put_st != MTK_OK)
+			return im->put_st;
 		resp->status = im->put_status;
 		if (im->put_status == 200)
 			snprintf(body, sizeof(body), "%s", im->session);
-	} else if (token && (!im->sessions_valid || strcmp(token, im->session) != 0)) {
+	} else if (token ? !im->sessions_valid || strcmp(token, im->session) != 0 : im->v2_only) {
 		resp->status = 401;
 	} else if (strcmp(path, "/latest/meta-data/iam/security-credentials/") == 0) {
 		resp->status = im->role_status;
@@ -270,6 +280,154 @@ Test(client_aws, put_answered_400_gives_no_credentials)
 	cr_assert_eq(m.n, 1, "went on after a 400");
 	mtk_client_last_error(c, why, sizeof(why));
 	cr_assert(strstr(why, "PUT http://127.0.0.1:1/latest/api/token: HTTP 400"), "%s", why);
+	cr_assert(strstr(why, "no credentials"), "%s", why);
+	/* Not remembered: the next fetch asks again. */
+	fake_advance(&f, 30 * 1000);
+	m.put_status = 200;
+	cr_assert_str_eq(get_key(c, MTK_OK), "ASIAKEY1");
+	cr_assert_str_eq(m.log[1], "PUT /latest/api/token ttl=21600");
+	mtk_client_free(c);
+}
+
+/* Requests of the fetch that begins now; returns how long it took. */
+static int64_t timed_fetch(struct mtk_client *c, const char *want_key)
+{
+	int64_t t0 = f.clock.monotonic_ms(f.clock.arg);
+
+	mtk_client_invalidate(c, NULL);
+	cr_assert_str_eq(get_key(c, MTK_OK), want_key);
+	return f.clock.monotonic_ms(f.clock.arg) - t0;
+}
+
+/* The SDKs allow the PUT 1 s, once. A PUT that gets no answer is then not
+ * tried again for 10 min_refresh_interval_ms (the Node SDK never tries
+ * again): a stalled PUT would cost every fetch that second. */
+Test(client_aws, a_put_without_answer_gets_one_second_once_then_is_skipped)
+{
+	static const enum mtk_status failures[] = { MTK_ERR_TIMEOUT, MTK_ERR_CONNECT };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct mtk_client *c = client_with(0);
+		struct mtk_client_stats s;
+		char key[16];
+
+		m.n = 0;
+		m.serial = 0;
+		m.put_st = failures[i];
+		cr_assert_eq(timed_fetch(c, "ASIAKEY1"), i == 0 ? 1000 : 0);
+		cr_assert_eq(m.n, 3, "%s: requests: %d", mtk_status_name(failures[i]), m.n);
+		cr_assert_str_eq(m.log[0], "PUT /latest/api/token ttl=21600");
+		cr_assert_str_eq(m.log[1], "GET /latest/meta-data/iam/security-credentials/");
+		cr_assert_eq(m.put_timeout_ms, 1000);
+		cr_assert_eq(m.put_connect_timeout_ms, 1000);
+		/* Later fetches: no PUT, no time lost. */
+		for (int k = 2; k <= 10; k++) {
+			fake_advance(&f, 30 * 1000);
+			snprintf(key, sizeof(key), "ASIAKEY%d", k);
+			cr_assert_eq(timed_fetch(c, key), 0);
+			cr_assert_eq(m.n, k + 2, "requests: %d", m.n);
+			cr_assert_str_eq(m.log[m.n - 1],
+			                 "GET /latest/meta-data/iam/security-credentials/" ROLE);
+		}
+		/* 10 x 30 s after the failure: the PUT is tried again. */
+		fake_advance(&f, 30 * 1000);
+		m.put_st = MTK_OK;
+		cr_assert_eq(timed_fetch(c, "ASIAKEY11"), 0);
+		cr_assert_eq(m.n, 14, "requests: %d", m.n);
+		cr_assert_str_eq(m.log[12], "PUT /latest/api/token ttl=21600");
+		cr_assert_str_eq(m.log[13], "GET /latest/meta-data/iam/security-credentials/" ROLE
+		                            " token=" SESSION);
+		mtk_client_get_stats(c, &s);
+		cr_assert_eq(s.http_requests, 14);
+		mtk_client_free(c);
+	}
+}
+
+Test(client_aws, the_put_timeout_is_never_above_the_request_timeout)
+{
+	struct mtk_client_options o = fake_options(&f);
+	struct mtk_client *c;
+
+	o.transport = &transport;
+	o.flavour = MTK_FLAVOUR_AWS;
+	o.request_timeout_ms = 400;
+	o.connect_timeout_ms = 300;
+	c = fake_client(&f, &o);
+	m.put_st = MTK_ERR_TIMEOUT;
+	cr_assert_eq(timed_fetch(c, "ASIAKEY1"), 400);
+	cr_assert_eq(m.put_timeout_ms, 400);
+	cr_assert_eq(m.put_connect_timeout_ms, 300);
+	cr_assert_eq(m.n, 3);
+	mtk_client_free(c);
+}
+
+/* 403, 404, 405: remembered like no answer; 401, 5xx: IMDSv1 for that
+ * fetch only, the next one asks again. */
+Test(client_aws, which_put_refusals_are_remembered)
+{
+	static const struct {
+		long status;
+		bool remembered;
+	} cases[] = { { 403, true },  { 404, true },  { 405, true },
+		      { 401, false }, { 500, false }, { 503, false } };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mtk_client *c = client_with(0);
+
+		m.n = 0;
+		m.serial = 0;
+		m.put_status = cases[i].status;
+		timed_fetch(c, "ASIAKEY1");
+		cr_assert_eq(m.n, 3, "PUT %ld: requests: %d", cases[i].status, m.n);
+		fake_advance(&f, 30 * 1000);
+		timed_fetch(c, "ASIAKEY2");
+		cr_assert_eq(m.n, cases[i].remembered ? 4 : 5, "PUT %ld: requests: %d",
+		             cases[i].status, m.n);
+		cr_assert_str_eq(m.log[3],
+		                 cases[i].remembered
+		                     ? "GET /latest/meta-data/iam/security-credentials/" ROLE
+		                     : "PUT /latest/api/token ttl=21600",
+		                 "PUT %ld", cases[i].status);
+		mtk_client_free(c);
+	}
+}
+
+/* While the PUT is skipped, a 401 to a GET without a session says the
+ * server wants one (IMDSv2 only): the fetch starts over with a PUT. */
+Test(client_aws, a_401_without_a_session_ends_the_skipping)
+{
+	struct mtk_client *c = client_with(0);
+
+	m.put_st = MTK_ERR_TIMEOUT;
+	timed_fetch(c, "ASIAKEY1");
+	cr_assert_eq(m.n, 3);
+	/* The server now wants sessions, and answers the PUT. */
+	m.put_st = MTK_OK;
+	m.v2_only = true;
+	fake_advance(&f, 30 * 1000);
+	cr_assert_eq(timed_fetch(c, "ASIAKEY2"), 0);
+	cr_assert_eq(m.n, 6, "requests: %d", m.n);
+	cr_assert_str_eq(m.log[3], "GET /latest/meta-data/iam/security-credentials/" ROLE);
+	cr_assert_str_eq(m.log[4], "PUT /latest/api/token ttl=21600");
+	cr_assert_str_eq(m.log[5],
+	                 "GET /latest/meta-data/iam/security-credentials/" ROLE " token=" SESSION);
+	mtk_client_free(c);
+}
+
+/* A PUT that times out, then a 401 without a session: no credentials this
+ * time, but the next fetch tries the PUT again rather than skipping it. */
+Test(client_aws, a_401_after_a_failed_put_ends_the_fetch_but_not_the_next_put)
+{
+	struct mtk_client *c = client_with(0);
+
+	m.put_st = MTK_ERR_TIMEOUT;
+	m.v2_only = true;
+	cr_assert_null(get_key(c, MTK_ERR_HTTP_CLIENT));
+	cr_assert_eq(m.n, 2, "requests: %d", m.n); /* PUT, GET (401) */
+	m.put_st = MTK_OK;
+	fake_advance(&f, 30 * 1000);
+	cr_assert_not_null(get_key(c, MTK_OK));
+	cr_assert_str_eq(m.log[2], "PUT /latest/api/token ttl=21600");
 	mtk_client_free(c);
 }
 
