@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "gce.h"
+#include "identity.h"
 #include "server.h"
 
 /* An email (at most 254 chars), a slash and a NUL. */
@@ -20,10 +21,11 @@
 
 enum node_kind {
 	NODE_DIR,
-	NODE_TEXT,   /* a string */
-	NODE_NUMBER, /* digits, served as a JSON number in recursive views */
-	NODE_LIST,   /* strings: one per line as text, an array as JSON */
-	NODE_TOKEN,  /* an account's access token; never in recursive views */
+	NODE_TEXT,     /* a string */
+	NODE_NUMBER,   /* digits, served as a JSON number in recursive views */
+	NODE_LIST,     /* strings: one per line as text, an array as JSON */
+	NODE_TOKEN,    /* an account's access token; never in recursive views */
+	NODE_IDENTITY, /* an account's ID token (a JWT per audience); likewise */
 };
 
 struct node {
@@ -48,6 +50,9 @@ struct gce_tree {
 };
 
 static const char *const default_alias[] = { "default" };
+
+#define WAIT_DEFAULT_S 60   /* wait_for_change without timeout_sec */
+#define WAIT_MAX_S     3600 /* the longest a watch is held */
 
 static struct node *node_new(struct gce_tree *t, struct node *parent, const char *name,
                              enum node_kind kind)
@@ -160,6 +165,9 @@ static void account_dir(struct gce_tree *t, struct node *parent, const char *nam
 		return;
 	list(t, d, "aliases", i == 0 ? default_alias : NULL, i == 0 ? 1 : 0);
 	text(t, d, "email", a->email);
+	tok = node_new(t, d, "identity", NODE_IDENTITY);
+	if (tok)
+		tok->account = i;
 	list(t, d, "scopes", (const char *const *)a->scopes, a->n_scopes);
 	tok = node_new(t, d, "token", NODE_TOKEN);
 	if (tok)
@@ -334,6 +342,7 @@ static cJSON *to_json(const struct node *n)
 	case NODE_LIST:
 		return list_json(n);
 	case NODE_TOKEN:
+	case NODE_IDENTITY:
 		return NULL;
 	case NODE_DIR:
 		break;
@@ -398,7 +407,7 @@ static void flatten(struct text_buf *b, const struct node *d, const char *prefix
 		const struct node *n = d->children[i];
 		char *path;
 
-		if (n->kind == NODE_TOKEN)
+		if (n->kind == NODE_TOKEN || n->kind == NODE_IDENTITY)
 			continue;
 		if (asprintf(&path, "%s%s", prefix, n->name) < 0) {
 			b->failed = 1;
@@ -471,6 +480,41 @@ static void serve_token(struct request *rq, size_t account)
 	rq->secret = 1;
 }
 
+/* .../identity?audience=X[&format=full]: a JWT, as text. */
+static void serve_identity(struct request *rq, size_t account)
+{
+	struct server *srv = rq->srv;
+	const struct config *c = &srv->cfg;
+	const char *aud = request_query(rq, "audience"), *format = request_query(rq, "format");
+	const struct identity_instance inst = {
+		.instance_id = c->instance_id,
+		.instance_name = c->instance_name,
+		.project_id = c->project_id,
+		.zone = c->zone,
+		.project_number = c->numeric_project_id,
+		.created_s = srv->started_ms / 1000,
+	};
+	char *jwt;
+
+	if (!aud || !*aud) {
+		reply_static(rq, 400, CT_TEXT, "non-empty audience parameter required");
+		return;
+	}
+	if (format && strcmp(format, "full") != 0 && strcmp(format, "standard") != 0) {
+		reply_static(rq, 400, CT_TEXT, "format must be standard or full");
+		return;
+	}
+	jwt =
+	    identity_mint(srv->identity, c->accounts[account].id, c->accounts[account].email, aud,
+	                  format && strcmp(format, "full") == 0, &inst, clock_now_ms(&srv->clock));
+	if (!jwt) {
+		reply_static(rq, 500, CT_TEXT, "could not sign an identity token\n");
+		return;
+	}
+	reply_owned(rq, 200, CT_TEXT, jwt, strlen(jwt));
+	rq->secret = 1;
+}
+
 static void serve_node(struct request *rq, const struct node *n, int json, int recursive)
 {
 	struct text_buf b = { 0 };
@@ -478,6 +522,9 @@ static void serve_node(struct request *rq, const struct node *n, int json, int r
 	switch (n->kind) {
 	case NODE_TOKEN:
 		serve_token(rq, n->account);
+		return;
+	case NODE_IDENTITY:
+		serve_identity(rq, n->account);
 		return;
 	case NODE_TEXT:
 	case NODE_NUMBER:
@@ -528,6 +575,40 @@ static void serve_node(struct request *rq, const struct node *n, int json, int r
 static int is_true(const char *v)
 {
 	return v && strcasecmp(v, "true") == 0;
+}
+
+/*
+ * ?wait_for_change=true&last_etag=E[&timeout_sec=N]: if the answer's ETag
+ * is still E, hold the request until the value changes or the timeout
+ * passes (GCE's watch protocol). Nothing in the tree changes while the
+ * server runs, so a held request waits out its timeout and then gets the
+ * same answer; tokens change every second and are answered at once.
+ */
+static void hold_if_unchanged(struct request *rq, const struct node *n)
+{
+	const char *last = request_query(rq, "last_etag"), *t = request_query(rq, "timeout_sec");
+	char etag[17];
+	long timeout_s = WAIT_DEFAULT_S;
+
+	if (rq->resumed || rq->status != 200 || !is_true(request_query(rq, "wait_for_change")) ||
+	    n->kind == NODE_TOKEN || n->kind == NODE_IDENTITY)
+		return;
+	reply_etag(rq->body, rq->body_len, etag);
+	if (last && strcmp(last, etag) != 0)
+		return;
+	if (t) {
+		char *end;
+
+		timeout_s = strtol(t, &end, 10);
+		if (*end || timeout_s < 0) {
+			reply_static(rq, 400, CT_TEXT,
+			             "timeout_sec must be a non-negative integer\n");
+			return;
+		}
+		if (timeout_s > WAIT_MAX_S)
+			timeout_s = WAIT_MAX_S;
+	}
+	rq->hold_ms = (int64_t)timeout_s * 1000;
 }
 
 /* Google requires `Metadata-Flavor: Google`; it also still honours the
@@ -584,4 +665,5 @@ void gce_handle(struct request *rq)
 		return;
 	}
 	serve_node(rq, n, json, recursive);
+	hold_if_unchanged(rq, n);
 }

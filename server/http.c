@@ -23,6 +23,7 @@
 #include "control.h"
 #include "delays.h"
 #include "gce.h"
+#include "identity.h"
 #include "log.h"
 #include "server.h"
 
@@ -62,6 +63,9 @@ static const struct route routes[] = {
 	/* Stand-ins for the cloud APIs a token is for. */
 	{ "/tokeninfo", 0, METHOD_GET | METHOD_HEAD, "GET, HEAD", 0, validate_handle_tokeninfo },
 	{ "/protected/", 1, ALL_METHODS, NULL, 0, validate_handle_protected },
+	{ "/oauth2/v1/certs", 0, METHOD_GET | METHOD_HEAD, "GET, HEAD", 0,
+	  identity_handle_certs_v1 },
+	{ "/oauth2/v3/certs", 0, METHOD_GET | METHOD_HEAD, "GET, HEAD", 0, identity_handle_certs },
 	/* The AWS IMDS flavour and the container credentials endpoint (aws.c). */
 	{ "/latest", 0, METHOD_GET | METHOD_HEAD, "GET, HEAD", ROUTE_AWS, aws_handle_imds },
 	{ "/latest/", 1, METHOD_GET | METHOD_HEAD | METHOD_PUT, "GET, HEAD, PUT", ROUTE_AWS,
@@ -84,6 +88,7 @@ struct req_state {
 	size_t body_len;
 	int too_large;
 	int faults_checked;
+	int held;    /* held once already (wait_for_change) */
 	int counted; /* in the stats already */
 	int has_fault;
 	struct faults_rule fault;
@@ -291,8 +296,7 @@ static void reply_fault_status(struct request *rq)
 static const char malformed_body[] =
     "<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>\n";
 
-/* FNV-1a over the body: a cheap, stable ETag of 16 hex chars. */
-static void etag_of(const char *body, size_t len, char out[17])
+void reply_etag(const char *body, size_t len, char out[17])
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 
@@ -372,7 +376,7 @@ static enum MHD_Result queue_reply(struct request *rq)
 	if (rq->flavour)
 		rq->etag = 1;
 	if (rq->etag)
-		etag_of(rq->body, rq->body_len, etag);
+		reply_etag(rq->body, rq->body_len, etag);
 	/* Ownership of an owned body passes to MHD, which frees it with the
 	 * response. */
 	if (rq->has_fault && rq->fault.body == FAULTS_BODY_TRUNCATED && rq->body_len > 1)
@@ -511,10 +515,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	rq.req_body_len = st->body_len;
 	rq.has_fault = st->has_fault;
 	rq.fault = st->fault;
+	rq.resumed = st->held;
 	if (rq.has_fault && rq.fault.status)
 		reply_fault_status(&rq);
 	else
 		dispatch(&rq);
+	if (rq.hold_ms > 0 && !st->held) {
+		/* Run the handler again once the hold is over; no thread waits. */
+		st->held = 1;
+		drop_body(&rq);
+		if (delays_hold(srv->delays, conn, rq.hold_ms) == 0)
+			return MHD_YES;
+		rq.resumed = 1;
+		dispatch(&rq);
+	}
 	if (rq.has_fault && rq.fault.body == FAULTS_BODY_MALFORMED)
 		reply_static(&rq, rq.status, rq.content_type, malformed_body);
 	count(srv, st, rq.status);

@@ -6,6 +6,7 @@
 #include "aws.h"
 #include "control.h"
 #include "gce.h"
+#include "identity.h"
 #include "server.h"
 
 int server_init(struct server *srv, char *err, size_t errlen)
@@ -46,6 +47,12 @@ int server_init(struct server *srv, char *err, size_t errlen)
 	}
 	if (control_make_secret(srv, err, errlen) != 0)
 		return -1;
+	srv->started_ms = clock_now_ms(&srv->clock);
+	srv->identity = identity_new();
+	if (!srv->identity) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	srv->gce = gce_tree_build(srv, err, errlen);
 	if (!srv->gce)
 		return -1;
@@ -56,6 +63,8 @@ int server_init(struct server *srv, char *err, size_t errlen)
 void server_release(struct server *srv)
 {
 	gce_tree_free(srv->gce);
+	identity_free(srv->identity);
+	srv->identity = NULL;
 	aws_free(srv->aws);
 	srv->aws = NULL;
 	for (size_t i = 0; i < srv->n_accounts; i++)

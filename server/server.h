@@ -32,7 +32,9 @@ struct server {
 	struct tokens_account *accounts; /* one per cfg.accounts[i], same order */
 	size_t n_accounts;
 	struct gce_tree *gce;
-	struct aws *aws; /* the AWS IMDS flavour (aws.h) */
+	struct identity *identity; /* ID tokens (identity.c) */
+	int64_t started_ms;        /* server clock at start: the instance's creation */
+	struct aws *aws;           /* the AWS IMDS flavour (aws.h) */
 
 	/* What the control API changes (control.c). */
 	struct revocations revoked;
@@ -86,6 +88,10 @@ struct request {
 		char value[224];
 	} headers[3];
 	size_t n_headers;
+	/* Set by a handler to hold the request this long and then run it again
+	 * (wait_for_change); `resumed` tells it that second run from the first. */
+	int64_t hold_ms;
+	int resumed;
 	/* A fault rule that fired for this request, if any (faults.h). */
 	int has_fault;
 	struct faults_rule fault;
@@ -100,6 +106,9 @@ struct request {
 const char *request_header(const struct request *rq, const char *name);
 /* The value of query parameter `name`, or NULL; "" when given with no value. */
 const char *request_query(const struct request *rq, const char *name);
+
+/* The ETag of a body: 16 hex chars of FNV-1a, into out[17]. */
+void reply_etag(const char *body, size_t len, char out[17]);
 
 /* Adds a response header (at most three per reply; more are dropped). */
 __attribute__((format(printf, 3, 4))) void reply_header(struct request *rq, const char *name,

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -211,7 +212,7 @@ Test(gce, listings_mark_directories_with_a_slash)
 	expect("/computeMetadata/v1/instance/service-accounts/", 200, "application/text",
 	       "default/\n" DEFAULT_EMAIL "/\n");
 	expect("/computeMetadata/v1/instance/service-accounts/default/", 200, "application/text",
-	       "aliases\nemail\nscopes\ntoken\n");
+	       "aliases\nemail\nidentity\nscopes\ntoken\n");
 	expect("/computeMetadata/v1/project/", 200, "application/text",
 	       "attributes/\nnumeric-project-id\nproject-id\n");
 }
@@ -429,4 +430,76 @@ Test(gce, oversized_request_bodies_get_413)
 	test_response_free(&r);
 	expect("/computeMetadata/v1/project/project-id", 200, "application/text",
 	       "metatoken-local");
+}
+
+Test(gce, identity_needs_an_audience_and_answers_a_jwt)
+{
+	struct test_response r;
+	const char *dot1, *dot2;
+
+	expect("/computeMetadata/v1/instance/service-accounts/default/identity", 400,
+	       "application/text", "non-empty audience parameter required");
+	expect("/computeMetadata/v1/instance/service-accounts/default/identity?audience=", 400,
+	       "application/text", "non-empty audience parameter required");
+	get("/computeMetadata/v1/instance/service-accounts/default/identity?audience=https://a.example",
+	    &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	assert_header(&r, "Content-Type", "application/text");
+	/* header.claims.signature, base64url, no padding; RS256 with a 2048-bit
+	 * key signs 256 bytes: 342 chars. */
+	dot1 = strchr(r.body, '.');
+	dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+	cr_assert_not_null(dot2, "not a JWT: %s", r.body);
+	cr_assert_null(strchr(dot2 + 1, '.'));
+	cr_assert_eq(strlen(dot2 + 1), 342);
+	cr_assert_eq(
+	    strspn(r.body, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."),
+	    r.body_len);
+	test_response_free(&r);
+	/* Not in recursive views, as GCE does. */
+	get("/computeMetadata/v1/instance/service-accounts/default/?recursive=true", &r);
+	cr_assert_null(strstr(r.body, "identity"), "%s", r.body);
+	test_response_free(&r);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+Test(gce, wait_for_change_holds_until_the_timeout_when_nothing_changed)
+{
+	struct test_response r;
+	char etag[64], path[256];
+	int64_t t0;
+
+	get("/computeMetadata/v1/instance/id", &r);
+	cr_assert_not_null(test_response_header(&r, "ETag", etag, sizeof(etag)));
+	test_response_free(&r);
+
+	/* A different ETag: the value "changed", answer at once. */
+	t0 = mono_ms();
+	get("/computeMetadata/v1/instance/id?wait_for_change=true&last_etag=0000000000000000"
+	    "&timeout_sec=5",
+	    &r);
+	cr_assert_eq(r.status, 200);
+	cr_assert_lt(mono_ms() - t0, 4000, "held although the ETag differed");
+	test_response_free(&r);
+
+	/* The current ETag: held for the timeout, then the same answer. */
+	snprintf(path, sizeof(path),
+	         "/computeMetadata/v1/instance/id?wait_for_change=true&last_etag=%s&timeout_sec=1",
+	         etag);
+	t0 = mono_ms();
+	get(path, &r);
+	cr_assert_eq(r.status, 200);
+	cr_assert_geq(mono_ms() - t0, 1000, "not held");
+	cr_assert_str_eq(r.body, "fhm0metatoken0local01");
+	test_response_free(&r);
+
+	expect("/computeMetadata/v1/instance/id?wait_for_change=true&timeout_sec=x", 400,
+	       "application/text", NULL);
 }

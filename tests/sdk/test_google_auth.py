@@ -112,6 +112,36 @@ class GoogleAuthAgainstMetatokend(unittest.TestCase):
         self.assertEqual(info["aliases"], ["default"])
 
 
+class IdentityTokens(unittest.TestCase):
+    def fetch_identity(self, audience, full):
+        from google.auth.compute_engine import _metadata
+        from google.auth.transport import _http_client
+        path = "instance/service-accounts/default/identity?audience=%s%s" % (
+            audience, "&format=full" if full else "")
+        return _metadata.get(_http_client.Request(), path)
+
+    def test_id_tokens_verify_with_google_auth(self):
+        from google.oauth2 import id_token
+        import google.auth.transport.requests
+        request = google.auth.transport.requests.Request()
+        certs = "http://%s/oauth2/v1/certs" % ADDR
+        token = self.fetch_identity("https://api.example", full=True)
+        claims = id_token.verify_token(token, request, audience="https://api.example",
+                                       certs_url=certs)
+        self.assertEqual(claims["iss"], "https://accounts.google.com")
+        self.assertEqual(claims["email"], EMAIL)
+        self.assertEqual(claims["google"]["compute_engine"]["project_id"], "metatoken-local")
+        # Another audience is refused, and so is a tampered token.
+        with self.assertRaises(ValueError):
+            id_token.verify_token(token, request, audience="https://other.example",
+                                  certs_url=certs)
+        head, body, sig = token.split(".")
+        with self.assertRaises(ValueError):
+            id_token.verify_token(head + "." + body + "." + sig[:-2] + ("AA" if sig[-2:] != "AA" else "BA"),
+                                  request, audience="https://api.example", certs_url=certs)
+        request.session.close()
+
+
 def main():
     global SERVER, ADDR
     if len(sys.argv) != 2:
