@@ -27,8 +27,9 @@
 #include "log.h"
 #include "server.h"
 
-#define LOG_PATH_MAX 160         /* longest path a log line shows */
-#define BODY_MAX     (64 * 1024) /* longest request body read; longer ones get 413 */
+#define LOG_PATH_MAX 160           /* longest path a log line shows */
+#define BODY_MAX     (16 * 1024)   /* longest request body kept; longer ones get 413 */
+#define DISCARD_MAX  (1024 * 1024) /* the most of a too-long chunked body read */
 
 /* Route flags. */
 enum {
@@ -87,6 +88,7 @@ struct req_state {
 	char *body; /* the request body, NUL-terminated, at most BODY_MAX bytes */
 	size_t body_len;
 	int too_large;
+	size_t discarded; /* bytes of a too-long body read and dropped */
 	int faults_checked;
 	int held;    /* held once already (wait_for_change) */
 	int counted; /* in the stats already */
@@ -478,13 +480,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		size_t n = *upload_data_size;
 
 		*upload_data_size = 0;
-		if (st->too_large)
-			return MHD_YES;
-		if (st->body_len + n > BODY_MAX)
-			return refuse_too_large(srv, conn, st);
+		if (!st->too_large && st->body_len + n > BODY_MAX) {
+			/* A chunked body grew past the cap. libmicrohttpd cannot
+			 * answer in mid-upload, so the rest is read and dropped
+			 * (up to DISCARD_MAX, else the connection is closed) and
+			 * the 413 goes out when the upload ends. */
+			st->too_large = 1;
+			free(st->body);
+			st->body = NULL;
+			st->body_len = 0;
+		}
+		if (st->too_large) {
+			st->discarded += n;
+			return st->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+		}
 		if (!grow_body(st, upload_data, n))
 			return MHD_NO;
 		return MHD_YES;
+	}
+	if (st->too_large) {
+		struct request big = { .conn = conn, .flavour = 1 };
+
+		reply_static(&big, 413, CT_PLAIN, "request body too large\n");
+		reply_header(&big, MHD_HTTP_HEADER_CONNECTION, "close");
+		count(srv, st, big.status);
+		return queue_reply(&big);
 	}
 
 	/* Fault injection, for everything but the control API. A latency

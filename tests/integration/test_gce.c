@@ -503,3 +503,27 @@ Test(gce, wait_for_change_holds_until_the_timeout_when_nothing_changed)
 	expect("/computeMetadata/v1/instance/id?wait_for_change=true&timeout_sec=x", 400,
 	       "application/text", NULL);
 }
+
+/* A chunked upload past the cap: no Content-Length to refuse up front, so
+ * the 413 comes when the upload ends, and says the connection closes. */
+Test(gce, oversized_chunked_bodies_get_413_too)
+{
+	char out[4096], req[40000];
+	size_t n;
+	long got;
+
+	n = (size_t)snprintf(req, sizeof(req),
+	                     "POST /metatoken/v1/faults HTTP/1.1\r\nHost: x\r\n"
+	                     "Transfer-Encoding: chunked\r\n\r\n");
+	for (int i = 0; i < 5; i++) { /* 5 chunks of 0x1000 bytes: 20 KiB */
+		n += (size_t)snprintf(req + n, sizeof(req) - n, "1000\r\n");
+		memset(req + n, 'x', 0x1000);
+		n += 0x1000;
+		n += (size_t)snprintf(req + n, sizeof(req) - n, "\r\n");
+	}
+	n += (size_t)snprintf(req + n, sizeof(req) - n, "0\r\n\r\n");
+	got = test_raw(srv.port, req, n, out, sizeof(out));
+	cr_assert(got > 0, "no answer");
+	cr_assert(strstr(out, "HTTP/1.1 413") == out, "got: %s", out);
+	cr_assert_not_null(strcasestr(out, "Connection: close"), "got: %s", out);
+}
