@@ -119,7 +119,7 @@ static int parse_rule(const cJSON *root, struct faults_rule *r, char *err, size_
 		} else if (strcmp(k, "latency_ms") == 0) {
 			if (int_field(v, "latency_ms", 0, 60000, &r->latency_ms, err, errlen))
 				return -1;
-			actions++;
+			actions += r->latency_ms > 0; /* a 0 ms stall does nothing */
 		} else if (strcmp(k, "drop") == 0) {
 			if (!cJSON_IsBool(v)) {
 				snprintf(err, errlen, "drop: must be true or false (got %s)",

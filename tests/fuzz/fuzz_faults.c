@@ -24,13 +24,15 @@ static void check_rule(struct faults *f, uint64_t id)
 	           (unsigned long long)id);
 	FUZZ_CHECK(r->path[0] == '/' && strnlen(r->path, sizeof(r->path)) <= FAULTS_PATH_MAX,
 	           "path \"%.300s\"", r->path);
-	/* No check that the rule does something: "latency_ms": 0 alone counts as
-	 * the required action (a rule that only counts its firings). */
+	/* Every rule does something when it fires. */
+	FUZZ_CHECK(r->status || r->latency_ms > 0 || r->drop || r->body != FAULTS_BODY_KEEP ||
+	               r->has_expires_in,
+	           "a rule with no action");
 	FUZZ_CHECK(r->latency_ms >= 0 && r->latency_ms <= 60000, "latency_ms %lld",
 	           (long long)r->latency_ms);
 	FUZZ_CHECK(r->retry_after_s == -1 || (r->status && r->retry_after_s <= 86400),
 	           "retry_after_s %lld with status %u", (long long)r->retry_after_s, r->status);
-	FUZZ_CHECK(r->status == 0 || (r->status >= 100 && r->status <= 599), "status %u",
+	FUZZ_CHECK(r->status == 0 || (r->status >= 200 && r->status <= 599), "status %u",
 	           r->status);
 	FUZZ_CHECK(r->probability > 0.0 && r->probability <= 1.0, "probability %g", r->probability);
 

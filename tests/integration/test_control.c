@@ -429,6 +429,8 @@ Test(control, faults_list_delete_and_validation)
 
 	expect_ctl_error("POST", "faults", "{\"status\": 500}", 400, "path: is required");
 	expect_ctl_error("POST", "faults", "{\"path\": \"/x\"}", 400, "needs an action");
+	expect_ctl_error("POST", "faults", "{\"path\": \"/x\", \"latency_ms\": 0}", 400,
+	                 "needs an action");
 	expect_ctl_error("POST", "faults", "{\"path\": \"/x\", \"status\": 101}", 400,
 	                 "status: must be an integer from 200 to 599 (got 101)");
 	expect_ctl_error("POST", "faults", "{\"path\": \"/x\", \"status\": 42}", 400,
