@@ -336,6 +336,13 @@ void tokens_fingerprint(const char *token, size_t len, char out[TOKENS_FINGERPRI
 	out[TOKENS_FINGERPRINT_LEN] = '\0';
 }
 
+/* Forgets the cached answer. Caller holds the lock. */
+static void forget_answer(struct tokens_account *a)
+{
+	OPENSSL_cleanse(a->answer, sizeof(a->answer));
+	a->answer_len = 0;
+}
+
 int tokens_account_init(struct tokens_account *a, const struct tokens_key *key, const char *id,
                         int64_t lifetime_s, int64_t reissue_margin_s)
 {
@@ -368,6 +375,7 @@ void tokens_account_release(struct tokens_account *a)
 		return;
 	OPENSSL_cleanse(a->current, sizeof(a->current));
 	a->current_len = 0;
+	forget_answer(a);
 	pthread_mutex_destroy(&a->lock);
 }
 
@@ -381,46 +389,96 @@ static int64_t sat_sub(int64_t a, int64_t b)
 	return r;
 }
 
-int tokens_account_get(struct tokens_account *a, int64_t now_ms, char *out, size_t outlen,
-                       int64_t *expires_in_s)
+/*
+ * Makes sure the account has a current token to hand out at now_ms, minting
+ * one if there is none or its remaining life is below the effective margin,
+ * and sets *remaining_ms. Caller holds the lock. Returns 0, or -1 when
+ * minting failed.
+ */
+static int ensure_current(struct tokens_account *a, int64_t now_ms, int64_t *remaining_ms)
 {
-	int64_t margin_ms, remaining_ms, expires_ms;
 	char fresh[TOKENS_MAX_LEN + 1];
-	int ret = -1;
+	int64_t margin_ms, expires_ms;
 	int n;
 
-	if (!a || !out || !expires_in_s)
-		return -1;
-
-	pthread_mutex_lock(&a->lock);
 	/* A lifetime no longer than the margin would be stale at birth: hand such
 	 * a token out for the first half of its life instead (see tokens.h). */
 	margin_ms = a->lifetime_ms <= a->margin_ms ? a->lifetime_ms / 2 : a->margin_ms;
-	remaining_ms = sat_sub(a->current_expires_ms, now_ms);
+	*remaining_ms = sat_sub(a->current_expires_ms, now_ms);
 	/* An expired token is never handed out, whatever the margin. A clock moved
 	 * backwards only lengthens the remaining life: the token stays current. */
-	if (a->current_len == 0 || remaining_ms < margin_ms || remaining_ms <= 0) {
-		if (__builtin_add_overflow(now_ms, a->lifetime_ms, &expires_ms))
-			goto out_unlock;
-		n = tokens_mint(a->key, a->id, now_ms, expires_ms, fresh, sizeof(fresh));
-		if (n < 0)
-			goto out_unlock;
-		OPENSSL_cleanse(a->current, sizeof(a->current));
-		memcpy(a->current, fresh, (size_t)n + 1);
-		a->current_len = (size_t)n;
-		a->current_expires_ms = expires_ms;
-		a->minted++;
-		remaining_ms = a->lifetime_ms;
-	}
-	if (outlen < a->current_len + 1)
+	if (a->current_len != 0 && *remaining_ms >= margin_ms && *remaining_ms > 0)
+		return 0;
+	if (__builtin_add_overflow(now_ms, a->lifetime_ms, &expires_ms))
+		return -1;
+	n = tokens_mint(a->key, a->id, now_ms, expires_ms, fresh, sizeof(fresh));
+	if (n < 0)
+		return -1;
+	OPENSSL_cleanse(a->current, sizeof(a->current));
+	memcpy(a->current, fresh, (size_t)n + 1);
+	OPENSSL_cleanse(fresh, sizeof(fresh));
+	a->current_len = (size_t)n;
+	a->current_expires_ms = expires_ms;
+	a->minted++;
+	forget_answer(a);
+	*remaining_ms = a->lifetime_ms;
+	return 0;
+}
+
+static int64_t expires_in_of(int64_t remaining_ms)
+{
+	return remaining_ms / 1000 > 0 ? remaining_ms / 1000 : 1;
+}
+
+int tokens_account_get(struct tokens_account *a, int64_t now_ms, char *out, size_t outlen,
+                       int64_t *expires_in_s)
+{
+	int64_t remaining_ms;
+	int ret = -1;
+
+	if (!a || !out || !expires_in_s)
+		return -1;
+	pthread_mutex_lock(&a->lock);
+	if (ensure_current(a, now_ms, &remaining_ms) != 0 || outlen < a->current_len + 1)
 		goto out_unlock;
 	memcpy(out, a->current, a->current_len + 1);
-	*expires_in_s = remaining_ms / 1000 > 0 ? remaining_ms / 1000 : 1;
+	*expires_in_s = expires_in_of(remaining_ms);
 	a->served++;
 	ret = (int)a->current_len;
 out_unlock:
 	pthread_mutex_unlock(&a->lock);
-	OPENSSL_cleanse(fresh, sizeof(fresh));
+	return ret;
+}
+
+int tokens_account_answer(struct tokens_account *a, int64_t now_ms, char *out, size_t outlen)
+{
+	int64_t remaining_ms, expires_in;
+	int ret = -1;
+
+	if (!a || !out)
+		return -1;
+	pthread_mutex_lock(&a->lock);
+	if (ensure_current(a, now_ms, &remaining_ms) != 0)
+		goto out_unlock;
+	expires_in = expires_in_of(remaining_ms);
+	if (a->answer_len == 0 || a->answer_expires_in != expires_in) {
+		int n = snprintf(a->answer, sizeof(a->answer),
+		                 "{\"access_token\":\"%s\",\"expires_in\":%lld,"
+		                 "\"token_type\":\"Bearer\"}",
+		                 a->current, (long long)expires_in);
+
+		if (n < 0 || (size_t)n >= sizeof(a->answer))
+			goto out_unlock;
+		a->answer_len = (size_t)n;
+		a->answer_expires_in = expires_in;
+	}
+	if (outlen < a->answer_len + 1)
+		goto out_unlock;
+	memcpy(out, a->answer, a->answer_len + 1);
+	a->served++;
+	ret = (int)a->answer_len;
+out_unlock:
+	pthread_mutex_unlock(&a->lock);
 	return ret;
 }
 
@@ -452,6 +510,7 @@ int tokens_account_drop_if(struct tokens_account *a, const uint8_t *nonce,
 		OPENSSL_cleanse(a->current, sizeof(a->current));
 		a->current_len = 0;
 		a->current_expires_ms = 0;
+		forget_answer(a);
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (had && old)
@@ -481,6 +540,7 @@ int tokens_account_rotate(struct tokens_account *a, int64_t now_ms)
 	a->current_len = (size_t)n;
 	a->current_expires_ms = expires_ms;
 	a->minted++;
+	forget_answer(a);
 	ret = 0;
 out_unlock:
 	pthread_mutex_unlock(&a->lock);
@@ -536,6 +596,7 @@ void tokens_account_reset(struct tokens_account *a, int64_t lifetime_s, int64_t 
 	a->current_expires_ms = 0;
 	a->minted = 0;
 	a->served = 0;
+	forget_answer(a);
 	a->lifetime_ms = lifetime_s * 1000;
 	a->margin_ms = margin_s * 1000;
 	pthread_mutex_unlock(&a->lock);

@@ -27,9 +27,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TOKENS_ACCOUNT_MAX     128 /* longest account id, bytes */
-#define TOKENS_MAX_LEN         400 /* longest token text, NUL excluded */
-#define TOKENS_FINGERPRINT_LEN 12  /* hex chars of a fingerprint, NUL excluded */
+#define TOKENS_ACCOUNT_MAX     128                   /* longest account id, bytes */
+#define TOKENS_MAX_LEN         400                   /* longest token text, NUL excluded */
+#define TOKENS_FINGERPRINT_LEN 12                    /* hex chars of a fingerprint, NUL excluded */
+#define TOKENS_ANSWER_MAX      (TOKENS_MAX_LEN + 80) /* longest token answer, NUL excluded */
 
 struct tokens_key; /* opaque: an Ed25519 key pair */
 
@@ -107,7 +108,12 @@ struct tokens_account {
 	size_t current_len; /* 0: none minted yet */
 	int64_t current_expires_ms;
 	uint64_t minted; /* tokens minted for this account */
-	uint64_t served; /* tokens handed out by tokens_account_get */
+	uint64_t served; /* tokens handed out (get and answer) */
+	/* The metadata answer for the current token at answer_expires_in, kept
+	 * until either changes (tokens_account_answer). */
+	char answer[TOKENS_ANSWER_MAX + 1];
+	size_t answer_len; /* 0: none */
+	int64_t answer_expires_in;
 };
 
 /* Returns 0, or -1 if id is empty or too long or the lifetime is not positive. */
@@ -126,6 +132,16 @@ void tokens_account_release(struct tokens_account *a);
  */
 int tokens_account_get(struct tokens_account *a, int64_t now_ms, char *out, size_t outlen,
                        int64_t *expires_in_s);
+
+/*
+ * Like tokens_account_get, but writes the whole metadata answer,
+ * {"access_token":"...","expires_in":N,"token_type":"Bearer"}, into out
+ * (NUL-terminated). The answer is formatted once per value of expires_in
+ * and token, and copied out for every other request: the hot path of the
+ * token endpoint. Returns its length, or -1 if out is too small or minting
+ * failed.
+ */
+int tokens_account_answer(struct tokens_account *a, int64_t now_ms, char *out, size_t outlen);
 
 /*
  * Control operations (the control API). Each takes the account's lock.

@@ -889,3 +889,34 @@ Test(tokens, account_concurrent_gets_mint_once)
 	tokens_account_release(&a);
 	tokens_key_free(k);
 }
+
+/* The cached answer is, at every instant, what formatting the token and
+ * its expires_in afresh would give: across sub-second steps, a reissue at
+ * the margin, a rotation and a drop. */
+Test(tokens, answer_matches_get_at_every_instant)
+{
+	struct tokens_key *k = tokens_key_generate();
+	struct tokens_account a;
+	char answer[TOKENS_ANSWER_MAX + 1], tok[TOKENS_MAX_LEN + 1], want[TOKENS_ANSWER_MAX + 1];
+	int64_t now = 1795000000123, expires_in;
+
+	cr_assert_not_null(k);
+	cr_assert_eq(tokens_account_init(&a, k, "ajeanswer", 3600, 300), 0);
+	for (int step = 0; step < 4000; step++) {
+		/* 0.9 s steps cross second boundaries at every phase. */
+		now += 900;
+		if (step == 1000)
+			cr_assert_eq(tokens_account_rotate(&a, now), 0);
+		if (step == 2000)
+			cr_assert(tokens_account_drop(&a, NULL));
+		cr_assert(tokens_account_answer(&a, now, answer, sizeof(answer)) > 0);
+		cr_assert(tokens_account_get(&a, now, tok, sizeof(tok), &expires_in) > 0);
+		snprintf(want, sizeof(want),
+		         "{\"access_token\":\"%s\",\"expires_in\":%lld,\"token_type\":\"Bearer\"}",
+		         tok, (long long)expires_in);
+		cr_assert(strcmp(answer, want) == 0, "step %d: %s != %s", step, answer, want);
+	}
+	cr_assert_eq(tokens_account_answer(&a, now, answer, 10), -1, "a short buffer is refused");
+	tokens_account_release(&a);
+	tokens_key_free(k);
+}
