@@ -55,7 +55,8 @@ static void print_banner(const struct server *srv)
 	printf("export GCE_METADATA_IP=%s\n", srv->bound);
 	printf("export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://%s/\n", srv->bound);
 	if (aws_role(srv)) {
-		printf("# AWS container credentials (they take precedence over IMDS in AWS SDKs):\n");
+		printf(
+		    "# AWS container credentials (they take precedence over IMDS in AWS SDKs):\n");
 		printf("# export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://%s%s\n", srv->bound,
 		       AWS_CONTAINER_PATH);
 		printf("# export AWS_CONTAINER_AUTHORIZATION_TOKEN=%s\n",

@@ -155,7 +155,7 @@ void test_response_free(struct test_response *r)
 }
 
 int test_control(const char *base_url, const char *secret, const char *method, const char *path,
-		 const char *body, struct test_response *out)
+                 const char *body, struct test_response *out)
 {
 	char url[512], auth[400];
 	const char *h[] = { auth, "Content-Type: application/json", NULL };

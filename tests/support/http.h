@@ -45,6 +45,6 @@ void test_response_free(struct test_response *r);
  * NULL. Returns what test_http returns.
  */
 int test_control(const char *base_url, const char *secret, const char *method, const char *path,
-		 const char *body, struct test_response *out);
+                 const char *body, struct test_response *out);
 
 #endif
