@@ -54,9 +54,8 @@ int awscreds_account_init(struct awscreds_account *a, const struct tokens_key *k
 	if (!a || !key || !id)
 		return -1;
 	idlen = strnlen(id, TOKENS_ACCOUNT_MAX + 1);
-	if (idlen == 0 || idlen > TOKENS_ACCOUNT_MAX || lifetime_s <= 0 ||
-	    lifetime_s > INT64_MAX / 1000 || reissue_margin_s < 0 ||
-	    reissue_margin_s > INT64_MAX / 1000)
+	if (idlen == 0 || idlen > TOKENS_ACCOUNT_MAX ||
+	    !tokens_policy_valid(lifetime_s, reissue_margin_s))
 		return -1;
 	memset(a, 0, sizeof(*a));
 	if (pthread_mutex_init(&a->lock, NULL) != 0)
@@ -84,7 +83,7 @@ int awscreds_account_get(struct awscreds_account *a, int64_t now_ms, struct awsc
 	int ret = -1;
 
 	pthread_mutex_lock(&a->lock);
-	margin_ms = a->lifetime_ms <= a->margin_ms ? a->lifetime_ms / 2 : a->margin_ms;
+	margin_ms = tokens_effective_margin_ms(a->lifetime_ms, a->margin_ms);
 	remaining_ms = a->current.expires_ms - now_ms;
 	/* "<=": a set handed out always has more than the margin left, so a
 	 * new one is out at least the margin before the old one expires. */

@@ -336,6 +336,20 @@ void tokens_fingerprint(const char *token, size_t len, char out[TOKENS_FINGERPRI
 	out[TOKENS_FINGERPRINT_LEN] = '\0';
 }
 
+int tokens_policy_valid(int64_t lifetime_s, int64_t margin_s)
+{
+	/* Times are kept in ms; refuse values that do not fit rather than wrap. */
+	return lifetime_s > 0 && lifetime_s <= INT64_MAX / 1000 && margin_s >= 0 &&
+	       margin_s <= INT64_MAX / 1000;
+}
+
+int64_t tokens_effective_margin_ms(int64_t lifetime_ms, int64_t margin_ms)
+{
+	/* A lifetime no longer than the margin would be stale at birth: hand such
+	 * a token out for the first half of its life instead (see tokens.h). */
+	return lifetime_ms <= margin_ms ? lifetime_ms / 2 : margin_ms;
+}
+
 /* Forgets the cached answer. Caller holds the lock. */
 static void forget_answer(struct tokens_account *a)
 {
@@ -353,9 +367,7 @@ int tokens_account_init(struct tokens_account *a, const struct tokens_key *key, 
 	idlen = strnlen(id, TOKENS_ACCOUNT_MAX + 1);
 	if (idlen == 0 || idlen > TOKENS_ACCOUNT_MAX)
 		return -1;
-	/* Times are kept in ms; refuse values that do not fit rather than wrap. */
-	if (lifetime_s <= 0 || lifetime_s > INT64_MAX / 1000 || reissue_margin_s < 0 ||
-	    reissue_margin_s > INT64_MAX / 1000)
+	if (!tokens_policy_valid(lifetime_s, reissue_margin_s))
 		return -1;
 
 	memset(a, 0, sizeof(*a));
@@ -401,9 +413,7 @@ static int ensure_current(struct tokens_account *a, int64_t now_ms, int64_t *rem
 	int64_t margin_ms, expires_ms;
 	int n;
 
-	/* A lifetime no longer than the margin would be stale at birth: hand such
-	 * a token out for the first half of its life instead (see tokens.h). */
-	margin_ms = a->lifetime_ms <= a->margin_ms ? a->lifetime_ms / 2 : a->margin_ms;
+	margin_ms = tokens_effective_margin_ms(a->lifetime_ms, a->margin_ms);
 	*remaining_ms = sat_sub(a->current_expires_ms, now_ms);
 	/* An expired token is never handed out, whatever the margin. A clock moved
 	 * backwards only lengthens the remaining life: the token stays current. */

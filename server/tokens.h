@@ -116,6 +116,15 @@ struct tokens_account {
 	int64_t answer_expires_in;
 };
 
+/*
+ * The reissue policy, shared with AWS credentials (awscreds.h). A policy is
+ * valid with a positive lifetime and a non-negative margin, both small
+ * enough to count in milliseconds. The margin in force is margin_ms, or
+ * lifetime_ms / 2 when the lifetime is not above the margin.
+ */
+int tokens_policy_valid(int64_t lifetime_s, int64_t margin_s);
+int64_t tokens_effective_margin_ms(int64_t lifetime_ms, int64_t margin_ms);
+
 /* Returns 0, or -1 if id is empty or too long or the lifetime is not positive. */
 int tokens_account_init(struct tokens_account *a, const struct tokens_key *key, const char *id,
                         int64_t lifetime_s, int64_t reissue_margin_s);
