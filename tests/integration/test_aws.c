@@ -26,23 +26,7 @@ static struct test_server srv;
 
 static void start_with(const char *config_json)
 {
-	static char path[64];
-	const char *argv[] = { "--config", path, NULL };
-	FILE *f;
-	int fd;
-
-	if (!config_json) {
-		cr_assert_eq(test_server_start(&srv, NULL), 0, "metatokend did not start");
-		return;
-	}
-	snprintf(path, sizeof(path), "/tmp/mtk-aws-XXXXXX");
-	fd = mkstemp(path);
-	cr_assert(fd >= 0);
-	f = fdopen(fd, "w");
-	fputs(config_json, f);
-	fclose(f);
-	cr_assert_eq(test_server_start(&srv, argv), 0, "metatokend did not start");
-	unlink(path);
+	cr_assert_eq(test_server_start_config(&srv, config_json), 0, "metatokend did not start");
 }
 
 static void start(void)

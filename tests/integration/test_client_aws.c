@@ -46,26 +46,10 @@ static const struct mtk_clock shifted = { .monotonic_ms = mono, .wall_ms = wall 
 
 static void start_with(const char *config_json)
 {
-	static char path[64];
-	const char *argv[] = { "--config", path, NULL };
-	FILE *f;
-	int fd;
-
 	atomic_store(&offset_ms, 0);
 	unsetenv("YC_METADATA_ADDR");
 	unsetenv("GCE_METADATA_HOST");
-	if (!config_json) {
-		cr_assert_eq(test_server_start(&srv, NULL), 0, "metatokend did not start");
-		return;
-	}
-	snprintf(path, sizeof(path), "/tmp/mtk-client-aws-XXXXXX");
-	fd = mkstemp(path);
-	cr_assert(fd >= 0);
-	f = fdopen(fd, "w");
-	fputs(config_json, f);
-	fclose(f);
-	cr_assert_eq(test_server_start(&srv, argv), 0, "metatokend did not start");
-	unlink(path);
+	cr_assert_eq(test_server_start_config(&srv, config_json), 0, "metatokend did not start");
 }
 
 static void start(void)

@@ -176,6 +176,33 @@ int test_server_start_logged(struct test_server *s, const char *const *argv, con
 	return 0;
 }
 
+int test_server_start_config(struct test_server *s, const char *config_json)
+{
+	char path[] = "/tmp/metatoken-config-XXXXXX";
+	const char *argv[] = { "--config", path, NULL };
+	size_t len;
+	int fd, rc;
+
+	if (!config_json)
+		return test_server_start(s, NULL);
+	fd = mkstemp(path);
+	if (fd < 0) {
+		fprintf(stderr, "test_server: mkstemp: %s\n", strerror(errno));
+		return -1;
+	}
+	len = strlen(config_json);
+	if (write(fd, config_json, len) != (ssize_t)len) {
+		fprintf(stderr, "test_server: writing %s: %s\n", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	close(fd);
+	rc = test_server_start(s, argv); /* the banner comes after the config is read */
+	unlink(path);
+	return rc;
+}
+
 /* Waits for pid up to timeout_ms; returns the wait status or -1. */
 static int wait_for(pid_t pid, int64_t timeout_ms)
 {

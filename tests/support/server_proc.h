@@ -26,6 +26,13 @@ struct test_server {
  */
 int test_server_start(struct test_server *s, const char *const *argv);
 
+/*
+ * Like test_server_start, with `--config` pointing at a temporary file that
+ * holds config_json (NULL: no --config, the embedded default). The file is
+ * removed once the server has read it.
+ */
+int test_server_start_config(struct test_server *s, const char *config_json);
+
 /* Like test_server_start, with the server's stderr (its log) appended to
  * the file at log_path, and `--log-level info` unless argv sets one. */
 int test_server_start_logged(struct test_server *s, const char *const *argv, const char *log_path);
