@@ -475,16 +475,27 @@ static void serve_token(struct request *rq, size_t account)
 			             tok, (long long)rq->fault.expires_in);
 		OPENSSL_cleanse(tok, sizeof(tok));
 	} else {
-		/* The hot path: the answer is formatted once per second and token. */
-		body = malloc(TOKENS_ANSWER_MAX + 1);
-		len =
-		    body ? tokens_account_answer(&srv->accounts[account], clock_now_ms(&srv->clock),
-		                                 body, TOKENS_ANSWER_MAX + 1)
-		         : -1;
-		if (len >= 0)
+		/* The hot path: the answer is formatted once per second and
+		 * token, and each pool thread builds its response once too. */
+		struct tokens_account *a = &srv->accounts[account];
+		uint64_t have = rq->has_fault ? 0 : reply_cached_gen(a), gen;
+		char answer[TOKENS_ANSWER_MAX + 1];
+
+		len = tokens_account_answer(a, clock_now_ms(&srv->clock), have, answer,
+		                            sizeof(answer), &gen);
+		if (len == 0) {
+			reply_reuse(rq, a);
+			return;
+		}
+		body = len > 0 ? malloc((size_t)len + 1) : NULL;
+		if (body) {
+			memcpy(body, answer, (size_t)len + 1);
 			reply_owned(rq, 200, CT_JSON, body, (size_t)len);
-		else
-			free(body);
+			reply_keep(rq, a, gen);
+		} else if (len > 0) {
+			len = -1;
+		}
+		OPENSSL_cleanse(answer, sizeof(answer));
 	}
 	if (len < 0) {
 		reply_static(rq, 500, CT_TEXT, "could not mint a token\n");

@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +166,8 @@ const char *request_query(const struct request *rq, const char *name)
 /* Frees the reply's current body, if it owns it, wiping a token first. */
 static void drop_body(struct request *rq)
 {
+	rq->reuse_key = NULL;
+	rq->cache_key = NULL;
 	if (!rq->body_owned)
 		return;
 	if (rq->secret)
@@ -368,15 +371,191 @@ static struct MHD_Response *truncated_response(struct request *rq)
 	return resp;
 }
 
+/*
+ * Responses kept for reuse, per thread: each pool thread keeps the last few
+ * responses it built for answers that repeat (reply_keep, static bodies)
+ * and queues them again instead of building a response with its headers
+ * per request. Per thread, so that no lock is taken and no cache line is
+ * shared; libmicrohttpd counts the references of a response queued on
+ * several connections. A thread's responses are dropped when it exits.
+ */
+#define KEPT_MAX 16
+
+struct kept {
+	struct MHD_Response *resp; /* NULL: free slot */
+	const void *key;           /* reply_keep's key, or a static body */
+	uint64_t gen;              /* reply_keep's generation, or the body's length */
+	int by_key;                /* kept by reply_keep */
+	unsigned status;
+	const char *content_type, *allow;
+	int flavour, etag;
+	size_t n_headers;
+	struct reply_hdr headers[3];
+};
+
+struct kept_set {
+	struct kept slot[KEPT_MAX];
+	unsigned next; /* the slot to replace next when all are taken */
+};
+
+static pthread_key_t kept_tls_key;
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+static __thread struct kept_set *kept_here;
+
+static void kept_free(void *p)
+{
+	struct kept_set *ks = p;
+
+	for (size_t i = 0; i < KEPT_MAX; i++)
+		if (ks->slot[i].resp)
+			MHD_destroy_response(ks->slot[i].resp);
+	free(ks);
+}
+
+static void kept_init_key(void)
+{
+	if (pthread_key_create(&kept_tls_key, kept_free) != 0)
+		kept_tls_key = (pthread_key_t)-1;
+}
+
+/* This thread's set, made on first use; NULL if it cannot be (then nothing
+ * is kept, and every response is built afresh). */
+static struct kept_set *kept_set(void)
+{
+	if (kept_here)
+		return kept_here;
+	pthread_once(&kept_once, kept_init_key);
+	if (kept_tls_key == (pthread_key_t)-1)
+		return NULL;
+	kept_here = calloc(1, sizeof(*kept_here));
+	if (kept_here && pthread_setspecific(kept_tls_key, kept_here) != 0) {
+		free(kept_here);
+		kept_here = NULL;
+	}
+	return kept_here;
+}
+
+static struct kept *kept_by_key(const void *key)
+{
+	struct kept_set *ks = kept_here;
+
+	if (!ks)
+		return NULL;
+	for (size_t i = 0; i < KEPT_MAX; i++)
+		if (ks->slot[i].resp && ks->slot[i].by_key && ks->slot[i].key == key)
+			return &ks->slot[i];
+	return NULL;
+}
+
+/* Whether k was built for exactly the reply rq describes. */
+static int kept_matches(const struct kept *k, const struct request *rq)
+{
+	if (k->by_key || k->key != rq->body || k->gen != rq->body_len || k->status != rq->status ||
+	    k->content_type != rq->content_type || k->allow != rq->allow ||
+	    k->flavour != rq->flavour || k->etag != rq->etag || k->n_headers != rq->n_headers)
+		return 0;
+	for (size_t i = 0; i < rq->n_headers; i++)
+		if (k->headers[i].name != rq->headers[i].name ||
+		    strcmp(k->headers[i].value, rq->headers[i].value) != 0)
+			return 0;
+	return 1;
+}
+
+static struct kept *kept_static(const struct request *rq)
+{
+	struct kept_set *ks = kept_here;
+
+	if (!ks)
+		return NULL;
+	for (size_t i = 0; i < KEPT_MAX; i++)
+		if (ks->slot[i].resp && kept_matches(&ks->slot[i], rq))
+			return &ks->slot[i];
+	return NULL;
+}
+
+/* Keeps resp, built for rq, in this thread's set: in the slot of the same
+ * key if there is one, else a free one, else the next in turn. Returns 0 if
+ * it could not (the caller then drops its reference as usual). */
+static int kept_put(const struct request *rq, struct MHD_Response *resp)
+{
+	struct kept_set *ks = kept_set();
+	const void *key = rq->cache_key ? rq->cache_key : rq->body;
+	struct kept *k = NULL;
+
+	if (!ks)
+		return 0;
+	for (size_t i = 0; i < KEPT_MAX && !k; i++)
+		if (ks->slot[i].resp && ks->slot[i].key == key)
+			k = &ks->slot[i];
+	for (size_t i = 0; i < KEPT_MAX && !k; i++)
+		if (!ks->slot[i].resp)
+			k = &ks->slot[i];
+	if (!k) {
+		k = &ks->slot[ks->next];
+		ks->next = (ks->next + 1) % KEPT_MAX;
+	}
+	if (k->resp)
+		MHD_destroy_response(k->resp);
+	k->resp = resp;
+	k->key = key;
+	k->by_key = rq->cache_key != NULL;
+	k->gen = rq->cache_key ? rq->cache_gen : rq->body_len;
+	k->status = rq->status;
+	k->content_type = rq->content_type;
+	k->allow = rq->allow;
+	k->flavour = rq->flavour;
+	k->etag = rq->etag;
+	k->n_headers = rq->n_headers;
+	memcpy(k->headers, rq->headers, sizeof(k->headers));
+	return 1;
+}
+
+uint64_t reply_cached_gen(const void *key)
+{
+	struct kept *k = kept_by_key(key);
+
+	return k ? k->gen : 0;
+}
+
+void reply_reuse(struct request *rq, const void *key)
+{
+	struct kept *k = kept_by_key(key);
+
+	if (!k) {
+		reply_static(rq, 500, CT_TEXT, "internal error: no response to reuse\n");
+		return;
+	}
+	drop_body(rq);
+	rq->status = k->status;
+	rq->content_type = k->content_type;
+	rq->body = "";
+	rq->body_len = 0;
+	rq->reuse_key = key;
+}
+
+void reply_keep(struct request *rq, const void *key, uint64_t gen)
+{
+	rq->cache_key = key;
+	rq->cache_gen = gen;
+}
+
 static enum MHD_Result queue_reply(struct request *rq)
 {
 	struct MHD_Response *resp;
+	struct kept *k;
 	enum MHD_Result ret;
 	char etag[17];
+	int keep;
 
 	/* Every GCE-flavour answer carries an ETag, errors included. */
 	if (rq->flavour)
 		rq->etag = 1;
+	/* A reply this thread has built before goes out as it was built. */
+	keep = !rq->has_fault && (rq->cache_key || !rq->body_owned);
+	if (rq->reuse_key && (k = kept_by_key(rq->reuse_key)) != NULL)
+		return MHD_queue_response(rq->conn, k->status, k->resp);
+	if (keep && !rq->cache_key && (k = kept_static(rq)) != NULL)
+		return MHD_queue_response(rq->conn, rq->status, k->resp);
 	if (rq->etag)
 		reply_etag(rq->body, rq->body_len, etag);
 	/* Ownership of an owned body passes to MHD, which frees it with the
@@ -409,7 +588,8 @@ static enum MHD_Result queue_reply(struct request *rq)
 	for (size_t i = 0; i < rq->n_headers; i++)
 		MHD_add_response_header(resp, rq->headers[i].name, rq->headers[i].value);
 	ret = MHD_queue_response(rq->conn, rq->status, resp);
-	MHD_destroy_response(resp);
+	if (!keep || !kept_put(rq, resp))
+		MHD_destroy_response(resp);
 	return ret;
 }
 
@@ -566,7 +746,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	if (!st)
 		return;
 	count(srv, st, st->status); /* a request that ended before its answer */
-	if (why == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+	if (!log_enabled(LOG_INFO))
+		;
+	else if (why == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		log_msg(LOG_INFO, "%s %s %u %lldus", st->method, st->path, st->status,
 		        (long long)(mono_us() - st->start_us));
 	else

@@ -83,11 +83,16 @@ struct request {
 	int etag;          /* send an ETag computed from the body */
 	int secret;        /* the body holds a token: wipe it when freed */
 	int flavour;       /* send Metadata-Flavor: Google (GCE routes, 404s) */
-	struct {
+	struct reply_hdr {
 		const char *name; /* static */
 		char value[224];
 	} headers[3];
 	size_t n_headers;
+	/* Answer with the response this thread built before for reuse_key
+	 * (reply_reuse), or keep the one built now under cache_key (reply_keep). */
+	const void *reuse_key;
+	const void *cache_key;
+	uint64_t cache_gen;
 	/* Set by a handler to hold the request this long and then run it again
 	 * (wait_for_change); `resumed` tells it that second run from the first. */
 	int64_t hold_ms;
@@ -114,7 +119,9 @@ void reply_etag(const char *body, size_t len, char out[17]);
 __attribute__((format(printf, 3, 4))) void reply_header(struct request *rq, const char *name,
                                                         const char *fmt, ...);
 
-/* Replies with a static body (a string literal, or data outliving the daemon). */
+/* Replies with a static body: a string literal, or data that outlives the
+ * daemon and never changes while it runs. The response built for it may be
+ * queued again for the same reply (same body, status and headers). */
 void reply_static(struct request *rq, unsigned status, const char *content_type, const char *body);
 /* Replies with a malloc'd body of len bytes; http.c frees it. */
 void reply_owned(struct request *rq, unsigned status, const char *content_type, char *body,
@@ -122,6 +129,21 @@ void reply_owned(struct request *rq, unsigned status, const char *content_type, 
 /* Replies with a formatted body. */
 __attribute__((format(printf, 4, 5))) void
 reply_printf(struct request *rq, unsigned status, const char *content_type, const char *fmt, ...);
+
+/*
+ * Answers that repeat, such as a token answer that changes once a second.
+ * A handler whose reply is determined by a key (an object that outlives the
+ * daemon) and a generation number (never 0) skips building it again:
+ * reply_cached_gen(key) is the generation the calling thread holds a built
+ * response for (0: none); reply_reuse(rq, key) answers with that response;
+ * reply_keep(rq, key, gen), after a reply_*, keeps the response about to be
+ * built from this reply for the next request. Replies with static bodies
+ * are kept and reused without asking. Requests with a fault rule are never
+ * answered from or kept in the cache.
+ */
+uint64_t reply_cached_gen(const void *key);
+void reply_reuse(struct request *rq, const void *key);
+void reply_keep(struct request *rq, const void *key, uint64_t gen);
 
 /*
  * Builds everything the daemon serves from srv->cfg (which the caller has

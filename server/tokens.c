@@ -11,6 +11,7 @@
 #include "tokens.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -460,12 +461,16 @@ out_unlock:
 	return ret;
 }
 
-int tokens_account_answer(struct tokens_account *a, int64_t now_ms, char *out, size_t outlen)
+/* Generations of token answers, across all accounts and servers. */
+static _Atomic uint64_t answer_gens;
+
+int tokens_account_answer(struct tokens_account *a, int64_t now_ms, uint64_t have_gen, char *out,
+                          size_t outlen, uint64_t *gen)
 {
 	int64_t remaining_ms, expires_in;
 	int ret = -1;
 
-	if (!a || !out)
+	if (!a || !out || !gen)
 		return -1;
 	pthread_mutex_lock(&a->lock);
 	if (ensure_current(a, now_ms, &remaining_ms) != 0)
@@ -481,6 +486,13 @@ int tokens_account_answer(struct tokens_account *a, int64_t now_ms, char *out, s
 			goto out_unlock;
 		a->answer_len = (size_t)n;
 		a->answer_expires_in = expires_in;
+		a->answer_gen = atomic_fetch_add(&answer_gens, 1) + 1;
+	}
+	*gen = a->answer_gen;
+	if (a->answer_gen == have_gen) {
+		a->served++;
+		ret = 0;
+		goto out_unlock;
 	}
 	if (outlen < a->answer_len + 1)
 		goto out_unlock;

@@ -114,6 +114,7 @@ struct tokens_account {
 	char answer[TOKENS_ANSWER_MAX + 1];
 	size_t answer_len; /* 0: none */
 	int64_t answer_expires_in;
+	uint64_t answer_gen; /* unique in the process; changes with the answer */
 };
 
 /*
@@ -143,14 +144,17 @@ int tokens_account_get(struct tokens_account *a, int64_t now_ms, char *out, size
                        int64_t *expires_in_s);
 
 /*
- * Like tokens_account_get, but writes the whole metadata answer,
- * {"access_token":"...","expires_in":N,"token_type":"Bearer"}, into out
- * (NUL-terminated). The answer is formatted once per value of expires_in
- * and token, and copied out for every other request: the hot path of the
- * token endpoint. Returns its length, or -1 if out is too small or minting
- * failed.
+ * Like tokens_account_get, but for the whole metadata answer,
+ * {"access_token":"...","expires_in":N,"token_type":"Bearer"}: the hot path
+ * of the token endpoint. The answer is formatted once per value of
+ * expires_in and token, and numbered with a generation unique in the
+ * process (never 0), set in *gen. When it is have_gen, the caller holds
+ * this answer already: nothing is copied and 0 is returned. Else the
+ * answer is copied into out (NUL-terminated) and its length returned.
+ * Returns -1 if out is too small or minting failed.
  */
-int tokens_account_answer(struct tokens_account *a, int64_t now_ms, char *out, size_t outlen);
+int tokens_account_answer(struct tokens_account *a, int64_t now_ms, uint64_t have_gen, char *out,
+                          size_t outlen, uint64_t *gen);
 
 /*
  * Control operations (the control API). Each takes the account's lock.

@@ -67,7 +67,7 @@ static void expect(const char *path, long status, const char *ctype, const char 
 	assert_header(&r, "Content-Type", ctype);
 	assert_header(&r, "Metadata-Flavor", "Google");
 	if (body)
-		cr_assert_str_eq(r.body, body, "%s", path);
+		cr_assert_str_eq(r.body, body, "%s: got [%s]", path, r.body);
 	test_response_free(&r);
 }
 

@@ -904,7 +904,10 @@ Test(tokens, answer_matches_get_at_every_instant)
 	struct tokens_key *k = tokens_key_generate();
 	struct tokens_account a;
 	char answer[TOKENS_ANSWER_MAX + 1], tok[TOKENS_MAX_LEN + 1], want[TOKENS_ANSWER_MAX + 1];
+	char prev[TOKENS_ANSWER_MAX + 1] = "";
 	int64_t now = 1795000000123, expires_in;
+	uint64_t gen = 0, prev_gen = 0;
+	int changes = 0;
 
 	cr_assert_not_null(k);
 	cr_assert_eq(tokens_account_init(&a, k, "ajeanswer", 3600, 300), 0);
@@ -915,14 +918,64 @@ Test(tokens, answer_matches_get_at_every_instant)
 			cr_assert_eq(tokens_account_rotate(&a, now), 0);
 		if (step == 2000)
 			cr_assert(tokens_account_drop(&a, NULL));
-		cr_assert(tokens_account_answer(&a, now, answer, sizeof(answer)) > 0);
+		cr_assert(tokens_account_answer(&a, now, 0, answer, sizeof(answer), &gen) > 0);
 		cr_assert(tokens_account_get(&a, now, tok, sizeof(tok), &expires_in) > 0);
 		snprintf(want, sizeof(want),
 		         "{\"access_token\":\"%s\",\"expires_in\":%lld,\"token_type\":\"Bearer\"}",
 		         tok, (long long)expires_in);
 		cr_assert(strcmp(answer, want) == 0, "step %d: %s != %s", step, answer, want);
+		/* The generation changes exactly when the answer does. */
+		cr_assert_neq(gen, 0);
+		cr_assert_eq(gen != prev_gen, strcmp(answer, prev) != 0, "step %d", step);
+		changes += gen != prev_gen;
+		prev_gen = gen;
+		snprintf(prev, sizeof(prev), "%s", answer);
 	}
-	cr_assert_eq(tokens_account_answer(&a, now, answer, 10), -1, "a short buffer is refused");
+	cr_assert_gt(changes, 3000, "expires_in falls every second: %d answers", changes);
+	cr_assert_eq(tokens_account_answer(&a, now, 0, answer, 10, &gen), -1,
+	             "a short buffer is refused");
 	tokens_account_release(&a);
+	tokens_key_free(k);
+}
+
+/* A caller that holds the current answer gets its generation back and no
+ * copy; it is counted as served all the same. */
+Test(tokens, answer_not_copied_when_the_caller_has_it)
+{
+	struct tokens_key *k = tokens_key_generate();
+	struct tokens_account a, b;
+	char answer[TOKENS_ANSWER_MAX + 1];
+	int64_t now = 1795000000000, lifetime, margin;
+	uint64_t gen, again, other, minted, served;
+
+	cr_assert_not_null(k);
+	cr_assert_eq(tokens_account_init(&a, k, "ajeone", 3600, 300), 0);
+	cr_assert_eq(tokens_account_init(&b, k, "ajetwo", 3600, 300), 0);
+	cr_assert_gt(tokens_account_answer(&a, now, 0, answer, sizeof(answer), &gen), 0);
+	/* 3,598.5 s and then 3,598.1 s left: expires_in 3598 both times. */
+	cr_assert_gt(tokens_account_answer(&a, now + 1500, 0, answer, sizeof(answer), &gen), 0);
+	memset(answer, 'x', sizeof(answer));
+	cr_assert_eq(tokens_account_answer(&a, now + 1900, gen, answer, sizeof(answer), &again), 0);
+	cr_assert_eq(again, gen, "same second, same token: same generation");
+	cr_assert_eq(answer[0], 'x', "nothing copied");
+	tokens_account_snapshot(&a, &lifetime, &margin, &minted, &served);
+	cr_assert_eq(served, 3);
+	cr_assert_eq(minted, 1);
+	/* Another account's generations never collide with this one's. */
+	cr_assert_gt(tokens_account_answer(&b, now, 0, answer, sizeof(answer), &other), 0);
+	cr_assert_neq(other, gen);
+	cr_assert_gt(tokens_account_answer(&b, now, gen, answer, sizeof(answer), &other), 0,
+	             "a generation of another account is not this one's");
+	/* A new second is a new answer, copied. */
+	cr_assert_gt(tokens_account_answer(&a, now + 1000, gen, answer, sizeof(answer), &again), 0);
+	cr_assert_neq(again, gen);
+	/* After a reset the counters restart; the generations do not. */
+	tokens_account_reset(&a, 3600, 300);
+	cr_assert_gt(tokens_account_answer(&a, now + 1000, again, answer, sizeof(answer), &gen), 0);
+	cr_assert_gt(gen, again);
+	tokens_account_snapshot(&a, &lifetime, &margin, &minted, &served);
+	cr_assert_eq(served, 1);
+	tokens_account_release(&a);
+	tokens_account_release(&b);
 	tokens_key_free(k);
 }
