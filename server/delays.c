@@ -16,6 +16,7 @@ struct delays {
 	pthread_cond_t cond; /* on CLOCK_MONOTONIC */
 	struct held *items;
 	size_t n, cap;
+	int started;  /* the thread runs: it starts with the first hold */
 	int stopping; /* refuse new holds; resume everything */
 	int exit;     /* the thread should end */
 };
@@ -70,6 +71,8 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* The timer thread is started by the first hold, not here: most servers
+ * never hold a request, and an idle thread costs a stack (issue 6). */
 struct delays *delays_start(void)
 {
 	struct delays *d = calloc(1, sizeof(*d));
@@ -82,12 +85,6 @@ struct delays *delays_start(void)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&d->cond, &attr);
 	pthread_condattr_destroy(&attr);
-	if (pthread_create(&d->thread, NULL, run, d) != 0) {
-		pthread_cond_destroy(&d->cond);
-		pthread_mutex_destroy(&d->lock);
-		free(d);
-		return NULL;
-	}
 	return d;
 }
 
@@ -98,6 +95,13 @@ int delays_hold(struct delays *d, struct MHD_Connection *conn, int64_t delay_ms)
 	pthread_mutex_lock(&d->lock);
 	if (d->stopping)
 		goto out_unlock;
+	/* The thread inherits this request thread's signal mask, which blocks
+	 * the stop signals like every thread of the server. */
+	if (!d->started) {
+		if (pthread_create(&d->thread, NULL, run, d) != 0)
+			goto out_unlock;
+		d->started = 1;
+	}
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 16;
 		struct held *grown = realloc(d->items, cap * sizeof(*grown));
@@ -138,7 +142,8 @@ void delays_free(struct delays *d)
 	d->exit = 1;
 	pthread_cond_signal(&d->cond);
 	pthread_mutex_unlock(&d->lock);
-	pthread_join(d->thread, NULL);
+	if (d->started)
+		pthread_join(d->thread, NULL);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);
 	free(d->items);
