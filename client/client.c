@@ -51,6 +51,20 @@
 #define REFRESHER_MAX_SLEEP_MS 60000
 #define SNAP_WORDS             ((MTK_MAX_ACCESS_TOKEN + 8) / 8)
 #define GET_STRIPES            16
+/* With the real clock, the fast path serves a token only while it stays
+ * fresh this much longer by the coarse clock: a margin for a late tick. */
+#define COARSE_GUARD_MS 50
+
+/* The fast path's clocks when no test seam replaces them: the kernel's
+ * coarse clocks, the time of the last tick, read in a few ns where the
+ * precise ones take tens. */
+#ifdef CLOCK_MONOTONIC_COARSE
+#define FAST_MONOTONIC CLOCK_MONOTONIC_COARSE
+#define FAST_REALTIME  CLOCK_REALTIME_COARSE
+#else
+#define FAST_MONOTONIC CLOCK_MONOTONIC
+#define FAST_REALTIME  CLOCK_REALTIME
+#endif
 
 struct cached {
 	char *access_token; /* NULL: no token */
@@ -102,6 +116,10 @@ struct mtk_client {
 	int64_t min_refresh_interval_ms;
 	bool background;
 	bool real_clock;
+	bool real_wall;
+	/* How far a coarse clock may lag the precise one (a tick, and the
+	 * rounding to ms); 0 when the fast path reads the seam's clock. */
+	int64_t coarse_slack_ms;
 	struct mtk_clock clock;
 	struct mtk_transport transport;
 	struct mtk__curl *curl; /* when transport is the real one */
@@ -138,6 +156,36 @@ struct mtk_client {
 static int64_t mono(const struct mtk_client *c)
 {
 	return c->clock.monotonic_ms(c->clock.arg);
+}
+
+static int64_t read_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The monotonic time on the fast path. With the real clock, the coarse
+ * clock plus its slack: never earlier than the precise clock's time (a tick
+ * later at most), so that a token it calls fresh is fresh, and a remaining
+ * life computed from it is never overstated.
+ */
+static int64_t fast_mono(const struct mtk_client *c)
+{
+	if (c->coarse_slack_ms)
+		return read_ms(FAST_MONOTONIC) + c->coarse_slack_ms;
+	return mono(c);
+}
+
+/* The wall clock on the fast path: the coarse one with the same slack, so
+ * that fast_wall() - fast_mono() is the precise clocks' difference. */
+static int64_t fast_wall(const struct mtk_client *c)
+{
+	if (c->coarse_slack_ms && c->real_wall)
+		return read_ms(FAST_REALTIME) + c->coarse_slack_ms;
+	return c->clock.wall_ms(c->clock.arg);
 }
 
 static int64_t min64(int64_t a, int64_t b)
@@ -193,6 +241,8 @@ static void publish_locked(struct mtk_client *c)
 		until = c->tok.usable_until_ms;
 	if (c->tok.expires_ms < until)
 		until = c->tok.expires_ms;
+	if (c->coarse_slack_ms)
+		until -= COARSE_GUARD_MS; /* the locked path serves the rest */
 	atomic_store_explicit(&sn->seq, seq + 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 	atomic_store_explicit(&sn->fast_until_ms, len ? until : INT64_MIN, memory_order_relaxed);
@@ -210,37 +260,60 @@ static void publish_locked(struct mtk_client *c)
 	atomic_store_explicit(&sn->seq, seq + 2, memory_order_release);
 }
 
+/* A lock-free read of the snapshot under way (see snap_begin). */
+struct snap_read {
+	uint64_t seq;
+	size_t len;
+	int64_t expires_ms;
+	int64_t now_ms; /* the fast path's monotonic time of the read */
+};
+
 /*
- * The fast path's read: when the published token is fresh at the
- * monotonic time it reads, copies it (len bytes and a NUL) into the buffer
- * that alloc(arg, len) returns and returns true with *len_out, *now_out and
- * *expires_out. Returns false, having released any buffer through
- * release(arg, buf, len), when the caller must take the lock instead.
+ * Starts the fast path's read: true when the published token is fresh at
+ * the fast path's monotonic time, with its length, expiry and that time in
+ * *r. The caller then copies it with snap_copy() and may use the copy only
+ * if snap_check() confirms that no writer came meanwhile; on false, or a
+ * failed check, it takes the lock instead.
  */
-static bool snap_read(struct mtk_client *c, char *(*alloc)(void *arg, size_t len),
-                      void (*release)(void *arg, char *buf, size_t len), void *arg, size_t *len_out,
-                      int64_t *now_out, int64_t *expires_out)
+static bool snap_begin(struct mtk_client *c, struct snap_read *r)
 {
 	struct snapshot *sn = &c->snap;
-	uint64_t seq = atomic_load_explicit(&sn->seq, memory_order_acquire);
-	int64_t until, expires, now;
-	size_t len, i;
-	char *dst;
+	int64_t until;
 
-	if (seq & 1)
+	r->seq = atomic_load_explicit(&sn->seq, memory_order_acquire);
+	if (r->seq & 1)
 		return false;
 	until = atomic_load_explicit(&sn->fast_until_ms, memory_order_relaxed);
-	expires = atomic_load_explicit(&sn->expires_ms, memory_order_relaxed);
-	len = atomic_load_explicit(&sn->len, memory_order_relaxed);
-	if (len == 0 || len > MTK_MAX_ACCESS_TOKEN)
+	r->expires_ms = atomic_load_explicit(&sn->expires_ms, memory_order_relaxed);
+	r->len = atomic_load_explicit(&sn->len, memory_order_relaxed);
+	/* Torn values are possible until snap_check(): len must not be
+	 * trusted further than the bounds of the buffers. */
+	if (r->len == 0 || r->len > MTK_MAX_ACCESS_TOKEN)
 		return false;
-	now = mono(c);
-	if (now >= until)
-		return false;
-	dst = alloc(arg, len);
-	if (!dst)
-		return false;
-	for (i = 0; i + 8 <= len; i += 8) {
+	r->now_ms = fast_mono(c);
+	return r->now_ms < until;
+}
+
+/* Copies the r->len published bytes and a NUL into dst. */
+static void snap_copy(const struct mtk_client *c, const struct snap_read *r, char *dst)
+{
+	const struct snapshot *sn = &c->snap;
+	size_t i, len = r->len;
+
+	/* Four words a turn, each stored on its own: a wide copy of words
+	 * just stored would stall on store forwarding. */
+	for (i = 0; i + 32 <= len; i += 32) {
+		uint64_t w0 = atomic_load_explicit(&sn->words[i / 8], memory_order_relaxed);
+		uint64_t w1 = atomic_load_explicit(&sn->words[i / 8 + 1], memory_order_relaxed);
+		uint64_t w2 = atomic_load_explicit(&sn->words[i / 8 + 2], memory_order_relaxed);
+		uint64_t w3 = atomic_load_explicit(&sn->words[i / 8 + 3], memory_order_relaxed);
+
+		memcpy(dst + i, &w0, 8);
+		memcpy(dst + i + 8, &w1, 8);
+		memcpy(dst + i + 16, &w2, 8);
+		memcpy(dst + i + 24, &w3, 8);
+	}
+	for (; i + 8 <= len; i += 8) {
 		uint64_t w = atomic_load_explicit(&sn->words[i / 8], memory_order_relaxed);
 
 		memcpy(dst + i, &w, 8);
@@ -251,15 +324,13 @@ static bool snap_read(struct mtk_client *c, char *(*alloc)(void *arg, size_t len
 		memcpy(dst + i, &w, len - i);
 	}
 	dst[len] = '\0';
+}
+
+/* True when the snapshot did not change since snap_begin(r). */
+static bool snap_check(const struct mtk_client *c, const struct snap_read *r)
+{
 	atomic_thread_fence(memory_order_acquire);
-	if (atomic_load_explicit(&sn->seq, memory_order_relaxed) != seq) {
-		release(arg, dst, len);
-		return false;
-	}
-	*len_out = len;
-	*now_out = now;
-	*expires_out = expires;
-	return true;
+	return atomic_load_explicit(&c->snap.seq, memory_order_relaxed) == r->seq;
 }
 
 /* Counts a get served by the fast path, on the stripe of the CPU it runs
@@ -627,6 +698,20 @@ static int pick(int64_t v, int64_t def, int64_t *out)
 	return 0;
 }
 
+/*
+ * How far behind the precise monotonic clock (in ms, as mono() reads it)
+ * the fast path's coarse one may be: its resolution, a tick, rounded up to
+ * whole ms (both round down to ms, which loses nothing more). Always > 0.
+ */
+static int64_t coarse_slack_ms(void)
+{
+	struct timespec res;
+
+	if (clock_getres(FAST_MONOTONIC, &res) != 0 || res.tv_sec > 0)
+		return 1000; /* not expected: a second, to be safe */
+	return (res.tv_nsec + 999999) / 1000000;
+}
+
 static enum mtk_status init_sync(struct mtk_client *c)
 {
 	pthread_condattr_t attr;
@@ -697,17 +782,22 @@ enum mtk_status mtk_client_new(const struct mtk_client_options *opts, struct mtk
 	c->clock.wall_ms = mtk__wall_ms;
 	c->clock.sleep_ms = mtk__sleep_ms;
 	c->real_clock = true;
+	c->real_wall = true;
 	if (opts->clock) {
 		c->clock.arg = opts->clock->arg;
 		if (opts->clock->monotonic_ms) {
 			c->clock.monotonic_ms = opts->clock->monotonic_ms;
 			c->real_clock = false;
 		}
-		if (opts->clock->wall_ms)
+		if (opts->clock->wall_ms) {
 			c->clock.wall_ms = opts->clock->wall_ms;
+			c->real_wall = false;
+		}
 		if (opts->clock->sleep_ms)
 			c->clock.sleep_ms = opts->clock->sleep_ms;
 	}
+	if (c->real_clock)
+		c->coarse_slack_ms = coarse_slack_ms();
 	c->random_u64 = opts->random_u64 ? opts->random_u64 : mtk__random_u64;
 	c->random_arg = opts->random_arg;
 
@@ -812,43 +902,32 @@ void mtk_client_free(struct mtk_client *c)
 	free(c);
 }
 
-static char *token_alloc(void *arg, size_t len)
-{
-	struct mtk_token **t = arg;
-
-	*t = malloc(sizeof(**t) + len + 1);
-	return *t ? (*t)->access_token : NULL;
-}
-
-static void token_release(void *arg, char *buf, size_t len)
-{
-	struct mtk_token **t = arg;
-
-	OPENSSL_cleanse(buf, len);
-	free(*t);
-	*t = NULL;
-}
-
 enum mtk_status mtk_client_get_token(struct mtk_client *c, struct mtk_token **out)
 {
 	struct mtk_token *t = NULL;
+	struct snap_read r;
 	enum mtk_status st;
-	int64_t now, expires;
-	size_t len, n;
+	int64_t now;
+	size_t n;
 
 	if (!c || !out)
 		return MTK_ERR_INVALID_ARGUMENT;
 	/* The lock-free copy holds the access token only: an AWS set takes the
 	 * locked path. */
-	if (!c->aws && snap_read(c, token_alloc, token_release, &t, &len, &now, &expires)) {
-		count_fast_get(c);
-		t->len = len;
-		t->alloc_len = len + 1;
-		t->aws_key_id = t->aws_secret = NULL;
-		t->expires_in_ms = expires - now;
-		t->expires_at_ms = c->clock.wall_ms(c->clock.arg) + t->expires_in_ms;
-		*out = t;
-		return MTK_OK;
+	if (!c->aws && snap_begin(c, &r) && (t = malloc(sizeof(*t) + r.len + 1))) {
+		snap_copy(c, &r, t->access_token);
+		if (snap_check(c, &r)) {
+			count_fast_get(c);
+			t->len = r.len;
+			t->alloc_len = r.len + 1;
+			t->aws_key_id = t->aws_secret = NULL;
+			t->expires_in_ms = r.expires_ms - r.now_ms;
+			t->expires_at_ms = fast_wall(c) + t->expires_in_ms;
+			*out = t;
+			return MTK_OK;
+		}
+		mtk__wipe(t->access_token, r.len);
+		free(t);
 	}
 	pthread_mutex_lock(&c->lock);
 	st = acquire_locked(c, &now);
@@ -881,48 +960,34 @@ out_unlock:
 	return st;
 }
 
-/* The fast path reads into tmp, so that the caller's buffer is written
- * only on success. */
-struct header_buf {
-	size_t cap;
-	char tmp[MTK_MAX_ACCESS_TOKEN + 1];
-};
-
-static char *header_alloc(void *arg, size_t len)
-{
-	static const char prefix[] = "Authorization: Bearer ";
-	struct header_buf *h = arg;
-
-	if (h->cap < sizeof(prefix) + len)
-		return NULL; /* the locked path says MTK_ERR_BUFFER_TOO_SMALL */
-	return h->tmp;
-}
-
-static void header_release(void *arg, char *buf, size_t len)
-{
-	(void)arg;
-	OPENSSL_cleanse(buf, len);
-}
-
 enum mtk_status mtk_client_authorization_header(struct mtk_client *c, char *buf, size_t buflen)
 {
 	static const char prefix[] = "Authorization: Bearer ";
-	struct header_buf h;
+	/* The fast path reads into tmp, so that buf is written only on
+	 * success. */
+	char tmp[MTK_MAX_ACCESS_TOKEN + 1];
+	struct snap_read r;
 	enum mtk_status st;
-	int64_t now, expires;
-	size_t len;
+	int64_t now;
 
 	if (!c || !buf)
 		return MTK_ERR_INVALID_ARGUMENT;
 	if (c->aws)
 		return MTK_ERR_WRONG_FLAVOUR; /* AWS requests are signed, not bearer */
-	h.cap = buflen;
-	if (snap_read(c, header_alloc, header_release, &h, &len, &now, &expires)) {
-		count_fast_get(c);
-		memcpy(buf, prefix, sizeof(prefix) - 1);
-		memcpy(buf + sizeof(prefix) - 1, h.tmp, len + 1);
-		OPENSSL_cleanse(h.tmp, len);
-		return MTK_OK;
+	/* Too small a buffer: the locked path says MTK_ERR_BUFFER_TOO_SMALL. */
+	if (snap_begin(c, &r) && buflen >= sizeof(prefix) + r.len) {
+		bool ok;
+
+		snap_copy(c, &r, tmp);
+		ok = snap_check(c, &r);
+		if (ok) {
+			count_fast_get(c);
+			memcpy(buf, prefix, sizeof(prefix) - 1);
+			memcpy(buf + sizeof(prefix) - 1, tmp, r.len + 1);
+		}
+		mtk__wipe(tmp, r.len);
+		if (ok)
+			return MTK_OK;
 	}
 	pthread_mutex_lock(&c->lock);
 	st = acquire_locked(c, &now);
@@ -1034,7 +1099,7 @@ void mtk_token_free(struct mtk_token *t)
 {
 	if (!t)
 		return;
-	OPENSSL_cleanse(t->access_token, t->alloc_len);
+	mtk__wipe(t->access_token, t->alloc_len);
 	free(t);
 }
 
