@@ -960,30 +960,34 @@ out_unlock:
 	return st;
 }
 
-enum mtk_status mtk_client_authorization_header(struct mtk_client *c, char *buf, size_t buflen)
+/*
+ * Writes prefix (prefix_len bytes), the token and a NUL into buf, and its
+ * remaining life into *expires_in_ms when that is not NULL: the work of
+ * authorization_header and copy_token. buf is written only on success, so
+ * the fast path copies into a temporary first (a failed check would
+ * otherwise leave a torn token in it, and the locked path may fail), and
+ * wipes it after.
+ */
+static enum mtk_status copy_out(struct mtk_client *c, const char *prefix, size_t prefix_len,
+                                char *buf, size_t buflen, int64_t *expires_in_ms)
 {
-	static const char prefix[] = "Authorization: Bearer ";
-	/* The fast path reads into tmp, so that buf is written only on
-	 * success. */
 	char tmp[MTK_MAX_ACCESS_TOKEN + 1];
 	struct snap_read r;
 	enum mtk_status st;
 	int64_t now;
 
-	if (!c || !buf)
-		return MTK_ERR_INVALID_ARGUMENT;
-	if (c->aws)
-		return MTK_ERR_WRONG_FLAVOUR; /* AWS requests are signed, not bearer */
 	/* Too small a buffer: the locked path says MTK_ERR_BUFFER_TOO_SMALL. */
-	if (snap_begin(c, &r) && buflen >= sizeof(prefix) + r.len) {
+	if (snap_begin(c, &r) && buflen > prefix_len + r.len) {
 		bool ok;
 
 		snap_copy(c, &r, tmp);
 		ok = snap_check(c, &r);
 		if (ok) {
 			count_fast_get(c);
-			memcpy(buf, prefix, sizeof(prefix) - 1);
-			memcpy(buf + sizeof(prefix) - 1, tmp, r.len + 1);
+			memcpy(buf, prefix, prefix_len);
+			memcpy(buf + prefix_len, tmp, r.len + 1);
+			if (expires_in_ms)
+				*expires_in_ms = r.expires_ms - r.now_ms;
 		}
 		mtk__wipe(tmp, r.len);
 		if (ok)
@@ -992,15 +996,38 @@ enum mtk_status mtk_client_authorization_header(struct mtk_client *c, char *buf,
 	pthread_mutex_lock(&c->lock);
 	st = acquire_locked(c, &now);
 	if (st == MTK_OK) {
-		if (buflen < sizeof(prefix) + c->tok.len) {
+		if (buflen <= prefix_len + c->tok.len) {
 			st = MTK_ERR_BUFFER_TOO_SMALL;
 		} else {
-			memcpy(buf, prefix, sizeof(prefix) - 1);
-			memcpy(buf + sizeof(prefix) - 1, c->tok.access_token, c->tok.len + 1);
+			memcpy(buf, prefix, prefix_len);
+			memcpy(buf + prefix_len, c->tok.access_token, c->tok.len + 1);
+			if (expires_in_ms)
+				*expires_in_ms = c->tok.expires_ms - now;
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	return st;
+}
+
+enum mtk_status mtk_client_authorization_header(struct mtk_client *c, char *buf, size_t buflen)
+{
+	static const char prefix[] = "Authorization: Bearer ";
+
+	if (!c || !buf)
+		return MTK_ERR_INVALID_ARGUMENT;
+	if (c->aws)
+		return MTK_ERR_WRONG_FLAVOUR; /* AWS requests are signed, not bearer */
+	return copy_out(c, prefix, sizeof(prefix) - 1, buf, buflen, NULL);
+}
+
+enum mtk_status mtk_client_copy_token(struct mtk_client *c, char *buf, size_t buflen,
+                                      int64_t *expires_in_ms)
+{
+	if (!c || !buf)
+		return MTK_ERR_INVALID_ARGUMENT;
+	if (c->aws)
+		return MTK_ERR_WRONG_FLAVOUR; /* a set, not one token: see aws.h */
+	return copy_out(c, "", 0, buf, buflen, expires_in_ms);
 }
 
 bool mtk_client_invalidate(struct mtk_client *c, const char *access_token)

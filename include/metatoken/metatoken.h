@@ -256,6 +256,19 @@ MTK_EXPORT enum mtk_status mtk_client_authorization_header(struct mtk_client *c,
                                                            size_t buflen);
 
 /*
+ * Copies the bare access token (NUL-terminated) into buf, with the same
+ * caching as get_token and no allocation: for SDKs that put the token into
+ * a header or a message of their own. MTK_MAX_ACCESS_TOKEN + 1 bytes always
+ * suffice; a smaller buf that cannot hold the token gets
+ * MTK_ERR_BUFFER_TOO_SMALL. When expires_in_ms is not NULL, it receives the
+ * token's remaining life, as mtk_token_expires_in_ms() would. The caller
+ * should wipe buf when done. AWS clients get MTK_ERR_WRONG_FLAVOUR: their
+ * credentials are a set (see metatoken/aws.h).
+ */
+MTK_EXPORT enum mtk_status mtk_client_copy_token(struct mtk_client *c, char *buf, size_t buflen,
+                                                 int64_t *expires_in_ms);
+
+/*
  * Call when an API answered 401 to `access_token` (or pass NULL for "the
  * current token"): the next get fetches again, once. Returns true when it
  * will; false when the cached token is already a different one, or when an
@@ -275,7 +288,7 @@ MTK_EXPORT enum mtk_status mtk_client_last_error(struct mtk_client *c, char *buf
 MTK_EXPORT const char *mtk_client_token_url(const struct mtk_client *c);
 
 struct mtk_client_stats {
-	uint64_t gets;           /* get_token and authorization_header calls */
+	uint64_t gets;           /* get_token, authorization_header and copy_token calls */
 	uint64_t fetches;        /* fetches started (each one may retry) */
 	uint64_t fetch_failures; /* fetches that ended without a token */
 	uint64_t http_requests;  /* transport calls, retries included */
@@ -292,7 +305,9 @@ MTK_EXPORT const char *mtk_token_type(const struct mtk_token *t); /* "Bearer" */
 /* Absolute expiry, ms since the Unix epoch (wall clock at the get + the
  * remaining life on the monotonic clock). */
 MTK_EXPORT int64_t mtk_token_expires_at_ms(const struct mtk_token *t);
-/* Remaining life in ms when the get returned (> 0). */
+/* Remaining life in ms when the get returned (> 0). A get served from the
+ * cache on the real clock reads a coarse clock: the figure may then be up
+ * to a clock tick (a few ms) low, never high. */
 MTK_EXPORT int64_t mtk_token_expires_in_ms(const struct mtk_token *t);
 
 /*

@@ -505,6 +505,7 @@ Test(client_aws, authorization_header_is_for_bearer_flavours)
 	char buf[MTK_AUTHORIZATION_HEADER_MAX];
 
 	cr_assert_eq(mtk_client_authorization_header(c, buf, sizeof(buf)), MTK_ERR_WRONG_FLAVOUR);
+	cr_assert_eq(mtk_client_copy_token(c, buf, sizeof(buf), NULL), MTK_ERR_WRONG_FLAVOUR);
 	mtk_client_free(c);
 }
 

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "metatoken/metatoken.h"
 #include "test_client_fake.h"
@@ -310,6 +311,59 @@ Test(client, authorization_header)
 	cr_assert_eq(fake_calls(&f), 1);
 }
 
+Test(client, copy_token)
+{
+	char buf[MTK_MAX_ACCESS_TOKEN + 1], small[8];
+	int64_t in_ms = 0;
+
+	fake_push(&f, fake_token("tok-1", 3600));
+	cr_assert_eq(mtk_client_copy_token(c, buf, sizeof(buf), &in_ms), MTK_OK);
+	cr_assert_str_eq(buf, "tok-1");
+	cr_assert_eq(in_ms, HOUR);
+	/* From the cache: the remaining life as of this call. Exactly fits:
+	 * 5 + NUL. */
+	fake_advance(&f, 1000 * S);
+	memset(buf, 'X', sizeof(buf));
+	cr_assert_eq(mtk_client_copy_token(c, buf, 6, &in_ms), MTK_OK);
+	cr_assert_str_eq(buf, "tok-1");
+	cr_assert_eq(in_ms, 2600 * S);
+	cr_assert_eq(mtk_client_copy_token(c, buf, sizeof(buf), NULL), MTK_OK);
+	cr_assert_str_eq(buf, "tok-1");
+	/* One byte short: refused, with neither out-parameter written. */
+	memset(small, 'X', sizeof(small));
+	in_ms = 42;
+	cr_assert_eq(mtk_client_copy_token(c, small, 5, &in_ms), MTK_ERR_BUFFER_TOO_SMALL);
+	cr_assert_eq(small[0], 'X');
+	cr_assert_eq(in_ms, 42);
+	cr_assert_eq(mtk_client_copy_token(c, NULL, 5, &in_ms), MTK_ERR_INVALID_ARGUMENT);
+	cr_assert_eq(fake_calls(&f), 1);
+	cr_assert_eq(stats().gets, 4);
+}
+
+Test(client, copy_token_follows_invalidation_and_expiry)
+{
+	char buf[MTK_MAX_ACCESS_TOKEN + 1];
+	int64_t in_ms = 0;
+
+	fake_push(&f, fake_token("tok-1", 3600));
+	fake_push(&f, fake_token("tok-2", 3600));
+	fake_otherwise(&f, (struct fake_answer){ .st = MTK_OK, .status = 404 });
+	cr_assert_eq(mtk_client_copy_token(c, buf, sizeof(buf), &in_ms), MTK_OK);
+	cr_assert_str_eq(buf, "tok-1");
+	cr_assert(mtk_client_invalidate(c, "tok-1"));
+	cr_assert_eq(mtk_client_copy_token(c, buf, sizeof(buf), &in_ms), MTK_OK);
+	cr_assert_str_eq(buf, "tok-2");
+	/* Past its expiry the refetch fails, and neither out-parameter is
+	 * written. */
+	fake_advance(&f, HOUR);
+	strcpy(buf, "kept");
+	in_ms = 42;
+	cr_assert_eq(mtk_client_copy_token(c, buf, sizeof(buf), &in_ms), MTK_ERR_NO_SUCH_ACCOUNT);
+	cr_assert_str_eq(buf, "kept");
+	cr_assert_eq(in_ms, 42);
+	cr_assert_eq(fake_calls(&f), 3);
+}
+
 Test(client, invalidate_refetches_once)
 {
 	fake_push(&f, fake_token("tok-1", 3600));
@@ -371,4 +425,54 @@ Test(client, stats_count_requests)
 	cr_assert_eq(s.http_requests, 2);
 	cr_assert_eq(s.fetch_failures, 0);
 	cr_assert_eq(s.waits, 0);
+}
+
+/*
+ * The cached gets on the real clocks (no clock seam), which the fast path
+ * reads through the kernel's coarse clocks: right after a fetch (when a
+ * coarse clock still shows the tick before the request was sent), the
+ * remaining life is never more than the token's lifetime, and the absolute
+ * expiry is the wall clock of the get plus that remaining life.
+ */
+Test(client_real_clock, cached_gets_never_overstate_the_remaining_life)
+{
+	struct mtk_client_options o;
+	struct mtk_client *rc;
+	char buf[MTK_AUTHORIZATION_HEADER_MAX];
+	struct fake g;
+	int i;
+
+	fake_init(&g);
+	o = fake_options(&g);
+	o.clock = NULL;
+	fake_otherwise(&g, fake_token("tok-real", 3600));
+	rc = fake_client(&g, &o);
+	for (i = 0; i < 2000; i++) {
+		struct mtk_token *t;
+		struct timespec w0, w1;
+		int64_t in_ms = 0, at_wall_ms;
+
+		clock_gettime(CLOCK_REALTIME, &w0);
+		cr_assert_eq(mtk_client_get_token(rc, &t), MTK_OK);
+		clock_gettime(CLOCK_REALTIME, &w1);
+		cr_assert_str_eq(mtk_token_access_token(t), "tok-real");
+		cr_assert_leq(mtk_token_expires_in_ms(t), HOUR);
+		cr_assert_gt(mtk_token_expires_in_ms(t), HOUR - 60 * S);
+		/* The wall clock that expires_at counts from is that of the
+		 * get, to within a coarse clock's tick. */
+		at_wall_ms = mtk_token_expires_at_ms(t) - mtk_token_expires_in_ms(t);
+		cr_assert_geq(at_wall_ms, (int64_t)w0.tv_sec * 1000 + w0.tv_nsec / 1000000 - 50);
+		cr_assert_leq(at_wall_ms, (int64_t)w1.tv_sec * 1000 + w1.tv_nsec / 1000000 + 50);
+		mtk_token_free(t);
+
+		cr_assert_eq(mtk_client_copy_token(rc, buf, sizeof(buf), &in_ms), MTK_OK);
+		cr_assert_str_eq(buf, "tok-real");
+		cr_assert_leq(in_ms, HOUR);
+		cr_assert_gt(in_ms, HOUR - 60 * S);
+		cr_assert_eq(mtk_client_authorization_header(rc, buf, sizeof(buf)), MTK_OK);
+		cr_assert_str_eq(buf, "Authorization: Bearer tok-real");
+	}
+	cr_assert_eq(fake_calls(&g), 1);
+	mtk_client_free(rc);
+	fake_release_all(&g);
 }

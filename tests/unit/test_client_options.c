@@ -199,6 +199,7 @@ Test(options, null_arguments_are_refused)
 	cr_assert_eq(mtk_client_get_token(NULL, NULL), MTK_ERR_INVALID_ARGUMENT);
 	cr_assert_eq(mtk_client_authorization_header(NULL, buf, sizeof(buf)),
 	             MTK_ERR_INVALID_ARGUMENT);
+	cr_assert_eq(mtk_client_copy_token(NULL, buf, sizeof(buf), NULL), MTK_ERR_INVALID_ARGUMENT);
 	cr_assert_eq(mtk_client_get_stats(NULL, &s), MTK_ERR_INVALID_ARGUMENT);
 	cr_assert_eq(mtk_client_last_error(NULL, buf, sizeof(buf)), MTK_ERR_INVALID_ARGUMENT);
 	cr_assert_not(mtk_client_invalidate(NULL, NULL));
