@@ -1,9 +1,11 @@
 /*
  * Many threads, one client: single flight at expiry, stale callers that do
- * not wait, the background refresher. Also run under ThreadSanitizer.
+ * not wait, the background refresher, readers of a token that is being
+ * replaced. Also run under ThreadSanitizer.
  */
 #include "cr_shim.h"
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -304,4 +306,117 @@ Test(concurrency, many_threads_while_time_passes)
 	/* 600 s tokens refreshed 240 s early: one fetch per ~6 min at best,
 	 * never one per get. */
 	cr_assert_lt(fake_calls(&f), 2 * 7200 / 360 + 10, "%d fetches", fake_calls(&f));
+}
+
+/*
+ * Republishing under readers: each token is "t<i>-" and then one letter
+ * repeated, and consecutive tokens differ in letter and length, so a copy
+ * torn between two of them, or cut to the wrong length, does not pass
+ * token_whole(). Readers use all three ways of getting the token while the
+ * main thread replaces it, by invalidation, 60 times.
+ */
+#define REPUBLISHES 60
+
+static char republish_bodies[REPUBLISHES + 1][600];
+
+static size_t republish_len(int i)
+{
+	return 20 + (size_t)(i * 97 % 400);
+}
+
+static bool token_whole(const char *s)
+{
+	char *end;
+	long i = strtol(s + 1, &end, 10);
+	size_t n;
+
+	if (s[0] != 't' || *end != '-' || i < 0 || i > REPUBLISHES)
+		return false;
+	for (n = 0; end[1 + n]; n++)
+		if (end[1 + n] != 'a' + i % 26)
+			return false;
+	return n == republish_len((int)i);
+}
+
+static _Atomic int stop_readers;
+
+static void *reader_main(void *arg)
+{
+	struct hammer *h = arg;
+	char buf[MTK_AUTHORIZATION_HEADER_MAX];
+	struct mtk_token *t;
+	int64_t in_ms;
+
+	while (!atomic_load(&stop_readers)) {
+		bool ok = false;
+
+		switch (h->gets % 3) {
+		case 0:
+			ok = mtk_client_copy_token(c, buf, sizeof(buf), &in_ms) == MTK_OK &&
+			     token_whole(buf) && in_ms > 0;
+			break;
+		case 1:
+			ok = mtk_client_authorization_header(c, buf, sizeof(buf)) == MTK_OK &&
+			     strncmp(buf, "Authorization: Bearer ", 22) == 0 &&
+			     token_whole(buf + 22);
+			break;
+		case 2:
+			t = NULL;
+			ok = mtk_client_get_token(c, &t) == MTK_OK &&
+			     token_whole(mtk_token_access_token(t)) &&
+			     strlen(mtk_token_access_token(t)) == mtk_token_access_token_len(t);
+			mtk_token_free(t);
+			break;
+		}
+		h->failures += !ok;
+		h->gets++;
+	}
+	return NULL;
+}
+
+Test(concurrency, readers_never_see_a_torn_token_while_it_is_republished)
+{
+	struct hammer h[4] = { 0 };
+	pthread_t th[4];
+	char want[600];
+	int i, k;
+
+	for (i = 0; i <= REPUBLISHES; i++) {
+		char tok[500];
+		int n = snprintf(tok, sizeof(tok), "t%d-", i);
+
+		memset(tok + n, 'a' + i % 26, republish_len(i));
+		tok[n + republish_len(i)] = '\0';
+		snprintf(republish_bodies[i], sizeof(republish_bodies[i]),
+		         "{\"access_token\":\"%s\",\"expires_in\":3600,\"token_type\":\"Bearer\"}",
+		         tok);
+		fake_push(&f, (struct fake_answer){
+		                  .st = MTK_OK, .status = 200, .body = republish_bodies[i] });
+	}
+	c = fake_client(&f, NULL);
+	snprintf(want, sizeof(want), "t0-%.20s", "aaaaaaaaaaaaaaaaaaaa");
+	cr_assert(eventually_token(want));
+	atomic_store(&stop_readers, 0);
+	for (k = 0; k < 4; k++)
+		pthread_create(&th[k], NULL, reader_main, &h[k]);
+	for (i = 1; i <= REPUBLISHES; i++) {
+		enum mtk_status st;
+		char *got;
+
+		/* An invalidation is honoured once per min_refresh_interval. */
+		fake_advance(&f, 30 * S);
+		cr_assert(mtk_client_invalidate(c, NULL));
+		got = get_text(c, &st);
+		cr_assert_eq(st, MTK_OK);
+		cr_assert(token_whole(got));
+		cr_assert_eq(strtol(got + 1, NULL, 10), i);
+		free(got);
+		sleep_real_ms(1);
+	}
+	atomic_store(&stop_readers, 1);
+	for (k = 0; k < 4; k++) {
+		pthread_join(th[k], NULL);
+		cr_assert_eq(h[k].failures, 0, "%d of %d gets failed", h[k].failures, h[k].gets);
+	}
+	cr_assert_eq(fake_calls(&f), REPUBLISHES + 1);
 }
