@@ -305,9 +305,9 @@ MTK_EXPORT const char *mtk_token_type(const struct mtk_token *t); /* "Bearer" */
 /* Absolute expiry, ms since the Unix epoch (wall clock at the get + the
  * remaining life on the monotonic clock). */
 MTK_EXPORT int64_t mtk_token_expires_at_ms(const struct mtk_token *t);
-/* Remaining life in ms when the get returned (> 0). A get served from the
- * cache on the real clock reads a coarse clock: the figure may then be up
- * to a clock tick (a few ms) low, never high. */
+/* Remaining life in ms when the get returned (> 0, at most the lifetime).
+ * A get served from the cache on the real clock reads the kernel's coarse
+ * clock: the figure (and expires_at) may then be off by a few ms, a tick. */
 MTK_EXPORT int64_t mtk_token_expires_in_ms(const struct mtk_token *t);
 
 /*
