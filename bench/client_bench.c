@@ -140,10 +140,8 @@ static char floor_src[TOKEN_LEN + 1];
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	char header[MTK_AUTHORIZATION_HEADER_MAX];
-	char token[MTK_MAX_ACCESS_TOKEN + 1];
+	char header[MTK_AUTHORIZATION_HEADER_MAX]; /* also copy_token's buffer */
 	char dst[TOKEN_LEN + 1];
-	int64_t expires_in_ms;
 	/* The floor's mutex is the worker's own: uncontended by definition. */
 	pthread_mutex_t own_lock = PTHREAD_MUTEX_INITIALIZER;
 	long ops = 0;
@@ -175,14 +173,17 @@ static void *worker_main(void *arg)
 				}
 				__asm__ volatile("" : : "r"(header) : "memory");
 				break;
-			case OP_COPY_TOKEN:
-				if (mtk_client_copy_token(w->client, token, sizeof(token),
+			case OP_COPY_TOKEN: {
+				int64_t expires_in_ms;
+
+				if (mtk_client_copy_token(w->client, header, sizeof(header),
 				                          &expires_in_ms) != MTK_OK) {
 					w->failed = 1;
 					return NULL;
 				}
-				__asm__ volatile("" : : "r"(token), "r"(expires_in_ms) : "memory");
+				__asm__ volatile("" : : "r"(header), "r"(expires_in_ms) : "memory");
 				break;
+			}
 			}
 		}
 		ops += 256;
