@@ -162,15 +162,21 @@ def main():
                    f"{f['p99_us']:.0f} us")
     if "metatokend" in rss:
         d = rss["metatokend"]
-        target("idle RSS < 8 MiB", d["idle_hwm_kib"] < 8 * 1024,
-               f"{d['idle_hwm_kib'] / 1024:.1f} MiB (VmHWM)")
+        target("idle RSS < 8 MiB", d["idle_rss_kib"] < 8 * 1024,
+               f"{d['idle_rss_kib'] / 1024:.1f} MiB (VmRSS after start-up and one request)")
         target("RSS < 64 MiB at 1,000 conns", d["hwm_kib"] < 64 * 1024,
                f"{d['hwm_kib'] / 1024:.1f} MiB (VmHWM)")
+    # Each way to get the cached token: into the caller's buffer (what the
+    # floor does), and the allocating mtk_client_get_token.
+    for fig, what in (("cached_copy_token", "copy_token"),
+                      ("cached_authorization_header", "authorization_header"),
+                      ("cached_get_token", "get_token, allocating")):
+        g = client.get((fig, 1))
+        if g:
+            target(f"cached get ({what}) <= 2x mutex+copy floor, 1 thread",
+                   g["ratio"] <= 2.0, f"{g['ratio']:.2f}x")
     g1 = client.get(("cached_get_token", 1))
     g32 = client.get(("cached_get_token", 32))
-    if g1:
-        target("cached get <= 2x mutex+copy floor, 1 thread", g1["ratio"] <= 2.0,
-               f"{g1['ratio']:.2f}x")
     if g1 and g32:
         target("cached get throughput at 32 threads >= 1 thread's",
                g32["value"] <= g1["value"],

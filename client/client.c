@@ -981,35 +981,30 @@ out_unlock:
 /*
  * Writes prefix (prefix_len bytes), the token and a NUL into buf, and its
  * remaining life into *expires_in_ms when that is not NULL: the work of
- * authorization_header and copy_token. buf is written only on success, so
- * the fast path copies into a temporary first (a failed check would
- * otherwise leave a torn token in it, and the locked path may fail), and
- * wipes it after.
+ * authorization_header and copy_token. The fast path copies straight into
+ * buf and keeps the copy if the snapshot did not change meanwhile; else the
+ * locked path writes buf again. On failure buf is wiped of whatever the fast
+ * path wrote and left holding "", so that it never holds a torn token.
  */
 static enum mtk_status copy_out(struct mtk_client *c, const char *prefix, size_t prefix_len,
                                 char *buf, size_t buflen, int64_t *expires_in_ms)
 {
-	char tmp[MTK_MAX_ACCESS_TOKEN + 1];
 	struct snap_read r;
 	enum mtk_status st;
+	size_t written = 0;
 	int64_t now;
 
 	/* Too small a buffer: the locked path says MTK_ERR_BUFFER_TOO_SMALL. */
 	if (snap_begin(c, &r) && buflen > prefix_len + r.len) {
-		bool ok;
-
-		snap_copy(c, &r, tmp);
-		ok = snap_check(c, &r);
-		if (ok) {
+		memcpy(buf, prefix, prefix_len);
+		snap_copy(c, &r, buf + prefix_len);
+		if (snap_check(c, &r)) {
 			count_fast_get(c);
-			memcpy(buf, prefix, prefix_len);
-			memcpy(buf + prefix_len, tmp, r.len + 1);
 			if (expires_in_ms)
 				*expires_in_ms = r.expires_ms - r.now_ms;
-		}
-		mtk__wipe(tmp, r.len);
-		if (ok)
 			return MTK_OK;
+		}
+		written = prefix_len + r.len + 1;
 	}
 	pthread_mutex_lock(&c->lock);
 	st = acquire_locked(c, &now);
@@ -1024,6 +1019,10 @@ static enum mtk_status copy_out(struct mtk_client *c, const char *prefix, size_t
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (st != MTK_OK && buflen > 0) {
+		mtk__wipe(buf, written);
+		buf[0] = '\0';
+	}
 	return st;
 }
 
@@ -1031,20 +1030,28 @@ enum mtk_status mtk_client_authorization_header(struct mtk_client *c, char *buf,
 {
 	static const char prefix[] = "Authorization: Bearer ";
 
-	if (!c || !buf)
+	if (!buf)
 		return MTK_ERR_INVALID_ARGUMENT;
-	if (c->aws)
-		return MTK_ERR_WRONG_FLAVOUR; /* AWS requests are signed, not bearer */
+	if (!c || c->aws) {
+		if (buflen > 0)
+			buf[0] = '\0';
+		/* AWS requests are signed, not bearer. */
+		return c ? MTK_ERR_WRONG_FLAVOUR : MTK_ERR_INVALID_ARGUMENT;
+	}
 	return copy_out(c, prefix, sizeof(prefix) - 1, buf, buflen, NULL);
 }
 
 enum mtk_status mtk_client_copy_token(struct mtk_client *c, char *buf, size_t buflen,
                                       int64_t *expires_in_ms)
 {
-	if (!c || !buf)
+	if (!buf)
 		return MTK_ERR_INVALID_ARGUMENT;
-	if (c->aws)
-		return MTK_ERR_WRONG_FLAVOUR; /* a set, not one token: see aws.h */
+	if (!c || c->aws) {
+		if (buflen > 0)
+			buf[0] = '\0';
+		/* An AWS client's credentials are a set, not one token: aws.h. */
+		return c ? MTK_ERR_WRONG_FLAVOUR : MTK_ERR_INVALID_ARGUMENT;
+	}
 	return copy_out(c, "", 0, buf, buflen, expires_in_ms);
 }
 

@@ -250,7 +250,8 @@ MTK_EXPORT enum mtk_status mtk_client_get_token(struct mtk_client *c, struct mtk
  * Writes "Authorization: Bearer <token>" (NUL-terminated, ready for
  * curl_slist_append) into buf, with the same caching as get_token and no
  * allocation. MTK_AUTHORIZATION_HEADER_MAX bytes always suffice. The caller
- * should wipe buf when done.
+ * should wipe buf when done. On failure buf holds "" (when buflen > 0): never
+ * a part of a token, nor what it held before.
  */
 MTK_EXPORT enum mtk_status mtk_client_authorization_header(struct mtk_client *c, char *buf,
                                                            size_t buflen);
@@ -262,8 +263,9 @@ MTK_EXPORT enum mtk_status mtk_client_authorization_header(struct mtk_client *c,
  * suffice; a smaller buf that cannot hold the token gets
  * MTK_ERR_BUFFER_TOO_SMALL. When expires_in_ms is not NULL, it receives the
  * token's remaining life, as mtk_token_expires_in_ms() would. The caller
- * should wipe buf when done. AWS clients get MTK_ERR_WRONG_FLAVOUR: their
- * credentials are a set (see metatoken/aws.h).
+ * should wipe buf when done. On failure buf holds "" (when buflen > 0), as
+ * with mtk_client_authorization_header(). AWS clients get
+ * MTK_ERR_WRONG_FLAVOUR: their credentials are a set (see metatoken/aws.h).
  */
 MTK_EXPORT enum mtk_status mtk_client_copy_token(struct mtk_client *c, char *buf, size_t buflen,
                                                  int64_t *expires_in_ms);

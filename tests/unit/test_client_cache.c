@@ -279,7 +279,8 @@ Test(client, first_get_failure_returns_the_status_and_leaves_out_alone)
 	cr_assert_null(t);
 	memset(buf, 'X', sizeof(buf));
 	cr_assert_eq(mtk_client_authorization_header(c, buf, sizeof(buf)), MTK_ERR_CONNECT);
-	cr_assert_eq(buf[0], 'X');
+	cr_assert_eq(buf[0], '\0', "a failed call leaves an empty string");
+	cr_assert_eq(buf[1], 'X', "and writes nothing else");
 }
 
 Test(client, absent_token_is_fetched_on_every_get_after_a_failure)
@@ -307,7 +308,7 @@ Test(client, authorization_header)
 	cr_assert_eq(mtk_client_authorization_header(c, buf, 28), MTK_OK);
 	memset(small, 'X', sizeof(small));
 	cr_assert_eq(mtk_client_authorization_header(c, small, 27), MTK_ERR_BUFFER_TOO_SMALL);
-	cr_assert_eq(small[0], 'X');
+	cr_assert_eq(small[0], '\0', "no part of the token, nor what was there");
 	cr_assert_eq(fake_calls(&f), 1);
 }
 
@@ -329,11 +330,13 @@ Test(client, copy_token)
 	cr_assert_eq(in_ms, 2600 * S);
 	cr_assert_eq(mtk_client_copy_token(c, buf, sizeof(buf), NULL), MTK_OK);
 	cr_assert_str_eq(buf, "tok-1");
-	/* One byte short: refused, with neither out-parameter written. */
+	/* One byte short: refused, the buffer left empty and expires_in_ms
+	 * not written. */
 	memset(small, 'X', sizeof(small));
 	in_ms = 42;
 	cr_assert_eq(mtk_client_copy_token(c, small, 5, &in_ms), MTK_ERR_BUFFER_TOO_SMALL);
-	cr_assert_eq(small[0], 'X');
+	cr_assert_eq(small[0], '\0');
+	cr_assert(memchr(small, 't', sizeof(small)) == NULL, "no byte of the token");
 	cr_assert_eq(in_ms, 42);
 	cr_assert_eq(mtk_client_copy_token(c, NULL, 5, &in_ms), MTK_ERR_INVALID_ARGUMENT);
 	cr_assert_eq(fake_calls(&f), 1);
@@ -353,13 +356,12 @@ Test(client, copy_token_follows_invalidation_and_expiry)
 	cr_assert(mtk_client_invalidate(c, "tok-1"));
 	cr_assert_eq(mtk_client_copy_token(c, buf, sizeof(buf), &in_ms), MTK_OK);
 	cr_assert_str_eq(buf, "tok-2");
-	/* Past its expiry the refetch fails, and neither out-parameter is
-	 * written. */
+	/* Past its expiry the refetch fails: the buffer holds "" (not the
+	 * expired token) and expires_in_ms is not written. */
 	fake_advance(&f, HOUR);
-	strcpy(buf, "kept");
 	in_ms = 42;
 	cr_assert_eq(mtk_client_copy_token(c, buf, sizeof(buf), &in_ms), MTK_ERR_NO_SUCH_ACCOUNT);
-	cr_assert_str_eq(buf, "kept");
+	cr_assert_str_eq(buf, "");
 	cr_assert_eq(in_ms, 42);
 	cr_assert_eq(fake_calls(&f), 3);
 }
