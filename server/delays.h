@@ -12,7 +12,8 @@
 struct delays;
 struct MHD_Connection;
 
-/* Starts the timer thread. Returns NULL when out of memory or threads. */
+/* Makes the set of held requests; its timer thread starts with the first
+ * hold. Returns NULL when out of memory. */
 struct delays *delays_start(void);
 
 /*

@@ -89,10 +89,13 @@ void stats_count(struct stats *s, const char *full_path, unsigned status)
 	char path[STATS_PATH_MAX + 1];
 	struct stats_slot *slot = NULL;
 	uint64_t h;
+	size_t n;
 
 	/* Hash and compare what a slot can hold: a longer path would never
 	 * match its own shortened copy and take a new slot every time. */
-	snprintf(path, sizeof(path), "%s", full_path);
+	n = strnlen(full_path, STATS_PATH_MAX);
+	memcpy(path, full_path, n);
+	path[n] = '\0';
 	h = hash_of(path, status);
 
 	pthread_mutex_lock(&s->lock);
