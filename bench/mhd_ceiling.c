@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	*upload_data_size = 0;
 	return MHD_queue_response(conn, MHD_HTTP_OK, response);
+}
+
+/* One thread per CPU this process may run on, as metatokend sizes its pool. */
+static unsigned pool_size(void)
+{
+	cpu_set_t set;
+	long cores;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	cores = sysconf(_SC_NPROCESSORS_ONLN);
+	return cores > 0 ? (unsigned)cores : 1;
 }
 
 /* Reads the whole file at path into a malloc'ed buffer. */
@@ -68,8 +81,7 @@ int main(int argc, char **argv)
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t salen = sizeof(sa);
 	struct MHD_Daemon *d;
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned threads = cores < 2 ? 2 : (unsigned)cores;
+	unsigned threads = pool_size();
 	sigset_t set;
 	size_t len;
 	char *body;

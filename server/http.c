@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -816,15 +817,31 @@ static int open_listener(const char *host, uint16_t port, char *bound, size_t bo
 	return fd;
 }
 
+/*
+ * One pool thread per CPU this process may run on (what nproc prints): under
+ * `taskset -c 0` one thread serves every connection in turn, instead of
+ * two threads taking turns on one CPU and each making the other's
+ * connections wait out a scheduler slice.
+ */
+static unsigned pool_size(void)
+{
+	cpu_set_t set;
+	long cores;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	cores = sysconf(_SC_NPROCESSORS_ONLN);
+	return cores > 0 ? (unsigned)cores : 1;
+}
+
 int server_start(struct server *srv, char *err, size_t errlen)
 {
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
 	srv->listen_fd = open_listener(srv->cfg.listen_host, srv->cfg.listen_port, srv->bound,
 	                               sizeof(srv->bound), err, errlen);
 	if (srv->listen_fd < 0)
 		return -1;
-	srv->threads = cores < 2 ? 2 : (unsigned)cores;
+	srv->threads = pool_size();
 	srv->delays = delays_start();
 	if (!srv->delays) {
 		snprintf(err, errlen, "cannot start the timer thread");
