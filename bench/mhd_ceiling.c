@@ -82,6 +82,7 @@ int main(int argc, char **argv)
 	socklen_t salen = sizeof(sa);
 	struct MHD_Daemon *d;
 	unsigned threads = pool_size();
+	struct MHD_OptionItem pool[] = { { MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL } };
 	sigset_t set;
 	size_t len;
 	char *body;
@@ -117,11 +118,13 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* As metatokend: the pool option only for more than one thread. */
+	pool[0].option = threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END;
+	pool[0].value = threads;
 	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0,
 	                     NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-	                     MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
-	                     (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-	                     MHD_OPTION_END);
+	                     MHD_OPTION_ARRAY, pool, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+	                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "mhd_ceiling: cannot start libmicrohttpd\n");
 		return 2;

@@ -836,6 +836,7 @@ static unsigned pool_size(void)
 
 int server_start(struct server *srv, char *err, size_t errlen)
 {
+	struct MHD_OptionItem pool[] = { { MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL } };
 
 	srv->listen_fd = open_listener(srv->cfg.listen_host, srv->cfg.listen_port, srv->bound,
 	                               sizeof(srv->bound), err, errlen);
@@ -844,17 +845,24 @@ int server_start(struct server *srv, char *err, size_t errlen)
 	srv->threads = pool_size();
 	srv->delays = delays_start();
 	if (!srv->delays) {
-		snprintf(err, errlen, "cannot start the timer thread");
+		snprintf(err, errlen, "out of memory");
 		close(srv->listen_fd);
 		srv->listen_fd = -1;
 		return -1;
 	}
+	/* A pool of one is no pool: libmicrohttpd warns about the option then,
+	 * so it is passed only for more threads. */
+	if (srv->threads > 1) {
+		pool[0].option = MHD_OPTION_THREAD_POOL_SIZE;
+		pool[0].value = srv->threads;
+	}
+	/* The logger first, so that it gets every message about the options. */
 	srv->daemon = MHD_start_daemon(
 	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 	        MHD_ALLOW_SUSPEND_RESUME,
-	    0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, srv->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-	    srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+	    0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv,
+	    MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_ARRAY, pool,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
 	if (!srv->daemon) {
 		snprintf(err, errlen, "cannot start the HTTP daemon on %s", srv->bound);
