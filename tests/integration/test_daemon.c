@@ -4,12 +4,15 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -212,4 +215,93 @@ Test(daemon, new_connections_are_refused_during_the_drain)
 	cr_assert(refused, "new connections were still accepted during the drain");
 	close(held);
 	test_server_stop(&s);
+}
+
+struct held_get {
+	char url[256];
+	long status;
+};
+
+static void *get_in_background(void *arg)
+{
+	struct held_get *h = arg;
+	struct test_response r;
+
+	h->status = test_http_gce(h->url, &r) == 0 ? r.status : -1;
+	if (h->status >= 0)
+		test_response_free(&r);
+	return NULL;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Started on one CPU, metatokend runs one request thread (one per CPU it
+ * may use), and a request held by a latency fault does not hold that
+ * thread: others are answered meanwhile.
+ */
+Test(daemon, one_cpu_one_thread_and_a_held_request_blocks_nobody)
+{
+	char log_path[] = "/tmp/metatoken-log-XXXXXX", url[256], log[8192];
+	struct held_get held = { 0 };
+	struct test_response r;
+	struct test_server s;
+	cpu_set_t one, all;
+	pthread_t th;
+	int64_t t0;
+	FILE *f;
+	size_t n;
+	int fd = mkstemp(log_path);
+
+	cr_assert(fd >= 0);
+	close(fd);
+	/* The server inherits this process's affinity. */
+	cr_assert_eq(sched_getaffinity(0, sizeof(all), &all), 0);
+	CPU_ZERO(&one);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (CPU_ISSET(cpu, &all)) {
+			CPU_SET(cpu, &one);
+			break;
+		}
+	}
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+	cr_assert_eq(test_server_start_logged(&s, NULL, log_path), 0);
+	cr_assert_eq(sched_setaffinity(0, sizeof(all), &all), 0);
+
+	cr_assert_eq(test_control(s.base_url, s.admin_secret, "POST", "faults",
+	                          "{\"path\": \"/computeMetadata/v1/project/project-id\", "
+	                          "\"latency_ms\": 1500, \"count\": 1}",
+	                          &r),
+	             0);
+	cr_assert_eq(r.status, 201, "%s", r.body);
+	test_response_free(&r);
+	snprintf(held.url, sizeof(held.url), "%s/computeMetadata/v1/project/project-id",
+	         s.base_url);
+	t0 = now_ms();
+	cr_assert_eq(pthread_create(&th, NULL, get_in_background, &held), 0);
+	usleep(200 * 1000); /* the held request is in */
+	snprintf(url, sizeof(url), "%s/computeMetadata/v1/instance/service-accounts/default/token",
+	         s.base_url);
+	cr_assert_eq(test_http_gce(url, &r), 0);
+	cr_assert_eq(r.status, 200);
+	test_response_free(&r);
+	cr_assert_lt(now_ms() - t0, 1000, "a token request waited for the held one");
+	pthread_join(th, NULL);
+	cr_assert_eq(held.status, 200);
+	cr_assert_geq(now_ms() - t0, 1500, "the held request was not held");
+	cr_assert_eq(test_server_stop(&s), 0);
+
+	f = fopen(log_path, "r");
+	cr_assert_not_null(f);
+	n = fread(log, 1, sizeof(log) - 1, f);
+	log[n] = '\0';
+	fclose(f);
+	unlink(log_path);
+	cr_assert_not_null(strstr(log, " with 1 threads"), "log: %s", log);
 }
