@@ -294,8 +294,9 @@ static void reply_fault_status(struct request *rq)
 	rq->flavour = !is_control_path(rq->path) && !is_aws_path(rq->path);
 	if (f->retry_after_s >= 0)
 		reply_header(rq, "Retry-After", "%lld", (long long)f->retry_after_s);
-	reply_printf(rq, f->status, CT_TEXT, "injected fault: %u (rule %llu)\n", f->status,
-	             (unsigned long long)f->id);
+	/* Each flavour's errors in its own content type: IMDS says text/plain. */
+	reply_printf(rq, f->status, rq->flavour ? CT_TEXT : CT_PLAIN,
+	             "injected fault: %u (rule %llu)\n", f->status, (unsigned long long)f->id);
 }
 
 /* What a proxy or captive portal answers: not the JSON the client expects. */

@@ -480,6 +480,7 @@ Test(aws, faults_answer_without_the_gce_header)
 	get("/latest/meta-data/instance-id", NULL, &r);
 	cr_assert_eq(r.status, 503);
 	cr_assert_null(header(&r, "Metadata-Flavor"));
+	cr_assert_str_eq(header(&r, "Content-Type"), "text/plain", "IMDS errors are text/plain");
 	test_response_free(&r);
 }
 
