@@ -14,13 +14,14 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "cpus.h" /* metatokend's pool size */
 
 static struct MHD_Response *response;
 
@@ -40,18 +41,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	*upload_data_size = 0;
 	return MHD_queue_response(conn, MHD_HTTP_OK, response);
-}
-
-/* One thread per CPU this process may run on, as metatokend sizes its pool. */
-static unsigned pool_size(void)
-{
-	cpu_set_t set;
-	long cores;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		return (unsigned)CPU_COUNT(&set);
-	cores = sysconf(_SC_NPROCESSORS_ONLN);
-	return cores > 0 ? (unsigned)cores : 1;
 }
 
 /* Reads the whole file at path into a malloc'ed buffer. */
@@ -81,7 +70,7 @@ int main(int argc, char **argv)
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t salen = sizeof(sa);
 	struct MHD_Daemon *d;
-	unsigned threads = pool_size();
+	unsigned threads = cpus_usable();
 	struct MHD_OptionItem pool[] = { { MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL } };
 	sigset_t set;
 	size_t len;

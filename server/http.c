@@ -11,7 +11,6 @@
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 
 #include "aws.h"
 #include "control.h"
+#include "cpus.h"
 #include "delays.h"
 #include "gce.h"
 #include "identity.h"
@@ -818,23 +818,6 @@ static int open_listener(const char *host, uint16_t port, char *bound, size_t bo
 	return fd;
 }
 
-/*
- * One pool thread per CPU this process may run on (what nproc prints): under
- * `taskset -c 0` one thread serves every connection in turn, instead of
- * two threads taking turns on one CPU and each making the other's
- * connections wait out a scheduler slice.
- */
-static unsigned pool_size(void)
-{
-	cpu_set_t set;
-	long cores;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		return (unsigned)CPU_COUNT(&set);
-	cores = sysconf(_SC_NPROCESSORS_ONLN);
-	return cores > 0 ? (unsigned)cores : 1;
-}
-
 int server_start(struct server *srv, char *err, size_t errlen)
 {
 	struct MHD_OptionItem pool[] = { { MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL } };
@@ -843,7 +826,7 @@ int server_start(struct server *srv, char *err, size_t errlen)
 	                               sizeof(srv->bound), err, errlen);
 	if (srv->listen_fd < 0)
 		return -1;
-	srv->threads = pool_size();
+	srv->threads = cpus_usable();
 	srv->delays = delays_start();
 	if (!srv->delays) {
 		snprintf(err, errlen, "out of memory");
