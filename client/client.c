@@ -980,11 +980,12 @@ out_unlock:
 
 /*
  * Writes prefix (prefix_len bytes), the token and a NUL into buf, and its
- * remaining life into *expires_in_ms when that is not NULL: the work of
- * authorization_header and copy_token. The fast path copies straight into
- * buf and keeps the copy if the snapshot did not change meanwhile; else the
- * locked path writes buf again. On failure buf is wiped of whatever the fast
- * path wrote and left holding "", so that it never holds a torn token.
+ * remaining life into *expires_in_ms when that is not NULL: the whole of
+ * authorization_header and copy_token, argument checks included. The fast
+ * path copies straight into buf and keeps the copy if the snapshot did not
+ * change meanwhile; else the locked path writes buf again. On failure buf
+ * is wiped of whatever the fast path wrote and left holding "", so that it
+ * never holds a torn token.
  */
 static enum mtk_status copy_out(struct mtk_client *c, const char *prefix, size_t prefix_len,
                                 char *buf, size_t buflen, int64_t *expires_in_ms)
@@ -994,6 +995,15 @@ static enum mtk_status copy_out(struct mtk_client *c, const char *prefix, size_t
 	size_t written = 0;
 	int64_t now;
 
+	if (!buf)
+		return MTK_ERR_INVALID_ARGUMENT;
+	if (!c || c->aws) {
+		if (buflen > 0)
+			buf[0] = '\0';
+		/* AWS requests are signed, not bearer: their credentials are a
+		 * set, not one token (aws.h). */
+		return c ? MTK_ERR_WRONG_FLAVOUR : MTK_ERR_INVALID_ARGUMENT;
+	}
 	/* Too small a buffer: the locked path says MTK_ERR_BUFFER_TOO_SMALL. */
 	if (snap_begin(c, &r) && buflen > prefix_len + r.len) {
 		memcpy(buf, prefix, prefix_len);
@@ -1030,28 +1040,12 @@ enum mtk_status mtk_client_authorization_header(struct mtk_client *c, char *buf,
 {
 	static const char prefix[] = "Authorization: Bearer ";
 
-	if (!buf)
-		return MTK_ERR_INVALID_ARGUMENT;
-	if (!c || c->aws) {
-		if (buflen > 0)
-			buf[0] = '\0';
-		/* AWS requests are signed, not bearer. */
-		return c ? MTK_ERR_WRONG_FLAVOUR : MTK_ERR_INVALID_ARGUMENT;
-	}
 	return copy_out(c, prefix, sizeof(prefix) - 1, buf, buflen, NULL);
 }
 
 enum mtk_status mtk_client_copy_token(struct mtk_client *c, char *buf, size_t buflen,
                                       int64_t *expires_in_ms)
 {
-	if (!buf)
-		return MTK_ERR_INVALID_ARGUMENT;
-	if (!c || c->aws) {
-		if (buflen > 0)
-			buf[0] = '\0';
-		/* An AWS client's credentials are a set, not one token: aws.h. */
-		return c ? MTK_ERR_WRONG_FLAVOUR : MTK_ERR_INVALID_ARGUMENT;
-	}
 	return copy_out(c, "", 0, buf, buflen, expires_in_ms);
 }
 
