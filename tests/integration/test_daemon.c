@@ -118,6 +118,20 @@ Test(daemon, unknown_flags_and_arguments_are_usage_errors)
 	cr_assert_not_null(strstr(err, "--log-level"));
 }
 
+/* Reads what the server logged into buf (NUL-terminated) and removes the
+ * log file. */
+static void take_log(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	cr_assert_not_null(f, "%s", path);
+	n = fread(buf, 1, size - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(path);
+}
+
 Test(daemon, one_log_line_per_request_and_never_a_token)
 {
 	char log_path[] = "/tmp/metatoken-log-XXXXXX", url[1024], log[16384];
@@ -125,8 +139,6 @@ Test(daemon, one_log_line_per_request_and_never_a_token)
 	struct test_server s;
 	const char *tok, *end;
 	char token[512];
-	FILE *f;
-	size_t n;
 	int fd = mkstemp(log_path);
 
 	cr_assert(fd >= 0);
@@ -145,12 +157,7 @@ Test(daemon, one_log_line_per_request_and_never_a_token)
 	test_response_free(&r);
 	cr_assert_eq(test_server_stop(&s), 0);
 
-	f = fopen(log_path, "r");
-	cr_assert_not_null(f);
-	n = fread(log, 1, sizeof(log) - 1, f);
-	log[n] = '\0';
-	fclose(f);
-	unlink(log_path);
+	take_log(log_path, log, sizeof(log));
 	cr_assert_not_null(
 	    strstr(log, "GET /computeMetadata/v1/instance/service-accounts/default/token 200 "),
 	    "log: %s", log);
@@ -255,8 +262,6 @@ Test(daemon, one_cpu_one_thread_and_a_held_request_blocks_nobody)
 	cpu_set_t one, all;
 	pthread_t th;
 	int64_t t0;
-	FILE *f;
-	size_t n;
 	int fd = mkstemp(log_path);
 
 	cr_assert(fd >= 0);
@@ -297,11 +302,6 @@ Test(daemon, one_cpu_one_thread_and_a_held_request_blocks_nobody)
 	cr_assert_geq(now_ms() - t0, 1500, "the held request was not held");
 	cr_assert_eq(test_server_stop(&s), 0);
 
-	f = fopen(log_path, "r");
-	cr_assert_not_null(f);
-	n = fread(log, 1, sizeof(log) - 1, f);
-	log[n] = '\0';
-	fclose(f);
-	unlink(log_path);
+	take_log(log_path, log, sizeof(log));
 	cr_assert_not_null(strstr(log, " with 1 threads"), "log: %s", log);
 }
