@@ -44,6 +44,8 @@ struct aws {
 
 	int role_account; /* index of the account with aws_role, or -1 */
 	struct awscreds_account creds;
+	/* Its address keys the container endpoint's kept answers; &creds keys
+	 * the IMDS ones (reply_keep). */
 	char container_token[CONTAINER_TOKEN_MAX + 1];
 	char *info_json;     /* iam/info, built at start */
 	char *identity_json; /* dynamic/instance-identity/document */
@@ -314,16 +316,34 @@ static void reply_creds(struct request *rq, const struct awscreds_set *s, int co
 	rq->secret = rq->status == 200;
 }
 
+/*
+ * The hot path of every AWS SDK. A set's answer is the same for as long as
+ * it is current (nothing in it depends on the time of the request), so each
+ * pool thread builds its response once per set and shape and queues it
+ * again until awscreds hands out a set of another generation (minted when
+ * due, or after a control rotate, expire, revoke or reset).
+ */
 static void serve_creds(struct request *rq, int container)
 {
 	struct server *srv = rq->srv;
+	struct aws *a = srv->aws;
+	const void *key = container ? (const void *)a->container_token : (const void *)&a->creds;
+	uint64_t have = rq->has_fault ? 0 : reply_cached_gen(key), gen = 0;
 	struct awscreds_set s;
+	int rc;
 
-	if (awscreds_account_get(&srv->aws->creds, clock_now_ms(&srv->clock), &s) != 0) {
+	rc = awscreds_account_answer(&a->creds, clock_now_ms(&srv->clock), have, &s, &gen);
+	if (rc < 0) {
 		reply_static(rq, 500, CT_PLAIN, "could not mint credentials\n");
 		return;
 	}
+	if (rc == 1) {
+		reply_reuse(rq, key);
+		return;
+	}
 	reply_creds(rq, &s, container);
+	if (rq->status == 200)
+		reply_keep(rq, key, gen);
 	OPENSSL_cleanse(&s, sizeof(s));
 }
 

@@ -5,7 +5,11 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <stdatomic.h>
 #include <string.h>
+
+/* Generations of current sets, across all accounts and servers: never 0. */
+static _Atomic uint64_t set_gens;
 
 /* Real access key ids use base32 after the prefix. */
 static const char key_id_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -76,7 +80,17 @@ void awscreds_account_release(struct awscreds_account *a)
 	pthread_mutex_destroy(&a->lock);
 }
 
-int awscreds_account_get(struct awscreds_account *a, int64_t now_ms, struct awscreds_set *out)
+/* Makes `fresh` the current set under a new generation. Caller holds the lock. */
+static void install(struct awscreds_account *a, const struct awscreds_set *fresh)
+{
+	a->current = *fresh;
+	a->has_current = 1;
+	a->gen = atomic_fetch_add(&set_gens, 1) + 1;
+	a->minted++;
+}
+
+int awscreds_account_answer(struct awscreds_account *a, int64_t now_ms, uint64_t have_gen,
+                            struct awscreds_set *out, uint64_t *gen)
 {
 	struct awscreds_set fresh;
 	int64_t margin_ms, remaining_ms;
@@ -88,19 +102,30 @@ int awscreds_account_get(struct awscreds_account *a, int64_t now_ms, struct awsc
 	/* "<=": a set handed out always has more than the margin left, so a
 	 * new one is out at least the margin before the old one expires. */
 	if (!a->has_current || remaining_ms <= margin_ms || remaining_ms <= 0) {
+		/* mint wipes `fresh` when it fails. */
 		if (mint(a, now_ms, &fresh) != 0)
 			goto out_unlock;
-		a->current = fresh;
-		a->has_current = 1;
-		a->minted++;
+		install(a, &fresh);
+		OPENSSL_cleanse(&fresh, sizeof(fresh));
+	}
+	*gen = a->gen;
+	a->served++;
+	if (a->gen == have_gen) {
+		ret = 1;
+		goto out_unlock;
 	}
 	*out = a->current;
-	a->served++;
 	ret = 0;
 out_unlock:
 	pthread_mutex_unlock(&a->lock);
-	OPENSSL_cleanse(&fresh, sizeof(fresh));
 	return ret;
+}
+
+int awscreds_account_get(struct awscreds_account *a, int64_t now_ms, struct awscreds_set *out)
+{
+	uint64_t gen;
+
+	return awscreds_account_answer(a, now_ms, 0, out, &gen) == 0 ? 0 : -1;
 }
 
 int awscreds_account_drop(struct awscreds_account *a, char token[TOKENS_MAX_LEN + 1])
@@ -124,9 +149,7 @@ int awscreds_account_rotate(struct awscreds_account *a, int64_t now_ms)
 
 	pthread_mutex_lock(&a->lock);
 	if (mint(a, now_ms, &fresh) == 0) {
-		a->current = fresh;
-		a->has_current = 1;
-		a->minted++;
+		install(a, &fresh);
 		ret = 0;
 	}
 	pthread_mutex_unlock(&a->lock);

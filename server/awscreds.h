@@ -40,6 +40,7 @@ struct awscreds_account {
 	/* Guarded by lock. */
 	int has_current;
 	struct awscreds_set current;
+	uint64_t gen; /* the current set's generation: unique in the process */
 	uint64_t minted;
 	uint64_t served;
 };
@@ -57,6 +58,16 @@ void awscreds_account_release(struct awscreds_account *a);
  * tokens). Returns 0, or -1 if minting failed. The caller wipes *out.
  */
 int awscreds_account_get(struct awscreds_account *a, int64_t now_ms, struct awscreds_set *out);
+
+/*
+ * As awscreds_account_get, for callers that keep what they built from a
+ * set: *gen receives the current set's generation (never 0, unique in the
+ * process, new with every set made current). Returns 1 if that is have_gen
+ * (then *out is left alone: the caller's copy is still right), 0 after
+ * copying the set into *out, or -1 if minting failed.
+ */
+int awscreds_account_answer(struct awscreds_account *a, int64_t now_ms, uint64_t have_gen,
+                            struct awscreds_set *out, uint64_t *gen);
 
 /* Forgets the current set (the next get mints one). Returns 1 if there was
  * one, and then copies its Token into token (when non-NULL), so that the
