@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ _Static_assert(SESSION_RAW_LEN % 3 == 0, "session tokens have no base64 padding"
 struct aws {
 	pthread_mutex_t lock;
 	unsigned char session_key[SESSION_KEY_LEN]; /* guarded by lock */
+	/* Numbers session_key (from key_epochs): changed with it, under lock. */
+	_Atomic uint64_t key_epoch;
 
 	int role_account; /* index of the account with aws_role, or -1 */
 	struct awscreds_account creds;
@@ -51,6 +54,54 @@ struct aws {
 	char *identity_json; /* dynamic/instance-identity/document */
 };
 
+/* Session keys, across all servers: a verdict reached under one is
+ * remembered with its number, never 0. */
+static _Atomic uint64_t key_epochs;
+
+/*
+ * The last session token this thread verified, so that a client sending
+ * the same token again (SDKs keep one for hours) costs a comparison instead
+ * of a base64 decode and an HMAC. What it remembers, that the token's MAC
+ * is right under key `epoch` and when the token expires, depends on nothing
+ * but the token and the key; the expiry is still checked on every request.
+ * A reset draws a new key under a new epoch, which forgets every memo.
+ * Wiped when the thread exits.
+ */
+struct session_memo {
+	const struct aws *aws; /* NULL: nothing remembered */
+	uint64_t epoch;
+	int64_t expires_ms;
+	char token[SESSION_TEXT_LEN];
+};
+
+static __thread struct session_memo memo;
+static pthread_key_t memo_key;
+static pthread_once_t memo_once = PTHREAD_ONCE_INIT;
+static int memo_usable;
+
+static void memo_wipe(void *p)
+{
+	OPENSSL_cleanse(p, sizeof(struct session_memo));
+}
+
+static void memo_init_key(void)
+{
+	memo_usable = pthread_key_create(&memo_key, memo_wipe) == 0;
+}
+
+/* Remembers a verified token for this thread, if its memo can be wiped at
+ * thread exit. */
+static void memo_store(const struct aws *a, uint64_t epoch, const char *token, int64_t expires_ms)
+{
+	pthread_once(&memo_once, memo_init_key);
+	if (!memo_usable || pthread_setspecific(memo_key, &memo) != 0)
+		return;
+	memo.aws = a;
+	memo.epoch = epoch;
+	memo.expires_ms = expires_ms;
+	memcpy(memo.token, token, SESSION_TEXT_LEN);
+}
+
 /* Decodes exactly SESSION_TEXT_LEN chars; returns -1 on any other input. */
 static int decode_session(const char *in, size_t len, unsigned char out[SESSION_RAW_LEN])
 {
@@ -60,20 +111,26 @@ static int decode_session(const char *in, size_t len, unsigned char out[SESSION_
 	return 0;
 }
 
-static void session_key_copy(struct aws *a, unsigned char key[SESSION_KEY_LEN])
+/* Copies the session key, and its epoch into *epoch when non-NULL. */
+static void session_key_copy(struct aws *a, unsigned char key[SESSION_KEY_LEN], uint64_t *epoch)
 {
 	pthread_mutex_lock(&a->lock);
 	memcpy(key, a->session_key, SESSION_KEY_LEN);
+	if (epoch)
+		*epoch = atomic_load(&a->key_epoch);
 	pthread_mutex_unlock(&a->lock);
 }
 
-static int session_mac(struct aws *a, const unsigned char *payload, unsigned char mac[32])
+/* MACs a session payload under the current key, whose epoch goes into
+ * *epoch when non-NULL. */
+static int session_mac(struct aws *a, const unsigned char *payload, unsigned char mac[32],
+                       uint64_t *epoch)
 {
 	unsigned char key[SESSION_KEY_LEN];
 	unsigned int maclen = 0;
 	int ok;
 
-	session_key_copy(a, key);
+	session_key_copy(a, key, epoch);
 	ok = HMAC(EVP_sha256(), key, SESSION_KEY_LEN, payload, SESSION_PAYLOAD_LEN, mac, &maclen) !=
 	         NULL &&
 	     maclen == 32;
@@ -92,7 +149,7 @@ static int session_mint(struct aws *a, int64_t expires_ms, char *out)
 	for (int i = 8; i >= 1; i--, e >>= 8)
 		raw[i] = (unsigned char)e;
 	if (RAND_bytes(raw + 9, SESSION_NONCE_LEN) != 1 ||
-	    session_mac(a, raw, raw + SESSION_PAYLOAD_LEN) != 0)
+	    session_mac(a, raw, raw + SESSION_PAYLOAD_LEN, NULL) != 0)
 		goto out;
 	b64url_encode(raw, SESSION_RAW_LEN, out);
 	rc = 0;
@@ -105,16 +162,22 @@ out:
 static int session_valid(struct aws *a, const char *token, int64_t now_ms)
 {
 	unsigned char raw[SESSION_RAW_LEN], mac[32];
-	uint64_t e = 0;
+	size_t len = strlen(token);
+	uint64_t e = 0, epoch = 0;
 	int ok = 0;
 
-	if (decode_session(token, strlen(token), raw) != 0 || raw[0] != SESSION_VERSION)
+	/* The memo holds a live token: compare in constant time. */
+	if (len == SESSION_TEXT_LEN && memo.aws == a && memo.epoch == atomic_load(&a->key_epoch) &&
+	    CRYPTO_memcmp(memo.token, token, SESSION_TEXT_LEN) == 0)
+		return memo.expires_ms > now_ms;
+	if (decode_session(token, len, raw) != 0 || raw[0] != SESSION_VERSION)
 		goto out;
-	if (session_mac(a, raw, mac) != 0 ||
+	if (session_mac(a, raw, mac, &epoch) != 0 ||
 	    CRYPTO_memcmp(mac, raw + SESSION_PAYLOAD_LEN, sizeof(mac)) != 0)
 		goto out;
 	for (int i = 1; i <= 8; i++)
 		e = e << 8 | raw[i];
+	memo_store(a, epoch, token, (int64_t)e);
 	ok = (int64_t)e > now_ms;
 out:
 	OPENSSL_cleanse(raw, sizeof(raw));
@@ -214,6 +277,7 @@ struct aws *aws_new(const struct server *srv, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot generate the IMDSv2 session key (OpenSSL failed)");
 		goto out_free;
 	}
+	atomic_store(&a->key_epoch, atomic_fetch_add(&key_epochs, 1) + 1);
 	if (c->aws_container_token) {
 		snprintf(a->container_token, sizeof(a->container_token), "%s",
 		         c->aws_container_token);
@@ -559,6 +623,7 @@ void aws_reset(struct server *srv)
 	}
 	pthread_mutex_lock(&a->lock);
 	memcpy(a->session_key, key, sizeof(key));
+	atomic_store(&a->key_epoch, atomic_fetch_add(&key_epochs, 1) + 1);
 	pthread_mutex_unlock(&a->lock);
 	OPENSSL_cleanse(key, sizeof(key));
 }
