@@ -484,6 +484,210 @@ Test(aws, faults_answer_without_the_gce_header)
 	test_response_free(&r);
 }
 
+/* ---- one connection: what each pool thread keeps ---- */
+
+/*
+ * A pool thread keeps the credentials answer it built and the last session
+ * token it verified. Requests pipelined on one keep-alive connection are
+ * all served by the thread that accepted it, so a control request in
+ * between must change the very next answer on the same thread.
+ */
+
+#define PIPE_MAX 12
+
+struct piped {
+	long status;
+	char content_type[64];
+	char body[2048];
+};
+
+static size_t pipe_n;
+static char pipe_buf[16384];
+
+/* Queues one request with one extra header line ("Name: value") or none. */
+static void pipe_add(const char *method, const char *path, const char *header, const char *body)
+{
+	size_t used = strlen(pipe_buf);
+	int n;
+
+	cr_assert_lt(pipe_n, PIPE_MAX, "too many requests for one pipeline");
+	n = snprintf(pipe_buf + used, sizeof(pipe_buf) - used,
+	             "%s %s HTTP/1.1\r\nHost: x\r\n%s%sContent-Length: %zu\r\n\r\n%s", method, path,
+	             header ? header : "", header ? "\r\n" : "", body ? strlen(body) : 0,
+	             body ? body : "");
+	cr_assert(n > 0 && (size_t)n < sizeof(pipe_buf) - used, "the pipeline is too long");
+	pipe_n++;
+}
+
+/* GET with a session token, or none when token is NULL. */
+static void pipe_get(const char *path, const char *token)
+{
+	char h[160];
+
+	snprintf(h, sizeof(h), "X-aws-ec2-metadata-token: %s", token ? token : "");
+	pipe_add("GET", path, token ? h : NULL, NULL);
+}
+
+/* A control request: path under /metatoken/v1/, a JSON body or NULL. */
+static void pipe_control(const char *method, const char *path, const char *body)
+{
+	char url[256], h[512];
+
+	snprintf(url, sizeof(url), "/metatoken/v1/%s", path);
+	snprintf(h, sizeof(h), "Authorization: Bearer %s", srv.admin_secret);
+	pipe_add(method, url, h, body);
+}
+
+/* Sends what pipe_add queued over one connection, then a last request that
+ * closes it, and splits the answers to the queued ones into out[]. */
+static void pipe_run(struct piped *out)
+{
+	static const char last[] = "GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\n"
+	                           "Connection: close\r\n\r\n";
+	static char got[65536];
+	const char *p = got;
+	size_t used = strlen(pipe_buf);
+
+	cr_assert_lt(used + sizeof(last), sizeof(pipe_buf));
+	memcpy(pipe_buf + used, last, sizeof(last));
+	cr_assert(test_raw(srv.port, pipe_buf, strlen(pipe_buf), got, sizeof(got)) > 0);
+	for (size_t i = 0; i < pipe_n; i++) {
+		const char *end, *cl, *ct;
+		size_t len;
+
+		cr_assert(strncmp(p, "HTTP/1.1 ", 9) == 0, "answer %zu missing:\n%s", i, got);
+		out[i].status = strtol(p + 9, NULL, 10);
+		end = strstr(p, "\r\n\r\n");
+		cr_assert_not_null(end);
+		cl = strcasestr(p, "\r\nContent-Length: ");
+		cr_assert(cl && cl < end, "answer %zu has no Content-Length", i);
+		len = strtoul(cl + 18, NULL, 10);
+		cr_assert_lt(len, sizeof(out[i].body));
+		ct = strcasestr(p, "\r\nContent-Type: ");
+		out[i].content_type[0] = '\0';
+		if (ct && ct < end)
+			sscanf(ct + 16, "%63[^\r]", out[i].content_type);
+		memcpy(out[i].body, end + 4, len);
+		out[i].body[len] = '\0';
+		p = end + 4 + len;
+	}
+	pipe_n = 0;
+	pipe_buf[0] = '\0';
+}
+
+/* The access key id a control answer (an account's view) names. */
+static void control_key_id(const char *body, char out[32])
+{
+	cJSON *o = cJSON_Parse(body), *aws = cJSON_GetObjectItem(o, "aws");
+	cJSON *id = cJSON_GetObjectItem(aws, "access_key_id");
+
+	cr_assert(cJSON_IsString(id), "no aws.access_key_id in %s", body);
+	snprintf(out, 32, "%s", id->valuestring);
+	cJSON_Delete(o);
+}
+
+Test(aws, control_changes_the_very_next_credentials_on_the_same_connection)
+{
+	static const char *const ops[] = { "accounts/default/rotate", "accounts/default/expire",
+		                           "accounts/default/revoke", "reset" };
+	struct piped r[PIPE_MAX];
+	struct creds c[2 + 4];
+	char rotated[32];
+
+	pipe_get(CREDS, NULL);
+	pipe_get(CREDS, NULL);
+	for (size_t i = 0; i < 4; i++) {
+		pipe_control("POST", ops[i], i == 2 ? "{}" : NULL);
+		pipe_get(CREDS, NULL);
+	}
+	pipe_run(r);
+	for (size_t i = 0; i < 10; i++)
+		cr_assert_eq(r[i].status, 200, "answer %zu: %ld %s", i, r[i].status, r[i].body);
+	parse_creds(r[0].body, &c[0], 0);
+	parse_creds(r[1].body, &c[1], 0);
+	cr_assert_str_eq(r[1].body, r[0].body, "the same set answered differently");
+	for (size_t i = 0; i < 4; i++) {
+		cr_assert_str_eq(r[3 + 2 * i].content_type, "text/plain");
+		parse_creds(r[3 + 2 * i].body, &c[2 + i], 0);
+		cr_assert_str_neq(c[2 + i].key_id, c[1 + i].key_id,
+		                  "the answer after %s still carries the old set", ops[i]);
+		cr_assert_str_neq(c[2 + i].secret, c[1 + i].secret);
+		cr_assert_str_neq(c[2 + i].token, c[1 + i].token);
+	}
+	/* The set the rotate answer names is the one served next. */
+	control_key_id(r[2].body, rotated);
+	cr_assert_str_eq(c[2].key_id, rotated);
+}
+
+Test(aws, a_new_set_minted_at_the_margin_reaches_a_thread_that_kept_the_old_one)
+{
+	struct piped r[PIPE_MAX];
+	struct creds a, b, c;
+	char advance_body[64];
+
+	snprintf(advance_body, sizeof(advance_body), "{\"advance_s\": %d}", LIFETIME - MARGIN);
+	pipe_get(CREDS, NULL);
+	pipe_control("POST", "clock", "{\"advance_s\": 1}");
+	pipe_get(CREDS, NULL);
+	pipe_control("POST", "clock", advance_body);
+	pipe_get(CREDS, NULL);
+	pipe_run(r);
+	parse_creds(r[0].body, &a, 0);
+	parse_creds(r[2].body, &b, 0);
+	parse_creds(r[4].body, &c, 0);
+	cr_assert_str_eq(b.key_id, a.key_id, "reissued before the margin");
+	cr_assert_str_neq(c.key_id, a.key_id, "the kept answer outlived its set");
+	cr_assert_eq(c.expires - c.updated, LIFETIME);
+}
+
+Test(aws, sessions_are_refused_right_after_they_verified_on_the_same_connection)
+{
+	struct piped r[PIPE_MAX];
+	char tok[TOKEN_LEN + 1], bad[TOKEN_LEN + 1];
+
+	session("60", tok);
+	memcpy(bad, tok, sizeof(bad));
+	bad[TOKEN_LEN - 5] = bad[TOKEN_LEN - 5] == 'A' ? 'B' : 'A';
+	pipe_get(CREDS, tok);
+	pipe_get(CREDS, bad); /* one char off the last verified */
+	pipe_control("POST", "clock", "{\"advance_s\": 59}");
+	pipe_get(CREDS, tok);
+	pipe_control("POST", "clock", "{\"advance_s\": 1}");
+	pipe_get(CREDS, tok);  /* expired at 60 s */
+	pipe_get(CREDS, NULL); /* IMDSv1 still works */
+	pipe_get(CREDS, tok);
+	pipe_run(r);
+	cr_assert_eq(r[0].status, 200, "%ld %s", r[0].status, r[0].body);
+	cr_assert_eq(r[1].status, 401, "a tampered token passed after a good one");
+	cr_assert_eq(r[3].status, 200, "refused before its expiry");
+	cr_assert_eq(r[5].status, 401, "an expired session was accepted");
+	cr_assert_str_eq(r[5].body, "Unauthorized\n");
+	cr_assert_eq(r[6].status, 200);
+	cr_assert_eq(r[7].status, 401);
+}
+
+Test(aws, a_reset_ends_a_session_verified_just_before_on_the_same_connection)
+{
+	struct piped r[PIPE_MAX];
+	char tok[TOKEN_LEN + 1], fresh[TOKEN_LEN + 1];
+
+	session("21600", tok);
+	pipe_get(CREDS, tok);
+	pipe_get("/latest/meta-data/instance-id", tok);
+	pipe_control("POST", "reset", NULL);
+	pipe_get(CREDS, tok);
+	pipe_get("/latest/meta-data/instance-id", tok);
+	pipe_run(r);
+	cr_assert_eq(r[0].status, 200);
+	cr_assert_eq(r[1].status, 200);
+	cr_assert_eq(r[2].status, 200, "reset: %ld %s", r[2].status, r[2].body);
+	cr_assert_eq(r[3].status, 401, "a session outlived the reset");
+	cr_assert_eq(r[4].status, 401);
+	/* And a session opened after the reset works. */
+	session("21600", fresh);
+	expect(CREDS, fresh, 200, NULL);
+}
+
 /* ---- the container endpoint ---- */
 
 static void container(const char *auth, struct test_response *r)
@@ -523,6 +727,39 @@ Test(aws_container, authorization_is_checked)
 	test_response_free(&r);
 	get_creds(NULL, &imds);
 	cr_assert_str_eq(c.key_id, imds.key_id, "container and IMDS serve different sets");
+	stop();
+}
+
+Test(aws_container, container_and_imds_shapes_follow_a_rotate_on_the_same_connection)
+{
+	struct piped r[PIPE_MAX];
+	struct creds c[6];
+
+	start_with("{\"aws\": {\"container_token\": \"" CONTAINER_TOKEN "\"}}");
+	for (int round = 0; round < 2; round++) {
+		pipe_add("GET", "/v1/credentials", "Authorization: " CONTAINER_TOKEN, NULL);
+		pipe_get(CREDS, NULL);
+		pipe_add("GET", "/v1/credentials", "Authorization: " CONTAINER_TOKEN, NULL);
+		if (round == 0)
+			pipe_control("POST", "accounts/default/rotate", NULL);
+	}
+	pipe_run(r);
+	for (size_t i = 0; i < 7; i++)
+		cr_assert_eq(r[i].status, 200, "answer %zu: %ld %s", i, r[i].status, r[i].body);
+	for (size_t i = 0, k = 0; i < 7; i++) {
+		if (i == 3)
+			continue;
+		cr_assert_str_eq(r[i].content_type, i % 4 == 1 ? "text/plain" : "application/json",
+		                 "answer %zu", i);
+		parse_creds(r[i].body, &c[k++], i % 4 != 1);
+	}
+	cr_assert_str_eq(c[1].key_id, c[0].key_id);
+	cr_assert_str_eq(c[2].key_id, c[0].key_id);
+	cr_assert_str_eq(r[2].body, r[0].body);
+	for (size_t k = 3; k < 6; k++)
+		cr_assert_str_neq(c[k].key_id, c[0].key_id, "answer after the rotate: old set");
+	cr_assert_str_eq(c[4].key_id, c[3].key_id);
+	cr_assert_str_eq(c[5].key_id, c[3].key_id);
 	stop();
 }
 
