@@ -121,13 +121,6 @@ out_unlock:
 	return ret;
 }
 
-int awscreds_account_get(struct awscreds_account *a, int64_t now_ms, struct awscreds_set *out)
-{
-	uint64_t gen;
-
-	return awscreds_account_answer(a, now_ms, 0, out, &gen) == 0 ? 0 : -1;
-}
-
 int awscreds_account_drop(struct awscreds_account *a, char token[TOKENS_MAX_LEN + 1])
 {
 	int had;

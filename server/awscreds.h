@@ -52,19 +52,14 @@ int awscreds_account_init(struct awscreds_account *a, const struct tokens_key *k
 void awscreds_account_release(struct awscreds_account *a);
 
 /*
- * Copies the current set at server time now_ms into *out, minting a new one
- * first if there is none, or its remaining life is below the effective
- * margin (lifetime/2 when the lifetime is not above the margin, as for
- * tokens). Returns 0, or -1 if minting failed. The caller wipes *out.
- */
-int awscreds_account_get(struct awscreds_account *a, int64_t now_ms, struct awscreds_set *out);
-
-/*
- * As awscreds_account_get, for callers that keep what they built from a
- * set: *gen receives the current set's generation (never 0, unique in the
+ * The current set at server time now_ms, minting a new one first if there
+ * is none, or its remaining life is below the effective margin
+ * (lifetime/2 when the lifetime is not above the margin, as for tokens).
+ * *gen receives the current set's generation (never 0, unique in the
  * process, new with every set made current). Returns 1 if that is have_gen
- * (then *out is left alone: the caller's copy is still right), 0 after
- * copying the set into *out, or -1 if minting failed.
+ * (then *out is left alone: the caller's copy of it is still right; pass 0
+ * to always get a copy), 0 after copying the set into *out, or -1 if
+ * minting failed. The caller wipes *out.
  */
 int awscreds_account_answer(struct awscreds_account *a, int64_t now_ms, uint64_t have_gen,
                             struct awscreds_set *out, uint64_t *gen);
