@@ -11,7 +11,7 @@
  *   against metatokend over loopback, p50/p99, against the same GET made
  *   with one reused libcurl easy handle, interleaved.
  *
- *	client_bench [--quick] [HOST:PORT]
+ *	client_bench [--quick] [--cold-only] [HOST:PORT]
  *
  * Prints one JSON object per line, one per figure; bench/run makes the
  * table. Cached gets and the stampede use the library's test seams (a fake
@@ -460,11 +460,13 @@ static void bench_cold(const char *addr)
 int main(int argc, char **argv)
 {
 	const char *addr = NULL;
-	int n;
+	int n, cold_only = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0)
 			quick = 1;
+		else if (strcmp(argv[i], "--cold-only") == 0)
+			cold_only = 1;
 		else
 			addr = argv[i];
 	}
@@ -476,9 +478,11 @@ int main(int argc, char **argv)
 	              "\",\"expires_in\":3600,\"token_type\":\"Bearer\"}");
 	token_body_len = (size_t)n;
 
-	bench_cached();
-	bench_stampede(8);
-	bench_stampede(64);
+	if (!cold_only) {
+		bench_cached();
+		bench_stampede(8);
+		bench_stampede(64);
+	}
 	if (addr)
 		bench_cold(addr);
 	return 0;
