@@ -4,6 +4,8 @@
 # injected clock (test_reissue).
 mtk_add_test(test_tokens SOURCES unit/test_tokens.c LIBS metatokend_core LABELS concurrency)
 mtk_add_test(test_config SOURCES unit/test_config.c LIBS metatokend_core)
+mtk_add_test(test_stats SOURCES unit/test_stats.c LIBS metatokend_core PkgConfig::CJSON
+	LABELS concurrency)
 
 mtk_add_test(test_gce SOURCES integration/test_gce.c LIBS mtk_test_support PkgConfig::CJSON)
 mtk_add_test(test_daemon SOURCES integration/test_daemon.c LIBS mtk_test_support)
