@@ -1032,6 +1032,11 @@ static enum mtk_status copy_out(struct mtk_client *c, const char *prefix, size_t
 	if (st != MTK_OK && buflen > 0) {
 		mtk__wipe(buf, written);
 		buf[0] = '\0';
+	} else if (st == MTK_OK && written > prefix_len + strlen(buf + prefix_len) + 1) {
+		/* A longer torn copy ran past the token's end: no trace of it. */
+		size_t end = prefix_len + strlen(buf + prefix_len) + 1;
+
+		mtk__wipe(buf + end, written - end);
 	}
 	return st;
 }

@@ -688,6 +688,55 @@ Test(aws, a_reset_ends_a_session_verified_just_before_on_the_same_connection)
 	expect(CREDS, fresh, 200, NULL);
 }
 
+/* The GCE flavour's token answer is kept per thread the same way. */
+#define GCE_TOKEN "/computeMetadata/v1/instance/service-accounts/default/token"
+
+static void gce_answer(const struct piped *r, char *token, size_t cap, long *expires_in)
+{
+	cJSON *o = cJSON_Parse(r->body);
+	cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "access_token");
+	cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
+
+	cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+	cr_assert(cJSON_IsString(t) && cJSON_IsNumber(e), "not a token answer: %s", r->body);
+	snprintf(token, cap, "%s", t->valuestring);
+	*expires_in = (long)e->valuedouble;
+	cJSON_Delete(o);
+}
+
+Test(aws, gce_token_answers_follow_control_and_clock_on_the_same_connection)
+{
+	static const char *const ops[] = { "accounts/default/revoke", "accounts/default/rotate",
+		                           "accounts/default/expire", "reset" };
+	struct piped r[PIPE_MAX];
+	char tok[7][600];
+	long in[7];
+
+	pipe_add("GET", GCE_TOKEN, "Metadata-Flavor: Google", NULL);
+	pipe_add("GET", GCE_TOKEN, "Metadata-Flavor: Google", NULL);
+	pipe_control("POST", "clock", "{\"advance_s\": 10}");
+	pipe_add("GET", GCE_TOKEN, "Metadata-Flavor: Google", NULL);
+	for (size_t i = 0; i < 4; i++) {
+		pipe_control("POST", ops[i], i == 0 ? "{}" : NULL);
+		pipe_add("GET", GCE_TOKEN, "Metadata-Flavor: Google", NULL);
+	}
+	pipe_run(r);
+	gce_answer(&r[0], tok[0], sizeof(tok[0]), &in[0]);
+	gce_answer(&r[1], tok[1], sizeof(tok[1]), &in[1]);
+	gce_answer(&r[3], tok[2], sizeof(tok[2]), &in[2]);
+	cr_assert_str_eq(tok[1], tok[0]);
+	cr_assert_str_eq(tok[2], tok[0], "the same token, 10 s later");
+	cr_assert_leq(in[2], in[1] - 10, "expires_in did not fall with the clock: %ld, %ld", in[1],
+	              in[2]);
+	for (size_t i = 0; i < 4; i++) {
+		cr_assert_lt(r[4 + 2 * i].status, 300, "%s: %ld %s", ops[i], r[4 + 2 * i].status,
+		             r[4 + 2 * i].body);
+		gce_answer(&r[5 + 2 * i], tok[3 + i], sizeof(tok[3 + i]), &in[3 + i]);
+		cr_assert_str_neq(tok[3 + i], tok[2 + i], "the answer after %s kept the old token",
+		                  ops[i]);
+	}
+}
+
 /* ---- the container endpoint ---- */
 
 static void container(const char *auth, struct test_response *r)
