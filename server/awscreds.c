@@ -53,19 +53,15 @@ static int mint(const struct awscreds_account *a, int64_t now_ms, struct awscred
 int awscreds_account_init(struct awscreds_account *a, const struct tokens_key *key, const char *id,
                           int64_t lifetime_s, int64_t reissue_margin_s)
 {
-	size_t idlen;
+	int idlen = tokens_account_args(key, id, lifetime_s, reissue_margin_s);
 
-	if (!a || !key || !id)
-		return -1;
-	idlen = strnlen(id, TOKENS_ACCOUNT_MAX + 1);
-	if (idlen == 0 || idlen > TOKENS_ACCOUNT_MAX ||
-	    !tokens_policy_valid(lifetime_s, reissue_margin_s))
+	if (!a || idlen < 0)
 		return -1;
 	memset(a, 0, sizeof(*a));
 	if (pthread_mutex_init(&a->lock, NULL) != 0)
 		return -1;
 	a->key = key;
-	memcpy(a->id, id, idlen);
+	memcpy(a->id, id, (size_t)idlen);
 	a->lifetime_ms = lifetime_s * 1000;
 	a->margin_ms = reissue_margin_s * 1000;
 	return 0;

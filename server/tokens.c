@@ -351,6 +351,19 @@ int64_t tokens_effective_margin_ms(int64_t lifetime_ms, int64_t margin_ms)
 	return lifetime_ms <= margin_ms ? lifetime_ms / 2 : margin_ms;
 }
 
+int tokens_account_args(const struct tokens_key *key, const char *id, int64_t lifetime_s,
+                        int64_t margin_s)
+{
+	size_t idlen;
+
+	if (!key || !id)
+		return -1;
+	idlen = strnlen(id, TOKENS_ACCOUNT_MAX + 1);
+	if (idlen == 0 || idlen > TOKENS_ACCOUNT_MAX || !tokens_policy_valid(lifetime_s, margin_s))
+		return -1;
+	return (int)idlen;
+}
+
 /* Forgets the cached answer. Caller holds the lock. */
 static void forget_answer(struct tokens_account *a)
 {
@@ -361,21 +374,15 @@ static void forget_answer(struct tokens_account *a)
 int tokens_account_init(struct tokens_account *a, const struct tokens_key *key, const char *id,
                         int64_t lifetime_s, int64_t reissue_margin_s)
 {
-	size_t idlen;
+	int idlen = tokens_account_args(key, id, lifetime_s, reissue_margin_s);
 
-	if (!a || !key || !id)
+	if (!a || idlen < 0)
 		return -1;
-	idlen = strnlen(id, TOKENS_ACCOUNT_MAX + 1);
-	if (idlen == 0 || idlen > TOKENS_ACCOUNT_MAX)
-		return -1;
-	if (!tokens_policy_valid(lifetime_s, reissue_margin_s))
-		return -1;
-
 	memset(a, 0, sizeof(*a));
 	if (pthread_mutex_init(&a->lock, NULL) != 0)
 		return -1;
 	a->key = key;
-	memcpy(a->id, id, idlen);
+	memcpy(a->id, id, (size_t)idlen);
 	a->id[idlen] = '\0';
 	a->lifetime_ms = lifetime_s * 1000;
 	a->margin_ms = reissue_margin_s * 1000;

@@ -124,6 +124,11 @@ struct tokens_account {
  * lifetime_ms / 2 when the lifetime is not above the margin.
  */
 int tokens_policy_valid(int64_t lifetime_s, int64_t margin_s);
+/* Checks what an account is made from (tokens and AWS credentials alike):
+ * a key, an id of 1..TOKENS_ACCOUNT_MAX bytes and a valid policy. Returns
+ * the id's length, or -1. */
+int tokens_account_args(const struct tokens_key *key, const char *id, int64_t lifetime_s,
+                        int64_t margin_s);
 int64_t tokens_effective_margin_ms(int64_t lifetime_ms, int64_t margin_ms);
 
 /* Returns 0, or -1 if id is empty or too long or the lifetime is not positive. */
