@@ -429,18 +429,12 @@ static int64_t parse_ttl(const char *v)
 	return n >= 1 && n <= SESSION_TTL_MAX_S ? n : -1;
 }
 
-static void session_put(struct request *rq)
+void aws_session_put(struct request *rq)
 {
 	struct server *srv = rq->srv;
 	char *token;
 	int64_t ttl;
 
-	/* A proxy in front of the instance must not obtain a session. */
-	if (request_header(rq, "X-Forwarded-For")) {
-		reply_text(rq, 403,
-		           "Forbidden: X-Forwarded-For is not allowed on a token request\n");
-		return;
-	}
 	ttl = parse_ttl(request_header(rq, TTL_HEADER));
 	if (ttl < 0) {
 		reply_text(rq, 400,
@@ -461,90 +455,97 @@ static void session_put(struct request *rq)
 
 /* ---- the tree ---- */
 
-/* Compares the path (after /latest, one trailing slash dropped) with s. */
-static int is(const char *path, size_t len, const char *s)
+/* Every IMDS answer names EC2's web server, as the real one does. */
+void aws_imds_decorate(struct request *rq)
 {
-	return strlen(s) == len && memcmp(path, s, len) == 0;
+	reply_header(rq, "Server", "EC2ws");
 }
 
-static void serve_tree(struct request *rq, const char *path, size_t len)
+/*
+ * Every GET carries a valid session token (IMDSv2), or none when the
+ * server is not v2-only (IMDSv1). An invalid or expired one is 401.
+ */
+int aws_imds_admit(struct request *rq)
+{
+	struct server *srv = rq->srv;
+	const char *token = request_header(rq, TOKEN_HEADER);
+
+	if (token ? session_valid(srv->aws, token, clock_now_ms(&srv->clock))
+	          : !srv->cfg.aws_imdsv2_only)
+		return 1;
+	reply_text(rq, 401, "Unauthorized\n");
+	return 0;
+}
+
+void aws_imds_leaf(struct request *rq)
 {
 	const struct config *c = &rq->srv->cfg;
-	struct aws *a = rq->srv->aws;
 	const char *role = aws_role(rq->srv);
-	static const char creds_dir[] = "/meta-data/iam/security-credentials/";
 
-	if (len == 0)
+	switch ((enum aws_leaf)rq->leaf) {
+	case AWS_LEAF_ROOT:
 		reply_text(rq, 200, "dynamic\nmeta-data");
-	else if (is(path, len, "/meta-data"))
+		return;
+	case AWS_LEAF_META:
 		reply_text(
 		    rq, 200,
 		    role ? "hostname\niam/\ninstance-id\nlocal-hostname\nlocal-ipv4\nplacement/"
 		         : "hostname\ninstance-id\nlocal-hostname\nlocal-ipv4\nplacement/");
-	else if (is(path, len, "/meta-data/hostname") || is(path, len, "/meta-data/local-hostname"))
+		return;
+	case AWS_LEAF_HOSTNAME:
 		reply_text(rq, 200, c->aws_hostname);
-	else if (is(path, len, "/meta-data/instance-id"))
+		return;
+	case AWS_LEAF_INSTANCE_ID:
 		reply_text(rq, 200, c->aws_instance_id);
-	else if (is(path, len, "/meta-data/local-ipv4"))
+		return;
+	case AWS_LEAF_LOCAL_IPV4:
 		reply_text(rq, 200, c->aws_local_ipv4);
-	else if (is(path, len, "/meta-data/placement"))
+		return;
+	case AWS_LEAF_PLACEMENT:
 		reply_text(rq, 200, "availability-zone\nregion");
-	else if (is(path, len, "/meta-data/placement/availability-zone"))
+		return;
+	case AWS_LEAF_ZONE:
 		reply_text(rq, 200, c->aws_availability_zone);
-	else if (is(path, len, "/meta-data/placement/region"))
+		return;
+	case AWS_LEAF_REGION:
 		reply_text(rq, 200, c->aws_region);
-	else if (role && is(path, len, "/meta-data/iam"))
-		reply_text(rq, 200, "info\nsecurity-credentials/");
-	else if (role && is(path, len, "/meta-data/iam/info"))
-		reply_text(rq, 200, a->info_json);
-	else if (role && is(path, len, "/meta-data/iam/security-credentials"))
-		reply_text(rq, 200, role);
-	else if (role && len == strlen(creds_dir) + strlen(role) &&
-	         memcmp(path, creds_dir, strlen(creds_dir)) == 0 &&
-	         memcmp(path + strlen(creds_dir), role, strlen(role)) == 0) {
-		reply_header(rq, "Server", "EC2ws");
-		serve_creds(rq, 0);
-	} else if (is(path, len, "/dynamic"))
+		return;
+	case AWS_LEAF_DYNAMIC:
 		reply_text(rq, 200, "instance-identity/");
-	else if (is(path, len, "/dynamic/instance-identity"))
+		return;
+	case AWS_LEAF_IDENTITY_DIR:
 		reply_text(rq, 200, "document");
-	else if (is(path, len, "/dynamic/instance-identity/document"))
-		reply_text(rq, 200, a->identity_json);
-	else
+		return;
+	case AWS_LEAF_IDENTITY_DOC:
+		reply_text(rq, 200, rq->srv->aws->identity_json);
+		return;
+	case AWS_LEAF_IAM:
+	case AWS_LEAF_IAM_INFO:
+	case AWS_LEAF_ROLE:
+		break;
+	}
+	/* The iam/ subtree exists only when an account carries a role. */
+	if (!role)
 		reply_text(rq, 404, "Not Found\n");
+	else if (rq->leaf == AWS_LEAF_IAM)
+		reply_text(rq, 200, "info\nsecurity-credentials/");
+	else if (rq->leaf == AWS_LEAF_IAM_INFO)
+		reply_text(rq, 200, rq->srv->aws->info_json);
+	else
+		reply_text(rq, 200, role);
 }
 
-void aws_handle_imds(struct request *rq)
+/* .../iam/security-credentials/<role>: the role's current credentials. */
+void aws_imds_creds(struct request *rq)
 {
-	struct server *srv = rq->srv;
-	const char *path = rq->path + strlen("/latest"), *token;
-	size_t len = strlen(path);
+	const char *role = aws_role(rq->srv);
 
-	if (strcmp(path, "/api/token") == 0) {
-		if (rq->method_bit == METHOD_PUT) {
-			session_put(rq);
-			return;
-		}
-		rq->allow = "PUT";
-		reply_text(rq, 405, "Method Not Allowed\n");
+	if (!role || strlen(role) != rq->arg_len[0] ||
+	    memcmp(rq->arg[0], role, rq->arg_len[0]) != 0) {
+		reply_text(rq, 404, "Not Found\n");
 		return;
 	}
-	if (rq->method_bit == METHOD_PUT) {
-		rq->allow = "GET, HEAD";
-		reply_text(rq, 405, "Method Not Allowed\n");
-		return;
-	}
-	token = request_header(rq, TOKEN_HEADER);
-	if (token ? !session_valid(srv->aws, token, clock_now_ms(&srv->clock))
-	          : srv->cfg.aws_imdsv2_only) {
-		reply_text(rq, 401, "Unauthorized\n");
-		return;
-	}
-	/* Directories and leaves answer with or without one trailing slash, as
-	 * on EC2 (botocore asks for placement/availability-zone/). */
-	if (len > 0 && path[len - 1] == '/')
-		len--;
-	serve_tree(rq, path, len);
+	serve_creds(rq, 0);
 }
 
 /* Compares in constant time, hashing both sides first so that neither the

@@ -35,8 +35,34 @@ const char *aws_container_token(const struct aws *a);
 /* The instance role's name, or NULL when no account carries one. */
 const char *aws_role(const struct server *srv);
 
-/* Everything under /latest/ (and /latest itself). */
-void aws_handle_imds(struct request *rq);
+/* The IMDS tree's leaves and directories, by route (route.c). */
+enum aws_leaf {
+	AWS_LEAF_ROOT,
+	AWS_LEAF_META,
+	AWS_LEAF_HOSTNAME,
+	AWS_LEAF_INSTANCE_ID,
+	AWS_LEAF_LOCAL_IPV4,
+	AWS_LEAF_PLACEMENT,
+	AWS_LEAF_ZONE,
+	AWS_LEAF_REGION,
+	AWS_LEAF_IAM,
+	AWS_LEAF_IAM_INFO,
+	AWS_LEAF_ROLE,
+	AWS_LEAF_DYNAMIC,
+	AWS_LEAF_IDENTITY_DIR,
+	AWS_LEAF_IDENTITY_DOC,
+};
+
+/* The IMDS flavour's rules (route.h): the session token on every GET, and
+ * EC2's Server header on every answer. */
+int aws_imds_admit(struct request *rq);
+void aws_imds_decorate(struct request *rq);
+/* PUT /latest/api/token: a new IMDSv2 session. */
+void aws_session_put(struct request *rq);
+/* A leaf or directory of the tree: rq->leaf is an enum aws_leaf. */
+void aws_imds_leaf(struct request *rq);
+/* .../iam/security-credentials/<role> (the role in rq->arg[0]). */
+void aws_imds_creds(struct request *rq);
 /* GET AWS_CONTAINER_PATH. */
 void aws_handle_container(struct request *rq);
 

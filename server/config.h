@@ -87,6 +87,15 @@ struct config {
 	char *listen_host; /* without brackets for IPv6 */
 	uint16_t listen_port;
 	char *signing_key_path; /* NULL: generate a key at start */
+	/* Host names accepted besides the built-in ones (route.c). */
+	char **allowed_hosts;
+	size_t n_allowed_hosts;
+	/* The daemon's limits (daemon.h); 0: its default. */
+	unsigned max_connections;
+	unsigned per_client_connections;
+	unsigned max_held_requests;
+	int64_t header_timeout_ms;
+	int64_t idle_timeout_ms;
 
 	char *project_id;
 	int64_t numeric_project_id;

@@ -23,7 +23,6 @@
 #include "log.h"
 #include "server.h"
 
-#define PREFIX      "/metatoken/v1/"
 #define TEN_YEARS_S (10LL * 365 * 86400)
 
 /* ---- the admin secret ---- */
@@ -600,131 +599,116 @@ static void reset_post(struct request *rq, int unused)
 	reply_static(rq, 200, CT_JSON, "{\"reset\":true}");
 }
 
-/* ---- routing ---- */
-
-enum arg { ARG_NONE, ARG_ACCOUNT, ARG_NUMBER };
+/* ---- the handlers the route table names (route.c) ---- */
 
 /*
- * The control API, as README.md documents it. A `*` stands for one path
- * segment: an account (`default`, its email or its id) or a rule id.
+ * The flavour's rule: the control API is on, and the request carries the
+ * admin secret. Answers 404 or 401 otherwise.
  */
-static const struct control_route {
-	unsigned method;
-	const char *pattern;
-	enum arg arg;
-	void (*handle)(struct request *rq, int arg);
-} control_routes[] = {
-	{ METHOD_GET, "accounts", ARG_NONE, accounts_list },
-	{ METHOD_GET, "accounts/*", ARG_ACCOUNT, account_get },
-	{ METHOD_PATCH, "accounts/*", ARG_ACCOUNT, account_patch },
-	{ METHOD_POST, "accounts/*/expire", ARG_ACCOUNT, account_expire },
-	{ METHOD_POST, "accounts/*/revoke", ARG_ACCOUNT, account_revoke },
-	{ METHOD_POST, "accounts/*/rotate", ARG_ACCOUNT, account_rotate },
-	{ METHOD_GET, "clock", ARG_NONE, clock_get },
-	{ METHOD_POST, "clock", ARG_NONE, clock_post },
-	{ METHOD_GET, "faults", ARG_NONE, faults_get },
-	{ METHOD_POST, "faults", ARG_NONE, faults_post },
-	{ METHOD_DELETE, "faults", ARG_NONE, faults_delete },
-	{ METHOD_DELETE, "faults/*", ARG_NUMBER, fault_delete },
-	{ METHOD_GET, "stats", ARG_NONE, stats_get },
-	{ METHOD_POST, "reset", ARG_NONE, reset_post },
-};
-
-/* Matches path against pattern; the segment a `*` stands for goes to
- * *arg / *arg_len. */
-static int match(const char *pattern, const char *path, const char **arg, size_t *arg_len)
+int control_admit(struct request *rq)
 {
-	while (*pattern && *path) {
-		if (*pattern == '*') {
-			size_t len = strcspn(path, "/");
-
-			if (len == 0)
-				return 0;
-			*arg = path;
-			*arg_len = len;
-			path += len;
-			pattern++;
-			continue;
-		}
-		if (*pattern != *path)
-			return 0;
-		pattern++;
-		path++;
-	}
-	return *pattern == '\0' && *path == '\0';
-}
-
-static const char *allow_for(unsigned methods)
-{
-	static const char *const names[] = {
-		"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
-	};
-	static _Thread_local char buf[64];
-	size_t o = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (methods & (1u << i))
-			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", o ? ", " : "",
-			                      names[i]);
-	}
-	return buf;
-}
-
-void control_handle(struct request *rq)
-{
-	const char *path = rq->path + strlen(PREFIX), *arg = NULL;
-	unsigned methods = 0;
-	size_t arg_len = 0;
-
 	if (!rq->srv->control_enabled) {
 		reply_static(rq, 404, CT_JSON,
 		             "{\"error\":\"the control API is off (--no-control)\"}");
-		return;
+		return 0;
 	}
 	if (!authorized(rq)) {
 		reply_header(rq, "WWW-Authenticate", "Bearer realm=\"metatoken-admin\"");
 		reply_error(
 		    rq, 401,
 		    "Authorization: Bearer <admin secret> required (the secret is in the file metatokend printed at start)");
-		return;
+		return 0;
 	}
-	for (size_t i = 0; i < sizeof(control_routes) / sizeof(control_routes[0]); i++) {
-		const struct control_route *r = &control_routes[i];
-		int account = 0;
+	return 1;
+}
 
-		if (!match(r->pattern, path, &arg, &arg_len))
-			continue;
-		methods |= r->method;
-		if (!(r->method & rq->method_bit))
-			continue;
-		if (r->arg == ARG_ACCOUNT) {
-			account = server_find_account(rq->srv, arg, arg_len, 1);
-			if (account < 0) {
-				reply_error(rq, 404, "no service account %.*s",
-				            (int)(arg_len > 128 ? 128 : arg_len), arg);
-				return;
-			}
-		} else if (r->arg == ARG_NUMBER) {
-			char num[24];
-			char *end;
-			long v;
+/* The account the route's `*` names (`default`, its email or id), or -1
+ * after answering 404. */
+static int account_arg(struct request *rq)
+{
+	int account = server_find_account(rq->srv, rq->arg[0], rq->arg_len[0], 1);
 
-			snprintf(num, sizeof(num), "%.*s", (int)(arg_len < 23 ? arg_len : 23), arg);
-			v = strtol(num, &end, 10);
-			if (*end || v <= 0 || v > 1000000000 || arg_len > 10) {
-				reply_error(rq, 404, "no fault rule %s", num);
-				return;
-			}
-			account = (int)v;
-		}
-		r->handle(rq, account);
-		return;
+	if (account < 0)
+		reply_error(rq, 404, "no service account %.*s",
+		            (int)(rq->arg_len[0] > 128 ? 128 : rq->arg_len[0]), rq->arg[0]);
+	return account;
+}
+
+/* The fault rule id the route's `*` names, or -1 after answering 404. */
+static int rule_arg(struct request *rq)
+{
+	size_t len = rq->arg_len[0];
+	char num[24];
+	char *end;
+	long v;
+
+	snprintf(num, sizeof(num), "%.*s", (int)(len < 23 ? len : 23), rq->arg[0]);
+	v = strtol(num, &end, 10);
+	if (*end || v <= 0 || v > 1000000000 || len > 10) {
+		reply_error(rq, 404, "no fault rule %s", num);
+		return -1;
 	}
-	if (methods) {
-		rq->allow = allow_for(methods);
-		reply_error(rq, 405, "method %s not allowed here", rq->method);
-		return;
+	return (int)v;
+}
+
+#define WITH_ACCOUNT(name, fn)                                                                     \
+	void name(struct request *rq)                                                              \
+	{                                                                                          \
+		int account = account_arg(rq);                                                     \
+		if (account >= 0)                                                                  \
+			fn(rq, account);                                                           \
 	}
-	reply_error(rq, 404, "no such control endpoint");
+
+WITH_ACCOUNT(control_account_get, account_get)
+WITH_ACCOUNT(control_account_patch, account_patch)
+WITH_ACCOUNT(control_account_expire, account_expire)
+WITH_ACCOUNT(control_account_revoke, account_revoke)
+WITH_ACCOUNT(control_account_rotate, account_rotate)
+
+void control_accounts_list(struct request *rq)
+{
+	accounts_list(rq, 0);
+}
+
+void control_clock_get(struct request *rq)
+{
+	clock_get(rq, 0);
+}
+
+void control_clock_post(struct request *rq)
+{
+	clock_post(rq, 0);
+}
+
+void control_faults_get(struct request *rq)
+{
+	faults_get(rq, 0);
+}
+
+void control_faults_post(struct request *rq)
+{
+	faults_post(rq, 0);
+}
+
+void control_faults_delete(struct request *rq)
+{
+	faults_delete(rq, 0);
+}
+
+void control_fault_delete(struct request *rq)
+{
+	int id = rule_arg(rq);
+
+	if (id > 0)
+		fault_delete(rq, id);
+}
+
+void control_stats_get(struct request *rq)
+{
+	stats_get(rq, 0);
+}
+
+void control_reset_post(struct request *rq)
+{
+	reset_post(rq, 0);
 }

@@ -42,8 +42,25 @@ void control_cleanup(struct server *srv);
  */
 int control_default_secret_path(unsigned port, char *out, size_t cap);
 
-/* Everything under /metatoken/v1/. */
-void control_handle(struct request *rq);
+/* The flavour's rule (route.h): the API is on and the admin secret given. */
+int control_admit(struct request *rq);
+
+/* The endpoints under /metatoken/v1/, as README.md documents them; the
+ * route table (route.c) names each. An account's `*` is in rq->arg[0]. */
+void control_accounts_list(struct request *rq);
+void control_account_get(struct request *rq);
+void control_account_patch(struct request *rq);
+void control_account_expire(struct request *rq);
+void control_account_revoke(struct request *rq);
+void control_account_rotate(struct request *rq);
+void control_clock_get(struct request *rq);
+void control_clock_post(struct request *rq);
+void control_faults_get(struct request *rq);
+void control_faults_post(struct request *rq);
+void control_faults_delete(struct request *rq);
+void control_fault_delete(struct request *rq);
+void control_stats_get(struct request *rq);
+void control_reset_post(struct request *rq);
 
 /* GET /tokeninfo?access_token=T: Google's shape. */
 void validate_handle_tokeninfo(struct request *rq);

@@ -637,19 +637,30 @@ static void hold_if_unchanged(struct request *rq, const struct node *n)
 
 /* Google requires `Metadata-Flavor: Google`; it also still honours the
  * legacy `X-Google-Metadata-Request: True`. */
-static int has_flavour(const struct request *rq)
+int gce_admit(struct request *rq)
 {
 	const char *v = request_header(rq, "Metadata-Flavor");
 
-	if (v && strcmp(v, "Google") == 0)
+	if ((v && strcmp(v, "Google") == 0) ||
+	    is_true(request_header(rq, "X-Google-Metadata-Request")))
 		return 1;
-	return is_true(request_header(rq, "X-Google-Metadata-Request"));
+	reply_static(rq, 403, CT_TEXT, "Missing required header \"Metadata-Flavor\": \"Google\"");
+	return 0;
+}
+
+/* Every GCE answer, errors included, says which flavour answered
+ * (gcp-metadata and google-auth reject one that does not) and carries an
+ * ETag (the watch protocol compares them). */
+void gce_decorate(struct request *rq)
+{
+	reply_header(rq, "Metadata-Flavor", "Google");
+	reply_header(rq, "Server", "Metadata Server for VM");
+	rq->etag = 1;
 }
 
 void gce_handle_root(struct request *rq)
 {
 	reply_static(rq, 200, CT_TEXT, "computeMetadata/\n");
-	rq->etag = 1;
 }
 
 void gce_handle(struct request *rq)
@@ -659,12 +670,6 @@ void gce_handle(struct request *rq)
 	const char *alt = request_query(rq, "alt");
 	int recursive = is_true(request_query(rq, "recursive")), json;
 
-	rq->etag = 1;
-	if (!has_flavour(rq)) {
-		reply_static(rq, 403, CT_TEXT,
-		             "Missing required header \"Metadata-Flavor\": \"Google\"");
-		return;
-	}
 	if (alt && strcmp(alt, "json") != 0 && strcmp(alt, "text") != 0) {
 		reply_static(rq, 400, CT_TEXT, "Invalid alt parameter: expected json or text\n");
 		return;

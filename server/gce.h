@@ -17,6 +17,11 @@ struct gce_tree *gce_tree_build(const struct server *srv, char *err, size_t errl
 /* No operation is performed if t is NULL. */
 void gce_tree_free(struct gce_tree *t);
 
+/* The flavour's rules (route.h): Metadata-Flavor required on requests,
+ * and answered with every response. */
+int gce_admit(struct request *rq);
+void gce_decorate(struct request *rq);
+
 /* GET / : the ping google-auth sends to find a metadata server. */
 void gce_handle_root(struct request *rq);
 /* Everything under /computeMetadata. */

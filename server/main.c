@@ -67,12 +67,6 @@ static int crypto_init(void)
 	return RAND_set_DRBG_type(NULL, "HASH-DRBG", NULL, NULL, "SHA256") == 1 ? 0 : -1;
 }
 
-static int is_loopback(const char *host)
-{
-	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-	       strcmp(host, "localhost") == 0;
-}
-
 /* Says, on stdout, how to point SDKs at this server. Tests read these lines. */
 static void print_banner(const struct server *srv)
 {
@@ -115,7 +109,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen = NULL, *config_path = NULL;
-	struct server srv = { .listen_fd = -1 };
+	struct server srv = { 0 };
+	struct daemon *daemon = NULL;
 	char err[512];
 	sigset_t stop_signals;
 	int opt, sig, status = 1, no_control = 0;
@@ -198,7 +193,8 @@ int main(int argc, char **argv)
 		status = EXIT_USAGE;
 		goto out_release;
 	}
-	if (server_start(&srv, err, sizeof(err)) != 0) {
+	daemon = server_start(&srv, NULL, err, sizeof(err));
+	if (!daemon) {
 		fprintf(stderr, "metatokend: %s\n", err);
 		status = EXIT_USAGE;
 		goto out_release;
@@ -206,23 +202,32 @@ int main(int argc, char **argv)
 	if (control_init(&srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "metatokend: %s\n", err);
 		status = EXIT_USAGE;
-		server_stop(&srv, 0);
+		daemon_stop(daemon, 0);
 		goto out_release;
 	}
-	if (!is_loopback(srv.cfg.listen_host))
+	/* Judged on the socket bound, not on the --listen text: a name can
+	 * resolve to any address. */
+	if (!daemon_bound_loopback(daemon))
 		log_msg(
 		    LOG_WARN,
 		    "listening on %s, which is not a loopback address: anyone who can reach it gets tokens",
 		    srv.bound);
-	log_msg(LOG_INFO, "serving %zu service account(s) on %s with %u threads", srv.n_accounts,
-	        srv.bound, srv.threads);
+	{
+		struct daemon_limits l = daemon_limits(daemon);
+
+		log_msg(LOG_INFO,
+		        "serving %zu service account(s) on %s with %u threads; limits: %u "
+		        "connections, %u per client, %u held requests, %llds header timeout",
+		        srv.n_accounts, srv.bound, daemon_threads(daemon), l.connections,
+		        l.per_client, l.held, (long long)(l.header_timeout_ms / 1000));
+	}
 	print_banner(&srv);
 
 	if (sigwait(&stop_signals, &sig) != 0)
 		sig = SIGTERM;
 	log_msg(LOG_INFO, "%s: finishing in-flight requests, then stopping",
 	        sig == SIGINT ? "SIGINT" : "SIGTERM");
-	server_stop(&srv, SHUTDOWN_GRACE_MS);
+	daemon_stop(daemon, SHUTDOWN_GRACE_MS);
 	status = 0;
 
 out_release:

@@ -7,14 +7,13 @@
 #include "control.h"
 #include "gce.h"
 #include "identity.h"
+#include "route.h"
 #include "server.h"
 
 int server_init(struct server *srv, char *err, size_t errlen)
 {
 	const struct config *c = &srv->cfg;
 
-	srv->listen_fd = -1;
-	atomic_init(&srv->in_flight, 0);
 	/* The real clock; a test may put its own source in afterwards. */
 	clock_init(&srv->clock, NULL, NULL);
 	revocations_init(&srv->revoked);
@@ -99,4 +98,41 @@ int server_find_account(const struct server *srv, const char *name, size_t len, 
 			return (int)i;
 	}
 	return -1;
+}
+
+struct daemon *server_start(struct server *srv, struct clock *wait_clock, char *err, size_t errlen)
+{
+	const struct config *c = &srv->cfg;
+	struct daemon_config dc = {
+		.host = c->listen_host,
+		.port = c->listen_port,
+		.limits = DAEMON_LIMITS_DEFAULT,
+		.wait_clock = wait_clock,
+		.srv = srv,
+		.dispatch = route_dispatch,
+		.ended = route_ended,
+	};
+	struct daemon *d;
+
+	if (!wait_clock) {
+		/* The real monotonic time: a clock no control call moves. */
+		clock_init(&srv->wait_clock, NULL, NULL);
+		dc.wait_clock = &srv->wait_clock;
+	}
+	if (c->max_connections)
+		dc.limits.connections = c->max_connections;
+	if (c->per_client_connections)
+		dc.limits.per_client = c->per_client_connections;
+	if (c->max_held_requests)
+		dc.limits.held = c->max_held_requests;
+	if (c->header_timeout_ms)
+		dc.limits.header_timeout_ms = c->header_timeout_ms;
+	if (c->idle_timeout_ms)
+		dc.limits.idle_timeout_ms = c->idle_timeout_ms;
+	d = daemon_start(&dc, err, errlen);
+	if (!d)
+		return NULL;
+	snprintf(srv->bound, sizeof(srv->bound), "%s", daemon_bound(d));
+	snprintf(srv->bound_host, sizeof(srv->bound_host), "%s", daemon_bound_host(d));
+	return d;
 }

@@ -29,7 +29,7 @@ target_compile_definitions(test_client_daemon PRIVATE
 add_dependencies(test_client_daemon metatoken_cli)
 mtk_add_test(test_client_reissue
 	SOURCES integration/test_client_reissue.c
-	LIBS metatoken_static metatokend_core mtk_test_support)
+	LIBS metatoken_static mtk_test_inproc mtk_test_support)
 
 # Packaging: install, build examples/ through pkg-config, run it.
 add_test(NAME test_client_install

@@ -10,7 +10,7 @@ mtk_add_test(test_stats SOURCES unit/test_stats.c LIBS metatokend_core PkgConfig
 mtk_add_test(test_gce SOURCES integration/test_gce.c LIBS mtk_test_support PkgConfig::CJSON)
 mtk_add_test(test_daemon SOURCES integration/test_daemon.c LIBS mtk_test_support)
 mtk_add_test(test_reissue SOURCES integration/test_reissue.c
-	LIBS metatokend_core mtk_test_support PkgConfig::CJSON LABELS concurrency)
+	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON LABELS concurrency)
 
 # A real SDK: python3-google-auth from Debian obtains a token from a running
 # metatokend, through GCE_METADATA_ROOT and GCE_METADATA_IP (PROTOCOL.md §5).

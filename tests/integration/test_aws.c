@@ -236,8 +236,8 @@ Test(aws, put_token_without_content_length_keeps_the_connection)
 	/* curl's PUT carries no Content-Length at all; the next request on the
 	 * same connection must be answered too. */
 	static const char two[] =
-	    "PUT /latest/api/token HTTP/1.1\r\nHost: x\r\n" TTL_H ": 5\r\n\r\n"
-	    "GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\n"
+	    "PUT /latest/api/token HTTP/1.1\r\nHost: 127.0.0.1\r\n" TTL_H ": 5\r\n\r\n"
+	    "GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 	    "Connection: close\r\n\r\n";
 	char out[4096];
 	const char *second;
@@ -512,7 +512,7 @@ static void pipe_add(const char *method, const char *path, const char *header, c
 
 	cr_assert_lt(pipe_n, PIPE_MAX, "too many requests for one pipeline");
 	n = snprintf(pipe_buf + used, sizeof(pipe_buf) - used,
-	             "%s %s HTTP/1.1\r\nHost: x\r\n%s%sContent-Length: %zu\r\n\r\n%s", method, path,
+	             "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%sContent-Length: %zu\r\n\r\n%s", method, path,
 	             header ? header : "", header ? "\r\n" : "", body ? strlen(body) : 0,
 	             body ? body : "");
 	cr_assert(n > 0 && (size_t)n < sizeof(pipe_buf) - used, "the pipeline is too long");
@@ -542,7 +542,7 @@ static void pipe_control(const char *method, const char *path, const char *body)
  * closes it, and splits the answers to the queued ones into out[]. */
 static void pipe_run(struct piped *out)
 {
-	static const char last[] = "GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\n"
+	static const char last[] = "GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 	                           "Connection: close\r\n\r\n";
 	static char got[65536];
 	const char *p = got;

@@ -9,32 +9,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "inproc.h"
 #include "metatoken/metatoken.h"
-#include "server.h"
 
 #define S 1000LL
 
-static struct server srv;
-static _Atomic int64_t now_ms = 1795000000000; /* shared by server and client */
+/* The server's time source is the client's clock too. */
+static struct test_inproc ip;
 static struct mtk_client *c;
-
-static int64_t server_clock(void *arg)
-{
-	(void)arg;
-	return atomic_load(&now_ms);
-}
 
 static int64_t client_clock(void *arg)
 {
 	(void)arg;
-	return atomic_load(&now_ms);
+	return fake_clock_read(&ip.server_time);
 }
 
 static void client_sleep(void *arg, int64_t ms)
 {
 	(void)arg;
-	atomic_fetch_add(&now_ms, ms);
+	fake_clock_advance(&ip.server_time, ms);
 }
 
 static uint64_t draw;
@@ -53,25 +46,14 @@ static const struct mtk_clock shared_clock = {
 
 static void start(void)
 {
-	char err[512];
-
-	memset(&srv, 0, sizeof(srv));
-	log_set_level(LOG_WARN);
-	cr_assert_eq(config_load(NULL, &srv.cfg, err, sizeof(err)), 0, "%s", err);
-	free(srv.cfg.listen_host);
-	srv.cfg.listen_host = strdup("127.0.0.1");
-	srv.cfg.listen_port = 0;
-	cr_assert_eq(server_init(&srv, err, sizeof(err)), 0, "%s", err);
-	clock_init(&srv.clock, server_clock, NULL);
-	cr_assert_eq(server_start(&srv, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(test_inproc_start(&ip, NULL), 0);
 	c = NULL;
 }
 
 static void stop(void)
 {
 	mtk_client_free(c);
-	server_stop(&srv, 1000);
-	server_release(&srv);
+	test_inproc_stop(&ip, 1000);
 }
 
 TestSuite(client_reissue, .init = start, .fini = stop, .timeout = 30);
@@ -80,7 +62,7 @@ static void new_client(void)
 {
 	enum mtk_status st = mtk_client_new(
 	    &(struct mtk_client_options){
-	        .endpoint = srv.bound, .clock = &shared_clock, .random_u64 = client_random },
+	        .endpoint = ip.srv.bound, .clock = &shared_clock, .random_u64 = client_random },
 	    &c);
 
 	cr_assert_eq(st, MTK_OK, "%s", mtk_strerror(st));
@@ -120,26 +102,26 @@ static void renews_when_the_server_reissues(void)
 	cr_assert_eq(left, 43200 * S);
 	/* Eleven hours of invocations: all from the cache. */
 	for (hour = 1; hour <= 11; hour++) {
-		atomic_fetch_add(&now_ms, 3600 * S);
+		fake_clock_advance(&ip.server_time, 3600 * S);
 		t = get(NULL);
 		cr_assert_str_eq(t, first);
 		free(t);
 	}
 	cr_assert_eq(requests(), 1);
 	/* 301 s left: outside the client's window (at most 300 s). */
-	atomic_fetch_add(&now_ms, 3600 * S - 301 * S);
+	fake_clock_advance(&ip.server_time, 3600 * S - 301 * S);
 	t = get(NULL);
 	cr_assert_str_eq(t, first);
 	free(t);
 	cr_assert_eq(requests(), 1);
 	/* Inside the client's window and the server's margin: one request
 	 * brings a new twelve-hour token. */
-	atomic_fetch_add(&now_ms, 62 * S);
+	fake_clock_advance(&ip.server_time, 62 * S);
 	t = get(&left);
 	cr_assert_str_neq(t, first);
 	cr_assert_eq(left, 43200 * S);
 	cr_assert_eq(requests(), 2);
-	cr_assert_eq(srv.accounts[0].minted, 2);
+	cr_assert_eq(ip.srv.accounts[0].minted, 2);
 	free(t);
 	free(first);
 }

@@ -196,7 +196,7 @@ Test(daemon, listens_on_ipv6_loopback)
  * unfinished request keeps the drain going: they must not hang. */
 Test(daemon, new_connections_are_refused_during_the_drain)
 {
-	static const char partial[] = "POST /computeMetadata/v1/ HTTP/1.1\r\nHost: x\r\n"
+	static const char partial[] = "POST /computeMetadata/v1/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 	                              "Content-Length: 10\r\n\r\n";
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	struct test_server s;

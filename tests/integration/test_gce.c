@@ -370,14 +370,14 @@ Test(gce, every_response_has_a_16_hex_etag)
 Test(gce, hostile_requests_get_errors_and_the_server_lives_on)
 {
 	static const char injected[] =
-	    "GET /computeMetadata/v1/%0a%0dinjected?alt=json HTTP/1.1\r\nHost: x\r\n"
+	    "GET /computeMetadata/v1/%0a%0dinjected?alt=json HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 	    "Metadata-Flavor: Google\r\nConnection: close\r\n\r\n";
 	char big[70000], out[4096];
 	long n;
 
 	/* An oversized header: refused, not a crash. */
 	memset(big, 0, sizeof(big));
-	n = snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nHost: x\r\nX-Big: ");
+	n = snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ");
 	memset(big + n, 'a', 65000);
 	memcpy(big + n + 65000, "\r\n\r\n", 4);
 	n = test_raw(srv.port, big, strlen(big), out, sizeof(out));
@@ -399,9 +399,9 @@ Test(gce, hostile_requests_get_errors_and_the_server_lives_on)
 
 Test(gce, keep_alive_serves_many_requests_on_one_connection)
 {
-	char req[] = "GET /computeMetadata/v1/project/project-id HTTP/1.1\r\nHost: x\r\n"
+	char req[] = "GET /computeMetadata/v1/project/project-id HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 	             "Metadata-Flavor: Google\r\n\r\n";
-	char last[] = "GET /computeMetadata/v1/project/project-id HTTP/1.1\r\nHost: x\r\n"
+	char last[] = "GET /computeMetadata/v1/project/project-id HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 	              "Metadata-Flavor: Google\r\nConnection: close\r\n\r\n";
 	char all[1024], out[8192];
 	const char *p = out;
@@ -513,7 +513,7 @@ Test(gce, oversized_chunked_bodies_get_413_too)
 	long got;
 
 	n = (size_t)snprintf(req, sizeof(req),
-	                     "POST /metatoken/v1/faults HTTP/1.1\r\nHost: x\r\n"
+	                     "POST /metatoken/v1/faults HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 	                     "Transfer-Encoding: chunked\r\n\r\n");
 	for (int i = 0; i < 5; i++) { /* 5 chunks of 0x1000 bytes: 20 KiB */
 		n += (size_t)snprintf(req + n, sizeof(req) - n, "1000\r\n");

@@ -13,51 +13,26 @@
 
 #include "cr_shim.h"
 #include "http.h"
-#include "log.h"
-#include "server.h"
+#include "inproc.h"
 
-static struct server srv;
-static _Atomic int64_t fake_now_ms = 1795000000000; /* 2026-11-18, roughly */
+static struct test_inproc ip;
 static char base[256];
-
-static int64_t fake_clock(void *arg)
-{
-	(void)arg;
-	return atomic_load(&fake_now_ms);
-}
 
 static void advance_s(int64_t s)
 {
-	atomic_fetch_add(&fake_now_ms, s * 1000);
+	fake_clock_advance(&ip.server_time, s * 1000);
 }
 
 /* Starts the server from JSON config text (NULL: the embedded default). */
 static void start_with(const char *json)
 {
-	char err[512];
-
-	memset(&srv, 0, sizeof(srv));
-	log_set_level(LOG_WARN);
-	if (json)
-		cr_assert_eq(
-		    config_parse(json, strlen(json), "test.json", &srv.cfg, err, sizeof(err)), 0,
-		    "%s", err);
-	else
-		cr_assert_eq(config_load(NULL, &srv.cfg, err, sizeof(err)), 0, "%s", err);
-	free(srv.cfg.listen_host);
-	srv.cfg.listen_host = strdup("127.0.0.1");
-	srv.cfg.listen_port = 0;
-	cr_assert_eq(server_init(&srv, err, sizeof(err)), 0, "%s", err);
-	clock_init(&srv.clock, fake_clock, NULL);
-	cr_assert_eq(server_start(&srv, err, sizeof(err)), 0, "%s", err);
-	snprintf(base, sizeof(base), "http://%s/computeMetadata/v1/instance/service-accounts/",
-	         srv.bound);
+	cr_assert_eq(test_inproc_start(&ip, json), 0);
+	snprintf(base, sizeof(base), "%s/computeMetadata/v1/instance/service-accounts/", ip.base);
 }
 
 static void stop(void)
 {
-	server_stop(&srv, 1000);
-	server_release(&srv);
+	test_inproc_stop(&ip, 1000);
 }
 
 struct token {
@@ -117,15 +92,15 @@ Test(reissue, same_token_with_falling_expires_in_then_a_new_one_at_the_margin)
 	t = fetch("default");
 	cr_assert_str_neq(t.text, first.text);
 	cr_assert_eq(t.expires_in, 43200);
-	cr_assert_eq(srv.accounts[0].minted, 2);
+	cr_assert_eq(ip.srv.accounts[0].minted, 2);
 
 	/* The old token stays valid until its own expiry, and not after. */
-	cr_assert_eq(tokens_verify(srv.key, first.text, strlen(first.text),
-	                           clock_now_ms(&srv.clock), &claims),
+	cr_assert_eq(tokens_verify(ip.srv.key, first.text, strlen(first.text),
+	                           clock_now_ms(&ip.srv.clock), &claims),
 	             TOKENS_VALID);
 	advance_s(299);
-	cr_assert_eq(tokens_verify(srv.key, first.text, strlen(first.text),
-	                           clock_now_ms(&srv.clock), &claims),
+	cr_assert_eq(tokens_verify(ip.srv.key, first.text, strlen(first.text),
+	                           clock_now_ms(&ip.srv.clock), &claims),
 	             TOKENS_EXPIRED);
 	cr_assert_str_eq(fetch("default").text, t.text);
 }
@@ -138,7 +113,7 @@ Test(reissue, the_email_path_and_default_share_one_token)
 	a = fetch("default");
 	b = fetch("default@metatoken-local.iam.gserviceaccount.com");
 	cr_assert_str_eq(a.text, b.text);
-	cr_assert_eq(srv.accounts[0].minted, 1);
+	cr_assert_eq(ip.srv.accounts[0].minted, 1);
 }
 
 Test(reissue, accounts_have_their_own_tokens_and_lifetimes)
@@ -221,7 +196,7 @@ Test(reissue, concurrent_requests_at_the_margin_mint_once)
 	snprintf(before, sizeof(before), "%s", fetch("default").text);
 	advance_s(43200 - 299); /* inside the 300 s margin */
 	fetch_concurrently(f, 8);
-	cr_assert_eq(srv.accounts[0].minted, 2, "one reissue for 160 requests");
+	cr_assert_eq(ip.srv.accounts[0].minted, 2, "one reissue for 160 requests");
 	for (size_t i = 0; i < 8; i++) {
 		cr_assert(f[i].same, "thread %zu saw two tokens", i);
 		cr_assert_str_eq(f[i].first, f[0].first);

@@ -1,0 +1,155 @@
+/*
+ * The request a handler reads and the reply it fills in: the bottom layer of
+ * metatokend (README.md, "Development"). It knows HTTP and libmicrohttpd's
+ * responses, and no flavour: which headers a flavour's answers carry is the
+ * route layer's business (route.c), which paths exist is the route table's.
+ *
+ * Handlers never touch libmicrohttpd: they read a struct request with
+ * request_header()/request_query() and answer with one of the reply_*
+ * calls. The daemon (daemon.c) turns the reply into a response with
+ * reply_queue().
+ */
+#ifndef METATOKEN_SERVER_REPLY_H
+#define METATOKEN_SERVER_REPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "faults.h"
+
+struct MHD_Connection;
+struct server;
+struct route;
+
+/* Request methods as bits, for route tables. */
+enum {
+	METHOD_GET = 1u << 0,
+	METHOD_HEAD = 1u << 1,
+	METHOD_POST = 1u << 2,
+	METHOD_PUT = 1u << 3,
+	METHOD_PATCH = 1u << 4,
+	METHOD_DELETE = 1u << 5,
+	METHOD_OTHER = 1u << 6,
+};
+
+/* Content types exactly as real clients compare them (PROTOCOL.md §1). */
+#define CT_JSON  "application/json"
+#define CT_TEXT  "application/text"
+#define CT_PLAIN "text/plain"
+
+#define REPLY_HEADERS_MAX 6
+#define ROUTE_ARGS_MAX    2
+
+struct reply_hdr {
+	const char *name; /* static */
+	char value[160];
+};
+
+struct request {
+	/* What the daemon fills in. */
+	struct server *srv; /* the application (server.h): what handlers serve */
+	struct MHD_Connection *conn;
+	const char *method;
+	unsigned method_bit;
+	const char *path;     /* decoded path, no query string */
+	const char *req_body; /* the request body, NUL-terminated ("" if none) */
+	size_t req_body_len;
+	/* A request the daemon refuses before any handler sees it (bad framing,
+	 * a NUL in the URL, a body too large, a cap reached): the route layer
+	 * answers with this status and text in the path's flavour. */
+	unsigned refuse_status;
+	const char *refuse_text;
+	int64_t refuse_retry_after_s; /* > 0: with Retry-After */
+
+	/* What the route layer (route.c) keeps across the runs of one request. */
+	const struct route *route;
+	int leaf;       /* the route's leaf number, for handlers that serve several */
+	unsigned allow; /* methods the path allows, when not this one (405) */
+	int routed;     /* route found, checks and faults done */
+	int phase;      /* route.c's: what the last hold was for */
+	const char *arg[ROUTE_ARGS_MAX]; /* the path segments a route's `*` stood for */
+	size_t arg_len[ROUTE_ARGS_MAX];
+	int has_fault; /* a fault rule fired for this request (faults.h) */
+	struct faults_rule fault;
+	int counted; /* in the stats already */
+
+	/* The reply, filled in by the handler. */
+	unsigned status;          /* 0: no reply yet */
+	const char *content_type; /* static string */
+	const char *body;         /* body_owned ? malloc'd by the handler : static */
+	size_t body_len;
+	int body_owned;
+	int etag;   /* send an ETag computed from the body */
+	int secret; /* the body holds a token: wipe it when freed */
+	struct reply_hdr headers[REPLY_HEADERS_MAX];
+	size_t n_headers;
+	/* Answer with the response this thread built before for reuse_key
+	 * (reply_reuse), or keep the one built now under cache_key (reply_keep). */
+	const void *reuse_key;
+	const void *cache_key;
+	uint64_t cache_gen;
+	/* Set by a handler to hold the request this long (on the daemon's wait
+	 * clock) and then run it again (wait_for_change); `resumed` tells it
+	 * that second run from the first. A hold the daemon cannot grant (the
+	 * cap on held requests) runs the handler again at once. */
+	int64_t hold_ms;
+	int resumed;
+	/* How the reply goes out: spoilt by a fault, or the connection closed
+	 * after it (drain, refusals). */
+	int drop;     /* close the connection with no response */
+	int truncate; /* send half the body, then close */
+	int close;    /* Connection: close */
+};
+
+/* The value of request header `name` (any case), or NULL. */
+const char *request_header(const struct request *rq, const char *name);
+/* The value of query parameter `name`, or NULL; "" when given with no value. */
+const char *request_query(const struct request *rq, const char *name);
+
+/* The ETag of a body: 16 hex chars of FNV-1a, into out[17]. */
+void reply_etag(const char *body, size_t len, char out[17]);
+
+/* Adds a response header (at most REPLY_HEADERS_MAX per reply; more are
+ * dropped). Setting a name already set replaces its value. */
+__attribute__((format(printf, 3, 4))) void reply_header(struct request *rq, const char *name,
+                                                        const char *fmt, ...);
+/* The value of response header `name` set so far, or NULL. */
+const char *reply_header_value(const struct request *rq, const char *name);
+
+/* Replies with a static body: a string literal, or data that outlives the
+ * daemon and never changes while it runs. The response built for it may be
+ * queued again for the same reply (same body, status and headers). */
+void reply_static(struct request *rq, unsigned status, const char *content_type, const char *body);
+/* Replies with a malloc'd body of len bytes; the reply layer frees it. */
+void reply_owned(struct request *rq, unsigned status, const char *content_type, char *body,
+                 size_t len);
+/* Replies with a formatted body. */
+__attribute__((format(printf, 4, 5))) void
+reply_printf(struct request *rq, unsigned status, const char *content_type, const char *fmt, ...);
+/* Forgets the reply so far (body, status, headers), to run the handler again. */
+void reply_reset(struct request *rq);
+
+/*
+ * Answers that repeat, such as a token answer that changes once a second.
+ * A handler whose reply is determined by a key (an object that outlives the
+ * daemon) and a generation number (never 0) skips building it again:
+ * reply_cached_gen(key) is the generation the calling thread holds a built
+ * response for (0: none); reply_reuse(rq, key) answers with that response;
+ * reply_keep(rq, key, gen), after a reply_*, keeps the response about to be
+ * built from this reply for the next request. Replies with static bodies
+ * are kept and reused without asking. Requests with a fault rule, or whose
+ * connection closes after the reply, are never answered from or kept in
+ * the cache.
+ */
+uint64_t reply_cached_gen(const void *key);
+void reply_reuse(struct request *rq, const void *key);
+void reply_keep(struct request *rq, const void *key, uint64_t gen);
+
+/*
+ * The daemon's side: builds the libmicrohttpd response for rq's reply and
+ * queues it on rq->conn. Ownership of an owned body passes to the response.
+ * Returns libmicrohttpd's result (MHD_YES/MHD_NO as an int).
+ */
+int reply_queue(struct request *rq);
+
+#endif
