@@ -812,6 +812,9 @@ void daemon_counts(struct daemon *d, struct daemon_counts *out)
 	out->held = (unsigned)delays_held(d->delays);
 	pthread_mutex_lock(&d->lock);
 	out->open = d->n_open;
+	out->reading = 0;
+	for (const struct conn_rec *r = d->conns; r; r = r->next)
+		out->reading += r->state == CONN_READING;
 	out->cap_hits = d->cap_hits;
 	out->timed_out = d->timed_out;
 	pthread_mutex_unlock(&d->lock);

@@ -46,7 +46,7 @@ static const struct mtk_clock shared_clock = {
 
 static void start(void)
 {
-	cr_assert_eq(test_inproc_start(&ip, NULL), 0);
+	cr_assert_eq(test_inproc_start(&ip, NULL, NULL), 0);
 	c = NULL;
 }
 

@@ -26,7 +26,7 @@ static void advance_s(int64_t s)
 /* Starts the server from JSON config text (NULL: the embedded default). */
 static void start_with(const char *json)
 {
-	cr_assert_eq(test_inproc_start(&ip, json), 0);
+	cr_assert_eq(test_inproc_start(&ip, json, NULL), 0);
 	snprintf(base, sizeof(base), "%s/computeMetadata/v1/instance/service-accounts/", ip.base);
 }
 

@@ -18,7 +18,8 @@ void fake_clock_advance(struct fake_clock *f, int64_t ms)
 	atomic_fetch_add(&f->now_ms, ms);
 }
 
-int test_inproc_start(struct test_inproc *t, const char *config_json)
+int test_inproc_start(struct test_inproc *t, const char *config_json,
+                      const struct daemon_limits *limits)
 {
 	char err[512];
 	int rc;
@@ -37,6 +38,13 @@ int test_inproc_start(struct test_inproc *t, const char *config_json)
 	free(t->srv.cfg.listen_host);
 	t->srv.cfg.listen_host = strdup("127.0.0.1");
 	t->srv.cfg.listen_port = 0;
+	if (limits) {
+		t->srv.cfg.max_connections = limits->connections;
+		t->srv.cfg.per_client_connections = limits->per_client;
+		t->srv.cfg.max_held_requests = limits->held;
+		t->srv.cfg.header_timeout_ms = limits->header_timeout_ms;
+		t->srv.cfg.idle_timeout_ms = limits->idle_timeout_ms;
+	}
 	if (server_init(&t->srv, err, sizeof(err)) != 0)
 		goto out_release;
 	clock_init(&t->srv.clock, fake_clock_read, &t->server_time);

@@ -35,10 +35,12 @@ struct test_inproc {
 /*
  * Starts the server from JSON config text (NULL: the embedded default) on
  * 127.0.0.1:0 with the fake clocks, the control API's secret known to the
- * test (srv.admin_secret), and logging at warn. Returns 0, or -1 after
- * saying why on stderr.
+ * test (srv.admin_secret), and logging at warn. limits, when non-NULL,
+ * overrides the configuration's (a 0 field keeps the default). Returns 0,
+ * or -1 after saying why on stderr.
  */
-int test_inproc_start(struct test_inproc *t, const char *config_json);
+int test_inproc_start(struct test_inproc *t, const char *config_json,
+                      const struct daemon_limits *limits);
 /* Drains (grace_ms on the wait clock) and stops the daemon, then frees the
  * server. */
 void test_inproc_stop(struct test_inproc *t, int64_t grace_ms);
