@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "secretfile.h"
 
 #define EXIT_FAIL      1
 #define EXIT_USAGE     2
@@ -58,25 +59,19 @@ static void usage(FILE *f)
 	      f);
 }
 
-/* The secret file metatokend writes for `port` (server/control.c). */
+/* The secret file metatokend writes for the port of `server`. */
 static int default_secret_path(const char *server, char *out, size_t cap)
 {
-	const char *colon = strrchr(server, ':'), *run = getenv("XDG_RUNTIME_DIR"),
-	           *home = getenv("HOME");
-	struct passwd *pw;
-	int n;
+	const char *colon = strrchr(server, ':');
+	char *end;
+	unsigned long port;
 
 	if (!colon)
 		return -1;
-	if ((!home || !*home) && (pw = getpwuid(getuid())))
-		home = pw->pw_dir;
-	if (run && *run)
-		n = snprintf(out, cap, "%s/metatoken/admin-%s.secret", run, colon + 1);
-	else if (home && *home)
-		n = snprintf(out, cap, "%s/.metatoken/admin-%s.secret", home, colon + 1);
-	else
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || port > 65535)
 		return -1;
-	return n < 0 || (size_t)n >= cap ? -1 : 0;
+	return secretfile_default_path((unsigned)port, out, cap) < 0 ? -1 : 0;
 }
 
 /* Reads the secret: the first line of path, without its newline. */

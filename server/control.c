@@ -21,45 +21,38 @@
 #include "b64url.h"
 #include "control.h"
 #include "log.h"
+#include "secretfile.h"
 #include "server.h"
 
 #define TEN_YEARS_S (10LL * 365 * 86400)
 
 /* ---- the admin secret ---- */
 
-int control_default_secret_path(unsigned port, char *out, size_t cap)
-{
-	const char *run = getenv("XDG_RUNTIME_DIR"), *home = getenv("HOME");
-	struct passwd *pw;
-	int n;
-
-	/* A service or CI job may run with neither variable set. */
-	if ((!home || !*home) && (pw = getpwuid(getuid())))
-		home = pw->pw_dir;
-
-	if (run && *run)
-		n = snprintf(out, cap, "%s/metatoken/admin-%u.secret", run, port);
-	else if (home && *home)
-		n = snprintf(out, cap, "%s/.metatoken/admin-%u.secret", home, port);
-	else
-		return -1;
-	return n < 0 || (size_t)n >= cap ? -1 : n;
-}
-
 /* Writes the secret to path with mode 0600, creating its folder (0700) if
- * missing. Refuses to follow a symlink at the file. */
-static int write_secret(const char *path, const char *secret, char *err, size_t errlen)
+ * missing; the default folder must be ours and private (repaired if it is
+ * ours and open to others). Refuses to follow a symlink at the file. */
+static int write_secret(const char *path, int default_path, const char *secret, char *err,
+                        size_t errlen)
 {
 	char dir[1024];
 	char *slash;
 	size_t len = strlen(secret);
-	int fd;
+	int fd, repaired;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		if (default_path) {
+			if (secretfile_private_dir(dir, &repaired, err, errlen) != 0)
+				return -1;
+			if (repaired >= 0)
+				log_msg(
+				    LOG_WARN,
+				    "%s was open to other users (mode %03o): made it 0700 before "
+				    "writing the admin secret there",
+				    dir, (unsigned)repaired);
+		} else if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 			snprintf(err, errlen, "cannot create %s for the admin secret: %s", dir,
 			         strerror(errno));
 			return -1;
@@ -107,13 +100,13 @@ int control_init(struct server *srv, char *err, size_t errlen)
 		return 0;
 	if (srv->cfg.admin_secret_file)
 		snprintf(path, sizeof(path), "%s", srv->cfg.admin_secret_file);
-	else if (control_default_secret_path(port, path, sizeof(path)) < 0) {
+	else if (secretfile_default_path(port, path, sizeof(path)) < 0) {
 		snprintf(
 		    err, errlen,
 		    "nowhere to write the admin secret: set HOME or XDG_RUNTIME_DIR, or control.secret_file in the configuration");
 		return -1;
 	}
-	if (write_secret(path, srv->admin_secret, err, errlen) != 0)
+	if (write_secret(path, !srv->cfg.admin_secret_file, srv->admin_secret, err, errlen) != 0)
 		return -1;
 	srv->admin_secret_file = strdup(path);
 	return 0;

@@ -24,23 +24,13 @@ int control_make_secret(struct server *srv, char *err, size_t errlen);
 /*
  * Writes the admin secret to the secret file (mode 0600, its folder 0700
  * when we create it): the configured path, or the default one for the
- * bound port (control_default_secret_path). Call after server_start, which
+ * bound port (common/secretfile.h). Call after server_start, which
  * knows the port. Returns 0, or -1 with a one-line reason in err.
  */
 int control_init(struct server *srv, char *err, size_t errlen);
 
 /* Removes the secret file control_init wrote. */
 void control_cleanup(struct server *srv);
-
-/*
- * The default secret file for a server on `port`:
- * $XDG_RUNTIME_DIR/metatoken/admin-PORT.secret when XDG_RUNTIME_DIR is set,
- * else $HOME/.metatoken/admin-PORT.secret, HOME defaulting to the user's
- * home directory from the password database. Returns the length written to
- * out, or -1 when there is no home or out is too small. The CLI computes the
- * same path.
- */
-int control_default_secret_path(unsigned port, char *out, size_t cap);
 
 /* The flavour's rule (route.h): the API is on and the admin secret given. */
 int control_admit(struct request *rq);

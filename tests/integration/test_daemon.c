@@ -305,3 +305,33 @@ Test(daemon, one_cpu_one_thread_and_a_held_request_blocks_nobody)
 	take_log(log_path, log, sizeof(log));
 	cr_assert_not_null(strstr(log, " with 1 threads"), "log: %s", log);
 }
+
+/* Starts the server with `--listen addr` and its log at info; returns the
+ * log. The warning about a non-loopback address is judged on the socket,
+ * not on the text given. */
+static void log_of_listen(const char *addr, char *log, size_t size)
+{
+	char log_path[] = "/tmp/metatoken-log-XXXXXX";
+	struct test_server s;
+	int fd = mkstemp(log_path);
+
+	cr_assert(fd >= 0);
+	close(fd);
+	cr_assert_eq(
+	    test_server_start_logged(&s, (const char *const[]){ "--listen", addr, NULL }, log_path),
+	    0, "%s", addr);
+	cr_assert_eq(test_server_stop(&s), 0);
+	take_log(log_path, log, size);
+}
+
+Test(daemon, the_loopback_warning_judges_the_address_bound_not_its_spelling)
+{
+	char log[16384];
+
+	log_of_listen("[0:0:0:0:0:0:0:1]:0", log, sizeof(log));
+	cr_assert_null(strstr(log, "not a loopback"), "warned for ::1: %s", log);
+	log_of_listen("127.9.8.7:0", log, sizeof(log));
+	cr_assert_null(strstr(log, "not a loopback"), "warned for 127/8: %s", log);
+	log_of_listen("0.0.0.0:0", log, sizeof(log));
+	cr_assert_not_null(strstr(log, "not a loopback"), "no warning for 0.0.0.0: %s", log);
+}

@@ -14,8 +14,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "http.h"
 #include "inproc.h"
 #include "route.h"
@@ -453,4 +455,32 @@ Test(hardening, stopping_answers_held_requests_with_connection_close_and_ends_id
 	cr_assert(closed_by_server(idle));
 	close(idle);
 	server_release(&ip.srv);
+}
+
+/* ---- the admin secret's folder ---- */
+
+Test(hardening, an_open_secret_folder_is_made_private_and_a_foreign_one_refused)
+{
+	char run[] = "/tmp/metatoken-xdg-XXXXXX", dir[128], err[512];
+	struct stat st;
+
+	cr_assert_not_null(mkdtemp(run));
+	snprintf(dir, sizeof(dir), "%s/metatoken", run);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	cr_assert_eq(chmod(dir, 0777), 0);
+	setenv("XDG_RUNTIME_DIR", run, 1);
+	start(NULL);
+	cr_assert_eq(control_init(&ip.srv, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(stat(dir, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0700, "mode %o", (unsigned)(st.st_mode & 0777));
+	control_cleanup(&ip.srv);
+
+	/* A folder someone else owns could be theirs to read: refused. */
+	if (geteuid() == 0) {
+		cr_assert_eq(chown(dir, 65534, 65534), 0);
+		cr_assert_neq(control_init(&ip.srv, err, sizeof(err)), 0);
+		cr_assert_not_null(strstr(err, "belongs to another user"), "%s", err);
+	}
+	rmdir(dir);
+	rmdir(run);
 }
