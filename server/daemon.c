@@ -316,6 +316,16 @@ static int has_pending_input(int fd)
 	return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 
+/* Whether the client has closed its side of an idle connection: then no
+ * request can come, and libmicrohttpd would keep the slot until the idle
+ * timeout. */
+static int client_done(int fd)
+{
+	char c;
+
+	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /*
  * The deadlines: a request that has not arrived whole within the header
  * timeout of its request line, or a connection idle past the idle timeout,
@@ -332,19 +342,20 @@ static void sweep(void *cls)
 	pthread_mutex_lock(&d->lock);
 	for (struct conn_rec *r = d->conns; r; r = r->next) {
 		int64_t age = now - r->since_ms;
-		int cut = 0;
+		int late = 0, done = 0;
 
 		if (r->shut || r->fd < 0)
 			continue;
-		if (r->state == CONN_READING && age >= d->limits.header_timeout_ms)
-			cut = 1;
-		else if (r->state == CONN_IDLE && (age >= d->limits.idle_timeout_ms ||
-		                                   (draining && !has_pending_input(r->fd))))
-			cut = 1;
-		if (!cut)
+		if (r->state == CONN_READING)
+			late = age >= d->limits.header_timeout_ms;
+		else if (r->state == CONN_IDLE)
+			late = age >= d->limits.idle_timeout_ms;
+		if (r->state == CONN_IDLE && !late)
+			done = client_done(r->fd) || (draining && !has_pending_input(r->fd));
+		if (!late && !done)
 			continue;
 		r->shut = 1;
-		if (!draining)
+		if (late)
 			d->timed_out++;
 		shutdown(r->fd, SHUT_RDWR);
 	}
@@ -812,9 +823,11 @@ void daemon_counts(struct daemon *d, struct daemon_counts *out)
 	out->held = (unsigned)delays_held(d->delays);
 	pthread_mutex_lock(&d->lock);
 	out->open = d->n_open;
-	out->reading = 0;
-	for (const struct conn_rec *r = d->conns; r; r = r->next)
+	out->reading = out->idle = 0;
+	for (const struct conn_rec *r = d->conns; r; r = r->next) {
 		out->reading += r->state == CONN_READING;
+		out->idle += r->state == CONN_IDLE;
+	}
 	out->cap_hits = d->cap_hits;
 	out->timed_out = d->timed_out;
 	pthread_mutex_unlock(&d->lock);

@@ -87,6 +87,7 @@ struct daemon_limits daemon_limits(const struct daemon *d);
 struct daemon_counts {
 	unsigned open;      /* connections */
 	unsigned reading;   /* connections with a request line and not yet the rest */
+	unsigned idle;      /* connections waiting for a request */
 	unsigned held;      /* requests held */
 	unsigned cap_hits;  /* connections and holds refused by a cap, ever */
 	unsigned timed_out; /* connections closed by a deadline, ever */

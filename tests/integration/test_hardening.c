@@ -93,6 +93,13 @@ static int open_at_most(const struct daemon_counts *c, void *arg)
 	return c->open <= *(unsigned *)arg;
 }
 
+/* Answered: the connection waits for a next request, or is gone. */
+static int answered(const struct daemon_counts *c, void *arg)
+{
+	(void)arg;
+	return c->idle >= 1 || c->open == 0;
+}
+
 static int reading_at_least(const struct daemon_counts *c, void *arg)
 {
 	return c->reading >= *(unsigned *)arg;
@@ -483,4 +490,33 @@ Test(hardening, an_open_secret_folder_is_made_private_and_a_foreign_one_refused)
 	}
 	rmdir(dir);
 	rmdir(run);
+}
+
+Test(hardening, a_client_that_closed_its_side_does_not_keep_a_slot)
+{
+	static const char req[] =
+	    "GET /computeMetadata/v1/project/project-id HTTP/1.1\r\n" GCE_H "\r\n";
+	struct daemon_counts c;
+	char out[4096] = "";
+	int fd;
+
+	start(NULL);
+	fd = connect_idle();
+	cr_assert_eq(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+	shutdown(fd, SHUT_WR);
+	/* Once answered, the next sweep frees the slot, long before the idle
+	 * timeout. */
+	for (size_t got = 0; !strstr(out, "metatoken-local");) {
+		ssize_t r = recv(fd, out + got, sizeof(out) - 1 - got, 0);
+
+		cr_assert_gt(r, 0, "no answer");
+		got += (size_t)r;
+		out[got] = '\0';
+	}
+	cr_assert_eq(test_inproc_until(&ip, answered, NULL), 0);
+	test_inproc_wait(&ip, 300);
+	cr_assert(closed_by_server(fd));
+	daemon_counts(ip.daemon, &c);
+	cr_assert_eq(c.timed_out, 0);
+	close(fd);
 }
