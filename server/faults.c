@@ -1,7 +1,7 @@
 #include "faults.h"
+#include "json.h"
 
 #include <cjson/cJSON.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,159 +33,86 @@ static double next_unit(struct faults *f)
 	return (double)(f->rng >> 11) / 9007199254740992.0;
 }
 
-/* Prints a JSON value compactly into out, shortened, for "(got ...)". */
-static const char *got(const cJSON *v, char *out, size_t cap)
+static const char *check_path(const char *s)
 {
-	char *s = cJSON_PrintUnformatted(v);
-
-	snprintf(out, cap, "%s", s ? s : "?");
-	if (s && strlen(s) >= cap && cap > 4)
-		memcpy(out + cap - 4, "...", 4);
-	cJSON_free(s);
-	return out;
+	return s[0] == '/' ? NULL : "must be a string starting with /";
 }
 
-/* Reads an integer field in [lo, hi]. Returns 0, or -1 with a reason. */
-static int int_field(const cJSON *v, const char *name, int64_t lo, int64_t hi, int64_t *out,
-                     char *err, size_t errlen)
-{
-	char g[48];
-
-	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-	    v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
-		snprintf(err, errlen, "%s: must be an integer from %lld to %lld (got %s)", name,
-		         (long long)lo, (long long)hi, got(v, g, sizeof(g)));
-		return -1;
-	}
-	*out = (int64_t)v->valuedouble;
-	return 0;
-}
-
-static int parse_rule(const cJSON *root, struct faults_rule *r, char *err, size_t errlen)
+static const char *check_method(const char *s)
 {
 	static const char *const methods[] = { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE" };
-	const cJSON *v;
-	int64_t n;
-	int actions = 0;
-	char g[48];
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcmp(s, methods[i]) == 0)
+			return NULL;
+	return "must be GET, HEAD, POST, PUT, PATCH or DELETE";
+}
+
+static const char *check_body(const char *s)
+{
+	return strcmp(s, "malformed") == 0 || strcmp(s, "truncated") == 0
+	           ? NULL
+	           : "must be \"malformed\" or \"truncated\"";
+}
+
+/*
+ * Reads a rule from a tree that json_parse() accepted, so no key repeats:
+ * each field is read once, and whether the rule does anything is decided
+ * on the rule as read, not counted along the way.
+ */
+static int parse_rule(struct json_reader *jr, const cJSON *root, struct faults_rule *r)
+{
+	static const char *const keys[] = {
+		"path", "method",     "status", "retry_after_s", "latency_ms", "drop",
+		"body", "expires_in", "count",  "probability",   NULL,
+	};
+	const char *path = NULL;
+	const char *method = NULL;
+	const char *body = NULL;
+	int64_t status = 0;
+	int has_expires_in = 0;
+	size_t mark;
 
 	memset(r, 0, sizeof(*r));
 	r->retry_after_s = -1;
 	r->remaining = -1;
 	r->probability = 1.0;
-	if (!cJSON_IsObject(root)) {
-		snprintf(err, errlen, "body: must be a JSON object (got %s)",
-		         got(root, g, sizeof(g)));
+	if (!cJSON_IsObject(root))
+		return json_fail(jr, root, "must be a JSON object");
+	/* Not 1xx for status: an interim status as the final answer hangs clients. */
+	if (json_check_keys(jr, root, keys) < 0 ||
+	    json_get_string(jr, root, "path", JSON_REQUIRED, FAULTS_PATH_MAX, check_path, &path) <
+	        0 ||
+	    json_get_string(jr, root, "method", 0, 0, check_method, &method) < 0 ||
+	    json_get_int(jr, root, "status", 0, 200, 599, &status) < 0 ||
+	    json_get_int(jr, root, "retry_after_s", 0, 0, 86400, &r->retry_after_s) < 0 ||
+	    json_get_int(jr, root, "latency_ms", 0, 0, 60000, &r->latency_ms) < 0 ||
+	    json_get_bool(jr, root, "drop", 0, &r->drop) < 0 ||
+	    json_get_string(jr, root, "body", 0, 0, check_body, &body) < 0 ||
+	    (has_expires_in = json_get_int(jr, root, "expires_in", 0, -86400, 10LL * 365 * 86400,
+	                                   &r->expires_in)) < 0 ||
+	    json_get_int(jr, root, "count", 0, 1, 1000000000, &r->remaining) < 0 ||
+	    json_get_number(jr, root, "probability", JSON_EXCLUSIVE_LO, 0.0, 1.0, &r->probability) <
+	        0)
 		return -1;
-	}
-	cJSON_ArrayForEach(v, root)
-	{
-		const char *k = v->string;
-
-		if (strcmp(k, "path") == 0) {
-			if (!cJSON_IsString(v) || v->valuestring[0] != '/' ||
-			    strlen(v->valuestring) > FAULTS_PATH_MAX) {
-				snprintf(
-				    err, errlen,
-				    "path: must be a string starting with / of at most %d chars (got %s)",
-				    FAULTS_PATH_MAX, got(v, g, sizeof(g)));
-				return -1;
-			}
-			snprintf(r->path, sizeof(r->path), "%s", v->valuestring);
-		} else if (strcmp(k, "method") == 0) {
-			size_t i = 0;
-
-			for (; cJSON_IsString(v) && i < sizeof(methods) / sizeof(methods[0]); i++)
-				if (strcmp(v->valuestring, methods[i]) == 0)
-					break;
-			if (!cJSON_IsString(v) || i == sizeof(methods) / sizeof(methods[0])) {
-				snprintf(
-				    err, errlen,
-				    "method: must be GET, HEAD, POST, PUT, PATCH or DELETE (got %s)",
-				    got(v, g, sizeof(g)));
-				return -1;
-			}
-			snprintf(r->method, sizeof(r->method), "%s", methods[i]);
-		} else if (strcmp(k, "status") == 0) {
-			/* Not 1xx: an interim status as the final answer hangs
-			 * clients. */
-			if (int_field(v, "status", 200, 599, &n, err, errlen))
-				return -1;
-			r->status = (unsigned)n;
-			actions++;
-		} else if (strcmp(k, "retry_after_s") == 0) {
-			if (int_field(v, "retry_after_s", 0, 86400, &r->retry_after_s, err, errlen))
-				return -1;
-		} else if (strcmp(k, "latency_ms") == 0) {
-			if (int_field(v, "latency_ms", 0, 60000, &r->latency_ms, err, errlen))
-				return -1;
-			actions += r->latency_ms > 0; /* a 0 ms stall does nothing */
-		} else if (strcmp(k, "drop") == 0) {
-			if (!cJSON_IsBool(v)) {
-				snprintf(err, errlen, "drop: must be true or false (got %s)",
-				         got(v, g, sizeof(g)));
-				return -1;
-			}
-			r->drop = cJSON_IsTrue(v);
-			actions += r->drop;
-		} else if (strcmp(k, "body") == 0) {
-			if (cJSON_IsString(v) && strcmp(v->valuestring, "malformed") == 0)
-				r->body = FAULTS_BODY_MALFORMED;
-			else if (cJSON_IsString(v) && strcmp(v->valuestring, "truncated") == 0)
-				r->body = FAULTS_BODY_TRUNCATED;
-			else {
-				snprintf(err, errlen,
-				         "body: must be \"malformed\" or \"truncated\" (got %s)",
-				         got(v, g, sizeof(g)));
-				return -1;
-			}
-			actions++;
-		} else if (strcmp(k, "expires_in") == 0) {
-			if (int_field(v, "expires_in", -86400, 10LL * 365 * 86400, &r->expires_in,
-			              err, errlen))
-				return -1;
-			r->has_expires_in = 1;
-			actions++;
-		} else if (strcmp(k, "count") == 0) {
-			if (int_field(v, "count", 1, 1000000000, &r->remaining, err, errlen))
-				return -1;
-		} else if (strcmp(k, "probability") == 0) {
-			if (!cJSON_IsNumber(v) ||
-			    !(v->valuedouble > 0.0 && v->valuedouble <= 1.0)) {
-				snprintf(
-				    err, errlen,
-				    "probability: must be a number above 0 and at most 1 (got %s)",
-				    got(v, g, sizeof(g)));
-				return -1;
-			}
-			r->probability = v->valuedouble;
-		} else {
-			/* The key is the client's text: control characters would
-			 * break the one-line reason, so they show as '?'. */
-			char shown[41];
-			size_t i;
-
-			for (i = 0; i < sizeof(shown) - 1 && k[i]; i++)
-				shown[i] = (unsigned char)k[i] < 0x20 || k[i] == 0x7f ? '?' : k[i];
-			shown[i] = '\0';
-			snprintf(
-			    err, errlen,
-			    "%s: unknown key (known: path, method, status, retry_after_s, latency_ms, drop, body, expires_in, count, probability)",
-			    shown);
-			return -1;
-		}
-	}
-	if (!r->path[0]) {
-		snprintf(err, errlen, "path: is required");
-		return -1;
-	}
-	if (!actions) {
-		snprintf(err, errlen,
-		         "a rule needs an action: status, latency_ms, drop, body or expires_in");
-		return -1;
-	}
+	snprintf(r->path, sizeof(r->path), "%s", path);
+	if (method)
+		snprintf(r->method, sizeof(r->method), "%s", method);
+	r->status = (unsigned)status;
+	if (body)
+		r->body =
+		    strcmp(body, "malformed") == 0 ? FAULTS_BODY_MALFORMED : FAULTS_BODY_TRUNCATED;
+	r->has_expires_in = has_expires_in == 1;
+	/* A 0 ms stall and "drop": false do nothing. */
+	if (!r->status && r->latency_ms == 0 && !r->drop && r->body == FAULTS_BODY_KEEP &&
+	    !r->has_expires_in)
+		return json_fail(
+		    jr, NULL,
+		    "a rule needs an action: status, latency_ms, drop, body or expires_in");
 	if (r->retry_after_s >= 0 && !r->status) {
-		snprintf(err, errlen, "retry_after_s: goes with status (429 or 503)");
+		mark = json_path_key(jr, "retry_after_s");
+		json_fail(jr, NULL, "goes with status (429 or 503)");
+		json_path_pop(jr, mark);
 		return -1;
 	}
 	return 0;
@@ -194,15 +121,14 @@ static int parse_rule(const cJSON *root, struct faults_rule *r, char *err, size_
 int faults_add_json(struct faults *f, const char *json, size_t len, uint64_t *id, char *err,
                     size_t errlen)
 {
+	struct json_reader jr = { .err = err, .errlen = errlen };
 	struct faults_rule r;
-	cJSON *root = cJSON_ParseWithLength(json, len);
+	cJSON *root = json_parse(&jr, json, len);
 	int ret = -1;
 
-	if (!root) {
-		snprintf(err, errlen, "body: not valid JSON");
+	if (!root)
 		return -1;
-	}
-	if (parse_rule(root, &r, err, errlen) != 0)
+	if (parse_rule(&jr, root, &r) != 0)
 		goto out_delete;
 	pthread_mutex_lock(&f->lock);
 	if (atomic_load(&f->n) == FAULTS_MAX) {

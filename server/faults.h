@@ -18,7 +18,8 @@
  *     "probability": 0.5            fire on this share of matches (default 1)
  *   }
  *
- * At least one of status, latency_ms, drop, body, expires_in is required.
+ * At least one of status, latency_ms above 0, drop true, body, expires_in is
+ * required. Each key may appear once.
  * latency_ms combines with any other action (a stall, then the failure).
  */
 #ifndef METATOKEN_SERVER_FAULTS_H
@@ -62,9 +63,11 @@ void faults_init(struct faults *f);
 void faults_release(struct faults *f);
 
 /*
- * Adds a rule from JSON text. Returns 0 and sets *id, or -1 with a one-line
- * reason naming the field in err (e.g. `status: must be an integer from 100
- * to 599 (got 42)`).
+ * Adds a rule from len bytes of JSON text, read with the strict reader
+ * (json.h): a repeated key, text after the object, a NUL byte or "\u0000"
+ * is refused like a bad value. Returns 0 and sets *id, or -1 with a one-line
+ * reason naming the field in err (e.g. `status: must be an integer from 200
+ * to 599 (got 42)`, `latency_ms: duplicate key`).
  */
 int faults_add_json(struct faults *f, const char *json, size_t len, uint64_t *id, char *err,
                     size_t errlen);

@@ -4,6 +4,8 @@
 # injected clock (test_reissue).
 mtk_add_test(test_tokens SOURCES unit/test_tokens.c LIBS metatokend_core LABELS concurrency)
 mtk_add_test(test_config SOURCES unit/test_config.c LIBS metatokend_core)
+mtk_add_test(test_json SOURCES unit/test_json.c LIBS metatokend_core)
+mtk_add_test(test_faults SOURCES unit/test_faults.c LIBS metatokend_core)
 mtk_add_test(test_stats SOURCES unit/test_stats.c LIBS metatokend_core PkgConfig::CJSON
 	LABELS concurrency)
 
