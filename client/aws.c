@@ -48,8 +48,9 @@ static bool role_ok(const char *s, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		char ch = s[i];
 
+		/* strchr finds the NUL that ends its string: check for it first. */
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || strchr("+=,.@_-", ch)))
+		      (ch >= '0' && ch <= '9') || (ch != '\0' && strchr("+=,.@_-", ch))))
 			return false;
 	}
 	return true;
