@@ -45,6 +45,10 @@ static bool role_ok(const char *s, size_t len)
 {
 	if (len == 0 || len > MTK__AWS_ROLE_MAX)
 		return false;
+	/* The role goes into the URL's path, where "." and ".." would be
+	 * resolved away (curl does), asking for another document. */
+	if ((len == 1 || len == 2) && memcmp(s, "..", len) == 0)
+		return false;
 	for (size_t i = 0; i < len; i++) {
 		char ch = s[i];
 

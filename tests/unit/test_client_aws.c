@@ -496,6 +496,10 @@ Test(client_aws, a_role_body_that_is_not_one_role_name_is_refused)
 		{ "test role", 0 },
 		{ "../test-role", 0 },
 		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0 }, /* 65 */
+		/* Path segments that a URL parser resolves (curl does). */
+		{ ".", 0 },
+		{ "..", 0 },
+		{ "..\n", 0 },
 		/* A NUL ends the name in C but not in the body. */
 		{ "\0", 1 },
 		{ "test-role\0", 10 },
