@@ -393,7 +393,9 @@ enum mtk_status mtk__aws_creds_parse(const char *body, size_t len, int64_t now_w
 	secret = string_field(root, "SecretAccessKey");
 	token = string_field(root, "Token");
 	expiration = string_field(root, "Expiration");
-	if (code && strcmp(code, "Success") != 0) {
+	/* Absent (the container endpoint sends none) or the string "Success". */
+	if (cJSON_GetObjectItemCaseSensitive(root, "Code") &&
+	    (!code || strcmp(code, "Success") != 0)) {
 		set_why(why, whylen, "Code is not Success");
 		st = MTK_ERR_MISSING_FIELD;
 		goto out;

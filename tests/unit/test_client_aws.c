@@ -461,6 +461,16 @@ Test(client_aws, malformed_credentials_are_refused_and_never_cached)
 		  MTK_ERR_BAD_ACCESS_TOKEN },
 		{ "{\"Code\":\"AssumeRoleUnauthorizedAccess\",\"Message\":\"no\"}",
 		  MTK_ERR_MISSING_FIELD },
+		/* A Code that is there must say Success, as a string. */
+		{ "{\"Code\":0,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"t\","
+		  "\"Expiration\":\"2030-01-01T00:00:00Z\"}",
+		  MTK_ERR_MISSING_FIELD },
+		{ "{\"Code\":null,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"t\","
+		  "\"Expiration\":\"2030-01-01T00:00:00Z\"}",
+		  MTK_ERR_MISSING_FIELD },
+		{ "{\"Code\":[\"Success\"],\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\","
+		  "\"Token\":\"t\",\"Expiration\":\"2030-01-01T00:00:00Z\"}",
+		  MTK_ERR_MISSING_FIELD },
 		/* Which of two equal keys wins differs between parsers. */
 		{ "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"SecretAccessKey\":\"t\","
 		  "\"Token\":\"t\",\"Expiration\":\"2030-01-01T00:00:00Z\"}",
@@ -477,6 +487,7 @@ Test(client_aws, malformed_credentials_are_refused_and_never_cached)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct mtk_client *c = client_with(0);
 
+		m.n = 0;
 		m.creds_override = cases[i].body;
 		get_key(c, cases[i].want);
 		mtk_client_free(c);
