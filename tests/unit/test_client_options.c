@@ -110,6 +110,8 @@ Test(options, endpoint_syntax)
 		{ "HTTP://metadata.google.internal/", "http://metadata.google.internal" },
 		{ "metadata", "http://metadata" },
 		{ "[::1]:8080", "http://[::1]:8080" },
+		{ "http://[fd00:ec2::254]/", "http://[fd00:ec2::254]" },
+		{ "[::ffff:169.254.169.254]", "http://[::ffff:169.254.169.254]" },
 	};
 	static const char *const bad[] = {
 		"",
@@ -123,6 +125,11 @@ Test(options, endpoint_syntax)
 		"user@host",
 		"host:80/x",
 		"[]:80",
+		/* Brackets hold an IPv6 address, nothing else. */
+		"[zz]:80",
+		"[1.2.3.4]",
+		"[::1::2]",
+		"[.]",
 		"a b",
 		"host\r\nX: y",
 	};
