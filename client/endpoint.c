@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define HOST_MAX 253
+#define HOST_MAX 253 /* a DNS name's longest */
 
 static int is_host_char(char ch)
 {
@@ -58,8 +58,9 @@ static enum mtk_status parse(const char *s, char **base_url)
 		for (p = s; p < s + len && is_host_char(*p); p++)
 			;
 	}
+	/* A bracketed address is far shorter than HOST_MAX. */
 	host_len = (size_t)(p - host);
-	if (host_len == 0 || host_len > HOST_MAX + 2)
+	if (host_len == 0 || host_len > HOST_MAX)
 		return MTK_ERR_BAD_ENDPOINT;
 
 	if (p < s + len) {

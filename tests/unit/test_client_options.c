@@ -149,6 +149,14 @@ Test(options, endpoint_syntax)
 		cr_expect_null(url_for(&o, &st), "%s", bad[i]);
 		cr_expect_eq(st, MTK_ERR_BAD_ENDPOINT, "%s", bad[i]);
 	}
+	/* A host name has at most 253 bytes (DNS). */
+	memset(want, 'a', 253);
+	want[253] = '\0';
+	o.endpoint = want;
+	cr_expect_not_null(url_for(&o, &st), "a 253-byte host");
+	strcat(want, "a");
+	cr_expect_null(url_for(&o, &st), "a 254-byte host");
+	cr_expect_eq(st, MTK_ERR_BAD_ENDPOINT);
 	/* A bad variable is an error, not a silent fallback. */
 	o.endpoint = NULL;
 	setenv("GCE_METADATA_HOST", "https://x", 1);
