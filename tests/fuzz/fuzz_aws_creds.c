@@ -10,8 +10,8 @@
  * "Success", and expires_in_s is 1 s..10 years, the whole seconds from
  * NOW_MS to Expiration; a second later it is one second less (or expired).
  * A rejected document leaves *out as it was (and LeakSanitizer sees that
- * nothing it allocated is left), with a reason that quotes no secret. The
- * reason's buffer, even none, changes nothing but the reason.
+ * nothing it allocated is left), with a reason that quotes nothing of it.
+ * The reason's buffer, even none, changes nothing but the reason.
  */
 #include "fuzz.h"
 
@@ -95,20 +95,37 @@ static void check_accepted(const struct mtk__token_doc *d, const char *body, siz
 	cJSON_Delete(doc);
 }
 
-/* The reason never quotes SecretAccessKey or Token (a short value could
- * match a word of the message by chance: those are not checked). */
-static void check_reason_quotes_no_secret(const char *body, size_t size, const char *why)
+/*
+ * The reason quotes nothing from the document: it is one of the parser's
+ * fixed messages, or names a duplicated field. (Looking for the secrets'
+ * values in it does not work: libFuzzer soon makes a secret that is a word
+ * of a message.) A new message goes here only if it quotes no value.
+ */
+static void check_reason(const char *why)
 {
-	static const char *const secrets[] = { "SecretAccessKey", "Token" };
-	cJSON *doc = cJSON_ParseWithLength(body, size);
+	static const char *const fixed[] = {
+		"body larger than 64 KiB",
+		"body contains a NUL character",
+		"body is not one JSON object",
+		"Code is not Success",
+		"AccessKeyId, SecretAccessKey, Token or Expiration is missing or not a string",
+		"Expiration is not YYYY-MM-DDTHH:MM:SSZ",
+		"Expiration is not in the future (or over 10 years away)",
+		"AccessKeyId, SecretAccessKey or Token is empty, too long or not printable ASCII",
+	};
+	static const char *const fields[] = { "Code", "AccessKeyId", "SecretAccessKey", "Token",
+		                              "Expiration" };
+	char twice[64];
 
-	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
-		const char *v = string_field(doc, secrets[i]);
-
-		FUZZ_CHECK(!v || strlen(v) < 8 || !strstr(why, v), "the reason quotes %s: \"%s\"",
-		           secrets[i], why);
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (strcmp(why, fixed[i]) == 0)
+			return;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		snprintf(twice, sizeof(twice), "%s appears twice", fields[i]);
+		if (strcmp(why, twice) == 0)
+			return;
 	}
-	cJSON_Delete(doc);
+	FUZZ_CHECK(0, "a reason that may quote the document: \"%s\"", why);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -158,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		           mtk_status_name(st));
 		FUZZ_CHECK(size > MTK_MAX_BODY || st != MTK_ERR_BODY_TOO_LARGE,
 		           "a %zu-byte body is too large", size);
-		check_reason_quotes_no_secret(body, size, why);
+		check_reason(why);
 	}
 
 	/* The reason's buffer changes nothing but the reason. */
