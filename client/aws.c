@@ -21,15 +21,14 @@
 #define PUT_TIMEOUT_MS        1000  /* the SDKs': one attempt of 1 s */
 #define PUT_SKIP_INTERVALS    10    /* no PUT for this many min_refresh_interval_ms */
 #define SESSION_RENEW_MAX_MS  60000 /* renew at most this long before the TTL ends */
-#define ROLE_MAX              64
-#define KEY_FIELD_MAX         128 /* AccessKeyId, SecretAccessKey */
+#define KEY_FIELD_MAX         128   /* AccessKeyId, SecretAccessKey */
 #define TOKEN_HEADER          "X-aws-ec2-metadata-token: "
 #define CREDS_PATH            "/latest/meta-data/iam/security-credentials/"
 
 struct mtk__aws {
 	char *token_url; /* base + /latest/api/token */
 	char *creds_url; /* base + CREDS_PATH */
-	char role[ROLE_MAX + 1];
+	char role[MTK__AWS_ROLE_MAX + 1];
 	bool role_fixed; /* given by the caller: never rediscovered */
 	int64_t ttl_s;
 	/* The IMDSv2 session: a header line ready to send, or "" for none. */
@@ -44,16 +43,33 @@ struct mtk__aws {
 
 static bool role_ok(const char *s, size_t len)
 {
-	if (len == 0 || len > ROLE_MAX)
+	if (len == 0 || len > MTK__AWS_ROLE_MAX)
+		return false;
+	/* The role goes into the URL's path, where "." and ".." would be
+	 * resolved away (curl does), asking for another document. */
+	if ((len == 1 || len == 2) && memcmp(s, "..", len) == 0)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char ch = s[i];
 
+		/* strchr finds the NUL that ends its string: check for it first. */
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || strchr("+=,.@_-", ch)))
+		      (ch >= '0' && ch <= '9') || (ch != '\0' && strchr("+=,.@_-", ch))))
 			return false;
 	}
 	return true;
+}
+
+enum mtk_status mtk__aws_role_parse(const char *body, size_t len, char *out, size_t cap)
+{
+	/* One role, as IMDS lists it; a trailing newline is tolerated. */
+	while (len > 0 && (body[len - 1] == '\n' || body[len - 1] == '\r'))
+		len--;
+	if (!role_ok(body, len) || len >= cap)
+		return MTK_ERR_BAD_ACCOUNT;
+	memcpy(out, body, len);
+	out[len] = '\0';
+	return MTK_OK;
 }
 
 enum mtk_status mtk__aws_new(const char *endpoint, const char *role, int64_t session_ttl_s,
@@ -257,16 +273,12 @@ enum mtk_status mtk__aws_fetch(struct mtk_client *c, struct mtk__aws *a, struct 
 				OPENSSL_cleanse(body, len);
 				return http_status(http);
 			}
-			/* One role, as IMDS lists it; a trailing newline is tolerated. */
-			while (len > 0 && (body[len - 1] == '\n' || body[len - 1] == '\r'))
-				len--;
-			if (!role_ok(body, len)) {
+			st = mtk__aws_role_parse(body, len, a->role, sizeof(a->role));
+			if (st != MTK_OK) {
 				snprintf(detail, detail_len, "GET %s: not one IAM role name",
 				         a->creds_url);
 				return MTK_ERR_HTTP_UNEXPECTED;
 			}
-			memcpy(a->role, body, len);
-			a->role[len] = '\0';
 		}
 		snprintf(url, sizeof(url), "%s%s", a->creds_url, a->role);
 		st = get(c, a, url, start, &http, &body, &len, sent_ms, detail, detail_len);
@@ -381,7 +393,9 @@ enum mtk_status mtk__aws_creds_parse(const char *body, size_t len, int64_t now_w
 	secret = string_field(root, "SecretAccessKey");
 	token = string_field(root, "Token");
 	expiration = string_field(root, "Expiration");
-	if (code && strcmp(code, "Success") != 0) {
+	/* Absent (the container endpoint sends none) or the string "Success". */
+	if (cJSON_GetObjectItemCaseSensitive(root, "Code") &&
+	    (!code || strcmp(code, "Success") != 0)) {
 		set_why(why, whylen, "Code is not Success");
 		st = MTK_ERR_MISSING_FIELD;
 		goto out;

@@ -4,12 +4,13 @@
  */
 #include "private/internal.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define HOST_MAX 253
+#define HOST_MAX 253 /* a DNS name's longest */
 
 static int is_host_char(char ch)
 {
@@ -41,19 +42,25 @@ static enum mtk_status parse(const char *s, char **base_url)
 	host = s;
 	if (len > 0 && s[0] == '[') {
 		const char *close = memchr(s, ']', len);
+		char addr[INET6_ADDRSTRLEN];
+		struct in6_addr in6;
 
-		if (!close || close == s + 1)
+		/* An IPv6 address and nothing else: a typo must fail here,
+		 * not at the first request. */
+		if (!close || close == s + 1 || (size_t)(close - s - 1) >= sizeof(addr))
 			return MTK_ERR_BAD_ENDPOINT;
-		for (p = s + 1; p < close; p++)
-			if (!(is_host_char(*p) || *p == ':') || *p == '_')
-				return MTK_ERR_BAD_ENDPOINT;
+		memcpy(addr, s + 1, (size_t)(close - s - 1));
+		addr[close - s - 1] = '\0';
+		if (inet_pton(AF_INET6, addr, &in6) != 1)
+			return MTK_ERR_BAD_ENDPOINT;
 		p = close + 1;
 	} else {
 		for (p = s; p < s + len && is_host_char(*p); p++)
 			;
 	}
+	/* A bracketed address is far shorter than HOST_MAX. */
 	host_len = (size_t)(p - host);
-	if (host_len == 0 || host_len > HOST_MAX + 2)
+	if (host_len == 0 || host_len > HOST_MAX)
 		return MTK_ERR_BAD_ENDPOINT;
 
 	if (p < s + len) {

@@ -139,6 +139,16 @@ const char *mtk__aws_url(const struct mtk__aws *a);
 /* One fetch of role credentials into doc (see metatoken/aws.h). */
 enum mtk_status mtk__aws_fetch(struct mtk_client *c, struct mtk__aws *a, struct mtk__token_doc *doc,
                                int64_t *sent_ms, char *detail, size_t detail_len);
+/*
+ * Parses the body of GET .../iam/security-credentials/: one IAM role name,
+ * 1..MTK__AWS_ROLE_MAX bytes of [A-Za-z0-9+=,.@_-] other than "." and
+ * "..", then any CR/LF (tolerated, not required). Any byte sequence is
+ * safe input. On MTK_OK out holds the name, NUL-terminated; a name that
+ * does not fit in cap bytes (cap >= MTK__AWS_ROLE_MAX + 1 fits them all)
+ * and anything else is MTK_ERR_BAD_ACCOUNT, with out untouched.
+ */
+#define MTK__AWS_ROLE_MAX 64
+enum mtk_status mtk__aws_role_parse(const char *body, size_t len, char *out, size_t cap);
 /* Parses the credentials JSON; expires_in_s is Expiration - now_wall_ms. */
 enum mtk_status mtk__aws_creds_parse(const char *body, size_t len, int64_t now_wall_ms,
                                      struct mtk__token_doc *out, char *why, size_t whylen);

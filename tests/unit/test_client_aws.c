@@ -26,6 +26,8 @@ struct imds {
 	long put_status;            /* 200: answer `session` */
 	bool v2_only;               /* a GET without a session gets 401 */
 	long role_status;           /* for .../security-credentials/ */
+	const char *role_body;      /* answer these role_body_len bytes */
+	size_t role_body_len;       /* instead of ROLE */
 	long creds_status;          /* for .../security-credentials/ROLE */
 	int64_t lifetime_s;         /* Expiration = wall clock now + this */
 	const char *session;        /* the token a PUT answers */
@@ -76,6 +78,11 @@ static enum mtk_status perform(void *arg, const struct mtk_http_request *req,
 		resp->status = 401;
 	} else if (strcmp(path, "/latest/meta-data/iam/security-credentials/") == 0) {
 		resp->status = im->role_status;
+		if (im->role_body) {
+			memcpy(resp->body, im->role_body, im->role_body_len);
+			resp->body_len = im->role_body_len;
+			return MTK_OK;
+		}
 		snprintf(body, sizeof(body), "%s", ROLE);
 	} else if (strcmp(path, "/latest/meta-data/iam/security-credentials/" ROLE) == 0) {
 		time_t exp = (time_t)(f.clock.wall_ms(f.clock.arg) / 1000 + im->lifetime_s);
@@ -454,6 +461,16 @@ Test(client_aws, malformed_credentials_are_refused_and_never_cached)
 		  MTK_ERR_BAD_ACCESS_TOKEN },
 		{ "{\"Code\":\"AssumeRoleUnauthorizedAccess\",\"Message\":\"no\"}",
 		  MTK_ERR_MISSING_FIELD },
+		/* A Code that is there must say Success, as a string. */
+		{ "{\"Code\":0,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"t\","
+		  "\"Expiration\":\"2030-01-01T00:00:00Z\"}",
+		  MTK_ERR_MISSING_FIELD },
+		{ "{\"Code\":null,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"t\","
+		  "\"Expiration\":\"2030-01-01T00:00:00Z\"}",
+		  MTK_ERR_MISSING_FIELD },
+		{ "{\"Code\":[\"Success\"],\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\","
+		  "\"Token\":\"t\",\"Expiration\":\"2030-01-01T00:00:00Z\"}",
+		  MTK_ERR_MISSING_FIELD },
 		/* Which of two equal keys wins differs between parsers. */
 		{ "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"SecretAccessKey\":\"t\","
 		  "\"Token\":\"t\",\"Expiration\":\"2030-01-01T00:00:00Z\"}",
@@ -470,10 +487,54 @@ Test(client_aws, malformed_credentials_are_refused_and_never_cached)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct mtk_client *c = client_with(0);
 
+		m.n = 0;
 		m.creds_override = cases[i].body;
 		get_key(c, cases[i].want);
 		mtk_client_free(c);
 	}
+}
+
+Test(client_aws, a_role_body_that_is_not_one_role_name_is_refused)
+{
+	static const struct {
+		const char *body;
+		size_t len; /* 0: strlen(body) */
+	} cases[] = {
+		{ "", 0 },
+		{ "\n", 0 },
+		{ "test-role\nother-role", 0 },
+		{ "test/role", 0 },
+		{ "test role", 0 },
+		{ "../test-role", 0 },
+		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0 }, /* 65 */
+		/* Path segments that a URL parser resolves (curl does). */
+		{ ".", 0 },
+		{ "..", 0 },
+		{ "..\n", 0 },
+		/* A NUL ends the name in C but not in the body. */
+		{ "\0", 1 },
+		{ "test-role\0", 10 },
+		{ "test\0-role", 10 },
+		{ "test-role\0\n", 11 },
+	};
+	struct mtk_client *c;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		c = client_with(0);
+		m.n = 0;
+		m.role_body = cases[i].body;
+		m.role_body_len = cases[i].len ? cases[i].len : strlen(cases[i].body);
+		get_key(c, MTK_ERR_HTTP_UNEXPECTED);
+		cr_assert_eq(m.n, 2, "case %zu: %d requests, the last \"%s\"", i, m.n,
+		             m.log[m.n - 1]);
+		mtk_client_free(c);
+	}
+	/* Trailing CR/LF is tolerated. */
+	m.role_body = ROLE "\r\n";
+	m.role_body_len = strlen(m.role_body);
+	c = client_with(0);
+	get_key(c, MTK_OK);
+	mtk_client_free(c);
 }
 
 Test(client_aws, a_set_already_inside_the_window_is_not_refetched_on_every_call)

@@ -110,6 +110,8 @@ Test(options, endpoint_syntax)
 		{ "HTTP://metadata.google.internal/", "http://metadata.google.internal" },
 		{ "metadata", "http://metadata" },
 		{ "[::1]:8080", "http://[::1]:8080" },
+		{ "http://[fd00:ec2::254]/", "http://[fd00:ec2::254]" },
+		{ "[::ffff:169.254.169.254]", "http://[::ffff:169.254.169.254]" },
 	};
 	static const char *const bad[] = {
 		"",
@@ -123,6 +125,11 @@ Test(options, endpoint_syntax)
 		"user@host",
 		"host:80/x",
 		"[]:80",
+		/* Brackets hold an IPv6 address, nothing else. */
+		"[zz]:80",
+		"[1.2.3.4]",
+		"[::1::2]",
+		"[.]",
 		"a b",
 		"host\r\nX: y",
 	};
@@ -142,6 +149,14 @@ Test(options, endpoint_syntax)
 		cr_expect_null(url_for(&o, &st), "%s", bad[i]);
 		cr_expect_eq(st, MTK_ERR_BAD_ENDPOINT, "%s", bad[i]);
 	}
+	/* A host name has at most 253 bytes (DNS). */
+	memset(want, 'a', 253);
+	want[253] = '\0';
+	o.endpoint = want;
+	cr_expect_not_null(url_for(&o, &st), "a 253-byte host");
+	strcat(want, "a");
+	cr_expect_null(url_for(&o, &st), "a 254-byte host");
+	cr_expect_eq(st, MTK_ERR_BAD_ENDPOINT);
 	/* A bad variable is an error, not a silent fallback. */
 	o.endpoint = NULL;
 	setenv("GCE_METADATA_HOST", "https://x", 1);
