@@ -173,3 +173,22 @@ void awscreds_account_reset(struct awscreds_account *a, int64_t lifetime_s, int6
 	a->margin_ms = margin_s * 1000;
 	pthread_mutex_unlock(&a->lock);
 }
+
+int awscreds_mint(void *minter, int64_t now_ms, int64_t expires_ms, void *value)
+{
+	const struct tokens_minter *m = minter;
+	struct awscreds_set *s = value;
+
+	memcpy(s->access_key_id, "ASIA", 4);
+	if (random_chars(s->access_key_id + 4, AWSCREDS_KEY_ID_LEN - 4, key_id_alphabet, 32) != 0 ||
+	    random_chars(s->secret_access_key, AWSCREDS_SECRET_LEN, secret_alphabet, 64) != 0 ||
+	    tokens_mint(m->key, m->account, now_ms, expires_ms, s->token, sizeof(s->token)) < 0) {
+		OPENSSL_cleanse(s, sizeof(*s));
+		return -1;
+	}
+	s->access_key_id[AWSCREDS_KEY_ID_LEN] = '\0';
+	s->secret_access_key[AWSCREDS_SECRET_LEN] = '\0';
+	s->issued_ms = now_ms;
+	s->expires_ms = expires_ms;
+	return 0;
+}

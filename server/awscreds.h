@@ -79,4 +79,12 @@ int awscreds_account_peek(struct awscreds_account *a, char key_id[AWSCREDS_KEY_I
 /* Back to the start-up state: no set, counters zero, the given policy. */
 void awscreds_account_reset(struct awscreds_account *a, int64_t lifetime_s, int64_t margin_s);
 
+/*
+ * A slot's mint callback (slot.h) for values of struct awscreds_set: makes
+ * a set for minter (a struct tokens_minter) issued at now_ms, expiring at
+ * expires_ms. Returns 0, or -1 (with the set wiped) if the CSPRNG or
+ * minting the token failed.
+ */
+int awscreds_mint(void *minter, int64_t now_ms, int64_t expires_ms, void *value);
+
 #endif

@@ -630,3 +630,22 @@ void tokens_account_reset(struct tokens_account *a, int64_t lifetime_s, int64_t 
 	a->margin_ms = margin_s * 1000;
 	pthread_mutex_unlock(&a->lock);
 }
+
+int tokens_minter_check(const struct tokens_minter *m)
+{
+	size_t len;
+
+	if (!m || !m->key || !m->account)
+		return -1;
+	len = strnlen(m->account, TOKENS_ACCOUNT_MAX + 1);
+	return len == 0 || len > TOKENS_ACCOUNT_MAX ? -1 : 0;
+}
+
+int tokens_mint_value(void *minter, int64_t now_ms, int64_t expires_ms, void *value)
+{
+	const struct tokens_minter *m = minter;
+
+	return tokens_mint(m->key, m->account, now_ms, expires_ms, value, TOKENS_MAX_LEN + 1) < 0
+	           ? -1
+	           : 0;
+}

@@ -195,4 +195,25 @@ int tokens_account_current(struct tokens_account *a, struct tokens_claims *claim
 /* Back to the start-up state: no token, counters zero, the given policy. */
 void tokens_account_reset(struct tokens_account *a, int64_t lifetime_s, int64_t margin_s);
 
+/*
+ * What a reissuing slot (slot.h) mints an account's tokens with: a key and
+ * an account id, both borrowed, outliving the slot.
+ */
+struct tokens_minter {
+	const struct tokens_key *key;
+	const char *account;
+};
+
+/* Returns 0 if m has a key and an account id of 1..TOKENS_ACCOUNT_MAX
+ * bytes, else -1. */
+int tokens_minter_check(const struct tokens_minter *m);
+
+/*
+ * A slot's mint callback (slot.h) for values that are a token's text,
+ * char[TOKENS_MAX_LEN + 1], NUL-terminated: mints a token for
+ * minter->account, issued at now_ms, expiring at expires_ms. Returns 0, or
+ * -1 if minting failed.
+ */
+int tokens_mint_value(void *minter, int64_t now_ms, int64_t expires_ms, void *value);
+
 #endif

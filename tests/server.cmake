@@ -3,6 +3,7 @@
 # metatokend (test_gce, test_daemon) or run its HTTP stack in-process with an
 # injected clock (test_reissue).
 mtk_add_test(test_tokens SOURCES unit/test_tokens.c LIBS metatokend_core LABELS concurrency)
+mtk_add_test(test_slot SOURCES unit/test_slot.c LIBS metatokend_core LABELS concurrency)
 mtk_add_test(test_config SOURCES unit/test_config.c LIBS metatokend_core)
 mtk_add_test(test_stats SOURCES unit/test_stats.c LIBS metatokend_core PkgConfig::CJSON
 	LABELS concurrency)
