@@ -25,6 +25,7 @@
 #include "b64url.h"
 #include "log.h"
 #include "server.h"
+#include "slot.h"
 
 #define SESSION_VERSION     1
 #define SESSION_KEY_LEN     32
@@ -46,9 +47,11 @@ struct aws {
 	_Atomic uint64_t key_epoch;
 
 	int role_account; /* index of the account with aws_role, or -1 */
-	struct awscreds_account creds;
-	/* Its address keys the container endpoint's kept answers; &creds keys
-	 * the IMDS ones (reply_keep). */
+	/* The role's current set (values: struct awscreds_set), and what mints
+	 * it. &creds keys the IMDS answers each thread keeps (reply_keep). */
+	struct slot creds;
+	struct tokens_minter creds_minter;
+	/* Its address keys the container endpoint's kept answers. */
 	char container_token[CONTAINER_TOKEN_MAX + 1];
 	char *info_json;     /* iam/info, built at start */
 	char *identity_json; /* dynamic/instance-identity/document */
@@ -293,11 +296,19 @@ struct aws *aws_new(const struct server *srv, char *err, size_t errlen)
 		OPENSSL_cleanse(raw, sizeof(raw));
 	}
 	for (size_t i = 0; i < c->n_accounts; i++) {
+		const struct slot_options o = {
+			.value_size = sizeof(struct awscreds_set),
+			.mint = awscreds_mint,
+			.mint_arg = &a->creds_minter,
+			.lifetime_s = c->accounts[i].aws_lifetime_s,
+			.margin_s = c->accounts[i].reissue_margin_s,
+		};
+
 		if (!c->accounts[i].aws_role)
 			continue;
-		if (awscreds_account_init(&a->creds, srv->key, c->accounts[i].id,
-		                          c->accounts[i].aws_lifetime_s,
-		                          c->accounts[i].reissue_margin_s) != 0) {
+		a->creds_minter.key = srv->key;
+		a->creds_minter.account = c->accounts[i].id;
+		if (tokens_minter_check(&a->creds_minter) != 0 || slot_init(&a->creds, &o) != 0) {
 			snprintf(err, errlen,
 			         "%s: service_accounts[%zu]: cannot set up its AWS credentials",
 			         c->source, i);
@@ -322,7 +333,7 @@ void aws_free(struct aws *a)
 	if (!a)
 		return;
 	if (a->role_account >= 0)
-		awscreds_account_release(&a->creds);
+		slot_release(&a->creds);
 	OPENSSL_cleanse(a->session_key, sizeof(a->session_key));
 	OPENSSL_cleanse(a->container_token, sizeof(a->container_token));
 	free(a->info_json);
@@ -384,7 +395,7 @@ static void reply_creds(struct request *rq, const struct awscreds_set *s, int co
  * The hot path of every AWS SDK. A set's answer is the same for as long as
  * it is current (nothing in it depends on the time of the request), so each
  * pool thread builds its response once per set and shape and queues it
- * again until awscreds hands out a set of another generation (minted when
+ * again until its slot hands out a set of another generation (minted when
  * due, or after a control rotate, expire, revoke or reset).
  */
 static void serve_creds(struct request *rq, int container)
@@ -392,11 +403,12 @@ static void serve_creds(struct request *rq, int container)
 	struct server *srv = rq->srv;
 	struct aws *a = srv->aws;
 	const void *key = container ? (const void *)a->container_token : (const void *)&a->creds;
-	uint64_t have = rq->has_fault ? 0 : reply_cached_gen(key), gen = 0;
+	uint64_t have = rq->has_fault ? 0 : reply_cached_gen(key);
 	struct awscreds_set s;
+	struct slot_info info;
 	int rc;
 
-	rc = awscreds_account_answer(&a->creds, clock_now_ms(&srv->clock), have, &s, &gen);
+	rc = slot_get(&a->creds, clock_now_ms(&srv->clock), have, &s, &info);
 	if (rc < 0) {
 		reply_static(rq, 500, CT_PLAIN, "could not mint credentials\n");
 		return;
@@ -407,7 +419,7 @@ static void serve_creds(struct request *rq, int container)
 	}
 	reply_creds(rq, &s, container);
 	if (rq->status == 200)
-		reply_keep(rq, key, gen);
+		reply_keep(rq, key, info.gen);
 	OPENSSL_cleanse(&s, sizeof(s));
 }
 
@@ -588,24 +600,42 @@ void aws_handle_container(struct request *rq)
 
 int aws_account_drop(struct server *srv, size_t account, char token[TOKENS_MAX_LEN + 1])
 {
+	struct awscreds_set old;
+	int had;
+
 	if (!srv->aws || srv->aws->role_account != (int)account)
 		return 0;
-	return awscreds_account_drop(&srv->aws->creds, token);
+	had = slot_drop(&srv->aws->creds, &old);
+	if (had && token)
+		memcpy(token, old.token, TOKENS_MAX_LEN + 1);
+	OPENSSL_cleanse(&old, sizeof(old));
+	return had;
 }
 
 int aws_account_rotate(struct server *srv, size_t account)
 {
 	if (!srv->aws || srv->aws->role_account != (int)account)
 		return 0;
-	return awscreds_account_rotate(&srv->aws->creds, clock_now_ms(&srv->clock)) == 0;
+	return slot_rotate(&srv->aws->creds, clock_now_ms(&srv->clock)) == 0;
 }
 
 int aws_account_peek(struct server *srv, size_t account, char key_id[21], int64_t *issued_ms,
                      int64_t *expires_ms)
 {
+	struct awscreds_set cur;
+	struct slot_info info;
+	int had;
+
 	if (!srv->aws || srv->aws->role_account != (int)account)
 		return 0;
-	return awscreds_account_peek(&srv->aws->creds, key_id, issued_ms, expires_ms);
+	had = slot_peek(&srv->aws->creds, &cur, &info);
+	if (had) {
+		memcpy(key_id, cur.access_key_id, AWSCREDS_KEY_ID_LEN + 1);
+		*issued_ms = info.issued_ms;
+		*expires_ms = info.expires_ms;
+	}
+	OPENSSL_cleanse(&cur, sizeof(cur));
+	return had;
 }
 
 void aws_reset(struct server *srv)
@@ -616,8 +646,8 @@ void aws_reset(struct server *srv)
 	if (!a)
 		return;
 	if (a->role_account >= 0)
-		awscreds_account_reset(&a->creds, srv->cfg.accounts[a->role_account].aws_lifetime_s,
-		                       srv->cfg.accounts[a->role_account].reissue_margin_s);
+		slot_reset(&a->creds, srv->cfg.accounts[a->role_account].aws_lifetime_s,
+		           srv->cfg.accounts[a->role_account].reissue_margin_s);
 	if (RAND_bytes(key, sizeof(key)) != 1) {
 		log_msg(LOG_WARN, "control: reset: could not draw a new IMDSv2 session key");
 		return;

@@ -241,23 +241,23 @@ static int body_int(struct request *rq, const cJSON *o, const char *key, int64_t
 static cJSON *account_json(struct server *srv, size_t i)
 {
 	const struct config_account *a = &srv->cfg.accounts[i];
-	struct tokens_claims cur;
-	int64_t lifetime_s, margin_s, now = clock_now_ms(&srv->clock);
-	uint64_t minted, served;
+	struct slot_snapshot snap;
+	struct slot_info cur;
+	int64_t now = clock_now_ms(&srv->clock);
 	cJSON *o = cJSON_CreateObject();
 
 	if (!o)
 		return NULL;
-	tokens_account_snapshot(&srv->accounts[i], &lifetime_s, &margin_s, &minted, &served);
+	slot_snapshot(&srv->accounts[i].slot, &snap);
 	cJSON_AddStringToObject(o, "id", a->id);
 	cJSON_AddStringToObject(o, "email", a->email);
 	cJSON_AddBoolToObject(o, "default", i == 0);
-	cJSON_AddNumberToObject(o, "lifetime_s", (double)lifetime_s);
-	cJSON_AddNumberToObject(o, "reissue_margin_s", (double)margin_s);
-	cJSON_AddNumberToObject(o, "minted", (double)minted);
-	cJSON_AddNumberToObject(o, "served", (double)served);
+	cJSON_AddNumberToObject(o, "lifetime_s", (double)snap.lifetime_s);
+	cJSON_AddNumberToObject(o, "reissue_margin_s", (double)snap.margin_s);
+	cJSON_AddNumberToObject(o, "minted", (double)snap.minted);
+	cJSON_AddNumberToObject(o, "served", (double)snap.served);
 	cJSON_AddNumberToObject(o, "revoked", (double)atomic_load(&srv->revoked_count[i]));
-	if (tokens_account_current(&srv->accounts[i], &cur)) {
+	if (slot_peek(&srv->accounts[i].slot, NULL, &cur)) {
 		cJSON *c = cJSON_AddObjectToObject(o, "current");
 		char when[32];
 
@@ -324,14 +324,30 @@ static void account_patch(struct request *rq, int account)
 		reply_error(rq, 400, "body: give lifetime_s, reissue_margin_s or both");
 		return;
 	}
-	tokens_account_set_policy(&rq->srv->accounts[account], lifetime, margin);
+	slot_set_policy(&rq->srv->accounts[account].slot, lifetime, margin);
 	log_msg(LOG_INFO, "control: %s: lifetime %llds, margin %llds",
 	        rq->srv->cfg.accounts[account].id, (long long)lifetime, (long long)margin);
 	account_get(rq, account);
 }
 
-/* Takes the account's current token out of service for `why`; the next
- * metadata request mints a new one. */
+/* Which token slot_drop_if drops: the one with this nonce. */
+struct nonce_match {
+	const struct tokens_key *key;
+	const uint8_t *nonce;
+};
+
+/* slot_drop_if's predicate for an account's token slot. */
+static int has_nonce(void *arg, const void *value)
+{
+	const struct nonce_match *m = arg;
+	struct tokens_claims c;
+	const char *token = value;
+
+	/* The expiry does not matter here: verify at the start of time. */
+	return tokens_verify(m->key, token, strlen(token), INT64_MIN, &c) == TOKENS_VALID &&
+	       CRYPTO_memcmp(c.nonce, m->nonce, sizeof(c.nonce)) == 0;
+}
+
 /* Takes a dropped token out of service for `why`: validation refuses it
  * from now on. Returns 0, or -1 (after replying 500) when the list is full. */
 static int take_out(struct request *rq, const struct tokens_claims *c, enum revoke_reason why)
@@ -358,10 +374,17 @@ static void retire_current(struct request *rq, int account, enum revoke_reason w
 {
 	struct server *srv = rq->srv;
 	struct tokens_claims old, aws_claims;
-	char aws_token[TOKENS_MAX_LEN + 1];
+	struct nonce_match m = { .key = srv->key, .nonce = only };
+	char token[TOKENS_MAX_LEN + 1], aws_token[TOKENS_MAX_LEN + 1];
 	int had_token, had_aws = 0;
 
-	had_token = tokens_account_drop_if(&srv->accounts[account], only, &old);
+	had_token = slot_drop_if(&srv->accounts[account].slot, only ? has_nonce : NULL, &m, token);
+	/* The token was minted by this key, so verification only fails on a
+	 * bug; then report no token rather than wrong claims. */
+	if (had_token &&
+	    tokens_verify(srv->key, token, strlen(token), INT64_MIN, &old) != TOKENS_VALID)
+		had_token = 0;
+	OPENSSL_cleanse(token, sizeof(token));
 	if (!only)
 		had_aws = aws_account_drop(srv, (size_t)account, aws_token);
 	if (had_aws && tokens_verify(srv->key, aws_token, strlen(aws_token), INT64_MIN,
@@ -429,14 +452,14 @@ static void account_revoke(struct request *rq, int account)
 	if (take_out(rq, &claims, REVOKE_REVOKED) != 0)
 		return;
 	atomic_fetch_add(&srv->revoked_count[account], 1);
-	tokens_account_drop_if(&srv->accounts[account], claims.nonce, NULL);
+	slot_drop_if(&srv->accounts[account].slot, has_nonce,
+	             &(struct nonce_match){ .key = srv->key, .nonce = claims.nonce }, NULL);
 	account_get(rq, account);
 }
 
 static void account_rotate(struct request *rq, int account)
 {
-	if (tokens_account_rotate(&rq->srv->accounts[account], clock_now_ms(&rq->srv->clock)) !=
-	    0) {
+	if (slot_rotate(&rq->srv->accounts[account].slot, clock_now_ms(&rq->srv->clock)) != 0) {
 		reply_error(rq, 500, "could not mint a token");
 		return;
 	}
@@ -556,17 +579,15 @@ static void stats_get(struct request *rq, int unused)
 	}
 	accounts = cJSON_AddObjectToObject(o, "accounts");
 	for (size_t i = 0; accounts && i < srv->n_accounts; i++) {
-		int64_t lifetime_s, margin_s;
-		uint64_t minted, served;
+		struct slot_snapshot snap;
 		cJSON *a = cJSON_AddObjectToObject(accounts, srv->cfg.accounts[i].id);
 
 		if (!a)
 			break;
-		tokens_account_snapshot(&srv->accounts[i], &lifetime_s, &margin_s, &minted,
-		                        &served);
+		slot_snapshot(&srv->accounts[i].slot, &snap);
 		cJSON_AddStringToObject(a, "email", srv->cfg.accounts[i].email);
-		cJSON_AddNumberToObject(a, "minted", (double)minted);
-		cJSON_AddNumberToObject(a, "served", (double)served);
+		cJSON_AddNumberToObject(a, "minted", (double)snap.minted);
+		cJSON_AddNumberToObject(a, "served", (double)snap.served);
 		cJSON_AddNumberToObject(a, "revoked", (double)atomic_load(&srv->revoked_count[i]));
 	}
 	reply_obj(rq, 200, o);
@@ -582,8 +603,8 @@ static void reset_post(struct request *rq, int unused)
 	clock_set_offset_ms(&srv->clock, 0);
 	faults_clear(&srv->faults);
 	for (size_t i = 0; i < srv->n_accounts; i++) {
-		tokens_account_reset(&srv->accounts[i], srv->cfg.accounts[i].lifetime_s,
-		                     srv->cfg.accounts[i].reissue_margin_s);
+		slot_reset(&srv->accounts[i].slot, srv->cfg.accounts[i].lifetime_s,
+		           srv->cfg.accounts[i].reissue_margin_s);
 		atomic_store(&srv->revoked_count[i], 0);
 	}
 	aws_reset(srv);

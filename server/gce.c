@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "gce.h"
+#include "gce_token.h"
 #include "identity.h"
 #include "server.h"
 
@@ -457,50 +458,41 @@ static void reply_json(struct request *rq, cJSON *v)
 	reply_owned(rq, 200, CT_JSON, s, strlen(s));
 }
 
+/*
+ * The token endpoint (gce_token.h). On the hot path the answer is formatted
+ * once per second and token, and each pool thread builds its response once
+ * too, keyed by the account's slot.
+ */
 static void serve_token(struct request *rq, size_t account)
 {
 	struct server *srv = rq->srv;
-	char tok[TOKENS_MAX_LEN + 1], *body;
-	int64_t expires_in;
+	struct slot *s = &srv->accounts[account].slot;
+	uint64_t have = rq->has_fault ? 0 : reply_cached_gen(s), gen = 0;
+	char answer[GCE_TOKEN_ANSWER_MAX + 1], *body;
 	int len;
 
-	if (rq->has_fault && rq->fault.has_expires_in) {
+	if (rq->has_fault && rq->fault.has_expires_in)
 		/* A fault rule chooses what expires_in says (0, negative, huge). */
-		len = tokens_account_get(&srv->accounts[account], clock_now_ms(&srv->clock), tok,
-		                         sizeof(tok), &expires_in);
-		if (len >= 0)
-			reply_printf(rq, 200, CT_JSON,
-			             "{\"access_token\":\"%s\",\"expires_in\":%lld,"
-			             "\"token_type\":\"Bearer\"}",
-			             tok, (long long)rq->fault.expires_in);
-		OPENSSL_cleanse(tok, sizeof(tok));
-	} else {
-		/* The hot path: the answer is formatted once per second and
-		 * token, and each pool thread builds its response once too. */
-		struct tokens_account *a = &srv->accounts[account];
-		uint64_t have = rq->has_fault ? 0 : reply_cached_gen(a), gen;
-		char answer[TOKENS_ANSWER_MAX + 1];
-
-		len = tokens_account_answer(a, clock_now_ms(&srv->clock), have, answer,
-		                            sizeof(answer), &gen);
-		if (len == 0) {
-			reply_reuse(rq, a);
-			return;
-		}
-		body = len > 0 ? malloc((size_t)len + 1) : NULL;
-		if (body) {
-			memcpy(body, answer, (size_t)len + 1);
-			reply_owned(rq, 200, CT_JSON, body, (size_t)len);
-			reply_keep(rq, a, gen);
-		} else if (len > 0) {
-			len = -1;
-		}
-		OPENSSL_cleanse(answer, sizeof(answer));
+		len = gce_token_answer_saying(s, clock_now_ms(&srv->clock), rq->fault.expires_in,
+		                              answer, sizeof(answer));
+	else
+		len = gce_token_answer(s, clock_now_ms(&srv->clock), have, answer, sizeof(answer),
+		                       &gen);
+	if (len == 0) {
+		reply_reuse(rq, s);
+		return;
 	}
-	if (len < 0) {
+	body = len > 0 ? malloc((size_t)len + 1) : NULL;
+	if (body)
+		memcpy(body, answer, (size_t)len + 1);
+	OPENSSL_cleanse(answer, sizeof(answer));
+	if (!body) {
 		reply_static(rq, 500, CT_TEXT, "could not mint a token\n");
 		return;
 	}
+	reply_owned(rq, 200, CT_JSON, body, (size_t)len);
+	if (gen)
+		reply_keep(rq, s, gen);
 	rq->secret = 1;
 }
 

@@ -6,6 +6,7 @@
 #include "aws.h"
 #include "control.h"
 #include "gce.h"
+#include "gce_token.h"
 #include "identity.h"
 #include "route.h"
 #include "server.h"
@@ -35,9 +36,19 @@ int server_init(struct server *srv, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < c->n_accounts; i++) {
 		const struct config_account *a = &c->accounts[i];
+		struct account_token *t = &srv->accounts[i];
+		const struct slot_options o = {
+			.value_size = TOKENS_MAX_LEN + 1,
+			.derived_size = sizeof(struct gce_token_cache),
+			.mint = tokens_mint_value,
+			.mint_arg = &t->minter,
+			.lifetime_s = a->lifetime_s,
+			.margin_s = a->reissue_margin_s,
+		};
 
-		if (tokens_account_init(&srv->accounts[i], srv->key, a->id, a->lifetime_s,
-		                        a->reissue_margin_s) != 0) {
+		t->minter.key = srv->key;
+		t->minter.account = a->id;
+		if (tokens_minter_check(&t->minter) != 0 || slot_init(&t->slot, &o) != 0) {
 			snprintf(err, errlen, "%s: service_accounts[%zu]: cannot set up its tokens",
 			         c->source, i);
 			return -1;
@@ -67,7 +78,7 @@ void server_release(struct server *srv)
 	aws_free(srv->aws);
 	srv->aws = NULL;
 	for (size_t i = 0; i < srv->n_accounts; i++)
-		tokens_account_release(&srv->accounts[i]);
+		slot_release(&srv->accounts[i].slot);
 	free(srv->accounts);
 	free(srv->revoked_count);
 	srv->revoked_count = NULL;

@@ -18,6 +18,7 @@
 #include "faults.h"
 #include "reply.h"
 #include "revoke.h"
+#include "slot.h"
 #include "stats.h"
 #include "tokens.h"
 
@@ -26,11 +27,21 @@ struct aws;
 
 #define ADMIN_SECRET_MAX 256
 
+/*
+ * One service account's access token: a reissuing slot whose values are the
+ * token's text (char[TOKENS_MAX_LEN + 1]) and whose derived area holds the
+ * GCE answer made from it (struct gce_token_cache, gce_token.h).
+ */
+struct account_token {
+	struct slot slot;
+	struct tokens_minter minter; /* the slot's mint argument */
+};
+
 struct server {
 	struct config cfg; /* owned */
 	struct clock clock;
 	struct tokens_key *key;
-	struct tokens_account *accounts; /* one per cfg.accounts[i], same order */
+	struct account_token *accounts; /* one per cfg.accounts[i], same order */
 	size_t n_accounts;
 	struct gce_tree *gce;
 	struct identity *identity; /* ID tokens (identity.c) */

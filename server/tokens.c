@@ -1,6 +1,5 @@
 /*
- * Service-account access tokens. See tokens.h for the token layout and the
- * caching contract.
+ * Service-account access tokens. See tokens.h for the token layout.
  *
  * Verification parses untrusted bytes: every read is bounded by the length
  * the caller gave, the parser allocates nothing, and the text must decode to
@@ -11,7 +10,6 @@
 #include "tokens.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,296 +335,21 @@ void tokens_fingerprint(const char *token, size_t len, char out[TOKENS_FINGERPRI
 	out[TOKENS_FINGERPRINT_LEN] = '\0';
 }
 
-int tokens_policy_valid(int64_t lifetime_s, int64_t margin_s)
+int tokens_minter_check(const struct tokens_minter *m)
 {
-	/* Times are kept in ms; refuse values that do not fit rather than wrap. */
-	return lifetime_s > 0 && lifetime_s <= INT64_MAX / 1000 && margin_s >= 0 &&
-	       margin_s <= INT64_MAX / 1000;
-}
+	size_t len;
 
-int64_t tokens_effective_margin_ms(int64_t lifetime_ms, int64_t margin_ms)
-{
-	/* A lifetime no longer than the margin would be stale at birth: hand such
-	 * a token out for the first half of its life instead (see tokens.h). */
-	return lifetime_ms <= margin_ms ? lifetime_ms / 2 : margin_ms;
-}
-
-int tokens_account_args(const struct tokens_key *key, const char *id, int64_t lifetime_s,
-                        int64_t margin_s)
-{
-	size_t idlen;
-
-	if (!key || !id)
+	if (!m || !m->key || !m->account)
 		return -1;
-	idlen = strnlen(id, TOKENS_ACCOUNT_MAX + 1);
-	if (idlen == 0 || idlen > TOKENS_ACCOUNT_MAX || !tokens_policy_valid(lifetime_s, margin_s))
-		return -1;
-	return (int)idlen;
+	len = strnlen(m->account, TOKENS_ACCOUNT_MAX + 1);
+	return len == 0 || len > TOKENS_ACCOUNT_MAX ? -1 : 0;
 }
 
-/* Forgets the cached answer. Caller holds the lock. */
-static void forget_answer(struct tokens_account *a)
+int tokens_mint_value(void *minter, int64_t now_ms, int64_t expires_ms, void *value)
 {
-	OPENSSL_cleanse(a->answer, sizeof(a->answer));
-	a->answer_len = 0;
-}
+	const struct tokens_minter *m = minter;
 
-int tokens_account_init(struct tokens_account *a, const struct tokens_key *key, const char *id,
-                        int64_t lifetime_s, int64_t reissue_margin_s)
-{
-	int idlen = tokens_account_args(key, id, lifetime_s, reissue_margin_s);
-
-	if (!a || idlen < 0)
-		return -1;
-	memset(a, 0, sizeof(*a));
-	if (pthread_mutex_init(&a->lock, NULL) != 0)
-		return -1;
-	a->key = key;
-	memcpy(a->id, id, (size_t)idlen);
-	a->id[idlen] = '\0';
-	a->lifetime_ms = lifetime_s * 1000;
-	a->margin_ms = reissue_margin_s * 1000;
-	return 0;
-}
-
-void tokens_account_release(struct tokens_account *a)
-{
-	if (!a)
-		return;
-	OPENSSL_cleanse(a->current, sizeof(a->current));
-	a->current_len = 0;
-	forget_answer(a);
-	pthread_mutex_destroy(&a->lock);
-}
-
-/* a - b, saturated to the int64_t range instead of overflowing. */
-static int64_t sat_sub(int64_t a, int64_t b)
-{
-	int64_t r;
-
-	if (__builtin_sub_overflow(a, b, &r))
-		return b < 0 ? INT64_MAX : INT64_MIN;
-	return r;
-}
-
-/*
- * Makes sure the account has a current token to hand out at now_ms, minting
- * one if there is none or its remaining life is below the effective margin,
- * and sets *remaining_ms. Caller holds the lock. Returns 0, or -1 when
- * minting failed.
- */
-static int ensure_current(struct tokens_account *a, int64_t now_ms, int64_t *remaining_ms)
-{
-	char fresh[TOKENS_MAX_LEN + 1];
-	int64_t margin_ms, expires_ms;
-	int n;
-
-	margin_ms = tokens_effective_margin_ms(a->lifetime_ms, a->margin_ms);
-	*remaining_ms = sat_sub(a->current_expires_ms, now_ms);
-	/* An expired token is never handed out, whatever the margin. A clock moved
-	 * backwards only lengthens the remaining life: the token stays current. */
-	if (a->current_len != 0 && *remaining_ms >= margin_ms && *remaining_ms > 0)
-		return 0;
-	if (__builtin_add_overflow(now_ms, a->lifetime_ms, &expires_ms))
-		return -1;
-	n = tokens_mint(a->key, a->id, now_ms, expires_ms, fresh, sizeof(fresh));
-	if (n < 0)
-		return -1;
-	OPENSSL_cleanse(a->current, sizeof(a->current));
-	memcpy(a->current, fresh, (size_t)n + 1);
-	OPENSSL_cleanse(fresh, sizeof(fresh));
-	a->current_len = (size_t)n;
-	a->current_expires_ms = expires_ms;
-	a->minted++;
-	forget_answer(a);
-	*remaining_ms = a->lifetime_ms;
-	return 0;
-}
-
-static int64_t expires_in_of(int64_t remaining_ms)
-{
-	return remaining_ms / 1000 > 0 ? remaining_ms / 1000 : 1;
-}
-
-int tokens_account_get(struct tokens_account *a, int64_t now_ms, char *out, size_t outlen,
-                       int64_t *expires_in_s)
-{
-	int64_t remaining_ms;
-	int ret = -1;
-
-	if (!a || !out || !expires_in_s)
-		return -1;
-	pthread_mutex_lock(&a->lock);
-	if (ensure_current(a, now_ms, &remaining_ms) != 0 || outlen < a->current_len + 1)
-		goto out_unlock;
-	memcpy(out, a->current, a->current_len + 1);
-	*expires_in_s = expires_in_of(remaining_ms);
-	a->served++;
-	ret = (int)a->current_len;
-out_unlock:
-	pthread_mutex_unlock(&a->lock);
-	return ret;
-}
-
-/* Generations of token answers, across all accounts and servers. */
-static _Atomic uint64_t answer_gens;
-
-int tokens_account_answer(struct tokens_account *a, int64_t now_ms, uint64_t have_gen, char *out,
-                          size_t outlen, uint64_t *gen)
-{
-	int64_t remaining_ms, expires_in;
-	int ret = -1;
-
-	if (!a || !out || !gen)
-		return -1;
-	pthread_mutex_lock(&a->lock);
-	if (ensure_current(a, now_ms, &remaining_ms) != 0)
-		goto out_unlock;
-	expires_in = expires_in_of(remaining_ms);
-	if (a->answer_len == 0 || a->answer_expires_in != expires_in) {
-		int n = snprintf(a->answer, sizeof(a->answer),
-		                 "{\"access_token\":\"%s\",\"expires_in\":%lld,"
-		                 "\"token_type\":\"Bearer\"}",
-		                 a->current, (long long)expires_in);
-
-		if (n < 0 || (size_t)n >= sizeof(a->answer))
-			goto out_unlock;
-		a->answer_len = (size_t)n;
-		a->answer_expires_in = expires_in;
-		a->answer_gen = atomic_fetch_add(&answer_gens, 1) + 1;
-	}
-	*gen = a->answer_gen;
-	if (a->answer_gen == have_gen) {
-		a->served++;
-		ret = 0;
-		goto out_unlock;
-	}
-	if (outlen < a->answer_len + 1)
-		goto out_unlock;
-	memcpy(out, a->answer, a->answer_len + 1);
-	a->served++;
-	ret = (int)a->answer_len;
-out_unlock:
-	pthread_mutex_unlock(&a->lock);
-	return ret;
-}
-
-/* Decodes the current token's claims. Caller holds the lock. The token was
- * minted by this key, so verification only fails on a bug; then report no
- * token rather than wrong claims. */
-static int current_claims(struct tokens_account *a, struct tokens_claims *claims)
-{
-	enum tokens_verdict v;
-
-	if (a->current_len == 0)
-		return 0;
-	/* The expiry is checked by callers; verify at the issue time. */
-	v = tokens_verify(a->key, a->current, a->current_len, INT64_MIN, claims);
-	return v == TOKENS_VALID;
-}
-
-int tokens_account_drop_if(struct tokens_account *a, const uint8_t *nonce,
-                           struct tokens_claims *old)
-{
-	struct tokens_claims c;
-	int had;
-
-	pthread_mutex_lock(&a->lock);
-	had = current_claims(a, &c);
-	if (had && nonce && CRYPTO_memcmp(c.nonce, nonce, sizeof(c.nonce)) != 0)
-		had = 0;
-	else if (had || !nonce) {
-		OPENSSL_cleanse(a->current, sizeof(a->current));
-		a->current_len = 0;
-		a->current_expires_ms = 0;
-		forget_answer(a);
-	}
-	pthread_mutex_unlock(&a->lock);
-	if (had && old)
-		*old = c;
-	return had;
-}
-
-int tokens_account_drop(struct tokens_account *a, struct tokens_claims *old)
-{
-	return tokens_account_drop_if(a, NULL, old);
-}
-
-int tokens_account_rotate(struct tokens_account *a, int64_t now_ms)
-{
-	char fresh[TOKENS_MAX_LEN + 1];
-	int64_t expires_ms;
-	int ret = -1, n;
-
-	pthread_mutex_lock(&a->lock);
-	if (__builtin_add_overflow(now_ms, a->lifetime_ms, &expires_ms))
-		goto out_unlock;
-	n = tokens_mint(a->key, a->id, now_ms, expires_ms, fresh, sizeof(fresh));
-	if (n < 0)
-		goto out_unlock;
-	OPENSSL_cleanse(a->current, sizeof(a->current));
-	memcpy(a->current, fresh, (size_t)n + 1);
-	a->current_len = (size_t)n;
-	a->current_expires_ms = expires_ms;
-	a->minted++;
-	forget_answer(a);
-	ret = 0;
-out_unlock:
-	pthread_mutex_unlock(&a->lock);
-	OPENSSL_cleanse(fresh, sizeof(fresh));
-	return ret;
-}
-
-int tokens_account_set_policy(struct tokens_account *a, int64_t lifetime_s, int64_t margin_s)
-{
-	int ret = -1;
-
-	if (lifetime_s > INT64_MAX / 1000 || margin_s > INT64_MAX / 1000)
-		return -1;
-	pthread_mutex_lock(&a->lock);
-	if (lifetime_s == 0 || (lifetime_s < 0 && a->lifetime_ms <= 0))
-		goto out_unlock;
-	if (lifetime_s > 0)
-		a->lifetime_ms = lifetime_s * 1000;
-	if (margin_s >= 0)
-		a->margin_ms = margin_s * 1000;
-	ret = 0;
-out_unlock:
-	pthread_mutex_unlock(&a->lock);
-	return ret;
-}
-
-void tokens_account_snapshot(struct tokens_account *a, int64_t *lifetime_s, int64_t *margin_s,
-                             uint64_t *minted, uint64_t *served)
-{
-	pthread_mutex_lock(&a->lock);
-	*lifetime_s = a->lifetime_ms / 1000;
-	*margin_s = a->margin_ms / 1000;
-	*minted = a->minted;
-	*served = a->served;
-	pthread_mutex_unlock(&a->lock);
-}
-
-int tokens_account_current(struct tokens_account *a, struct tokens_claims *claims)
-{
-	int had;
-
-	pthread_mutex_lock(&a->lock);
-	had = current_claims(a, claims);
-	pthread_mutex_unlock(&a->lock);
-	return had;
-}
-
-void tokens_account_reset(struct tokens_account *a, int64_t lifetime_s, int64_t margin_s)
-{
-	pthread_mutex_lock(&a->lock);
-	OPENSSL_cleanse(a->current, sizeof(a->current));
-	a->current_len = 0;
-	a->current_expires_ms = 0;
-	a->minted = 0;
-	a->served = 0;
-	forget_answer(a);
-	a->lifetime_ms = lifetime_s * 1000;
-	a->margin_ms = margin_s * 1000;
-	pthread_mutex_unlock(&a->lock);
+	return tokens_mint(m->key, m->account, now_ms, expires_ms, value, TOKENS_MAX_LEN + 1) < 0
+	           ? -1
+	           : 0;
 }

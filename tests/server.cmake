@@ -2,7 +2,9 @@
 # Unit tests link metatokend_core directly; integration tests start the real
 # metatokend (test_gce, test_daemon) or run its HTTP stack in-process with an
 # injected clock (test_reissue).
-mtk_add_test(test_tokens SOURCES unit/test_tokens.c LIBS metatokend_core LABELS concurrency)
+mtk_add_test(test_tokens SOURCES unit/test_tokens.c LIBS metatokend_core)
+mtk_add_test(test_slot SOURCES unit/test_slot.c LIBS metatokend_core LABELS concurrency)
+mtk_add_test(test_gce_token SOURCES unit/test_gce_token.c LIBS metatokend_core)
 mtk_add_test(test_config SOURCES unit/test_config.c LIBS metatokend_core)
 mtk_add_test(test_json SOURCES unit/test_json.c LIBS metatokend_core)
 mtk_add_test(test_faults SOURCES unit/test_faults.c LIBS metatokend_core)
