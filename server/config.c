@@ -104,8 +104,8 @@ out:
 static int parse_root(struct json_reader *r, const cJSON *root, struct config *c)
 {
 	static const char *const keys[] = {
-		"listen",           "signing_key", "project", "instance", "yandex",
-		"service_accounts", "control",     "aws",     NULL,
+		"listen", "signing_key",      "allowed_hosts", "limits", "project", "instance",
+		"yandex", "service_accounts", "control",       "aws",    NULL,
 	};
 	const cJSON *item;
 
@@ -118,6 +118,12 @@ static int parse_root(struct json_reader *r, const cJSON *root, struct config *c
 		return -1;
 	if (json_dup_string(r, root, "signing_key", JSON_NONEMPTY, 0, NULL, &c->signing_key_path) <
 	    0)
+		return -1;
+	if ((item = cJSON_GetObjectItemCaseSensitive(root, "allowed_hosts")) &&
+	    config__parse_allowed_hosts(r, item, c))
+		return -1;
+	if ((item = cJSON_GetObjectItemCaseSensitive(root, "limits")) &&
+	    config__parse_limits(r, item, c))
 		return -1;
 	if ((item = cJSON_GetObjectItemCaseSensitive(root, "project")) &&
 	    config__parse_project(r, item, c))
@@ -383,6 +389,7 @@ void config_release(struct config *c)
 	free(c->listen_host);
 	free(c->signing_key_path);
 	config__release_sections(c);
+	config__release_server(c);
 	config__release_accounts(c);
 	memset(c, 0, sizeof(*c));
 }

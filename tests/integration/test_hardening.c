@@ -520,3 +520,21 @@ Test(hardening, a_client_that_closed_its_side_does_not_keep_a_slot)
 	cr_assert_eq(c.timed_out, 0);
 	close(fd);
 }
+
+Test(hardening, names_in_allowed_hosts_are_accepted_too)
+{
+	char out[4096];
+
+	cr_assert_eq(test_inproc_start(&ip, "{\"allowed_hosts\": [\"dev.test\"]}", NULL), 0);
+	port = atoi(strrchr(ip.srv.bound, ':') + 1);
+	cr_assert(ask("GET", TOKEN_PATH,
+	              "Host: DEV.test:8169\r\n"
+	              "Metadata-Flavor: Google\r\n",
+	              out, sizeof(out)) > 0);
+	cr_assert(strncmp(out, "HTTP/1.1 200", 12) == 0, "%s", out);
+	cr_assert(ask("GET", TOKEN_PATH,
+	              "Host: dev.test.evil\r\n"
+	              "Metadata-Flavor: Google\r\n",
+	              out, sizeof(out)) > 0);
+	cr_assert(strncmp(out, "HTTP/1.1 403", 12) == 0, "%s", out);
+}

@@ -750,3 +750,44 @@ Test(config, aws_role_errors)
 	             "cfg.json: service_accounts[1].aws_role: service_accounts[0] already has the "
 	             "instance's role; only one account may have aws_role (got \"r2\")");
 }
+
+Test(config, allowed_hosts_and_limits_are_read)
+{
+	struct config c;
+
+	expect_ok("{\"allowed_hosts\": [\"dev.test\", \"10.0.0.5\", \"[fd00::1]\"],"
+	          " \"limits\": {\"connections\": 512, \"per_client\": 64, \"held_requests\": 10,"
+	          " \"header_timeout_s\": 5, \"idle_timeout_s\": 60}}",
+	          &c);
+	cr_assert_eq(c.n_allowed_hosts, 3);
+	cr_assert_str_eq(c.allowed_hosts[0], "dev.test");
+	cr_assert_str_eq(c.allowed_hosts[2], "[fd00::1]");
+	cr_assert_eq(c.max_connections, 512);
+	cr_assert_eq(c.per_client_connections, 64);
+	cr_assert_eq(c.max_held_requests, 10);
+	cr_assert_eq(c.header_timeout_ms, 5000);
+	cr_assert_eq(c.idle_timeout_ms, 60000);
+	config_release(&c);
+	/* Absent, they keep the daemon's defaults (0 here). */
+	expect_ok("{}", &c);
+	cr_assert_eq(c.n_allowed_hosts, 0);
+	cr_assert_eq(c.max_connections, 0);
+	config_release(&c);
+}
+
+Test(config, bad_allowed_hosts_and_limits_say_where)
+{
+	expect_error("{\"allowed_hosts\": \"dev.test\"}",
+	             "cfg.json: allowed_hosts: must be an array of host names (got \"dev.test\")");
+	expect_error("{\"allowed_hosts\": [\"ok.test\", \"evil.test:80\"]}",
+	             "cfg.json: allowed_hosts[1]: must be a host name (letters, digits, '.' and "
+	             "'-'), without a port (got \"evil.test:80\")");
+	expect_error("{\"allowed_hosts\": [\"\"]}",
+	             "cfg.json: allowed_hosts[0]: must be a non-empty string (got \"\")");
+	expect_error("{\"limits\": {\"connections\": 0}}",
+	             "cfg.json: limits.connections: must be a positive integer (got 0)");
+	expect_error("{\"limits\": {\"header_timeout_s\": 3601}}",
+	             "cfg.json: limits.header_timeout_s: must be at most 3600 (got 3601)");
+	expect_error("{\"limits\": {\"idle_timeout\": 5}}",
+	             "cfg.json: limits.idle_timeout: unknown key");
+}
