@@ -487,31 +487,6 @@ Test(control, faults_drop_malformed_truncated_and_expires_in)
 	test_response_free(&r);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-Test(control, latency_holds_only_the_matched_requests)
-{
-	struct test_response r;
-	char url[256];
-	int64_t t0;
-
-	ctl_ok("POST", "faults",
-	       "{\"path\": \"/computeMetadata/v1/project/\", \"latency_ms\": 300, \"count\": 1}");
-	snprintf(url, sizeof(url), "%s/computeMetadata/v1/project/project-id", srv.base_url);
-	t0 = mono_ms();
-	cr_assert_eq(test_http_gce(url, &r), 0);
-	cr_assert_eq(r.status, 200);
-	cr_assert_str_eq(r.body, "metatoken-local");
-	cr_assert_geq(mono_ms() - t0, 300, "the request was not held");
-	test_response_free(&r);
-}
-
 Test(control, stats_count_requests_and_tokens)
 {
 	char t[512];
