@@ -5,11 +5,7 @@
  */
 #include "daemon.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <microhttpd.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -17,73 +13,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "cpus.h"
+#include "conns.h"
 #include "delays.h"
+#include "listener.h"
 #include "log.h"
 #include "reply.h"
 
 #define LOG_PATH_MAX    160           /* longest path a log line shows */
 #define DISCARD_MAX     (1024 * 1024) /* the most of a too-long chunked body read */
 #define SWEEP_MS        250           /* how often deadlines are checked */
-#define WARN_EVERY_MS   10000         /* one warning per cap in this long */
-#define ADDR_BUCKETS    1024          /* per-client counts: a power of two */
 #define MHD_SPARE_CONNS 32            /* accepted past the cap only to say 503 */
 
 /* Where a connection is in its life, for the deadlines. */
-enum conn_state {
-	CONN_IDLE,    /* waiting for a request line (since: accept or last answer) */
-	CONN_READING, /* request line seen, headers or body still coming */
-	CONN_BUSY,    /* read whole: being answered, or held */
-};
-
-enum refusal { REFUSE_NONE, REFUSE_CONNECTIONS, REFUSE_PER_CLIENT };
-
-/* A client address and how many connections it has open. */
-struct addr_count {
-	struct addr_count *next;
-	unsigned char addr[16];
-	unsigned len;
-	unsigned count;
-};
-
-/* One open connection: MHD's socket context for it. */
-struct conn_rec {
-	struct conn_rec *prev, *next;
-	struct addr_count *addr;
-	int fd;
-	enum conn_state state;
-	int64_t since_ms; /* on the wait clock */
-	enum refusal refuse;
-	int shut; /* shut down by a deadline or the drain */
-};
-
 struct daemon {
 	struct daemon_config cfg;
 	struct daemon_limits limits;
 	struct MHD_Daemon *mhd;
 	struct delays *delays;
-	int listen_fd;
-	char bound[80];      /* "127.0.0.1:8169", "[::1]:8169" */
-	char bound_host[64]; /* "127.0.0.1", "::1" */
-	int bound_loopback;
+	struct listener listener;
+	struct conns conns;
 	unsigned threads;
 	_Atomic int draining;
-
-	/* The open connections, under lock. */
-	pthread_mutex_t lock;
-	pthread_cond_t closed; /* signalled when one closes */
-	struct conn_rec *conns;
-	unsigned n_open;
-	struct addr_count *addrs[ADDR_BUCKETS];
-	unsigned cap_hits, timed_out;
-	int64_t warned_ms[3]; /* when each cap was last warned about */
 };
 
 /* Per-request state, MHD's req_cls: made when the request line arrives
@@ -147,147 +103,23 @@ static void copy_for_log(char *dst, size_t cap, const char *s, char stop)
 		memcpy(dst + (cap > 4 ? cap - 4 : 0), "...", cap > 4 ? 4 : 0);
 }
 
-/* Logs a warning about cap `which`, at most once every WARN_EVERY_MS.
- * Caller holds d->lock. */
-static void warn_cap(struct daemon *d, int which, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void warn_cap(struct daemon *d, int which, const char *fmt, ...)
-{
-	int64_t now = now_ms(d);
-	char line[256];
-	va_list ap;
-
-	d->cap_hits++;
-	if (d->warned_ms[which] && now - d->warned_ms[which] < WARN_EVERY_MS)
-		return;
-	d->warned_ms[which] = now;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	log_msg(LOG_WARN, "%s", line);
-}
-
-/* ---- connections and their caps ---- */
-
-static unsigned addr_key(const struct sockaddr *sa, unsigned char out[16])
-{
-	if (sa && sa->sa_family == AF_INET6) {
-		memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-		return 16;
-	}
-	if (sa && sa->sa_family == AF_INET) {
-		memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return 4;
-	}
-	return 0;
-}
-
-/* The count for this address, made at zero if new. Caller holds d->lock. */
-static struct addr_count *addr_get(struct daemon *d, const unsigned char *key, unsigned len)
-{
-	uint32_t h = 2166136261u;
-	struct addr_count **b, *a;
-
-	for (unsigned i = 0; i < len; i++)
-		h = (h ^ key[i]) * 16777619u;
-	b = &d->addrs[h & (ADDR_BUCKETS - 1)];
-	for (a = *b; a; a = a->next)
-		if (a->len == len && memcmp(a->addr, key, len) == 0)
-			return a;
-	a = calloc(1, sizeof(*a));
-	if (!a)
-		return NULL;
-	memcpy(a->addr, key, len);
-	a->len = len;
-	a->next = *b;
-	*b = a;
-	return a;
-}
-
-static void addr_put(struct daemon *d, struct addr_count *a)
-{
-	uint32_t h = 2166136261u;
-	struct addr_count **b;
-
-	if (!a || --a->count > 0)
-		return;
-	for (unsigned i = 0; i < a->len; i++)
-		h = (h ^ a->addr[i]) * 16777619u;
-	for (b = &d->addrs[h & (ADDR_BUCKETS - 1)]; *b != a; b = &(*b)->next)
-		;
-	*b = a->next;
-	free(a);
-}
-
-static void conn_started(struct daemon *d, struct MHD_Connection *conn, void **socket_context)
-{
-	const union MHD_ConnectionInfo *ci;
-	struct conn_rec *rec = calloc(1, sizeof(*rec));
-	unsigned char key[16];
-	unsigned len;
-
-	*socket_context = rec;
-	if (!rec)
-		return;
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	rec->fd = ci ? ci->connect_fd : -1;
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	len = addr_key(ci ? ci->client_addr : NULL, key);
-	pthread_mutex_lock(&d->lock);
-	rec->since_ms = now_ms(d);
-	rec->next = d->conns;
-	if (d->conns)
-		d->conns->prev = rec;
-	d->conns = rec;
-	d->n_open++;
-	rec->addr = addr_get(d, key, len);
-	if (rec->addr)
-		rec->addr->count++;
-	if (d->n_open > d->limits.connections) {
-		rec->refuse = REFUSE_CONNECTIONS;
-		warn_cap(d, 0,
-		         "connection cap reached: %u connections open (limit %u); new ones get 503",
-		         d->n_open, d->limits.connections);
-	} else if (rec->addr && rec->addr->count > d->limits.per_client) {
-		rec->refuse = REFUSE_PER_CLIENT;
-		warn_cap(d, 1,
-		         "per-client connection cap reached: one client address has %u connections "
-		         "(limit %u); its new ones get 503",
-		         rec->addr->count, d->limits.per_client);
-	}
-	pthread_mutex_unlock(&d->lock);
-	/* Deadlines need the sweep, which runs on the timer thread. */
-	delays_wake(d->delays);
-}
-
-/* MHD calls this before it closes the socket, so a sweep that shuts a
- * socket down under d->lock never touches a descriptor reused since. */
-static void conn_closed(struct daemon *d, struct conn_rec *rec)
-{
-	if (!rec)
-		return;
-	pthread_mutex_lock(&d->lock);
-	if (rec->prev)
-		rec->prev->next = rec->next;
-	else
-		d->conns = rec->next;
-	if (rec->next)
-		rec->next->prev = rec->prev;
-	d->n_open--;
-	addr_put(d, rec->addr);
-	pthread_cond_broadcast(&d->closed);
-	pthread_mutex_unlock(&d->lock);
-	free(rec);
-}
-
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-	if (code == MHD_CONNECTION_NOTIFY_STARTED)
-		conn_started(cls, conn, socket_context);
-	else
-		conn_closed(cls, *socket_context);
+	struct daemon *d = cls;
+	const union MHD_ConnectionInfo *fd, *peer;
+
+	if (code != MHD_CONNECTION_NOTIFY_STARTED) {
+		/* Before libmicrohttpd closes the socket (conns.h). */
+		conns_closed(&d->conns, *socket_context);
+		return;
+	}
+	fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	peer = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	*socket_context =
+	    conns_opened(&d->conns, fd ? fd->connect_fd : -1, peer ? peer->client_addr : NULL);
+	/* Deadlines need the sweep, which runs on the timer thread. */
+	delays_wake(d->delays);
 }
 
 static struct conn_rec *conn_of(struct MHD_Connection *conn)
@@ -298,68 +130,12 @@ static struct conn_rec *conn_of(struct MHD_Connection *conn)
 	return ci ? ci->socket_context : NULL;
 }
 
-static void set_state(struct daemon *d, struct conn_rec *rec, enum conn_state state)
-{
-	if (!rec)
-		return;
-	pthread_mutex_lock(&d->lock);
-	rec->state = state;
-	rec->since_ms = now_ms(d);
-	pthread_mutex_unlock(&d->lock);
-}
-
-/* Whether bytes of a next request wait unread on fd. */
-static int has_pending_input(int fd)
-{
-	int n = 0;
-
-	return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
-}
-
-/* Whether the client has closed its side of an idle connection: then no
- * request can come, and libmicrohttpd would keep the slot until the idle
- * timeout. */
-static int client_done(int fd)
-{
-	char c;
-
-	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-}
-
-/*
- * The deadlines: a request that has not arrived whole within the header
- * timeout of its request line, or a connection idle past the idle timeout,
- * is shut down; libmicrohttpd then sees the end of the stream and closes
- * it. While draining, idle connections with nothing to read go at once.
- * Runs on the timer thread (or a test's daemon_poll).
- */
+/* The timer's sweep: the deadlines (conns.h). */
 static void sweep(void *cls)
 {
 	struct daemon *d = cls;
-	int draining = atomic_load(&d->draining);
-	int64_t now = now_ms(d);
 
-	pthread_mutex_lock(&d->lock);
-	for (struct conn_rec *r = d->conns; r; r = r->next) {
-		int64_t age = now - r->since_ms;
-		int late = 0, done = 0;
-
-		if (r->shut || r->fd < 0)
-			continue;
-		if (r->state == CONN_READING)
-			late = age >= d->limits.header_timeout_ms;
-		else if (r->state == CONN_IDLE)
-			late = age >= d->limits.idle_timeout_ms;
-		if (r->state == CONN_IDLE && !late)
-			done = client_done(r->fd) || (draining && !has_pending_input(r->fd));
-		if (!late && !done)
-			continue;
-		r->shut = 1;
-		if (late)
-			d->timed_out++;
-		shutdown(r->fd, SHUT_RDWR);
-	}
-	pthread_mutex_unlock(&d->lock);
+	conns_sweep(&d->conns, atomic_load(&d->draining));
 }
 
 /* ---- requests ---- */
@@ -379,7 +155,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	/* libmicrohttpd decodes %00 into a NUL that would cut the path short:
 	 * ".../token%00.json" must not be served as the token. */
 	st->nul_in_url = strstr(uri, "%00") != NULL;
-	set_state(d, st->rec, CONN_READING);
+	conns_set_state(&d->conns, st->rec, CONN_READING);
 	return st;
 }
 
@@ -492,14 +268,12 @@ static enum MHD_Result answer(struct daemon *d, struct req_state *st)
 		if (delays_hold(d->delays, rq->conn, rq->hold_ms) == 0)
 			return MHD_YES; /* libmicrohttpd calls on_request again */
 		/* Over the cap on held requests, or stopping: go on at once. */
-		if (!atomic_load(&d->draining)) {
-			pthread_mutex_lock(&d->lock);
-			warn_cap(d, 2,
-			         "held-request cap reached (%u held); a request that asked to wait "
-			         "was answered at once",
-			         d->limits.held);
-			pthread_mutex_unlock(&d->lock);
-		}
+		if (!atomic_load(&d->draining))
+			conns_warn(
+			    &d->conns, CAP_HELD,
+			    "held-request cap reached (%u held); a request that asked to wait "
+			    "was answered at once",
+			    d->limits.held);
 	}
 	if (rq->drop)
 		return MHD_NO; /* libmicrohttpd closes the connection, no response */
@@ -527,9 +301,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		st->rq.path = url;
 		st->rq.req_body = "";
 		copy_for_log(st->method, sizeof(st->method), method, '\0');
-		if (st->rec && st->rec->refuse != REFUSE_NONE)
+		if (st->rec && st->rec->refuse != CONN_OK)
 			refuse(st, 503,
-			       st->rec->refuse == REFUSE_CONNECTIONS
+			       st->rec->refuse == CONN_OVER_TOTAL
 			           ? "service unavailable: too many connections\n"
 			           : "service unavailable: too many connections from this client\n",
 			       1);
@@ -572,7 +346,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		/* The request has arrived whole. (Later calls are resumptions
 		 * after a hold.) */
 		st->complete = 1;
-		set_state(d, st->rec, CONN_BUSY);
+		conns_set_state(&d->conns, st->rec, CONN_BUSY);
 		if (st->too_large)
 			refuse(st, 413, "request body too large\n", 0);
 		st->rq.req_body = st->body ? st->body : "";
@@ -603,7 +377,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		        (long long)(mono_us() - st->start_us), (int)why);
 	reply_reset(&st->rq);
 	free(st->body);
-	set_state(d, st->rec ? st->rec : conn_of(conn), CONN_IDLE);
+	conns_set_state(&d->conns, st->rec ? st->rec : conn_of(conn), CONN_IDLE);
 	free(st);
 	*req_cls = NULL;
 }
@@ -621,116 +395,10 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 	/* Past even the spare connections kept to say 503, libmicrohttpd
 	 * closes new ones itself: that is a cap hit too. */
 	if (strstr(line, "connection limit") || strstr(line, "Too many open files")) {
-		pthread_mutex_lock(&d->lock);
-		warn_cap(d, 0, "connection cap reached: %s", line);
-		pthread_mutex_unlock(&d->lock);
+		conns_warn(&d->conns, CAP_CONNECTIONS, "connection cap reached: %s", line);
 		return;
 	}
 	log_msg(LOG_DEBUG, "libmicrohttpd: %s", line);
-}
-
-/* ---- listener ---- */
-
-static int is_loopback_addr(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-	if (ss->ss_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-
-		if (IN6_IS_ADDR_LOOPBACK(a))
-			return 1;
-		/* ::ffff:127.x.y.z */
-		return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
-	}
-	return 0;
-}
-
-/* Binds and listens on host:port. Returns the socket, or -1 with a reason. */
-static int open_listener(struct daemon *d, char *err, size_t errlen)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-		                  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof(ss);
-	struct addrinfo *ai = NULL;
-	char portstr[8];
-	int fd = -1, one = 1, rc;
-	unsigned port;
-
-	snprintf(portstr, sizeof(portstr), "%u", d->cfg.port);
-	rc = getaddrinfo(d->cfg.host, portstr, &hints, &ai);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot listen on %s:%u: %s", d->cfg.host, d->cfg.port,
-		         gai_strerror(rc));
-		return -1;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) {
-		snprintf(err, errlen, "cannot listen on %s:%u: %s", d->cfg.host, d->cfg.port,
-		         strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(ai);
-		return -1;
-	}
-	freeaddrinfo(ai);
-	d->bound_loopback = is_loopback_addr(&ss);
-	if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, d->bound_host, sizeof(d->bound_host));
-		port = ntohs(s6->sin6_port);
-		snprintf(d->bound, sizeof(d->bound), "[%s]:%u", d->bound_host, port);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &s4->sin_addr, d->bound_host, sizeof(d->bound_host));
-		port = ntohs(s4->sin_port);
-		snprintf(d->bound, sizeof(d->bound), "%s:%u", d->bound_host, port);
-	}
-	return fd;
-}
-
-/*
- * Sizes the connection cap to the descriptors this process may open,
- * raising the soft limit to the hard one first where allowed. Under the
- * usual 1024 the cap is about 960, not the 4096 asked for; the log says so.
- */
-static unsigned size_connections(unsigned wanted)
-{
-	struct rlimit rl;
-	rlim_t usable;
-
-	if (wanted == 0 || wanted > DAEMON_CONNECTIONS_MAX)
-		wanted = DAEMON_CONNECTIONS_MAX;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return wanted;
-	if (rl.rlim_cur < rl.rlim_max &&
-	    rl.rlim_cur < wanted + DAEMON_FD_RESERVE + MHD_SPARE_CONNS) {
-		struct rlimit up = rl;
-
-		up.rlim_cur = rl.rlim_max == RLIM_INFINITY
-		                  ? (rlim_t)(wanted + DAEMON_FD_RESERVE + MHD_SPARE_CONNS)
-		                  : rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
-			rl = up;
-	}
-	if (rl.rlim_cur == RLIM_INFINITY)
-		return wanted;
-	usable = rl.rlim_cur > DAEMON_FD_RESERVE + MHD_SPARE_CONNS + 16
-	             ? rl.rlim_cur - DAEMON_FD_RESERVE - MHD_SPARE_CONNS
-	             : 16;
-	if (usable < wanted) {
-		log_msg(LOG_WARN,
-		        "the file descriptor limit (%llu) allows %llu connections, not %u; raise "
-		        "`ulimit -n` for more",
-		        (unsigned long long)rl.rlim_cur, (unsigned long long)usable, wanted);
-		return (unsigned)usable;
-	}
-	return wanted;
 }
 
 struct daemon *daemon_start(const struct daemon_config *cfg, char *err, size_t errlen)
@@ -744,13 +412,13 @@ struct daemon *daemon_start(const struct daemon_config *cfg, char *err, size_t e
 	}
 	d->cfg = *cfg;
 	d->limits = cfg->limits;
-	d->limits.connections = size_connections(cfg->limits.connections);
+	d->limits.connections = listener_size_connections(
+	    cfg->limits.connections, DAEMON_CONNECTIONS_MAX, DAEMON_FD_RESERVE + MHD_SPARE_CONNS);
 	if (d->limits.per_client == 0 || d->limits.per_client > d->limits.connections)
 		d->limits.per_client = d->limits.connections;
-	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->closed, NULL);
-	d->listen_fd = open_listener(d, err, errlen);
-	if (d->listen_fd < 0)
+	conns_init(&d->conns, cfg->wait_clock, d->limits.connections, d->limits.per_client,
+	           d->limits.header_timeout_ms, d->limits.idle_timeout_ms);
+	if (listener_open(&d->listener, cfg->host, cfg->port, err, errlen) != 0)
 		goto out_free;
 	d->threads = cpus_usable();
 	d->delays = delays_start(cfg->wait_clock, d->limits.held, sweep, d, SWEEP_MS);
@@ -771,13 +439,13 @@ struct daemon *daemon_start(const struct daemon_config *cfg, char *err, size_t e
 	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 	        MHD_ALLOW_SUSPEND_RESUME,
 	    0, NULL, NULL, on_request, d, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, d,
-	    MHD_OPTION_LISTEN_SOCKET, d->listen_fd, MHD_OPTION_ARRAY, pool,
+	    MHD_OPTION_LISTEN_SOCKET, d->listener.fd, MHD_OPTION_ARRAY, pool,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, d, MHD_OPTION_NOTIFY_CONNECTION, on_connection, d,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)((d->limits.idle_timeout_ms + 999) / 1000 + 1), MHD_OPTION_CONNECTION_LIMIT,
 	    d->limits.connections + MHD_SPARE_CONNS, MHD_OPTION_END);
 	if (!d->mhd) {
-		snprintf(err, errlen, "cannot start the HTTP daemon on %s", d->bound);
+		snprintf(err, errlen, "cannot start the HTTP daemon on %s", d->listener.bound);
 		goto out_delays;
 	}
 	return d;
@@ -785,27 +453,26 @@ struct daemon *daemon_start(const struct daemon_config *cfg, char *err, size_t e
 out_delays:
 	delays_free(d->delays);
 out_close:
-	close(d->listen_fd);
+	close(d->listener.fd);
 out_free:
-	pthread_cond_destroy(&d->closed);
-	pthread_mutex_destroy(&d->lock);
+	conns_release(&d->conns);
 	free(d);
 	return NULL;
 }
 
 const char *daemon_bound(const struct daemon *d)
 {
-	return d->bound;
+	return d->listener.bound;
 }
 
 const char *daemon_bound_host(const struct daemon *d)
 {
-	return d->bound_host;
+	return d->listener.bound_host;
 }
 
 int daemon_bound_loopback(const struct daemon *d)
 {
-	return d->bound_loopback;
+	return d->listener.loopback;
 }
 
 unsigned daemon_threads(const struct daemon *d)
@@ -820,17 +487,8 @@ struct daemon_limits daemon_limits(const struct daemon *d)
 
 void daemon_counts(struct daemon *d, struct daemon_counts *out)
 {
+	conns_counts(&d->conns, out);
 	out->held = (unsigned)delays_held(d->delays);
-	pthread_mutex_lock(&d->lock);
-	out->open = d->n_open;
-	out->reading = out->idle = 0;
-	for (const struct conn_rec *r = d->conns; r; r = r->next) {
-		out->reading += r->state == CONN_READING;
-		out->idle += r->state == CONN_IDLE;
-	}
-	out->cap_hits = d->cap_hits;
-	out->timed_out = d->timed_out;
-	pthread_mutex_unlock(&d->lock);
 }
 
 void daemon_poll(struct daemon *d)
@@ -842,6 +500,7 @@ void daemon_poll(struct daemon *d)
 void daemon_stop(struct daemon *d, int64_t grace_ms)
 {
 	int64_t deadline;
+	unsigned open;
 
 	if (!d)
 		return;
@@ -851,40 +510,21 @@ void daemon_stop(struct daemon *d, int64_t grace_ms)
 	 * drain, or the kernel would go on accepting into the backlog and
 	 * those clients would hang. */
 	MHD_quiesce_daemon(d->mhd);
-	close(d->listen_fd);
-	d->listen_fd = -1;
+	close(d->listener.fd);
+	d->listener.fd = -1;
 	/* Held requests are answered now. */
 	delays_flush(d->delays);
+	/* Idle connections go; a request that has arrived is answered. */
 	deadline = now_ms(d) + grace_ms;
-	pthread_mutex_lock(&d->lock);
-	while (d->n_open > 0 && now_ms(d) < deadline) {
-		struct timespec ts;
-
-		pthread_mutex_unlock(&d->lock);
-		sweep(d); /* idle connections go; a request that has arrived is answered */
-		pthread_mutex_lock(&d->lock);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 20 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&d->closed, &d->lock, &ts);
-	}
-	if (d->n_open > 0)
+	do {
+		sweep(d);
+		open = conns_wait_closed(&d->conns, 20);
+	} while (open > 0 && now_ms(d) < deadline);
+	if (open > 0)
 		log_msg(LOG_WARN, "stopping with %u connection(s) still open after the drain",
-		        d->n_open);
-	pthread_mutex_unlock(&d->lock);
+		        open);
 	MHD_stop_daemon(d->mhd);
 	delays_free(d->delays);
-	for (size_t i = 0; i < ADDR_BUCKETS; i++)
-		while (d->addrs[i]) {
-			struct addr_count *next = d->addrs[i]->next;
-
-			free(d->addrs[i]);
-			d->addrs[i] = next;
-		}
-	pthread_cond_destroy(&d->closed);
-	pthread_mutex_destroy(&d->lock);
+	conns_release(&d->conns);
 	free(d);
 }
