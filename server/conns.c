@@ -147,7 +147,8 @@ struct conn_rec *conns_opened(struct conns *c, int fd, const struct sockaddr *pe
 		return NULL;
 	rec->fd = fd;
 	pthread_mutex_lock(&c->lock);
-	rec->since_ms = clock_now_ms(c->clock);
+	atomic_init(&rec->state, CONN_IDLE);
+	atomic_init(&rec->since_ms, clock_now_ms(c->clock));
 	rec->next = c->head;
 	if (c->head)
 		c->head->prev = rec;
@@ -194,10 +195,11 @@ void conns_set_state(struct conns *c, struct conn_rec *rec, enum conn_state stat
 {
 	if (!rec)
 		return;
-	pthread_mutex_lock(&c->lock);
-	rec->state = state;
-	rec->since_ms = clock_now_ms(c->clock);
-	pthread_mutex_unlock(&c->lock);
+	/* The time first: a sweep that sees the new state sees a time no
+	 * older than the change (at worst newer, which delays a cut by one
+	 * sweep). */
+	atomic_store_explicit(&rec->since_ms, clock_now_ms(c->clock), memory_order_relaxed);
+	atomic_store_explicit(&rec->state, (int)state, memory_order_release);
 }
 
 /* Whether bytes of a next request wait unread on fd. */
@@ -224,16 +226,17 @@ void conns_sweep(struct conns *c, int draining)
 
 	pthread_mutex_lock(&c->lock);
 	for (struct conn_rec *r = c->head; r; r = r->next) {
-		int64_t age = now - r->since_ms;
+		int state = atomic_load_explicit(&r->state, memory_order_acquire);
+		int64_t age = now - atomic_load_explicit(&r->since_ms, memory_order_relaxed);
 		int late = 0, done = 0;
 
 		if (r->shut || r->fd < 0)
 			continue;
-		if (r->state == CONN_READING)
+		if (state == CONN_READING)
 			late = age >= c->header_timeout_ms;
-		else if (r->state == CONN_IDLE)
+		else if (state == CONN_IDLE)
 			late = age >= c->idle_timeout_ms;
-		if (r->state == CONN_IDLE && !late)
+		if (state == CONN_IDLE && !late)
 			done = client_done(r->fd) || (draining && !has_pending_input(r->fd));
 		if (!late && !done)
 			continue;
@@ -254,8 +257,10 @@ void conns_counts(struct conns *c, struct daemon_counts *out)
 	out->timed_out = c->timed_out;
 	out->reading = out->idle = 0;
 	for (const struct conn_rec *r = c->head; r; r = r->next) {
-		out->reading += r->state == CONN_READING;
-		out->idle += r->state == CONN_IDLE;
+		int state = atomic_load(&r->state);
+
+		out->reading += state == CONN_READING;
+		out->idle += state == CONN_IDLE;
 	}
 	pthread_mutex_unlock(&c->lock);
 }

@@ -11,6 +11,7 @@
 #define METATOKEN_SERVER_CONNS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct clock;
@@ -37,8 +38,10 @@ struct conn_rec {
 	struct conn_rec *prev, *next;
 	struct conn_addr *addr;
 	int fd;
-	enum conn_state state;
-	int64_t since_ms; /* on the wait clock */
+	/* Written by the connection's own thread without the lock (the hot
+	 * path), read by the sweep under it. */
+	_Atomic int state;        /* enum conn_state */
+	_Atomic int64_t since_ms; /* on the wait clock */
 	enum conn_refusal refuse;
 	int shut; /* shut down by a deadline or the drain */
 };
@@ -68,7 +71,8 @@ void conns_release(struct conns *c);
 struct conn_rec *conns_opened(struct conns *c, int fd, const struct sockaddr *peer);
 /* It closed (before its socket is closed). No operation if rec is NULL. */
 void conns_closed(struct conns *c, struct conn_rec *rec);
-/* It moved to `state`, now. No operation if rec is NULL. */
+/* It moved to `state`, now. No operation if rec is NULL. Takes no lock:
+ * call it from the connection's own thread only. */
 void conns_set_state(struct conns *c, struct conn_rec *rec, enum conn_state state);
 
 /*

@@ -159,26 +159,30 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	return st;
 }
 
-/* Counts the values of header `name` and whether they differ. */
-struct header_count {
-	const char *name;
-	unsigned n;
-	int differ;
-	const char *first;
+/* The framing headers of a request: how many of each, whether the
+ * Content-Lengths differ, the first Transfer-Encoding. */
+struct framing {
+	unsigned n_cl, n_te;
+	int cl_differ;
+	const char *cl, *te;
 };
 
-static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value)
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
 {
-	struct header_count *hc = cls;
+	struct framing *f = cls;
 
 	(void)kind;
-	if (strcasecmp(key, hc->name) != 0)
-		return MHD_YES;
-	if (hc->n++ == 0)
-		hc->first = value;
-	else if (strcmp(hc->first, value ? value : "") != 0)
-		hc->differ = 1;
+	value = value ? value : "";
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (f->n_cl++ == 0)
+			f->cl = value;
+		else if (strcmp(f->cl, value) != 0)
+			f->cl_differ = 1;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		if (f->n_te++ == 0)
+			f->te = value;
+	}
 	return MHD_YES;
 }
 
@@ -190,21 +194,19 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
  */
 static unsigned framing_problem(struct MHD_Connection *conn, const char **why)
 {
-	struct header_count cl = { .name = MHD_HTTP_HEADER_CONTENT_LENGTH };
-	struct header_count te = { .name = MHD_HTTP_HEADER_TRANSFER_ENCODING };
+	struct framing f = { 0 };
 
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &cl);
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &te);
-	if (te.n && cl.n) {
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+	if (f.n_te && f.n_cl) {
 		*why = "bad request: both Transfer-Encoding and Content-Length\n";
 		return 400;
 	}
-	if (cl.n > 1) {
-		*why = cl.differ ? "bad request: Content-Length headers disagree\n"
-		                 : "bad request: Content-Length given more than once\n";
+	if (f.n_cl > 1) {
+		*why = f.cl_differ ? "bad request: Content-Length headers disagree\n"
+		                   : "bad request: Content-Length given more than once\n";
 		return 400;
 	}
-	if (te.n > 1 || (te.n && strcasecmp(te.first, "chunked") != 0)) {
+	if (f.n_te > 1 || (f.n_te && strcasecmp(f.te, "chunked") != 0)) {
 		*why = "not implemented: the only Transfer-Encoding read is chunked\n";
 		return 501;
 	}

@@ -15,10 +15,10 @@ mtk_add_test(test_gce SOURCES integration/test_gce.c LIBS mtk_test_support PkgCo
 mtk_add_test(test_daemon SOURCES integration/test_daemon.c LIBS mtk_test_support)
 # A hostile local client (issue 10), in-process on fake clocks.
 mtk_add_test(test_hardening SOURCES integration/test_hardening.c
-	LIBS mtk_test_inproc mtk_test_support)
+	LIBS mtk_test_inproc mtk_test_support LABELS concurrency)
 # Held requests and the drain on the wait clock.
 mtk_add_test(test_waits SOURCES integration/test_waits.c
-	LIBS mtk_test_inproc mtk_test_support)
+	LIBS mtk_test_inproc mtk_test_support LABELS concurrency)
 mtk_add_test(test_reissue SOURCES integration/test_reissue.c
 	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON LABELS concurrency)
 

@@ -5,7 +5,7 @@
  * clocks: a deadline of ten seconds passes when the test says so.
  */
 #include <arpa/inet.h>
-#include <criterion/criterion.h>
+#include "cr_shim.h"
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>

@@ -5,7 +5,7 @@
  * the clock, and no assertion depends on how fast the machine is.
  */
 #include <arpa/inet.h>
-#include <criterion/criterion.h>
+#include "cr_shim.h"
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
