@@ -11,7 +11,6 @@
 #include <time.h>
 
 #include "clock.h"
-#include "daemon.h"
 #include "log.h"
 
 /* A client address and how many connections it has open. */
@@ -249,7 +248,7 @@ void conns_sweep(struct conns *c, int draining)
 	pthread_mutex_unlock(&c->lock);
 }
 
-void conns_counts(struct conns *c, struct daemon_counts *out)
+void conns_counts(struct conns *c, struct conns_counts *out)
 {
 	pthread_mutex_lock(&c->lock);
 	out->open = c->n_open;

@@ -87,10 +87,12 @@ void conns_sweep(struct conns *c, int draining);
 void conns_warn(struct conns *c, enum conns_cap cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-struct daemon_counts;
-/* Fills the connection figures of *out (open, reading, idle, cap_hits,
- * timed_out). */
-void conns_counts(struct conns *c, struct daemon_counts *out);
+struct conns_counts {
+	unsigned open, reading, idle; /* connections, and those in each state */
+	unsigned cap_hits;            /* refused by a cap (connections or holds), ever */
+	unsigned timed_out;           /* closed by a deadline, ever */
+};
+void conns_counts(struct conns *c, struct conns_counts *out);
 
 /* Waits at most wait_ms of real time for a connection to close; returns the
  * number still open. */

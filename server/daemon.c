@@ -489,7 +489,14 @@ struct daemon_limits daemon_limits(const struct daemon *d)
 
 void daemon_counts(struct daemon *d, struct daemon_counts *out)
 {
-	conns_counts(&d->conns, out);
+	struct conns_counts cc;
+
+	conns_counts(&d->conns, &cc);
+	out->open = cc.open;
+	out->reading = cc.reading;
+	out->idle = cc.idle;
+	out->cap_hits = cc.cap_hits;
+	out->timed_out = cc.timed_out;
 	out->held = (unsigned)delays_held(d->delays);
 }
 
