@@ -5,7 +5,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -20,6 +19,7 @@
 #include "aws.h"
 #include "b64url.h"
 #include "control.h"
+#include "json.h"
 #include "log.h"
 #include "secretfile.h"
 #include "server.h"
@@ -186,54 +186,31 @@ static void rfc3339(int64_t ms, char out[32])
 }
 
 /*
- * Parses the request body as a JSON object whose keys are all in `known`
- * (NULL-terminated). An empty body is an empty object. Returns the object,
- * or NULL after replying 400.
+ * Reads the request body with the strict reader (json.h) into a tree whose
+ * keys are all in `known` (NULL-terminated); an empty body is {}. Returns
+ * the tree, which the caller frees with cJSON_Delete(), or NULL after
+ * replying 400 with the reader's message. jr stays the caller's, for the
+ * field readers that follow.
  */
-static cJSON *body_object(struct request *rq, const char *const *known)
+static cJSON *read_body(struct request *rq, struct json_reader *jr, const char *const *known)
 {
-	cJSON *o, *v;
+	cJSON *o = rq->req_body_len == 0 ? cJSON_CreateObject()
+	                                 : json_parse(jr, rq->req_body, rq->req_body_len);
 
-	if (rq->req_body_len == 0)
-		return cJSON_CreateObject();
-	o = cJSON_ParseWithLength(rq->req_body, rq->req_body_len);
-	if (!cJSON_IsObject(o)) {
-		cJSON_Delete(o);
-		reply_error(rq, 400, "body: must be a JSON object");
+	if (!o) {
+		if (rq->req_body_len == 0)
+			reply_static(rq, 500, CT_JSON, "{\"error\":\"out of memory\"}");
+		else
+			reply_error(rq, 400, "%s", jr->err);
 		return NULL;
 	}
-	cJSON_ArrayForEach(v, o)
-	{
-		size_t k = 0;
-
-		while (known[k] && strcmp(known[k], v->string) != 0)
-			k++;
-		if (!known[k]) {
-			reply_error(rq, 400, "body: %.60s: unknown key", v->string);
-			cJSON_Delete(o);
-			return NULL;
-		}
-	}
-	return o;
-}
-
-/* Reads o.key as an integer in [lo, hi] into *out. Returns 1 if present, 0 if
- * absent, -1 after replying 400. */
-static int body_int(struct request *rq, const cJSON *o, const char *key, int64_t lo, int64_t hi,
-                    int64_t *out)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	if (!v)
-		return 0;
-	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-	    v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
-		reply_error(rq, 400, "%s: must be an integer from %lld to %lld", key, (long long)lo,
-		            (long long)hi);
-		return -1;
-	}
-	*out = (int64_t)v->valuedouble;
-	return 1;
+	if (!cJSON_IsObject(o))
+		json_fail(jr, o, "must be a JSON object");
+	else if (json_check_keys(jr, o, known) == 0)
+		return o;
+	reply_error(rq, 400, "%s", jr->err);
+	cJSON_Delete(o);
+	return NULL;
 }
 
 /* ---- accounts ---- */
@@ -309,17 +286,21 @@ static void account_get(struct request *rq, int account)
 static void account_patch(struct request *rq, int account)
 {
 	static const char *const known[] = { "lifetime_s", "reissue_margin_s", NULL };
+	char err[512];
+	struct json_reader jr = { .err = err, .errlen = sizeof(err) };
 	int64_t lifetime = -1, margin = -1;
-	cJSON *o = body_object(rq, known);
+	cJSON *o = read_body(rq, &jr, known);
+	int bad;
 
 	if (!o)
 		return;
-	if (body_int(rq, o, "lifetime_s", 1, TEN_YEARS_S, &lifetime) < 0 ||
-	    body_int(rq, o, "reissue_margin_s", 0, TEN_YEARS_S, &margin) < 0) {
-		cJSON_Delete(o);
+	bad = json_get_int(&jr, o, "lifetime_s", 0, 1, TEN_YEARS_S, &lifetime) < 0 ||
+	      json_get_int(&jr, o, "reissue_margin_s", 0, 0, TEN_YEARS_S, &margin) < 0;
+	cJSON_Delete(o);
+	if (bad) {
+		reply_error(rq, 400, "%s", err);
 		return;
 	}
-	cJSON_Delete(o);
 	if (lifetime < 0 && margin < 0) {
 		reply_error(rq, 400, "body: give lifetime_s, reissue_margin_s or both");
 		return;
@@ -415,27 +396,27 @@ static void account_expire(struct request *rq, int account)
 static void account_revoke(struct request *rq, int account)
 {
 	static const char *const known[] = { "token", NULL };
+	char err[512];
+	struct json_reader jr = { .err = err, .errlen = sizeof(err) };
 	struct server *srv = rq->srv;
 	struct tokens_claims claims;
-	const cJSON *t;
+	const char *token = NULL;
 	enum tokens_verdict v;
-	cJSON *o = body_object(rq, known);
+	cJSON *o = read_body(rq, &jr, known);
+	int got;
 
 	if (!o)
 		return;
-	t = cJSON_GetObjectItemCaseSensitive(o, "token");
-	if (!t) {
+	got = json_get_string(&jr, o, "token", 0, 0, NULL, &token);
+	if (got <= 0) {
 		cJSON_Delete(o);
-		retire_current(rq, account, REVOKE_REVOKED, NULL);
+		if (got < 0)
+			reply_error(rq, 400, "%s", err);
+		else
+			retire_current(rq, account, REVOKE_REVOKED, NULL);
 		return;
 	}
-	if (!cJSON_IsString(t)) {
-		cJSON_Delete(o);
-		reply_error(rq, 400, "token: must be a string");
-		return;
-	}
-	v = tokens_verify(srv->key, t->valuestring, strlen(t->valuestring),
-	                  clock_now_ms(&srv->clock), &claims);
+	v = tokens_verify(srv->key, token, strlen(token), clock_now_ms(&srv->clock), &claims);
 	cJSON_Delete(o);
 	if (v != TOKENS_VALID && v != TOKENS_EXPIRED) {
 		reply_error(rq, 400, "token: not a token of this server (%s)",
@@ -492,21 +473,26 @@ static void clock_get(struct request *rq, int unused)
 static void clock_post(struct request *rq, int unused)
 {
 	static const char *const known[] = { "advance_s", "advance_ms", "offset_s", NULL };
+	char err[512];
+	struct json_reader jr = { .err = err, .errlen = sizeof(err) };
 	int64_t advance_s = 0, advance_ms = 0, offset_s = 0;
-	int a, b, c;
-	cJSON *o = body_object(rq, known);
+	int a, b = -1, c = -1;
+	cJSON *o = read_body(rq, &jr, known);
 
 	(void)unused;
 	if (!o)
 		return;
-	a = body_int(rq, o, "advance_s", -TEN_YEARS_S, TEN_YEARS_S, &advance_s);
-	b = a < 0 ? -1
-	          : body_int(rq, o, "advance_ms", -TEN_YEARS_S * 1000, TEN_YEARS_S * 1000,
-	                     &advance_ms);
-	c = b < 0 ? -1 : body_int(rq, o, "offset_s", -TEN_YEARS_S, TEN_YEARS_S, &offset_s);
+	a = json_get_int(&jr, o, "advance_s", 0, -TEN_YEARS_S, TEN_YEARS_S, &advance_s);
+	if (a >= 0)
+		b = json_get_int(&jr, o, "advance_ms", 0, -TEN_YEARS_S * 1000, TEN_YEARS_S * 1000,
+		                 &advance_ms);
+	if (b >= 0)
+		c = json_get_int(&jr, o, "offset_s", 0, -TEN_YEARS_S, TEN_YEARS_S, &offset_s);
 	cJSON_Delete(o);
-	if (a < 0 || b < 0 || c < 0)
+	if (c < 0) {
+		reply_error(rq, 400, "%s", err);
 		return;
+	}
 	if (a + b + c != 1) {
 		reply_error(rq, 400, "body: give exactly one of advance_s, advance_ms, offset_s");
 		return;
