@@ -26,6 +26,7 @@
 #include "log.h"
 #include "server.h"
 #include "slot.h"
+#include "timefmt.h"
 
 #define SESSION_VERSION     1
 #define SESSION_KEY_LEN     32
@@ -188,16 +189,6 @@ out:
 	return ok;
 }
 
-/* "YYYY-MM-DDTHH:MM:SSZ", the only shape SDKs parse. */
-static void aws_time(int64_t ms, char out[32])
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* "AIPA" and 17 base32 chars derived from the ARN: stable across restarts. */
 static void profile_id(const char *arn, char out[22])
 {
@@ -216,7 +207,7 @@ static int build_documents(struct aws *a, const struct config *c, int64_t now_ms
 	char when[32], arn[256], id[22];
 	int n;
 
-	aws_time(now_ms, when);
+	timefmt_rfc3339(now_ms, when);
 	n = asprintf(&a->identity_json,
 	             "{\n"
 	             "  \"accountId\" : \"%s\",\n"
@@ -368,8 +359,8 @@ static void reply_creds(struct request *rq, const struct awscreds_set *s, int co
 	const struct config *c = &rq->srv->cfg;
 	char updated[32], expires[32];
 
-	aws_time(s->issued_ms, updated);
-	aws_time(s->expires_ms, expires);
+	timefmt_rfc3339(s->issued_ms, updated);
+	timefmt_rfc3339(s->expires_ms, expires);
 	if (container)
 		reply_printf(rq, 200, CT_JSON,
 		             "{\"RoleArn\":\"arn:aws:iam::%s:role/%s\",\"AccessKeyId\":\"%s\","

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "secretfile.h"
 #include "server.h"
+#include "timefmt.h"
 
 #define TEN_YEARS_S (10LL * 365 * 86400)
 
@@ -176,15 +177,6 @@ static void reply_obj(struct request *rq, unsigned status, cJSON *obj)
 	reply_owned(rq, status, CT_JSON, s, strlen(s));
 }
 
-static void rfc3339(int64_t ms, char out[32])
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /*
  * Reads the request body with the strict reader (json.h) into a tree whose
  * keys are all in `known` (NULL-terminated); an empty body is {}. Returns
@@ -236,12 +228,12 @@ static cJSON *account_json(struct server *srv, size_t i)
 	cJSON_AddNumberToObject(o, "revoked", (double)atomic_load(&srv->revoked_count[i]));
 	if (slot_peek(&srv->accounts[i].slot, NULL, &cur)) {
 		cJSON *c = cJSON_AddObjectToObject(o, "current");
-		char when[32];
+		char when[TIMEFMT_RFC3339_SIZE];
 
 		if (c) {
-			rfc3339(cur.issued_ms, when);
+			timefmt_rfc3339(cur.issued_ms, when);
 			cJSON_AddStringToObject(c, "issued_at", when);
-			rfc3339(cur.expires_ms, when);
+			timefmt_rfc3339(cur.expires_ms, when);
 			cJSON_AddStringToObject(c, "expires_at", when);
 			cJSON_AddNumberToObject(c, "remaining_s",
 			                        (double)((cur.expires_ms - now) / 1000));
@@ -251,16 +243,16 @@ static cJSON *account_json(struct server *srv, size_t i)
 	}
 	if (a->aws_role) {
 		cJSON *aws = cJSON_AddObjectToObject(o, "aws");
-		char key_id[21], when[32];
+		char key_id[21], when[TIMEFMT_RFC3339_SIZE];
 		int64_t issued_ms, expires_ms;
 
 		if (aws) {
 			cJSON_AddStringToObject(aws, "role", a->aws_role);
 			if (aws_account_peek(srv, i, key_id, &issued_ms, &expires_ms)) {
 				cJSON_AddStringToObject(aws, "access_key_id", key_id);
-				rfc3339(issued_ms, when);
+				timefmt_rfc3339(issued_ms, when);
 				cJSON_AddStringToObject(aws, "issued_at", when);
-				rfc3339(expires_ms, when);
+				timefmt_rfc3339(expires_ms, when);
 				cJSON_AddStringToObject(aws, "expires_at", when);
 			}
 		}
@@ -460,10 +452,10 @@ static void clock_get(struct request *rq, int unused)
 	struct server *srv = rq->srv;
 	int64_t now = clock_now_ms(&srv->clock);
 	cJSON *o = cJSON_CreateObject();
-	char when[32];
+	char when[TIMEFMT_RFC3339_SIZE];
 
 	(void)unused;
-	rfc3339(now, when);
+	timefmt_rfc3339(now, when);
 	cJSON_AddNumberToObject(o, "now_ms", (double)now);
 	cJSON_AddStringToObject(o, "now", when);
 	cJSON_AddNumberToObject(o, "offset_ms", (double)atomic_load(&srv->clock.offset_ms));
