@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include "control.h"
 #include "json.h"
 #include "log.h"
+#include "secret.h"
 #include "secretfile.h"
 #include "server.h"
 #include "timefmt.h"
@@ -123,20 +123,15 @@ void control_cleanup(struct server *srv)
 	OPENSSL_cleanse(srv->admin_secret, sizeof(srv->admin_secret));
 }
 
-/* Compares in constant time: both sides are hashed first, so neither the
- * content nor the length of the secret leaks through timing. */
+/* "Authorization: Bearer <admin secret>", compared in constant time
+ * (secret.h). No secret (yet): nothing matches, not even an empty one. */
 static int authorized(const struct request *rq)
 {
 	const char *h = request_header(rq, "Authorization");
-	unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
 
-	/* No secret (yet): nothing matches, not even an empty one. */
-	if (!rq->srv->admin_secret[0] || !h || strncasecmp(h, "Bearer ", 7) != 0)
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
 		return 0;
-	h += 7;
-	SHA256((const unsigned char *)rq->srv->admin_secret, strlen(rq->srv->admin_secret), want);
-	SHA256((const unsigned char *)h, strlen(h), got);
-	return CRYPTO_memcmp(want, got, sizeof(want)) == 0;
+	return secret_equal(rq->srv->admin_secret, h + 7);
 }
 
 /* ---- replies ---- */
