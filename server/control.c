@@ -141,11 +141,10 @@ static cJSON *account_json(struct server *srv, size_t i)
 	return o;
 }
 
-static void accounts_list(struct request *rq, int account)
+void control_accounts_list(struct request *rq)
 {
 	cJSON *arr = cJSON_CreateArray();
 
-	(void)account;
 	for (size_t i = 0; arr && i < rq->srv->n_accounts; i++)
 		cJSON_AddItemToArray(arr, account_json(rq->srv, i));
 	reply_obj(rq, 200, arr);
@@ -328,14 +327,13 @@ static void account_rotate(struct request *rq, int account)
 
 /* ---- clock ---- */
 
-static void clock_get(struct request *rq, int unused)
+void control_clock_get(struct request *rq)
 {
 	struct server *srv = rq->srv;
 	int64_t now = clock_now_ms(&srv->clock);
 	cJSON *o = cJSON_CreateObject();
 	char when[TIMEFMT_RFC3339_SIZE];
 
-	(void)unused;
 	timefmt_rfc3339(now, when);
 	cJSON_AddNumberToObject(o, "now_ms", (double)now);
 	cJSON_AddStringToObject(o, "now", when);
@@ -343,7 +341,7 @@ static void clock_get(struct request *rq, int unused)
 	reply_obj(rq, 200, o);
 }
 
-static void clock_post(struct request *rq, int unused)
+void control_clock_post(struct request *rq)
 {
 	static const char *const known[] = { "advance_s", "advance_ms", "offset_s", NULL };
 	char err[512];
@@ -352,7 +350,6 @@ static void clock_post(struct request *rq, int unused)
 	int a, b = -1, c = -1;
 	cJSON *o = read_body(rq, &jr, known);
 
-	(void)unused;
 	if (!o)
 		return;
 	a = json_get_int(&jr, o, "advance_s", 0, -TEN_YEARS_S, TEN_YEARS_S, &advance_s);
@@ -376,28 +373,26 @@ static void clock_post(struct request *rq, int unused)
 		clock_advance_ms(&rq->srv->clock, advance_s * 1000 + advance_ms);
 	log_msg(LOG_INFO, "control: clock offset now %lldms",
 	        (long long)atomic_load(&rq->srv->clock.offset_ms));
-	clock_get(rq, 0);
+	control_clock_get(rq);
 }
 
 /* ---- faults ---- */
 
-static void faults_get(struct request *rq, int unused)
+void control_faults_get(struct request *rq)
 {
 	char *s = faults_to_json(&rq->srv->faults);
 
-	(void)unused;
 	if (!s)
 		reply_static(rq, 500, CT_JSON, "{\"error\":\"out of memory\"}");
 	else
 		reply_owned(rq, 200, CT_JSON, s, strlen(s));
 }
 
-static void faults_post(struct request *rq, int unused)
+void control_faults_post(struct request *rq)
 {
 	char err[512];
 	uint64_t id;
 
-	(void)unused;
 	if (faults_add_json(&rq->srv->faults, rq->req_body, rq->req_body_len, &id, err,
 	                    sizeof(err)) != 0) {
 		reply_error(rq, 400, "%s", err);
@@ -407,30 +402,49 @@ static void faults_post(struct request *rq, int unused)
 	reply_printf(rq, 201, CT_JSON, "{\"id\":%llu}", (unsigned long long)id);
 }
 
-static void faults_delete(struct request *rq, int unused)
+void control_faults_delete(struct request *rq)
 {
-	(void)unused;
 	faults_clear(&rq->srv->faults);
 	reply_static(rq, 200, CT_JSON, "[]");
 }
 
-static void fault_delete(struct request *rq, int id)
+/* The fault rule id the route's `*` names, or -1 after answering 404. */
+static int rule_arg(struct request *rq)
 {
+	size_t len = rq->arg_len[0];
+	char num[24];
+	char *end;
+	long v;
+
+	snprintf(num, sizeof(num), "%.*s", (int)(len < 23 ? len : 23), rq->arg[0]);
+	v = strtol(num, &end, 10);
+	if (*end || v <= 0 || v > 1000000000 || len > 10) {
+		reply_error(rq, 404, "no fault rule %s", num);
+		return -1;
+	}
+	return (int)v;
+}
+
+void control_fault_delete(struct request *rq)
+{
+	int id = rule_arg(rq);
+
+	if (id <= 0)
+		return;
 	if (faults_remove(&rq->srv->faults, (uint64_t)id) != 0) {
 		reply_error(rq, 404, "no fault rule %d", id);
 		return;
 	}
-	faults_get(rq, 0);
+	control_faults_get(rq);
 }
 
 /* ---- stats and reset ---- */
 
-static void stats_get(struct request *rq, int unused)
+void control_stats_get(struct request *rq)
 {
 	struct server *srv = rq->srv;
 	cJSON *o = cJSON_CreateObject(), *accounts;
 
-	(void)unused;
 	if (!o || stats_add_json(&srv->stats, o) != 0) {
 		cJSON_Delete(o);
 		reply_static(rq, 500, CT_JSON, "{\"error\":\"out of memory\"}");
@@ -452,11 +466,10 @@ static void stats_get(struct request *rq, int unused)
 	reply_obj(rq, 200, o);
 }
 
-static void reset_post(struct request *rq, int unused)
+void control_reset_post(struct request *rq)
 {
 	struct server *srv = rq->srv;
 
-	(void)unused;
 	/* Revoked and expired-early tokens stay out of service: a reset must
 	 * not bring back a token a test took away. */
 	clock_set_offset_ms(&srv->clock, 0);
@@ -472,7 +485,7 @@ static void reset_post(struct request *rq, int unused)
 	reply_static(rq, 200, CT_JSON, "{\"reset\":true}");
 }
 
-/* ---- the handlers the route table names (route.c) ---- */
+/* ---- the flavour's rule, and the account the route names ---- */
 
 /*
  * The flavour's rule: the control API is on, and the request carries the
@@ -507,23 +520,6 @@ static int account_arg(struct request *rq)
 	return account;
 }
 
-/* The fault rule id the route's `*` names, or -1 after answering 404. */
-static int rule_arg(struct request *rq)
-{
-	size_t len = rq->arg_len[0];
-	char num[24];
-	char *end;
-	long v;
-
-	snprintf(num, sizeof(num), "%.*s", (int)(len < 23 ? len : 23), rq->arg[0]);
-	v = strtol(num, &end, 10);
-	if (*end || v <= 0 || v > 1000000000 || len > 10) {
-		reply_error(rq, 404, "no fault rule %s", num);
-		return -1;
-	}
-	return (int)v;
-}
-
 #define WITH_ACCOUNT(name, fn)                                                                     \
 	void name(struct request *rq)                                                              \
 	{                                                                                          \
@@ -537,51 +533,3 @@ WITH_ACCOUNT(control_account_patch, account_patch)
 WITH_ACCOUNT(control_account_expire, account_expire)
 WITH_ACCOUNT(control_account_revoke, account_revoke)
 WITH_ACCOUNT(control_account_rotate, account_rotate)
-
-void control_accounts_list(struct request *rq)
-{
-	accounts_list(rq, 0);
-}
-
-void control_clock_get(struct request *rq)
-{
-	clock_get(rq, 0);
-}
-
-void control_clock_post(struct request *rq)
-{
-	clock_post(rq, 0);
-}
-
-void control_faults_get(struct request *rq)
-{
-	faults_get(rq, 0);
-}
-
-void control_faults_post(struct request *rq)
-{
-	faults_post(rq, 0);
-}
-
-void control_faults_delete(struct request *rq)
-{
-	faults_delete(rq, 0);
-}
-
-void control_fault_delete(struct request *rq)
-{
-	int id = rule_arg(rq);
-
-	if (id > 0)
-		fault_delete(rq, id);
-}
-
-void control_stats_get(struct request *rq)
-{
-	stats_get(rq, 0);
-}
-
-void control_reset_post(struct request *rq)
-{
-	reset_post(rq, 0);
-}
