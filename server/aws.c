@@ -24,8 +24,10 @@
 #include "awscreds.h"
 #include "b64url.h"
 #include "log.h"
+#include "secret.h"
 #include "server.h"
 #include "slot.h"
+#include "timefmt.h"
 
 #define SESSION_VERSION     1
 #define SESSION_KEY_LEN     32
@@ -188,16 +190,6 @@ out:
 	return ok;
 }
 
-/* "YYYY-MM-DDTHH:MM:SSZ", the only shape SDKs parse. */
-static void aws_time(int64_t ms, char out[32])
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* "AIPA" and 17 base32 chars derived from the ARN: stable across restarts. */
 static void profile_id(const char *arn, char out[22])
 {
@@ -216,7 +208,7 @@ static int build_documents(struct aws *a, const struct config *c, int64_t now_ms
 	char when[32], arn[256], id[22];
 	int n;
 
-	aws_time(now_ms, when);
+	timefmt_rfc3339(now_ms, when);
 	n = asprintf(&a->identity_json,
 	             "{\n"
 	             "  \"accountId\" : \"%s\",\n"
@@ -368,8 +360,8 @@ static void reply_creds(struct request *rq, const struct awscreds_set *s, int co
 	const struct config *c = &rq->srv->cfg;
 	char updated[32], expires[32];
 
-	aws_time(s->issued_ms, updated);
-	aws_time(s->expires_ms, expires);
+	timefmt_rfc3339(s->issued_ms, updated);
+	timefmt_rfc3339(s->expires_ms, expires);
 	if (container)
 		reply_printf(rq, 200, CT_JSON,
 		             "{\"RoleArn\":\"arn:aws:iam::%s:role/%s\",\"AccessKeyId\":\"%s\","
@@ -560,19 +552,10 @@ void aws_imds_creds(struct request *rq)
 	serve_creds(rq, 0);
 }
 
-/* Compares in constant time, hashing both sides first so that neither the
- * content nor the length of the token leaks through timing. */
+/* The whole header is the token; compared in constant time (secret.h). */
 static int container_authorized(const struct request *rq)
 {
-	const char *h = request_header(rq, "Authorization");
-	const char *want = rq->srv->aws->container_token;
-	unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
-
-	if (!h)
-		return 0;
-	SHA256((const unsigned char *)want, strlen(want), a);
-	SHA256((const unsigned char *)h, strlen(h), b);
-	return CRYPTO_memcmp(a, b, sizeof(a)) == 0;
+	return secret_equal(rq->srv->aws->container_token, request_header(rq, "Authorization"));
 }
 
 void aws_handle_container(struct request *rq)

@@ -2,141 +2,23 @@
  * The control API. Requests are JSON in and out; errors are
  * {"error": "<what was wrong>"} with 400, 401, 404, 405 or 409.
  */
+#include "control.h"
+
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <math.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
-#include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "admin.h"
 #include "aws.h"
-#include "b64url.h"
-#include "control.h"
+#include "json.h"
 #include "log.h"
-#include "secretfile.h"
 #include "server.h"
+#include "timefmt.h"
 
 #define TEN_YEARS_S (10LL * 365 * 86400)
-
-/* ---- the admin secret ---- */
-
-/* Writes the secret to path with mode 0600, creating its folder (0700) if
- * missing; the default folder must be ours and private (repaired if it is
- * ours and open to others). Refuses to follow a symlink at the file. */
-static int write_secret(const char *path, int default_path, const char *secret, char *err,
-                        size_t errlen)
-{
-	char dir[1024];
-	char *slash;
-	size_t len = strlen(secret);
-	int fd, repaired;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (default_path) {
-			if (secretfile_private_dir(dir, &repaired, err, errlen) != 0)
-				return -1;
-			if (repaired >= 0)
-				log_msg(
-				    LOG_WARN,
-				    "%s was open to other users (mode %03o): made it 0700 before "
-				    "writing the admin secret there",
-				    dir, (unsigned)repaired);
-		} else if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-			snprintf(err, errlen, "cannot create %s for the admin secret: %s", dir,
-			         strerror(errno));
-			return -1;
-		}
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || fchmod(fd, 0600) != 0 || write(fd, secret, len) != (ssize_t)len ||
-	    write(fd, "\n", 1) != 1) {
-		snprintf(err, errlen, "cannot write the admin secret to %s: %s", path,
-		         strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
-int control_make_secret(struct server *srv, char *err, size_t errlen)
-{
-	unsigned char raw[32];
-
-	if (!srv->control_enabled)
-		return 0;
-	if (srv->cfg.admin_secret) {
-		snprintf(srv->admin_secret, sizeof(srv->admin_secret), "%s", srv->cfg.admin_secret);
-		return 0;
-	}
-	if (RAND_bytes(raw, sizeof(raw)) != 1) {
-		snprintf(err, errlen, "cannot generate the admin secret (OpenSSL failed)");
-		return -1;
-	}
-	b64url_encode(raw, sizeof(raw), srv->admin_secret);
-	OPENSSL_cleanse(raw, sizeof(raw));
-	return 0;
-}
-
-int control_init(struct server *srv, char *err, size_t errlen)
-{
-	char path[1024];
-	const char *colon = strrchr(srv->bound, ':');
-	unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
-
-	if (!srv->control_enabled)
-		return 0;
-	if (srv->cfg.admin_secret_file)
-		snprintf(path, sizeof(path), "%s", srv->cfg.admin_secret_file);
-	else if (secretfile_default_path(port, path, sizeof(path)) < 0) {
-		snprintf(
-		    err, errlen,
-		    "nowhere to write the admin secret: set HOME or XDG_RUNTIME_DIR, or control.secret_file in the configuration");
-		return -1;
-	}
-	if (write_secret(path, !srv->cfg.admin_secret_file, srv->admin_secret, err, errlen) != 0)
-		return -1;
-	srv->admin_secret_file = strdup(path);
-	return 0;
-}
-
-void control_cleanup(struct server *srv)
-{
-	if (srv->admin_secret_file) {
-		unlink(srv->admin_secret_file);
-		free(srv->admin_secret_file);
-		srv->admin_secret_file = NULL;
-	}
-	OPENSSL_cleanse(srv->admin_secret, sizeof(srv->admin_secret));
-}
-
-/* Compares in constant time: both sides are hashed first, so neither the
- * content nor the length of the secret leaks through timing. */
-static int authorized(const struct request *rq)
-{
-	const char *h = request_header(rq, "Authorization");
-	unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
-
-	/* No secret (yet): nothing matches, not even an empty one. */
-	if (!rq->srv->admin_secret[0] || !h || strncasecmp(h, "Bearer ", 7) != 0)
-		return 0;
-	h += 7;
-	SHA256((const unsigned char *)rq->srv->admin_secret, strlen(rq->srv->admin_secret), want);
-	SHA256((const unsigned char *)h, strlen(h), got);
-	return CRYPTO_memcmp(want, got, sizeof(want)) == 0;
-}
 
 /* ---- replies ---- */
 
@@ -176,64 +58,32 @@ static void reply_obj(struct request *rq, unsigned status, cJSON *obj)
 	reply_owned(rq, status, CT_JSON, s, strlen(s));
 }
 
-static void rfc3339(int64_t ms, char out[32])
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /*
- * Parses the request body as a JSON object whose keys are all in `known`
- * (NULL-terminated). An empty body is an empty object. Returns the object,
- * or NULL after replying 400.
+ * Reads the request body with the strict reader (json.h) into a tree whose
+ * keys are all in `known` (NULL-terminated); an empty body is {}. Returns
+ * the tree, which the caller frees with cJSON_Delete(), or NULL after
+ * replying 400 with the reader's message. jr stays the caller's, for the
+ * field readers that follow.
  */
-static cJSON *body_object(struct request *rq, const char *const *known)
+static cJSON *read_body(struct request *rq, struct json_reader *jr, const char *const *known)
 {
-	cJSON *o, *v;
+	cJSON *o = rq->req_body_len == 0 ? cJSON_CreateObject()
+	                                 : json_parse(jr, rq->req_body, rq->req_body_len);
 
-	if (rq->req_body_len == 0)
-		return cJSON_CreateObject();
-	o = cJSON_ParseWithLength(rq->req_body, rq->req_body_len);
-	if (!cJSON_IsObject(o)) {
-		cJSON_Delete(o);
-		reply_error(rq, 400, "body: must be a JSON object");
+	if (!o) {
+		if (rq->req_body_len == 0)
+			reply_static(rq, 500, CT_JSON, "{\"error\":\"out of memory\"}");
+		else
+			reply_error(rq, 400, "%s", jr->err);
 		return NULL;
 	}
-	cJSON_ArrayForEach(v, o)
-	{
-		size_t k = 0;
-
-		while (known[k] && strcmp(known[k], v->string) != 0)
-			k++;
-		if (!known[k]) {
-			reply_error(rq, 400, "body: %.60s: unknown key", v->string);
-			cJSON_Delete(o);
-			return NULL;
-		}
-	}
-	return o;
-}
-
-/* Reads o.key as an integer in [lo, hi] into *out. Returns 1 if present, 0 if
- * absent, -1 after replying 400. */
-static int body_int(struct request *rq, const cJSON *o, const char *key, int64_t lo, int64_t hi,
-                    int64_t *out)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	if (!v)
-		return 0;
-	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-	    v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
-		reply_error(rq, 400, "%s: must be an integer from %lld to %lld", key, (long long)lo,
-		            (long long)hi);
-		return -1;
-	}
-	*out = (int64_t)v->valuedouble;
-	return 1;
+	if (!cJSON_IsObject(o))
+		json_fail(jr, o, "must be a JSON object");
+	else if (json_check_keys(jr, o, known) == 0)
+		return o;
+	reply_error(rq, 400, "%s", jr->err);
+	cJSON_Delete(o);
+	return NULL;
 }
 
 /* ---- accounts ---- */
@@ -259,12 +109,12 @@ static cJSON *account_json(struct server *srv, size_t i)
 	cJSON_AddNumberToObject(o, "revoked", (double)atomic_load(&srv->revoked_count[i]));
 	if (slot_peek(&srv->accounts[i].slot, NULL, &cur)) {
 		cJSON *c = cJSON_AddObjectToObject(o, "current");
-		char when[32];
+		char when[TIMEFMT_RFC3339_SIZE];
 
 		if (c) {
-			rfc3339(cur.issued_ms, when);
+			timefmt_rfc3339(cur.issued_ms, when);
 			cJSON_AddStringToObject(c, "issued_at", when);
-			rfc3339(cur.expires_ms, when);
+			timefmt_rfc3339(cur.expires_ms, when);
 			cJSON_AddStringToObject(c, "expires_at", when);
 			cJSON_AddNumberToObject(c, "remaining_s",
 			                        (double)((cur.expires_ms - now) / 1000));
@@ -274,16 +124,16 @@ static cJSON *account_json(struct server *srv, size_t i)
 	}
 	if (a->aws_role) {
 		cJSON *aws = cJSON_AddObjectToObject(o, "aws");
-		char key_id[21], when[32];
+		char key_id[21], when[TIMEFMT_RFC3339_SIZE];
 		int64_t issued_ms, expires_ms;
 
 		if (aws) {
 			cJSON_AddStringToObject(aws, "role", a->aws_role);
 			if (aws_account_peek(srv, i, key_id, &issued_ms, &expires_ms)) {
 				cJSON_AddStringToObject(aws, "access_key_id", key_id);
-				rfc3339(issued_ms, when);
+				timefmt_rfc3339(issued_ms, when);
 				cJSON_AddStringToObject(aws, "issued_at", when);
-				rfc3339(expires_ms, when);
+				timefmt_rfc3339(expires_ms, when);
 				cJSON_AddStringToObject(aws, "expires_at", when);
 			}
 		}
@@ -291,11 +141,10 @@ static cJSON *account_json(struct server *srv, size_t i)
 	return o;
 }
 
-static void accounts_list(struct request *rq, int account)
+void control_accounts_list(struct request *rq)
 {
 	cJSON *arr = cJSON_CreateArray();
 
-	(void)account;
 	for (size_t i = 0; arr && i < rq->srv->n_accounts; i++)
 		cJSON_AddItemToArray(arr, account_json(rq->srv, i));
 	reply_obj(rq, 200, arr);
@@ -309,17 +158,21 @@ static void account_get(struct request *rq, int account)
 static void account_patch(struct request *rq, int account)
 {
 	static const char *const known[] = { "lifetime_s", "reissue_margin_s", NULL };
+	char err[512];
+	struct json_reader jr = { .err = err, .errlen = sizeof(err) };
 	int64_t lifetime = -1, margin = -1;
-	cJSON *o = body_object(rq, known);
+	cJSON *o = read_body(rq, &jr, known);
+	int bad;
 
 	if (!o)
 		return;
-	if (body_int(rq, o, "lifetime_s", 1, TEN_YEARS_S, &lifetime) < 0 ||
-	    body_int(rq, o, "reissue_margin_s", 0, TEN_YEARS_S, &margin) < 0) {
-		cJSON_Delete(o);
+	bad = json_get_int(&jr, o, "lifetime_s", 0, 1, TEN_YEARS_S, &lifetime) < 0 ||
+	      json_get_int(&jr, o, "reissue_margin_s", 0, 0, TEN_YEARS_S, &margin) < 0;
+	cJSON_Delete(o);
+	if (bad) {
+		reply_error(rq, 400, "%s", err);
 		return;
 	}
-	cJSON_Delete(o);
 	if (lifetime < 0 && margin < 0) {
 		reply_error(rq, 400, "body: give lifetime_s, reissue_margin_s or both");
 		return;
@@ -415,27 +268,27 @@ static void account_expire(struct request *rq, int account)
 static void account_revoke(struct request *rq, int account)
 {
 	static const char *const known[] = { "token", NULL };
+	char err[512];
+	struct json_reader jr = { .err = err, .errlen = sizeof(err) };
 	struct server *srv = rq->srv;
 	struct tokens_claims claims;
-	const cJSON *t;
+	const char *token = NULL;
 	enum tokens_verdict v;
-	cJSON *o = body_object(rq, known);
+	cJSON *o = read_body(rq, &jr, known);
+	int got;
 
 	if (!o)
 		return;
-	t = cJSON_GetObjectItemCaseSensitive(o, "token");
-	if (!t) {
+	got = json_get_string(&jr, o, "token", 0, 0, NULL, &token);
+	if (got <= 0) {
 		cJSON_Delete(o);
-		retire_current(rq, account, REVOKE_REVOKED, NULL);
+		if (got < 0)
+			reply_error(rq, 400, "%s", err);
+		else
+			retire_current(rq, account, REVOKE_REVOKED, NULL);
 		return;
 	}
-	if (!cJSON_IsString(t)) {
-		cJSON_Delete(o);
-		reply_error(rq, 400, "token: must be a string");
-		return;
-	}
-	v = tokens_verify(srv->key, t->valuestring, strlen(t->valuestring),
-	                  clock_now_ms(&srv->clock), &claims);
+	v = tokens_verify(srv->key, token, strlen(token), clock_now_ms(&srv->clock), &claims);
 	cJSON_Delete(o);
 	if (v != TOKENS_VALID && v != TOKENS_EXPIRED) {
 		reply_error(rq, 400, "token: not a token of this server (%s)",
@@ -474,39 +327,42 @@ static void account_rotate(struct request *rq, int account)
 
 /* ---- clock ---- */
 
-static void clock_get(struct request *rq, int unused)
+void control_clock_get(struct request *rq)
 {
 	struct server *srv = rq->srv;
 	int64_t now = clock_now_ms(&srv->clock);
 	cJSON *o = cJSON_CreateObject();
-	char when[32];
+	char when[TIMEFMT_RFC3339_SIZE];
 
-	(void)unused;
-	rfc3339(now, when);
+	timefmt_rfc3339(now, when);
 	cJSON_AddNumberToObject(o, "now_ms", (double)now);
 	cJSON_AddStringToObject(o, "now", when);
 	cJSON_AddNumberToObject(o, "offset_ms", (double)atomic_load(&srv->clock.offset_ms));
 	reply_obj(rq, 200, o);
 }
 
-static void clock_post(struct request *rq, int unused)
+void control_clock_post(struct request *rq)
 {
 	static const char *const known[] = { "advance_s", "advance_ms", "offset_s", NULL };
+	char err[512];
+	struct json_reader jr = { .err = err, .errlen = sizeof(err) };
 	int64_t advance_s = 0, advance_ms = 0, offset_s = 0;
-	int a, b, c;
-	cJSON *o = body_object(rq, known);
+	int a, b = -1, c = -1;
+	cJSON *o = read_body(rq, &jr, known);
 
-	(void)unused;
 	if (!o)
 		return;
-	a = body_int(rq, o, "advance_s", -TEN_YEARS_S, TEN_YEARS_S, &advance_s);
-	b = a < 0 ? -1
-	          : body_int(rq, o, "advance_ms", -TEN_YEARS_S * 1000, TEN_YEARS_S * 1000,
-	                     &advance_ms);
-	c = b < 0 ? -1 : body_int(rq, o, "offset_s", -TEN_YEARS_S, TEN_YEARS_S, &offset_s);
+	a = json_get_int(&jr, o, "advance_s", 0, -TEN_YEARS_S, TEN_YEARS_S, &advance_s);
+	if (a >= 0)
+		b = json_get_int(&jr, o, "advance_ms", 0, -TEN_YEARS_S * 1000, TEN_YEARS_S * 1000,
+		                 &advance_ms);
+	if (b >= 0)
+		c = json_get_int(&jr, o, "offset_s", 0, -TEN_YEARS_S, TEN_YEARS_S, &offset_s);
 	cJSON_Delete(o);
-	if (a < 0 || b < 0 || c < 0)
+	if (c < 0) {
+		reply_error(rq, 400, "%s", err);
 		return;
+	}
 	if (a + b + c != 1) {
 		reply_error(rq, 400, "body: give exactly one of advance_s, advance_ms, offset_s");
 		return;
@@ -517,28 +373,26 @@ static void clock_post(struct request *rq, int unused)
 		clock_advance_ms(&rq->srv->clock, advance_s * 1000 + advance_ms);
 	log_msg(LOG_INFO, "control: clock offset now %lldms",
 	        (long long)atomic_load(&rq->srv->clock.offset_ms));
-	clock_get(rq, 0);
+	control_clock_get(rq);
 }
 
 /* ---- faults ---- */
 
-static void faults_get(struct request *rq, int unused)
+void control_faults_get(struct request *rq)
 {
 	char *s = faults_to_json(&rq->srv->faults);
 
-	(void)unused;
 	if (!s)
 		reply_static(rq, 500, CT_JSON, "{\"error\":\"out of memory\"}");
 	else
 		reply_owned(rq, 200, CT_JSON, s, strlen(s));
 }
 
-static void faults_post(struct request *rq, int unused)
+void control_faults_post(struct request *rq)
 {
 	char err[512];
 	uint64_t id;
 
-	(void)unused;
 	if (faults_add_json(&rq->srv->faults, rq->req_body, rq->req_body_len, &id, err,
 	                    sizeof(err)) != 0) {
 		reply_error(rq, 400, "%s", err);
@@ -548,30 +402,49 @@ static void faults_post(struct request *rq, int unused)
 	reply_printf(rq, 201, CT_JSON, "{\"id\":%llu}", (unsigned long long)id);
 }
 
-static void faults_delete(struct request *rq, int unused)
+void control_faults_delete(struct request *rq)
 {
-	(void)unused;
 	faults_clear(&rq->srv->faults);
 	reply_static(rq, 200, CT_JSON, "[]");
 }
 
-static void fault_delete(struct request *rq, int id)
+/* The fault rule id the route's `*` names, or -1 after answering 404. */
+static int rule_arg(struct request *rq)
 {
+	size_t len = rq->arg_len[0];
+	char num[24];
+	char *end;
+	long v;
+
+	snprintf(num, sizeof(num), "%.*s", (int)(len < 23 ? len : 23), rq->arg[0]);
+	v = strtol(num, &end, 10);
+	if (*end || v <= 0 || v > 1000000000 || len > 10) {
+		reply_error(rq, 404, "no fault rule %s", num);
+		return -1;
+	}
+	return (int)v;
+}
+
+void control_fault_delete(struct request *rq)
+{
+	int id = rule_arg(rq);
+
+	if (id <= 0)
+		return;
 	if (faults_remove(&rq->srv->faults, (uint64_t)id) != 0) {
 		reply_error(rq, 404, "no fault rule %d", id);
 		return;
 	}
-	faults_get(rq, 0);
+	control_faults_get(rq);
 }
 
 /* ---- stats and reset ---- */
 
-static void stats_get(struct request *rq, int unused)
+void control_stats_get(struct request *rq)
 {
 	struct server *srv = rq->srv;
 	cJSON *o = cJSON_CreateObject(), *accounts;
 
-	(void)unused;
 	if (!o || stats_add_json(&srv->stats, o) != 0) {
 		cJSON_Delete(o);
 		reply_static(rq, 500, CT_JSON, "{\"error\":\"out of memory\"}");
@@ -593,11 +466,10 @@ static void stats_get(struct request *rq, int unused)
 	reply_obj(rq, 200, o);
 }
 
-static void reset_post(struct request *rq, int unused)
+void control_reset_post(struct request *rq)
 {
 	struct server *srv = rq->srv;
 
-	(void)unused;
 	/* Revoked and expired-early tokens stay out of service: a reset must
 	 * not bring back a token a test took away. */
 	clock_set_offset_ms(&srv->clock, 0);
@@ -613,7 +485,7 @@ static void reset_post(struct request *rq, int unused)
 	reply_static(rq, 200, CT_JSON, "{\"reset\":true}");
 }
 
-/* ---- the handlers the route table names (route.c) ---- */
+/* ---- the flavour's rule, and the account the route names ---- */
 
 /*
  * The flavour's rule: the control API is on, and the request carries the
@@ -626,7 +498,7 @@ int control_admit(struct request *rq)
 		             "{\"error\":\"the control API is off (--no-control)\"}");
 		return 0;
 	}
-	if (!authorized(rq)) {
+	if (!admin_authorized(rq->srv, request_header(rq, "Authorization"))) {
 		reply_header(rq, "WWW-Authenticate", "Bearer realm=\"metatoken-admin\"");
 		reply_error(
 		    rq, 401,
@@ -648,23 +520,6 @@ static int account_arg(struct request *rq)
 	return account;
 }
 
-/* The fault rule id the route's `*` names, or -1 after answering 404. */
-static int rule_arg(struct request *rq)
-{
-	size_t len = rq->arg_len[0];
-	char num[24];
-	char *end;
-	long v;
-
-	snprintf(num, sizeof(num), "%.*s", (int)(len < 23 ? len : 23), rq->arg[0]);
-	v = strtol(num, &end, 10);
-	if (*end || v <= 0 || v > 1000000000 || len > 10) {
-		reply_error(rq, 404, "no fault rule %s", num);
-		return -1;
-	}
-	return (int)v;
-}
-
 #define WITH_ACCOUNT(name, fn)                                                                     \
 	void name(struct request *rq)                                                              \
 	{                                                                                          \
@@ -678,51 +533,3 @@ WITH_ACCOUNT(control_account_patch, account_patch)
 WITH_ACCOUNT(control_account_expire, account_expire)
 WITH_ACCOUNT(control_account_revoke, account_revoke)
 WITH_ACCOUNT(control_account_rotate, account_rotate)
-
-void control_accounts_list(struct request *rq)
-{
-	accounts_list(rq, 0);
-}
-
-void control_clock_get(struct request *rq)
-{
-	clock_get(rq, 0);
-}
-
-void control_clock_post(struct request *rq)
-{
-	clock_post(rq, 0);
-}
-
-void control_faults_get(struct request *rq)
-{
-	faults_get(rq, 0);
-}
-
-void control_faults_post(struct request *rq)
-{
-	faults_post(rq, 0);
-}
-
-void control_faults_delete(struct request *rq)
-{
-	faults_delete(rq, 0);
-}
-
-void control_fault_delete(struct request *rq)
-{
-	int id = rule_arg(rq);
-
-	if (id > 0)
-		fault_delete(rq, id);
-}
-
-void control_stats_get(struct request *rq)
-{
-	stats_get(rq, 0);
-}
-
-void control_reset_post(struct request *rq)
-{
-	reset_post(rq, 0);
-}

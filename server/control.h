@@ -1,7 +1,7 @@
 /*
  * The control API under /metatoken/v1/ (README.md, "Control API"): what a
  * test uses to make token expiry, revocation and outages happen on demand.
- * Every call requires `Authorization: Bearer <admin secret>`.
+ * Every call requires `Authorization: Bearer <admin secret>` (admin.h).
  *
  * And the validation stand-ins for the cloud APIs an SDK would call with
  * its token: GET /tokeninfo and anything under /protected/.
@@ -13,24 +13,6 @@
 
 struct server;
 struct request;
-
-/*
- * Sets the admin secret: the configured one, or 32 random bytes in
- * base64url. server_init calls it, so the secret is in place before the
- * daemon takes its first request. Returns 0, or -1 with a reason in err.
- */
-int control_make_secret(struct server *srv, char *err, size_t errlen);
-
-/*
- * Writes the admin secret to the secret file (mode 0600, its folder 0700
- * when we create it): the configured path, or the default one for the
- * bound port (common/secretfile.h). Call after server_start, which
- * knows the port. Returns 0, or -1 with a one-line reason in err.
- */
-int control_init(struct server *srv, char *err, size_t errlen);
-
-/* Removes the secret file control_init wrote. */
-void control_cleanup(struct server *srv);
 
 /* The flavour's rule (route.h): the API is on and the admin secret given. */
 int control_admit(struct request *rq);

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "aws.h"
-#include "control.h"
 #include "log.h"
 #include "server.h"
 
@@ -199,7 +199,7 @@ int main(int argc, char **argv)
 		status = EXIT_USAGE;
 		goto out_release;
 	}
-	if (control_init(&srv, err, sizeof(err)) != 0) {
+	if (admin_write_file(&srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "metatokend: %s\n", err);
 		status = EXIT_USAGE;
 		daemon_stop(daemon, 0);
@@ -231,7 +231,7 @@ int main(int argc, char **argv)
 	status = 0;
 
 out_release:
-	control_cleanup(&srv);
+	admin_release(&srv);
 	server_release(&srv);
 	return status;
 }

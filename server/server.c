@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "aws.h"
-#include "control.h"
 #include "gce.h"
 #include "gce_token.h"
 #include "identity.h"
@@ -55,7 +55,7 @@ int server_init(struct server *srv, char *err, size_t errlen)
 		}
 		srv->n_accounts = i + 1;
 	}
-	if (control_make_secret(srv, err, errlen) != 0)
+	if (admin_make_secret(srv, err, errlen) != 0)
 		return -1;
 	srv->started_ms = clock_now_ms(&srv->clock);
 	srv->identity = identity_new();

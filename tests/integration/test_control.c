@@ -252,7 +252,9 @@ Test(control, revoke_the_current_or_a_given_token)
 	expect_ctl_error("POST", "accounts/default/revoke", "{\"tokne\":\"x\"}", 400,
 	                 "tokne: unknown key");
 	expect_ctl_error("POST", "accounts/default/revoke", "not json", 400,
-	                 "body: must be a JSON object");
+	                 "body:1:1: invalid JSON");
+	expect_ctl_error("POST", "accounts/default/revoke", "[1]", 400,
+	                 "body: must be a JSON object (got [1])");
 }
 
 Test(control, patch_changes_lifetime_and_margin_at_run_time)
@@ -271,9 +273,9 @@ Test(control, patch_changes_lifetime_and_margin_at_run_time)
 	cr_assert(expires_in <= 600 && expires_in > 590, "expires_in %lld", expires_in);
 
 	expect_ctl_error("PATCH", "accounts/default", "{\"lifetime_s\": 0}", 400,
-	                 "lifetime_s: must be an integer from 1");
+	                 "lifetime_s: must be a positive integer (got 0)");
 	expect_ctl_error("PATCH", "accounts/default", "{\"lifetime_s\": \"ten\"}", 400,
-	                 "lifetime_s: must be an integer");
+	                 "lifetime_s: must be a positive integer (got \"ten\")");
 	expect_ctl_error("PATCH", "accounts/default", "{}", 400, "give lifetime_s");
 	expect_ctl_error("PATCH", "accounts/default", "{\"lifetime\": 5}", 400,
 	                 "lifetime: unknown key");
@@ -312,6 +314,79 @@ Test(control, the_clock_moves_every_expiry)
 	expect_ctl_error("POST", "clock", "{}", 400, "exactly one");
 	expect_ctl_error("POST", "clock", "{\"advance_s\": 1.5}", 400,
 	                 "advance_s: must be an integer");
+}
+
+/*
+ * Sends a control request over a raw connection, with the body's length
+ * given, so that the body may hold a NUL. Returns the status; the answer's
+ * body goes to body_out.
+ */
+static long raw_control(const char *method, const char *path, const char *body, size_t len,
+                        char *body_out, size_t cap)
+{
+	char req[2048], out[4096];
+	const char *sep;
+	long status = 0;
+	int n;
+
+	n = snprintf(req, sizeof(req),
+	             "%s /metatoken/v1/%s HTTP/1.1\r\nHost: %s\r\n"
+	             "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+	             "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+	             method, path, srv.host_port, srv.admin_secret, len);
+	cr_assert(n > 0 && (size_t)n + len < sizeof(req));
+	memcpy(req + n, body, len);
+	cr_assert(test_raw(srv.port, req, (size_t)n + len, out, sizeof(out)) > 0);
+	cr_assert_eq(sscanf(out, "HTTP/1.1 %ld", &status), 1, "%s", out);
+	sep = strstr(out, "\r\n\r\n");
+	snprintf(body_out, cap, "%s", sep ? sep + 4 : "");
+	return status;
+}
+
+/* The clock's offset now, in ms. */
+static double clock_offset_ms(void)
+{
+	cJSON *j = ctl("GET", "clock", NULL, 200);
+	double offset = cJSON_GetObjectItemCaseSensitive(j, "offset_ms")->valuedouble;
+
+	cJSON_Delete(j);
+	return offset;
+}
+
+/* A body means one thing to every reader: a repeated key, text after the
+ * object or a NUL inside the body is refused, and nothing changes. */
+Test(control, bodies_are_read_strictly)
+{
+	static const char nul_after[] = "{\"advance_s\":1}\0{\"advance_s\":99}";
+	char body[1024];
+	cJSON *j;
+
+	expect_ctl_error("POST", "clock", "{\"advance_s\":1,\"advance_s\":2}", 400,
+	                 "advance_s: duplicate key");
+	expect_ctl_error("POST", "clock", "{\"advance_s\":1} x", 400,
+	                 "body:1:17: invalid JSON: unexpected text after the top-level value");
+	cr_assert_eq(
+	    raw_control("POST", "clock", nul_after, sizeof(nul_after) - 1, body, sizeof(body)), 400,
+	    "%s", body);
+	cr_assert_not_null(strstr(body, "body:1:16: NUL byte in body"), "%s", body);
+	cr_assert_eq(clock_offset_ms(), 0, "a refused body moved the clock");
+
+	expect_ctl_error("PATCH", "accounts/default", "{\"lifetime_s\":600,\"lifetime_s\":1}", 400,
+	                 "lifetime_s: duplicate key");
+	j = ctl("GET", "accounts/default", NULL, 200);
+	cr_assert_neq(cJSON_GetObjectItemCaseSensitive(j, "lifetime_s")->valuedouble, 1);
+	cJSON_Delete(j);
+	expect_ctl_error("POST", "accounts/default/revoke", "{\"token\":\"a\",\"token\":\"b\"}",
+	                 400, "token: duplicate key");
+
+	expect_ctl_error("POST", "faults", "{\"path\":\"/a\",\"status\":500,\"status\":200}", 400,
+	                 "status: duplicate key");
+	j = ctl("GET", "faults", NULL, 200);
+	cr_assert_eq(cJSON_GetArraySize(j), 0);
+	cJSON_Delete(j);
+
+	/* An empty body is {}, as before. */
+	expect_ctl_error("POST", "clock", "", 400, "exactly one");
 }
 
 Test(control, tokeninfo_in_googles_shape)

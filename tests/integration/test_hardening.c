@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "admin.h"
 #include "http.h"
 #include "inproc.h"
 #include "route.h"
@@ -477,15 +477,15 @@ Test(hardening, an_open_secret_folder_is_made_private_and_a_foreign_one_refused)
 	cr_assert_eq(chmod(dir, 0777), 0);
 	setenv("XDG_RUNTIME_DIR", run, 1);
 	start(NULL);
-	cr_assert_eq(control_init(&ip.srv, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(admin_write_file(&ip.srv, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(stat(dir, &st), 0);
 	cr_assert_eq(st.st_mode & 0777, 0700, "mode %o", (unsigned)(st.st_mode & 0777));
-	control_cleanup(&ip.srv);
+	admin_release(&ip.srv);
 
 	/* A folder someone else owns could be theirs to read: refused. */
 	if (geteuid() == 0) {
 		cr_assert_eq(chown(dir, 65534, 65534), 0);
-		cr_assert_neq(control_init(&ip.srv, err, sizeof(err)), 0);
+		cr_assert_neq(admin_write_file(&ip.srv, err, sizeof(err)), 0);
 		cr_assert_not_null(strstr(err, "belongs to another user"), "%s", err);
 	}
 	rmdir(dir);
