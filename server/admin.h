@@ -13,7 +13,7 @@ struct server;
 
 /*
  * Sets the admin secret: the configured one, or 32 random bytes in
- * base64url. server_init calls it, so the secret is in place before the
+ * base64url. app_init calls it, so the secret is in place before the
  * daemon takes its first request. Does nothing when the control API is
  * off. Returns 0, or -1 with a reason in err.
  */
@@ -22,7 +22,7 @@ int admin_make_secret(struct server *srv, char *err, size_t errlen);
 /*
  * Writes the admin secret to the secret file (mode 0600, its folder 0700
  * when we create it): the configured path, or the default one for the
- * bound port (common/secretfile.h). Call after server_start, which
+ * bound port (common/secretfile.h). Call after app_start, which
  * knows the port. Returns 0, or -1 with a one-line reason in err.
  */
 int admin_write_file(struct server *srv, char *err, size_t errlen);

@@ -16,6 +16,7 @@
 #include "admin.h"
 #include "aws.h"
 #include "log.h"
+#include "app.h"
 #include "server.h"
 
 #define EXIT_USAGE        2
@@ -188,12 +189,12 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (server_init(&srv, err, sizeof(err)) != 0) {
+	if (app_init(&srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "metatokend: %s\n", err);
 		status = EXIT_USAGE;
 		goto out_release;
 	}
-	daemon = server_start(&srv, NULL, err, sizeof(err));
+	daemon = app_start(&srv, NULL, err, sizeof(err));
 	if (!daemon) {
 		fprintf(stderr, "metatokend: %s\n", err);
 		status = EXIT_USAGE;
@@ -232,6 +233,6 @@ int main(int argc, char **argv)
 
 out_release:
 	admin_release(&srv);
-	server_release(&srv);
+	app_release(&srv);
 	return status;
 }

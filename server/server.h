@@ -1,9 +1,7 @@
 /*
  * metatokend's application object: what the flavours serve (accounts,
- * metadata, the control API's state), and the wiring of the layers
- * (README.md, "Development"): server_start puts the route table (route.h)
- * behind a daemon (daemon.h). Handlers read it through rq->srv; none of
- * them reaches the daemon.
+ * metadata, the control API's state). Handlers read it through rq->srv;
+ * none of them reaches the daemon. app.h builds it and starts serving it.
  */
 #ifndef METATOKEN_SERVER_SERVER_H
 #define METATOKEN_SERVER_SERVER_H
@@ -59,29 +57,9 @@ struct server {
 
 	/* Set by server_start from the daemon it started. */
 	struct clock wait_clock; /* the daemon's, when the caller gave none */
-	char bound[80];      /* "127.0.0.1:8169", "[::1]:8169": what clients dial */
-	char bound_host[64]; /* "127.0.0.1", "::1" */
+	char bound[80];          /* "127.0.0.1:8169", "[::1]:8169": what clients dial */
+	char bound_host[64];     /* "127.0.0.1", "::1" */
 };
-
-/*
- * Builds everything the daemon serves from srv->cfg (which the caller has
- * loaded): signing key, token accounts, metadata tree. On failure returns -1
- * with a one-line reason in err and leaves srv safe to server_release().
- */
-int server_init(struct server *srv, char *err, size_t errlen);
-
-/*
- * Binds host:port from srv->cfg and serves srv through the route table,
- * with the configuration's limits, on wait_clock (NULL: the real
- * monotonic time; tests pass a fake one). Returns the daemon, or NULL with
- * a one-line reason (bad address, port in use) in err. daemon_stop()
- * drains and stops it.
- */
-struct daemon *server_start(struct server *srv, struct clock *wait_clock, char *err,
-                            size_t errlen);
-
-/* Frees everything server_init built, and the configuration. */
-void server_release(struct server *srv);
 
 /* Looks up an account by `default`, its email or (when by_id) its id.
  * Returns its index or -1. */

@@ -31,6 +31,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "route.h"
+#include "app.h"
 #include "server.h"
 
 #define SECRET "fuzz-admin-secret-0123456789"
@@ -62,7 +63,7 @@ static void start(void)
 	signal(SIGPIPE, SIG_IGN);
 	log_set_level(getenv("FUZZ_HTTP_LOG") ? LOG_DEBUG : LOG_ERROR);
 	if (config_parse(config, strlen(config), "fuzz.json", &srv.cfg, err, sizeof(err)) != 0 ||
-	    server_init(&srv, err, sizeof(err)) != 0) {
+	    app_init(&srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fuzz_http: %s\n", err);
 		abort();
 	}

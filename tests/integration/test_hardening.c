@@ -461,7 +461,7 @@ Test(hardening, stopping_answers_held_requests_with_connection_close_and_ends_id
 	}
 	cr_assert(closed_by_server(idle));
 	close(idle);
-	server_release(&ip.srv);
+	app_release(&ip.srv);
 }
 
 /* ---- the admin secret's folder ---- */

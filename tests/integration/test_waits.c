@@ -200,5 +200,5 @@ Test(waits, new_connections_are_refused_at_once_while_the_drain_goes_on)
 	cr_assert(refused, "new connections were still accepted during the drain");
 	close(held);
 	pthread_join(st.thread, NULL);
-	server_release(&ip.srv);
+	app_release(&ip.srv);
 }

@@ -45,18 +45,18 @@ int test_inproc_start(struct test_inproc *t, const char *config_json,
 		t->srv.cfg.header_timeout_ms = limits->header_timeout_ms;
 		t->srv.cfg.idle_timeout_ms = limits->idle_timeout_ms;
 	}
-	if (server_init(&t->srv, err, sizeof(err)) != 0)
+	if (app_init(&t->srv, err, sizeof(err)) != 0)
 		goto out_release;
 	clock_init(&t->srv.clock, fake_clock_read, &t->server_time);
 	clock_init(&t->wait_clock, fake_clock_read, &t->wait_time);
-	t->daemon = server_start(&t->srv, &t->wait_clock, err, sizeof(err));
+	t->daemon = app_start(&t->srv, &t->wait_clock, err, sizeof(err));
 	if (!t->daemon)
 		goto out_release;
 	snprintf(t->base, sizeof(t->base), "http://%s", t->srv.bound);
 	return 0;
 
 out_release:
-	server_release(&t->srv);
+	app_release(&t->srv);
 out_fail:
 	fprintf(stderr, "test_inproc_start: %s\n", err);
 	return -1;
@@ -66,7 +66,7 @@ void test_inproc_stop(struct test_inproc *t, int64_t grace_ms)
 {
 	daemon_stop(t->daemon, grace_ms);
 	t->daemon = NULL;
-	server_release(&t->srv);
+	app_release(&t->srv);
 }
 
 void test_inproc_wait(struct test_inproc *t, int64_t ms)

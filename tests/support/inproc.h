@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "app.h"
 #include "server.h"
 
 /* A time source that moves only when told: clock_init(c, fake_clock_read, f). */

@@ -1,0 +1,137 @@
+/*
+ * The wiring (app.h): builds every subsystem of the application object from
+ * the configuration, puts the route table behind a daemon, and tears it all
+ * down. It alone includes the flavours' set-up functions; the flavours
+ * include server.h, never this.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+#include "aws.h"
+#include "gce.h"
+#include "gce_token.h"
+#include "identity.h"
+#include "route.h"
+#include "app.h"
+#include "server.h"
+
+int app_init(struct server *srv, char *err, size_t errlen)
+{
+	const struct config *c = &srv->cfg;
+
+	/* The real clock; a test may put its own source in afterwards. */
+	clock_init(&srv->clock, NULL, NULL);
+	revocations_init(&srv->revoked);
+	faults_init(&srv->faults);
+	stats_init(&srv->stats);
+	srv->control_enabled = c->control_enabled;
+	if (c->signing_key_path)
+		srv->key = tokens_key_load(c->signing_key_path, err, errlen);
+	else if (!(srv->key = tokens_key_generate()))
+		snprintf(err, errlen, "cannot generate a signing key (OpenSSL failed)");
+	if (!srv->key)
+		return -1;
+
+	srv->accounts = calloc(c->n_accounts, sizeof(*srv->accounts));
+	srv->revoked_count = calloc(c->n_accounts, sizeof(*srv->revoked_count));
+	if ((!srv->accounts || !srv->revoked_count) && c->n_accounts) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < c->n_accounts; i++) {
+		const struct config_account *a = &c->accounts[i];
+		struct account_token *t = &srv->accounts[i];
+		const struct slot_options o = {
+			.value_size = TOKENS_MAX_LEN + 1,
+			.derived_size = sizeof(struct gce_token_cache),
+			.mint = tokens_mint_value,
+			.mint_arg = &t->minter,
+			.lifetime_s = a->lifetime_s,
+			.margin_s = a->reissue_margin_s,
+		};
+
+		t->minter.key = srv->key;
+		t->minter.account = a->id;
+		if (tokens_minter_check(&t->minter) != 0 || slot_init(&t->slot, &o) != 0) {
+			snprintf(err, errlen, "%s: service_accounts[%zu]: cannot set up its tokens",
+			         c->source, i);
+			return -1;
+		}
+		srv->n_accounts = i + 1;
+	}
+	if (admin_make_secret(srv, err, errlen) != 0)
+		return -1;
+	srv->started_ms = clock_now_ms(&srv->clock);
+	srv->identity = identity_new();
+	if (!srv->identity) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	srv->gce = gce_tree_build(srv, err, errlen);
+	if (!srv->gce)
+		return -1;
+	srv->aws = aws_new(srv, err, errlen);
+	return srv->aws ? 0 : -1;
+}
+
+void app_release(struct server *srv)
+{
+	gce_tree_free(srv->gce);
+	identity_free(srv->identity);
+	srv->identity = NULL;
+	aws_free(srv->aws);
+	srv->aws = NULL;
+	for (size_t i = 0; i < srv->n_accounts; i++)
+		slot_release(&srv->accounts[i].slot);
+	free(srv->accounts);
+	free(srv->revoked_count);
+	srv->revoked_count = NULL;
+	tokens_key_free(srv->key);
+	revocations_release(&srv->revoked);
+	faults_release(&srv->faults);
+	stats_release(&srv->stats);
+	config_release(&srv->cfg);
+	srv->gce = NULL;
+	srv->accounts = NULL;
+	srv->n_accounts = 0;
+	srv->key = NULL;
+}
+
+struct daemon *app_start(struct server *srv, struct clock *wait_clock, char *err, size_t errlen)
+{
+	const struct config *c = &srv->cfg;
+	struct daemon_config dc = {
+		.host = c->listen_host,
+		.port = c->listen_port,
+		.limits = DAEMON_LIMITS_DEFAULT,
+		.wait_clock = wait_clock,
+		.srv = srv,
+		.dispatch = route_dispatch,
+		.ended = route_ended,
+	};
+	struct daemon *d;
+
+	if (!wait_clock) {
+		/* The real monotonic time: a clock no control call moves. */
+		clock_init(&srv->wait_clock, NULL, NULL);
+		dc.wait_clock = &srv->wait_clock;
+	}
+	if (c->max_connections)
+		dc.limits.connections = c->max_connections;
+	if (c->per_client_connections)
+		dc.limits.per_client = c->per_client_connections;
+	if (c->max_held_requests)
+		dc.limits.held = c->max_held_requests;
+	if (c->header_timeout_ms)
+		dc.limits.header_timeout_ms = c->header_timeout_ms;
+	if (c->idle_timeout_ms)
+		dc.limits.idle_timeout_ms = c->idle_timeout_ms;
+	d = daemon_start(&dc, err, errlen);
+	if (!d)
+		return NULL;
+	snprintf(srv->bound, sizeof(srv->bound), "%s", daemon_bound(d));
+	snprintf(srv->bound_host, sizeof(srv->bound_host), "%s", daemon_bound_host(d));
+	return d;
+}
