@@ -55,7 +55,7 @@ struct server {
 	char admin_secret[ADMIN_SECRET_MAX + 1];
 	char *admin_secret_file; /* the file we wrote the secret to; removed at exit */
 
-	/* Set by server_start from the daemon it started. */
+	/* Set by app_start from the daemon it started. */
 	struct clock wait_clock; /* the daemon's, when the caller gave none */
 	char bound[80];          /* "127.0.0.1:8169", "[::1]:8169": what clients dial */
 	char bound_host[64];     /* "127.0.0.1", "::1" */
