@@ -8,6 +8,7 @@ mtk_add_test(test_gce_token SOURCES unit/test_gce_token.c LIBS metatokend_core)
 mtk_add_test(test_config SOURCES unit/test_config.c LIBS metatokend_core)
 mtk_add_test(test_json SOURCES unit/test_json.c LIBS metatokend_core)
 mtk_add_test(test_faults SOURCES unit/test_faults.c LIBS metatokend_core)
+mtk_add_test(test_grow SOURCES unit/test_grow.c LIBS metatokend_core)
 mtk_add_test(test_stats SOURCES unit/test_stats.c LIBS metatokend_core PkgConfig::CJSON
 	LABELS concurrency)
 
