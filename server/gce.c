@@ -24,7 +24,7 @@
 #define WAIT_MAX_S     3600 /* the longest a watch is held */
 
 /* Finds the child of d named by the len bytes at name. */
-static struct node *child(const struct node *d, const char *name, size_t len)
+static struct gce_node *child(const struct gce_node *d, const char *name, size_t len)
 {
 	for (size_t i = 0; i < d->n_children; i++)
 		if (strlen(d->children[i]->name) == len &&
@@ -35,13 +35,13 @@ static struct node *child(const struct node *d, const char *name, size_t len)
 
 /* Walks "a/b/c" (or "a/b/" for a directory) from d. Empty segments do not
  * exist; a trailing slash is allowed on directories only. */
-static struct node *walk(struct node *d, const char *path)
+static struct gce_node *walk(struct gce_node *d, const char *path)
 {
 	while (*path) {
 		const char *slash = strchr(path, '/');
 		size_t len = slash ? (size_t)(slash - path) : strlen(path);
 
-		if (d->kind != NODE_DIR || len == 0)
+		if (d->kind != GCE_NODE_DIR || len == 0)
 			return NULL;
 		d = child(d, path, len);
 		if (!d)
@@ -49,7 +49,7 @@ static struct node *walk(struct node *d, const char *path)
 		path += len;
 		if (*path == '/') {
 			path++;
-			if (!*path && d->kind != NODE_DIR)
+			if (!*path && d->kind != GCE_NODE_DIR)
 				return NULL;
 		}
 	}
@@ -72,7 +72,7 @@ static void camel(const char *name, char *out, size_t cap)
 	out[o] = '\0';
 }
 
-static cJSON *list_json(const struct node *n)
+static cJSON *list_json(const struct gce_node *n)
 {
 	cJSON *arr = cJSON_CreateArray();
 
@@ -82,23 +82,23 @@ static cJSON *list_json(const struct node *n)
 }
 
 /* The value of n as JSON; NULL for what recursive views leave out. */
-static cJSON *to_json(const struct node *n)
+static cJSON *to_json(const struct gce_node *n)
 {
 	cJSON *obj;
 	char key[128];
 
 	switch (n->kind) {
-	case NODE_TEXT:
+	case GCE_NODE_TEXT:
 		return cJSON_CreateString(n->text);
-	case NODE_NUMBER:
+	case GCE_NODE_NUMBER:
 		/* Raw digits: instance ids exceed a double's 53 bits. */
 		return cJSON_CreateRaw(n->text);
-	case NODE_LIST:
+	case GCE_NODE_LIST:
 		return list_json(n);
-	case NODE_TOKEN:
-	case NODE_IDENTITY:
+	case GCE_NODE_TOKEN:
+	case GCE_NODE_IDENTITY:
 		return NULL;
-	case NODE_DIR:
+	case GCE_NODE_DIR:
 		break;
 	}
 	obj = cJSON_CreateObject();
@@ -155,19 +155,19 @@ static void puts_line(struct text_buf *b, const char *prefix, const char *a, con
 }
 
 /* ?recursive=true&alt=text: one "relative/path value" line per leaf value. */
-static void flatten(struct text_buf *b, const struct node *d, const char *prefix)
+static void flatten(struct text_buf *b, const struct gce_node *d, const char *prefix)
 {
 	for (size_t i = 0; i < d->n_children; i++) {
-		const struct node *n = d->children[i];
+		const struct gce_node *n = d->children[i];
 		char *path;
 
-		if (n->kind == NODE_TOKEN || n->kind == NODE_IDENTITY)
+		if (n->kind == GCE_NODE_TOKEN || n->kind == GCE_NODE_IDENTITY)
 			continue;
 		if (asprintf(&path, "%s%s", prefix, n->name) < 0) {
 			b->failed = 1;
 			return;
 		}
-		if (n->kind == NODE_DIR) {
+		if (n->kind == GCE_NODE_DIR) {
 			char *sub;
 
 			if (asprintf(&sub, "%s/", path) >= 0) {
@@ -176,7 +176,7 @@ static void flatten(struct text_buf *b, const struct node *d, const char *prefix
 			} else {
 				b->failed = 1;
 			}
-		} else if (n->kind == NODE_LIST) {
+		} else if (n->kind == GCE_NODE_LIST) {
 			for (size_t j = 0; j < n->n_items; j++)
 				puts_line(b, "", path, " ", n->items[j]);
 		} else {
@@ -284,25 +284,25 @@ static void serve_identity(struct request *rq, size_t account)
 	rq->secret = 1;
 }
 
-static void serve_node(struct request *rq, const struct node *n, int json, int recursive)
+static void serve_node(struct request *rq, const struct gce_node *n, int json, int recursive)
 {
 	struct text_buf b = { 0 };
 
 	switch (n->kind) {
-	case NODE_TOKEN:
+	case GCE_NODE_TOKEN:
 		serve_token(rq, n->account);
 		return;
-	case NODE_IDENTITY:
+	case GCE_NODE_IDENTITY:
 		serve_identity(rq, n->account);
 		return;
-	case NODE_TEXT:
-	case NODE_NUMBER:
+	case GCE_NODE_TEXT:
+	case GCE_NODE_NUMBER:
 		if (json)
 			reply_json(rq, to_json(n));
 		else
 			reply_static(rq, 200, CT_TEXT, n->text);
 		return;
-	case NODE_LIST:
+	case GCE_NODE_LIST:
 		if (json) {
 			reply_json(rq, list_json(n));
 			return;
@@ -311,7 +311,7 @@ static void serve_node(struct request *rq, const struct node *n, int json, int r
 			puts_line(&b, "", n->items[i], "", "");
 		reply_buf(rq, &b);
 		return;
-	case NODE_DIR:
+	case GCE_NODE_DIR:
 		break;
 	}
 	if (recursive && json) {
@@ -329,15 +329,15 @@ static void serve_node(struct request *rq, const struct node *n, int json, int r
 
 		for (size_t i = 0; arr && i < n->n_children; i++) {
 			snprintf(name, sizeof(name), "%s%s", n->children[i]->name,
-			         n->children[i]->kind == NODE_DIR ? "/" : "");
+			         n->children[i]->kind == GCE_NODE_DIR ? "/" : "");
 			cJSON_AddItemToArray(arr, cJSON_CreateString(name));
 		}
 		reply_json(rq, arr);
 		return;
 	}
 	for (size_t i = 0; i < n->n_children; i++)
-		puts_line(&b, "", n->children[i]->name, n->children[i]->kind == NODE_DIR ? "/" : "",
-		          "");
+		puts_line(&b, "", n->children[i]->name,
+		          n->children[i]->kind == GCE_NODE_DIR ? "/" : "", "");
 	reply_buf(rq, &b);
 }
 
@@ -353,14 +353,14 @@ static int is_true(const char *v)
  * server runs, so a held request waits out its timeout and then gets the
  * same answer; tokens change every second and are answered at once.
  */
-static void hold_if_unchanged(struct request *rq, const struct node *n)
+static void hold_if_unchanged(struct request *rq, const struct gce_node *n)
 {
 	const char *last = request_query(rq, "last_etag"), *t = request_query(rq, "timeout_sec");
 	char etag[17];
 	long timeout_s = WAIT_DEFAULT_S;
 
 	if (rq->resumed || rq->status != 200 || !is_true(request_query(rq, "wait_for_change")) ||
-	    n->kind == NODE_TOKEN || n->kind == NODE_IDENTITY)
+	    n->kind == GCE_NODE_TOKEN || n->kind == GCE_NODE_IDENTITY)
 		return;
 	reply_etag(rq->body, rq->body_len, etag);
 	if (last && strcmp(last, etag) != 0)
@@ -410,7 +410,7 @@ void gce_handle_root(struct request *rq)
 
 void gce_handle(struct request *rq)
 {
-	struct node *v1 = rq->srv->gce->v1, *n;
+	struct gce_node *v1 = rq->srv->gce->v1, *n;
 	const char *path = rq->path + strlen("/computeMetadata");
 	const char *alt = request_query(rq, "alt");
 	int recursive = is_true(request_query(rq, "recursive")), json;

@@ -13,11 +13,11 @@
 
 static const char *const default_alias[] = { "default" };
 
-static struct node *node_new(struct gce_tree *t, struct node *parent, const char *name,
-                             enum node_kind kind)
+static struct gce_node *node_new(struct gce_tree *t, struct gce_node *parent, const char *name,
+                                 enum gce_node_kind kind)
 {
-	struct node *n = calloc(1, sizeof(*n));
-	struct node **grown;
+	struct gce_node *n = calloc(1, sizeof(*n));
+	struct gce_node **grown;
 
 	if (!n) {
 		t->failed = 1;
@@ -58,31 +58,32 @@ static const char *own(struct gce_tree *t, char *s)
 	return s;
 }
 
-static struct node *dir(struct gce_tree *t, struct node *parent, const char *name)
+static struct gce_node *dir(struct gce_tree *t, struct gce_node *parent, const char *name)
 {
-	return node_new(t, parent, name, NODE_DIR);
+	return node_new(t, parent, name, GCE_NODE_DIR);
 }
 
-static void text(struct gce_tree *t, struct node *parent, const char *name, const char *value)
+static void text(struct gce_tree *t, struct gce_node *parent, const char *name, const char *value)
 {
-	struct node *n = node_new(t, parent, name, NODE_TEXT);
+	struct gce_node *n = node_new(t, parent, name, GCE_NODE_TEXT);
 
 	if (n)
 		n->text = value ? value : "";
 }
 
-static void number(struct gce_tree *t, struct node *parent, const char *name, const char *digits)
+static void number(struct gce_tree *t, struct gce_node *parent, const char *name,
+                   const char *digits)
 {
-	struct node *n = node_new(t, parent, name, NODE_NUMBER);
+	struct gce_node *n = node_new(t, parent, name, GCE_NODE_NUMBER);
 
 	if (n)
 		n->text = digits;
 }
 
-static void list(struct gce_tree *t, struct node *parent, const char *name,
+static void list(struct gce_tree *t, struct gce_node *parent, const char *name,
                  const char *const *items, size_t n_items)
 {
-	struct node *n = node_new(t, parent, name, NODE_LIST);
+	struct gce_node *n = node_new(t, parent, name, GCE_NODE_LIST);
 
 	if (n) {
 		n->items = items;
@@ -90,10 +91,10 @@ static void list(struct gce_tree *t, struct node *parent, const char *name,
 	}
 }
 
-static void kv_dir(struct gce_tree *t, struct node *parent, const char *name,
+static void kv_dir(struct gce_tree *t, struct gce_node *parent, const char *name,
                    const struct config_kv *kv, size_t n)
 {
-	struct node *d = dir(t, parent, name);
+	struct gce_node *d = dir(t, parent, name);
 
 	if (!d)
 		return;
@@ -114,21 +115,21 @@ static int all_digits(const char *s)
 
 /* One service account's directory, under `name`: the first account is
  * served both as `default/` and under its email. Entries in GCE's order. */
-static void account_dir(struct gce_tree *t, struct node *parent, const char *name,
+static void account_dir(struct gce_tree *t, struct gce_node *parent, const char *name,
                         const struct server *srv, size_t i)
 {
 	const struct config_account *a = &srv->cfg.accounts[i];
-	struct node *d = dir(t, parent, name), *tok;
+	struct gce_node *d = dir(t, parent, name), *tok;
 
 	if (!d)
 		return;
 	list(t, d, "aliases", i == 0 ? default_alias : NULL, i == 0 ? 1 : 0);
 	text(t, d, "email", a->email);
-	tok = node_new(t, d, "identity", NODE_IDENTITY);
+	tok = node_new(t, d, "identity", GCE_NODE_IDENTITY);
 	if (tok)
 		tok->account = i;
 	list(t, d, "scopes", (const char *const *)a->scopes, a->n_scopes);
-	tok = node_new(t, d, "token", NODE_TOKEN);
+	tok = node_new(t, d, "token", GCE_NODE_TOKEN);
 	if (tok)
 		tok->account = i;
 }
@@ -156,7 +157,7 @@ struct gce_tree *gce_tree_build(const struct server *srv, char *err, size_t errl
 {
 	const struct config *c = &srv->cfg;
 	struct gce_tree *t = calloc(1, sizeof(*t));
-	struct node *instance, *project, *accounts, *vendor, *yandex;
+	struct gce_node *instance, *project, *accounts, *vendor, *yandex;
 
 	if (!t)
 		goto out_oom;
@@ -213,7 +214,7 @@ out_oom:
 
 void gce_tree_free(struct gce_tree *t)
 {
-	struct node *n, *next;
+	struct gce_node *n, *next;
 
 	if (!t)
 		return;

@@ -9,32 +9,32 @@
 
 #include <stddef.h>
 
-enum node_kind {
-	NODE_DIR,
-	NODE_TEXT,     /* a string */
-	NODE_NUMBER,   /* digits, served as a JSON number in recursive views */
-	NODE_LIST,     /* strings: one per line as text, an array as JSON */
-	NODE_TOKEN,    /* an account's access token; never in recursive views */
-	NODE_IDENTITY, /* an account's ID token (a JWT per audience); likewise */
+enum gce_node_kind {
+	GCE_NODE_DIR,
+	GCE_NODE_TEXT,     /* a string */
+	GCE_NODE_NUMBER,   /* digits, served as a JSON number in recursive views */
+	GCE_NODE_LIST,     /* strings: one per line as text, an array as JSON */
+	GCE_NODE_TOKEN,    /* an account's access token; never in recursive views */
+	GCE_NODE_IDENTITY, /* an account's ID token (a JWT per audience); likewise */
 };
 
-struct node {
+struct gce_node {
 	const char *name;
-	enum node_kind kind;
+	enum gce_node_kind kind;
 	int user_keys; /* a directory whose entries users name: no camelCase */
 	const char *text;
 	const char *const *items;
 	size_t n_items;
-	struct node **children;
+	struct gce_node **children;
 	size_t n_children;
-	size_t account; /* NODE_TOKEN: index into srv->accounts */
-	struct node *next_alloc;
+	size_t account; /* GCE_NODE_TOKEN: index into srv->accounts */
+	struct gce_node *next_alloc;
 };
 
 struct gce_tree {
-	struct node *v1;        /* /computeMetadata/v1/ */
-	struct node *allocated; /* every node, for gce_tree_free */
-	char **owned;           /* strings the tree made */
+	struct gce_node *v1;        /* /computeMetadata/v1/ */
+	struct gce_node *allocated; /* every node, for gce_tree_free */
+	char **owned;               /* strings the tree made */
 	size_t n_owned;
 	int failed; /* an allocation failed while building */
 };
