@@ -6,6 +6,7 @@
  */
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "gce.h"
 #include "gce_token.h"
 #include "gce_tree.h"
+#include "grow.h"
 #include "identity.h"
 #include "server.h"
 
@@ -117,7 +119,7 @@ static cJSON *to_json(const struct gce_node *n)
 	return obj;
 }
 
-/* A growing text buffer for listings. */
+/* A growing text buffer for listings; the tree bounds its size. */
 struct text_buf {
 	char *data;
 	size_t len, cap;
@@ -128,16 +130,11 @@ static void put(struct text_buf *b, const char *s, size_t n)
 {
 	if (b->failed)
 		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->cap ? b->cap * 2 : 256) + n;
-		char *grown = realloc(b->data, cap);
-
-		if (!grown) {
-			b->failed = 1;
-			return;
-		}
-		b->data = grown;
-		b->cap = cap;
+	/* What is there, n more bytes and a NUL. */
+	if (n > SIZE_MAX - b->len - 1 ||
+	    grow_reserve(&b->data, &b->cap, b->len + n + 1, SIZE_MAX, 1) != 0) {
+		b->failed = 1;
+		return;
 	}
 	memcpy(b->data + b->len, s, n);
 	b->len += n;

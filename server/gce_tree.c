@@ -1,14 +1,17 @@
 /*
  * Builds the GCE-compatible metadata tree once at start from the
  * configuration (PROTOCOL.md §1), and frees it. Nothing in it changes while
- * the daemon runs, so gce.c walks it without locks.
+ * the daemon runs, so gce.c walks it without locks. Its arrays grow with no
+ * cap of their own (SIZE_MAX): the configuration, at most 1 MiB, bounds them.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "gce.h"
 #include "gce_tree.h"
+#include "grow.h"
 #include "server.h"
 
 static const char *const default_alias[] = { "default" };
@@ -17,7 +20,6 @@ static struct gce_node *node_new(struct gce_tree *t, struct gce_node *parent, co
                                  enum gce_node_kind kind)
 {
 	struct gce_node *n = calloc(1, sizeof(*n));
-	struct gce_node **grown;
 
 	if (!n) {
 		t->failed = 1;
@@ -28,32 +30,25 @@ static struct gce_node *node_new(struct gce_tree *t, struct gce_node *parent, co
 	n->next_alloc = t->allocated;
 	t->allocated = n;
 	if (parent) {
-		grown = realloc(parent->children, (parent->n_children + 1) * sizeof(*grown));
-		if (!grown) {
+		if (grow_reserve(&parent->children, &parent->cap_children, parent->n_children + 1,
+		                 SIZE_MAX, sizeof(*parent->children)) != 0) {
 			t->failed = 1;
 			return n;
 		}
-		parent->children = grown;
 		parent->children[parent->n_children++] = n;
 	}
 	return n;
 }
 
+/* Takes s (NULL: vasprintf failed) into the tree, which frees it. */
 static const char *own(struct gce_tree *t, char *s)
 {
-	char **grown;
-
-	if (!s) {
-		t->failed = 1;
-		return "";
-	}
-	grown = realloc(t->owned, (t->n_owned + 1) * sizeof(*grown));
-	if (!grown) {
+	if (!s || grow_reserve(&t->owned, &t->cap_owned, t->n_owned + 1, SIZE_MAX,
+	                       sizeof(*t->owned)) != 0) {
 		free(s);
 		t->failed = 1;
 		return "";
 	}
-	t->owned = grown;
 	t->owned[t->n_owned++] = s;
 	return s;
 }

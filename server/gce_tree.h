@@ -26,7 +26,7 @@ struct gce_node {
 	const char *const *items;
 	size_t n_items;
 	struct gce_node **children;
-	size_t n_children;
+	size_t n_children, cap_children;
 	size_t account; /* GCE_NODE_TOKEN: index into srv->accounts */
 	struct gce_node *next_alloc;
 };
@@ -35,7 +35,7 @@ struct gce_tree {
 	struct gce_node *v1;        /* /computeMetadata/v1/ */
 	struct gce_node *allocated; /* every node, for gce_tree_free */
 	char **owned;               /* strings the tree made */
-	size_t n_owned;
+	size_t n_owned, cap_owned;
 	int failed; /* an allocation failed while building */
 };
 
