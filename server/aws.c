@@ -44,6 +44,8 @@ struct aws {
 	char *identity_json; /* dynamic/instance-identity/document */
 };
 
+/* ---- set-up ---- */
+
 /* "YYYY-MM-DDTHH:MM:SSZ", the only shape SDKs parse. */
 static void aws_time(int64_t ms, char out[32])
 {
