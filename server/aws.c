@@ -1,5 +1,6 @@
 /*
- * The AWS IMDS flavour: IMDSv2 sessions, the /latest/ tree and the
+ * The AWS IMDS flavour: the IMDSv2 session handlers (the tokens are
+ * aws_session.c's), the /latest/ tree with the role's credentials and the
  * container credentials endpoint. See aws.h and PROTOCOL.md §2.
  *
  * Bodies follow the real IMDS: text leaves and listings as text/plain with
@@ -10,17 +11,14 @@
 #include "aws.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "aws_session.h"
 #include "awscreds.h"
 #include "b64url.h"
 #include "log.h"
@@ -29,24 +27,13 @@
 #include "slot.h"
 #include "timefmt.h"
 
-#define SESSION_VERSION     1
-#define SESSION_KEY_LEN     32
-#define SESSION_NONCE_LEN   16
-#define SESSION_PAYLOAD_LEN (1 + 8 + SESSION_NONCE_LEN)
-#define SESSION_RAW_LEN     (SESSION_PAYLOAD_LEN + 32)
-#define SESSION_TEXT_LEN    (SESSION_RAW_LEN / 3 * 4) /* 76: 57 is a multiple of 3 */
 #define SESSION_TTL_MAX_S   21600
 #define CONTAINER_TOKEN_MAX 256
 #define TTL_HEADER          "X-aws-ec2-metadata-token-ttl-seconds"
 #define TOKEN_HEADER        "X-aws-ec2-metadata-token"
 
-_Static_assert(SESSION_RAW_LEN % 3 == 0, "session tokens have no base64 padding");
-
 struct aws {
-	pthread_mutex_t lock;
-	unsigned char session_key[SESSION_KEY_LEN]; /* guarded by lock */
-	/* Numbers session_key (from key_epochs): changed with it, under lock. */
-	_Atomic uint64_t key_epoch;
+	struct aws_sessions sessions; /* the IMDSv2 session key */
 
 	int role_account; /* index of the account with aws_role, or -1 */
 	/* The role's current set (values: struct awscreds_set), and what mints
@@ -59,136 +46,7 @@ struct aws {
 	char *identity_json; /* dynamic/instance-identity/document */
 };
 
-/* Session keys, across all servers: a verdict reached under one is
- * remembered with its number, never 0. */
-static _Atomic uint64_t key_epochs;
-
-/*
- * The last session token this thread verified, so that a client sending
- * the same token again (SDKs keep one for hours) costs a comparison instead
- * of a base64 decode and an HMAC. What it remembers, that the token's MAC
- * is right under key `epoch` and when the token expires, depends on nothing
- * but the token and the key; the expiry is still checked on every request.
- * A reset draws a new key under a new epoch, which forgets every memo.
- * Wiped when the thread exits.
- */
-struct session_memo {
-	const struct aws *aws; /* NULL: nothing remembered */
-	uint64_t epoch;
-	int64_t expires_ms;
-	char token[SESSION_TEXT_LEN];
-};
-
-static __thread struct session_memo memo;
-static pthread_key_t memo_key;
-static pthread_once_t memo_once = PTHREAD_ONCE_INIT;
-static int memo_usable;
-
-static void memo_wipe(void *p)
-{
-	OPENSSL_cleanse(p, sizeof(struct session_memo));
-}
-
-static void memo_init_key(void)
-{
-	memo_usable = pthread_key_create(&memo_key, memo_wipe) == 0;
-}
-
-/* Remembers a verified token for this thread, if its memo can be wiped at
- * thread exit. */
-static void memo_store(const struct aws *a, uint64_t epoch, const char *token, int64_t expires_ms)
-{
-	pthread_once(&memo_once, memo_init_key);
-	if (!memo_usable || pthread_setspecific(memo_key, &memo) != 0)
-		return;
-	memo.aws = a;
-	memo.epoch = epoch;
-	memo.expires_ms = expires_ms;
-	memcpy(memo.token, token, SESSION_TEXT_LEN);
-}
-
-/* Decodes exactly SESSION_TEXT_LEN chars; returns -1 on any other input. */
-static int decode_session(const char *in, size_t len, unsigned char out[SESSION_RAW_LEN])
-{
-	if (len != SESSION_TEXT_LEN ||
-	    b64url_decode(in, len, out, SESSION_RAW_LEN) != SESSION_RAW_LEN)
-		return -1;
-	return 0;
-}
-
-/* Copies the session key, and its epoch into *epoch when non-NULL. */
-static void session_key_copy(struct aws *a, unsigned char key[SESSION_KEY_LEN], uint64_t *epoch)
-{
-	pthread_mutex_lock(&a->lock);
-	memcpy(key, a->session_key, SESSION_KEY_LEN);
-	if (epoch)
-		*epoch = atomic_load(&a->key_epoch);
-	pthread_mutex_unlock(&a->lock);
-}
-
-/* MACs a session payload under the current key, whose epoch goes into
- * *epoch when non-NULL. */
-static int session_mac(struct aws *a, const unsigned char *payload, unsigned char mac[32],
-                       uint64_t *epoch)
-{
-	unsigned char key[SESSION_KEY_LEN];
-	unsigned int maclen = 0;
-	int ok;
-
-	session_key_copy(a, key, epoch);
-	ok = HMAC(EVP_sha256(), key, SESSION_KEY_LEN, payload, SESSION_PAYLOAD_LEN, mac, &maclen) !=
-	         NULL &&
-	     maclen == 32;
-	OPENSSL_cleanse(key, sizeof(key));
-	return ok ? 0 : -1;
-}
-
-/* Mints a session token expiring at expires_ms into out[SESSION_TEXT_LEN + 1]. */
-static int session_mint(struct aws *a, int64_t expires_ms, char *out)
-{
-	unsigned char raw[SESSION_RAW_LEN];
-	uint64_t e = (uint64_t)expires_ms;
-	int rc = -1;
-
-	raw[0] = SESSION_VERSION;
-	for (int i = 8; i >= 1; i--, e >>= 8)
-		raw[i] = (unsigned char)e;
-	if (RAND_bytes(raw + 9, SESSION_NONCE_LEN) != 1 ||
-	    session_mac(a, raw, raw + SESSION_PAYLOAD_LEN, NULL) != 0)
-		goto out;
-	b64url_encode(raw, SESSION_RAW_LEN, out);
-	rc = 0;
-out:
-	OPENSSL_cleanse(raw, sizeof(raw));
-	return rc;
-}
-
-/* Whether `token` is a session of this server still alive at now_ms. */
-static int session_valid(struct aws *a, const char *token, int64_t now_ms)
-{
-	unsigned char raw[SESSION_RAW_LEN], mac[32];
-	size_t len = strlen(token);
-	uint64_t e = 0, epoch = 0;
-	int ok = 0;
-
-	/* The memo holds a live token: compare in constant time. */
-	if (len == SESSION_TEXT_LEN && memo.aws == a && memo.epoch == atomic_load(&a->key_epoch) &&
-	    CRYPTO_memcmp(memo.token, token, SESSION_TEXT_LEN) == 0)
-		return memo.expires_ms > now_ms;
-	if (decode_session(token, len, raw) != 0 || raw[0] != SESSION_VERSION)
-		goto out;
-	if (session_mac(a, raw, mac, &epoch) != 0 ||
-	    CRYPTO_memcmp(mac, raw + SESSION_PAYLOAD_LEN, sizeof(mac)) != 0)
-		goto out;
-	for (int i = 1; i <= 8; i++)
-		e = e << 8 | raw[i];
-	memo_store(a, epoch, token, (int64_t)e);
-	ok = (int64_t)e > now_ms;
-out:
-	OPENSSL_cleanse(raw, sizeof(raw));
-	OPENSSL_cleanse(mac, sizeof(mac));
-	return ok;
-}
+/* ---- set-up ---- */
 
 /* "AIPA" and 17 base32 chars derived from the ARN: stable across restarts. */
 static void profile_id(const char *arn, char out[22])
@@ -263,16 +121,10 @@ struct aws *aws_new(const struct server *srv, char *err, size_t errlen)
 		return NULL;
 	}
 	a->role_account = -1;
-	if (pthread_mutex_init(&a->lock, NULL) != 0) {
+	if (aws_sessions_init(&a->sessions, err, errlen) != 0) {
 		free(a);
-		snprintf(err, errlen, "cannot set up the AWS flavour (mutex)");
 		return NULL;
 	}
-	if (RAND_bytes(a->session_key, sizeof(a->session_key)) != 1) {
-		snprintf(err, errlen, "cannot generate the IMDSv2 session key (OpenSSL failed)");
-		goto out_free;
-	}
-	atomic_store(&a->key_epoch, atomic_fetch_add(&key_epochs, 1) + 1);
 	if (c->aws_container_token) {
 		snprintf(a->container_token, sizeof(a->container_token), "%s",
 		         c->aws_container_token);
@@ -326,11 +178,10 @@ void aws_free(struct aws *a)
 		return;
 	if (a->role_account >= 0)
 		slot_release(&a->creds);
-	OPENSSL_cleanse(a->session_key, sizeof(a->session_key));
+	aws_sessions_release(&a->sessions);
 	OPENSSL_cleanse(a->container_token, sizeof(a->container_token));
 	free(a->info_json);
 	free(a->identity_json);
-	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
 
@@ -445,15 +296,16 @@ void aws_session_put(struct request *rq)
 		           "Bad Request: " TTL_HEADER " must be an integer from 1 to 21600\n");
 		return;
 	}
-	token = malloc(SESSION_TEXT_LEN + 1);
-	if (!token || session_mint(srv->aws, clock_now_ms(&srv->clock) + ttl * 1000, token) != 0) {
+	token = malloc(AWS_SESSION_TEXT_LEN + 1);
+	if (!token || aws_session_mint(&srv->aws->sessions, clock_now_ms(&srv->clock) + ttl * 1000,
+	                               token) != 0) {
 		free(token);
 		reply_text(rq, 500, "could not mint a session token\n");
 		return;
 	}
 	reply_header(rq, "Server", "EC2ws");
 	reply_header(rq, TTL_HEADER, "%lld", (long long)ttl);
-	reply_owned(rq, 200, CT_PLAIN, token, SESSION_TEXT_LEN);
+	reply_owned(rq, 200, CT_PLAIN, token, AWS_SESSION_TEXT_LEN);
 	rq->secret = 1;
 }
 
@@ -474,7 +326,7 @@ int aws_imds_admit(struct request *rq)
 	struct server *srv = rq->srv;
 	const char *token = request_header(rq, TOKEN_HEADER);
 
-	if (token ? session_valid(srv->aws, token, clock_now_ms(&srv->clock))
+	if (token ? aws_session_valid(&srv->aws->sessions, token, clock_now_ms(&srv->clock))
 	          : !srv->cfg.aws_imdsv2_only)
 		return 1;
 	reply_text(rq, 401, "Unauthorized\n");
@@ -624,20 +476,12 @@ int aws_account_peek(struct server *srv, size_t account, char key_id[21], int64_
 void aws_reset(struct server *srv)
 {
 	struct aws *a = srv->aws;
-	unsigned char key[SESSION_KEY_LEN];
 
 	if (!a)
 		return;
 	if (a->role_account >= 0)
 		slot_reset(&a->creds, srv->cfg.accounts[a->role_account].aws_lifetime_s,
 		           srv->cfg.accounts[a->role_account].reissue_margin_s);
-	if (RAND_bytes(key, sizeof(key)) != 1) {
+	if (aws_sessions_rekey(&a->sessions) != 0)
 		log_msg(LOG_WARN, "control: reset: could not draw a new IMDSv2 session key");
-		return;
-	}
-	pthread_mutex_lock(&a->lock);
-	memcpy(a->session_key, key, sizeof(key));
-	atomic_store(&a->key_epoch, atomic_fetch_add(&key_epochs, 1) + 1);
-	pthread_mutex_unlock(&a->lock);
-	OPENSSL_cleanse(key, sizeof(key));
 }

@@ -2,12 +2,8 @@
  * The AWS IMDS flavour (PROTOCOL.md §2): IMDSv2 sessions, the /latest/
  * metadata tree with the instance role's rotating credentials, and the
  * container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI).
- *
- * IMDSv2 session tokens are self-verifying, so the server keeps no table of
- * them: 57 bytes in base64url (76 chars), a version byte, the expiry (ms on
- * the server clock, big-endian), 16 random bytes, and an HMAC-SHA256 of
- * those 25 bytes under a key drawn from the CSPRNG at start (and again on a
- * control-API reset, which ends every session).
+ * IMDSv2 session tokens themselves are minted and verified in
+ * aws_session.c (aws_session.h says what one holds).
  */
 #ifndef METATOKEN_SERVER_AWS_H
 #define METATOKEN_SERVER_AWS_H

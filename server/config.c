@@ -14,6 +14,7 @@
  */
 #include "config.h"
 #include "config_internal.h"
+#include "grow.h"
 #include "json.h"
 
 #include <arpa/inet.h>
@@ -215,7 +216,7 @@ out:
 static int read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
 {
 	struct json_reader r = { .source = path, .err = err, .errlen = errlen };
-	size_t cap = 64 * 1024;
+	size_t cap = 0; /* bytes in buf, its NUL included */
 	size_t n = 0;
 	char *buf = NULL;
 	FILE *f;
@@ -225,21 +226,14 @@ static int read_file(const char *path, char **text, size_t *len, char *err, size
 	if (!f)
 		return json_fail(&r, NULL, "cannot read: %s", strerror(errno));
 	for (;;) {
-		size_t got;
+		/* Room for one more byte and the NUL; 64 KiB the first time. */
+		size_t need = buf ? n + 2 : 64 * 1024 + 1, got;
 
-		if (!buf || n == cap) {
-			char *bigger;
-
-			if (buf)
-				cap = cap * 2 > FILE_MAX_BYTES + 1 ? FILE_MAX_BYTES + 1 : cap * 2;
-			bigger = realloc(buf, cap + 1);
-			if (!bigger) {
-				json_fail(&r, NULL, "out of memory");
-				goto out;
-			}
-			buf = bigger;
+		if (grow_reserve(&buf, &cap, need, FILE_MAX_BYTES + 2, 1) != 0) {
+			json_fail(&r, NULL, "out of memory");
+			goto out;
 		}
-		got = fread(buf + n, 1, cap - n, f);
+		got = fread(buf + n, 1, cap - 1 - n, f);
 		n += got;
 		if (got == 0 || n > FILE_MAX_BYTES)
 			break;

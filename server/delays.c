@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "grow.h"
 
 struct held {
 	int64_t due_ms; /* on the wait clock */
@@ -151,15 +152,8 @@ int delays_hold(struct delays *d, struct MHD_Connection *conn, int64_t delay_ms)
 	pthread_mutex_lock(&d->lock);
 	if (d->stopping || d->n >= d->max_held || start_locked(d) != 0)
 		goto out_unlock;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 16;
-		struct held *grown = realloc(d->items, cap * sizeof(*grown));
-
-		if (!grown)
-			goto out_unlock;
-		d->items = grown;
-		d->cap = cap;
-	}
+	if (grow_reserve(&d->items, &d->cap, d->n + 1, d->max_held, sizeof(*d->items)) != 0)
+		goto out_unlock;
 	/* Suspend under the lock: the timer thread cannot resume it first. */
 	MHD_suspend_connection(conn);
 	d->items[d->n].due_ms = clock_now_ms(d->clock) + delay_ms;

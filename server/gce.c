@@ -1,12 +1,12 @@
 /*
- * The GCE-compatible metadata tree. Built once at start from the
- * configuration; every request walks it without locks, since nothing in it
- * changes while the daemon runs. Dynamic leaves (tokens) are computed per
- * request from the account they point at.
+ * Serves the GCE-compatible metadata tree (built by gce_tree.c): walks it
+ * without locks, since nothing in it changes while the daemon runs, and
+ * answers listings, text, JSON and recursive views. Dynamic leaves (tokens)
+ * are computed per request from the account they point at.
  */
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
-#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,264 +14,19 @@
 
 #include "gce.h"
 #include "gce_token.h"
+#include "gce_tree.h"
+#include "grow.h"
 #include "identity.h"
 #include "server.h"
 
 /* An email (at most 254 chars), a slash and a NUL. */
 #define LISTING_NAME_MAX 260
 
-enum node_kind {
-	NODE_DIR,
-	NODE_TEXT,     /* a string */
-	NODE_NUMBER,   /* digits, served as a JSON number in recursive views */
-	NODE_LIST,     /* strings: one per line as text, an array as JSON */
-	NODE_TOKEN,    /* an account's access token; never in recursive views */
-	NODE_IDENTITY, /* an account's ID token (a JWT per audience); likewise */
-};
-
-struct node {
-	const char *name;
-	enum node_kind kind;
-	int user_keys; /* a directory whose entries users name: no camelCase */
-	const char *text;
-	const char *const *items;
-	size_t n_items;
-	struct node **children;
-	size_t n_children;
-	size_t account; /* NODE_TOKEN: index into srv->accounts */
-	struct node *next_alloc;
-};
-
-struct gce_tree {
-	struct node *v1;        /* /computeMetadata/v1/ */
-	struct node *allocated; /* every node, for gce_tree_free */
-	char **owned;           /* strings the tree made */
-	size_t n_owned;
-	int failed; /* an allocation failed while building */
-};
-
-static const char *const default_alias[] = { "default" };
-
 #define WAIT_DEFAULT_S 60   /* wait_for_change without timeout_sec */
 #define WAIT_MAX_S     3600 /* the longest a watch is held */
 
-static struct node *node_new(struct gce_tree *t, struct node *parent, const char *name,
-                             enum node_kind kind)
-{
-	struct node *n = calloc(1, sizeof(*n));
-	struct node **grown;
-
-	if (!n) {
-		t->failed = 1;
-		return NULL;
-	}
-	n->name = name;
-	n->kind = kind;
-	n->next_alloc = t->allocated;
-	t->allocated = n;
-	if (parent) {
-		grown = realloc(parent->children, (parent->n_children + 1) * sizeof(*grown));
-		if (!grown) {
-			t->failed = 1;
-			return n;
-		}
-		parent->children = grown;
-		parent->children[parent->n_children++] = n;
-	}
-	return n;
-}
-
-static const char *own(struct gce_tree *t, char *s)
-{
-	char **grown;
-
-	if (!s) {
-		t->failed = 1;
-		return "";
-	}
-	grown = realloc(t->owned, (t->n_owned + 1) * sizeof(*grown));
-	if (!grown) {
-		free(s);
-		t->failed = 1;
-		return "";
-	}
-	t->owned = grown;
-	t->owned[t->n_owned++] = s;
-	return s;
-}
-
-static struct node *dir(struct gce_tree *t, struct node *parent, const char *name)
-{
-	return node_new(t, parent, name, NODE_DIR);
-}
-
-static void text(struct gce_tree *t, struct node *parent, const char *name, const char *value)
-{
-	struct node *n = node_new(t, parent, name, NODE_TEXT);
-
-	if (n)
-		n->text = value ? value : "";
-}
-
-static void number(struct gce_tree *t, struct node *parent, const char *name, const char *digits)
-{
-	struct node *n = node_new(t, parent, name, NODE_NUMBER);
-
-	if (n)
-		n->text = digits;
-}
-
-static void list(struct gce_tree *t, struct node *parent, const char *name,
-                 const char *const *items, size_t n_items)
-{
-	struct node *n = node_new(t, parent, name, NODE_LIST);
-
-	if (n) {
-		n->items = items;
-		n->n_items = n_items;
-	}
-}
-
-static void kv_dir(struct gce_tree *t, struct node *parent, const char *name,
-                   const struct config_kv *kv, size_t n)
-{
-	struct node *d = dir(t, parent, name);
-
-	if (!d)
-		return;
-	d->user_keys = 1;
-	for (size_t i = 0; i < n; i++)
-		text(t, d, kv[i].key, kv[i].value);
-}
-
-static int all_digits(const char *s)
-{
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return 0;
-	return 1;
-}
-
-/* One service account's directory, under `name`: the first account is
- * served both as `default/` and under its email. Entries in GCE's order. */
-static void account_dir(struct gce_tree *t, struct node *parent, const char *name,
-                        const struct server *srv, size_t i)
-{
-	const struct config_account *a = &srv->cfg.accounts[i];
-	struct node *d = dir(t, parent, name), *tok;
-
-	if (!d)
-		return;
-	list(t, d, "aliases", i == 0 ? default_alias : NULL, i == 0 ? 1 : 0);
-	text(t, d, "email", a->email);
-	tok = node_new(t, d, "identity", NODE_IDENTITY);
-	if (tok)
-		tok->account = i;
-	list(t, d, "scopes", (const char *const *)a->scopes, a->n_scopes);
-	tok = node_new(t, d, "token", NODE_TOKEN);
-	if (tok)
-		tok->account = i;
-}
-
-static const char *owned_printf(struct gce_tree *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static const char *owned_printf(struct gce_tree *t, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	return own(t, n < 0 ? NULL : s);
-}
-
-/*
- * The tree, as PROTOCOL.md §1 lists it. Directory entries are listed in the
- * order they are added here, which is GCE's alphabetical order.
- */
-struct gce_tree *gce_tree_build(const struct server *srv, char *err, size_t errlen)
-{
-	const struct config *c = &srv->cfg;
-	struct gce_tree *t = calloc(1, sizeof(*t));
-	struct node *instance, *project, *accounts, *vendor, *yandex;
-
-	if (!t)
-		goto out_oom;
-	t->v1 = dir(t, NULL, "v1");
-	if (!t->v1)
-		goto out_oom;
-
-	instance = dir(t, t->v1, "instance");
-	if (instance) {
-		kv_dir(t, instance, "attributes", c->instance_attributes, c->n_instance_attributes);
-		text(t, instance, "hostname", c->hostname);
-		if (c->instance_id && all_digits(c->instance_id))
-			number(t, instance, "id", c->instance_id);
-		else
-			text(t, instance, "id", c->instance_id);
-		text(t, instance, "name", c->instance_name);
-		accounts = dir(t, instance, "service-accounts");
-		if (accounts) {
-			accounts->user_keys = 1;
-			if (c->n_accounts)
-				account_dir(t, accounts, "default", srv, 0);
-			for (size_t i = 0; i < c->n_accounts; i++)
-				account_dir(t, accounts, c->accounts[i].email, srv, i);
-		}
-		vendor = dir(t, instance, "vendor");
-		if (vendor) {
-			text(t, vendor, "cloud-id", c->cloud_id);
-			text(t, vendor, "folder-id", c->folder_id);
-			kv_dir(t, vendor, "labels", c->labels, c->n_labels);
-		}
-		text(t, instance, "zone",
-		     owned_printf(t, "projects/%lld/zones/%s", (long long)c->numeric_project_id,
-		                  c->zone ? c->zone : ""));
-	}
-	project = dir(t, t->v1, "project");
-	if (project) {
-		kv_dir(t, project, "attributes", c->project_attributes, c->n_project_attributes);
-		number(t, project, "numeric-project-id",
-		       owned_printf(t, "%lld", (long long)c->numeric_project_id));
-		text(t, project, "project-id", c->project_id);
-	}
-	yandex = dir(t, t->v1, "yandex");
-	if (yandex)
-		text(t, yandex, "folder-id", c->folder_id);
-	if (t->failed)
-		goto out_oom;
-	return t;
-
-out_oom:
-	snprintf(err, errlen, "out of memory building the metadata tree");
-	gce_tree_free(t);
-	return NULL;
-}
-
-void gce_tree_free(struct gce_tree *t)
-{
-	struct node *n, *next;
-
-	if (!t)
-		return;
-	for (n = t->allocated; n; n = next) {
-		next = n->next_alloc;
-		free(n->children);
-		free(n);
-	}
-	for (size_t i = 0; i < t->n_owned; i++)
-		free(t->owned[i]);
-	free(t->owned);
-	free(t);
-}
-
 /* Finds the child of d named by the len bytes at name. */
-static struct node *child(const struct node *d, const char *name, size_t len)
+static struct gce_node *child(const struct gce_node *d, const char *name, size_t len)
 {
 	for (size_t i = 0; i < d->n_children; i++)
 		if (strlen(d->children[i]->name) == len &&
@@ -282,13 +37,13 @@ static struct node *child(const struct node *d, const char *name, size_t len)
 
 /* Walks "a/b/c" (or "a/b/" for a directory) from d. Empty segments do not
  * exist; a trailing slash is allowed on directories only. */
-static struct node *walk(struct node *d, const char *path)
+static struct gce_node *walk(struct gce_node *d, const char *path)
 {
 	while (*path) {
 		const char *slash = strchr(path, '/');
 		size_t len = slash ? (size_t)(slash - path) : strlen(path);
 
-		if (d->kind != NODE_DIR || len == 0)
+		if (d->kind != GCE_NODE_DIR || len == 0)
 			return NULL;
 		d = child(d, path, len);
 		if (!d)
@@ -296,7 +51,7 @@ static struct node *walk(struct node *d, const char *path)
 		path += len;
 		if (*path == '/') {
 			path++;
-			if (!*path && d->kind != NODE_DIR)
+			if (!*path && d->kind != GCE_NODE_DIR)
 				return NULL;
 		}
 	}
@@ -319,7 +74,7 @@ static void camel(const char *name, char *out, size_t cap)
 	out[o] = '\0';
 }
 
-static cJSON *list_json(const struct node *n)
+static cJSON *list_json(const struct gce_node *n)
 {
 	cJSON *arr = cJSON_CreateArray();
 
@@ -329,23 +84,23 @@ static cJSON *list_json(const struct node *n)
 }
 
 /* The value of n as JSON; NULL for what recursive views leave out. */
-static cJSON *to_json(const struct node *n)
+static cJSON *to_json(const struct gce_node *n)
 {
 	cJSON *obj;
 	char key[128];
 
 	switch (n->kind) {
-	case NODE_TEXT:
+	case GCE_NODE_TEXT:
 		return cJSON_CreateString(n->text);
-	case NODE_NUMBER:
+	case GCE_NODE_NUMBER:
 		/* Raw digits: instance ids exceed a double's 53 bits. */
 		return cJSON_CreateRaw(n->text);
-	case NODE_LIST:
+	case GCE_NODE_LIST:
 		return list_json(n);
-	case NODE_TOKEN:
-	case NODE_IDENTITY:
+	case GCE_NODE_TOKEN:
+	case GCE_NODE_IDENTITY:
 		return NULL;
-	case NODE_DIR:
+	case GCE_NODE_DIR:
 		break;
 	}
 	obj = cJSON_CreateObject();
@@ -364,7 +119,7 @@ static cJSON *to_json(const struct node *n)
 	return obj;
 }
 
-/* A growing text buffer for listings. */
+/* A growing text buffer for listings; the tree bounds its size. */
 struct text_buf {
 	char *data;
 	size_t len, cap;
@@ -375,16 +130,11 @@ static void put(struct text_buf *b, const char *s, size_t n)
 {
 	if (b->failed)
 		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->cap ? b->cap * 2 : 256) + n;
-		char *grown = realloc(b->data, cap);
-
-		if (!grown) {
-			b->failed = 1;
-			return;
-		}
-		b->data = grown;
-		b->cap = cap;
+	/* What is there, n more bytes and a NUL. */
+	if (n > SIZE_MAX - b->len - 1 ||
+	    grow_reserve(&b->data, &b->cap, b->len + n + 1, SIZE_MAX, 1) != 0) {
+		b->failed = 1;
+		return;
 	}
 	memcpy(b->data + b->len, s, n);
 	b->len += n;
@@ -402,19 +152,19 @@ static void puts_line(struct text_buf *b, const char *prefix, const char *a, con
 }
 
 /* ?recursive=true&alt=text: one "relative/path value" line per leaf value. */
-static void flatten(struct text_buf *b, const struct node *d, const char *prefix)
+static void flatten(struct text_buf *b, const struct gce_node *d, const char *prefix)
 {
 	for (size_t i = 0; i < d->n_children; i++) {
-		const struct node *n = d->children[i];
+		const struct gce_node *n = d->children[i];
 		char *path;
 
-		if (n->kind == NODE_TOKEN || n->kind == NODE_IDENTITY)
+		if (n->kind == GCE_NODE_TOKEN || n->kind == GCE_NODE_IDENTITY)
 			continue;
 		if (asprintf(&path, "%s%s", prefix, n->name) < 0) {
 			b->failed = 1;
 			return;
 		}
-		if (n->kind == NODE_DIR) {
+		if (n->kind == GCE_NODE_DIR) {
 			char *sub;
 
 			if (asprintf(&sub, "%s/", path) >= 0) {
@@ -423,7 +173,7 @@ static void flatten(struct text_buf *b, const struct node *d, const char *prefix
 			} else {
 				b->failed = 1;
 			}
-		} else if (n->kind == NODE_LIST) {
+		} else if (n->kind == GCE_NODE_LIST) {
 			for (size_t j = 0; j < n->n_items; j++)
 				puts_line(b, "", path, " ", n->items[j]);
 		} else {
@@ -531,25 +281,25 @@ static void serve_identity(struct request *rq, size_t account)
 	rq->secret = 1;
 }
 
-static void serve_node(struct request *rq, const struct node *n, int json, int recursive)
+static void serve_node(struct request *rq, const struct gce_node *n, int json, int recursive)
 {
 	struct text_buf b = { 0 };
 
 	switch (n->kind) {
-	case NODE_TOKEN:
+	case GCE_NODE_TOKEN:
 		serve_token(rq, n->account);
 		return;
-	case NODE_IDENTITY:
+	case GCE_NODE_IDENTITY:
 		serve_identity(rq, n->account);
 		return;
-	case NODE_TEXT:
-	case NODE_NUMBER:
+	case GCE_NODE_TEXT:
+	case GCE_NODE_NUMBER:
 		if (json)
 			reply_json(rq, to_json(n));
 		else
 			reply_static(rq, 200, CT_TEXT, n->text);
 		return;
-	case NODE_LIST:
+	case GCE_NODE_LIST:
 		if (json) {
 			reply_json(rq, list_json(n));
 			return;
@@ -558,7 +308,7 @@ static void serve_node(struct request *rq, const struct node *n, int json, int r
 			puts_line(&b, "", n->items[i], "", "");
 		reply_buf(rq, &b);
 		return;
-	case NODE_DIR:
+	case GCE_NODE_DIR:
 		break;
 	}
 	if (recursive && json) {
@@ -576,15 +326,15 @@ static void serve_node(struct request *rq, const struct node *n, int json, int r
 
 		for (size_t i = 0; arr && i < n->n_children; i++) {
 			snprintf(name, sizeof(name), "%s%s", n->children[i]->name,
-			         n->children[i]->kind == NODE_DIR ? "/" : "");
+			         n->children[i]->kind == GCE_NODE_DIR ? "/" : "");
 			cJSON_AddItemToArray(arr, cJSON_CreateString(name));
 		}
 		reply_json(rq, arr);
 		return;
 	}
 	for (size_t i = 0; i < n->n_children; i++)
-		puts_line(&b, "", n->children[i]->name, n->children[i]->kind == NODE_DIR ? "/" : "",
-		          "");
+		puts_line(&b, "", n->children[i]->name,
+		          n->children[i]->kind == GCE_NODE_DIR ? "/" : "", "");
 	reply_buf(rq, &b);
 }
 
@@ -600,14 +350,14 @@ static int is_true(const char *v)
  * server runs, so a held request waits out its timeout and then gets the
  * same answer; tokens change every second and are answered at once.
  */
-static void hold_if_unchanged(struct request *rq, const struct node *n)
+static void hold_if_unchanged(struct request *rq, const struct gce_node *n)
 {
 	const char *last = request_query(rq, "last_etag"), *t = request_query(rq, "timeout_sec");
 	char etag[17];
 	long timeout_s = WAIT_DEFAULT_S;
 
 	if (rq->resumed || rq->status != 200 || !is_true(request_query(rq, "wait_for_change")) ||
-	    n->kind == NODE_TOKEN || n->kind == NODE_IDENTITY)
+	    n->kind == GCE_NODE_TOKEN || n->kind == GCE_NODE_IDENTITY)
 		return;
 	reply_etag(rq->body, rq->body_len, etag);
 	if (last && strcmp(last, etag) != 0)
@@ -657,7 +407,7 @@ void gce_handle_root(struct request *rq)
 
 void gce_handle(struct request *rq)
 {
-	struct node *v1 = rq->srv->gce->v1, *n;
+	struct gce_node *v1 = rq->srv->gce->v1, *n;
 	const char *path = rq->path + strlen("/computeMetadata");
 	const char *alt = request_query(rq, "alt");
 	int recursive = is_true(request_query(rq, "recursive")), json;

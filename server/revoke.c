@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
+
 void revocations_init(struct revocations *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -49,17 +51,9 @@ int revocations_add(struct revocations *r, const uint8_t nonce[16], int64_t expi
 			goto out_unlock;
 		}
 	}
-	if (r->n == REVOKE_MAX)
+	/* Refused when full (REVOKE_MAX) or out of memory. */
+	if (grow_reserve(&r->e, &r->cap, r->n + 1, REVOKE_MAX, sizeof(*r->e)) != 0)
 		goto out_unlock;
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 16;
-		struct revoke_entry *grown = realloc(r->e, cap * sizeof(*grown));
-
-		if (!grown)
-			goto out_unlock;
-		r->e = grown;
-		r->cap = cap;
-	}
 	memcpy(r->e[r->n].nonce, nonce, 16);
 	r->e[r->n].expires_ms = expires_ms;
 	r->e[r->n].reason = reason;
