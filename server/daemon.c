@@ -21,6 +21,7 @@
 #include "cpus.h"
 #include "conns.h"
 #include "delays.h"
+#include "grow.h"
 #include "listener.h"
 #include "log.h"
 #include "reply.h"
@@ -55,7 +56,7 @@ struct req_state {
 	int complete; /* read whole */
 	int held;     /* held now: the dispatch callback runs again when resumed */
 	char *body;   /* the request body, NUL-terminated, at most body_max bytes */
-	size_t body_len;
+	size_t body_len, body_cap;
 	int too_large;
 	size_t discarded; /* bytes of a too-long body read and dropped */
 };
@@ -224,15 +225,14 @@ static int declared_too_large(struct MHD_Connection *conn, size_t max)
 	return cl && strtoull(cl, NULL, 10) > max;
 }
 
-/* Appends n bytes to the request body. Returns 0 when out of memory. */
-static int grow_body(struct req_state *st, const char *data, size_t n)
+/* Appends n bytes to the request body, at most max in all (the caller
+ * refuses more first). Returns 0 when out of memory. */
+static int grow_body(struct req_state *st, const char *data, size_t n, size_t max)
 {
-	char *grown = realloc(st->body, st->body_len + n + 1);
-
-	if (!grown)
+	if (n > max || st->body_len > max - n ||
+	    grow_reserve(&st->body, &st->body_cap, st->body_len + n + 1, max + 1, 1) != 0)
 		return 0;
-	memcpy(grown + st->body_len, data, n);
-	st->body = grown;
+	memcpy(st->body + st->body_len, data, n);
 	st->body_len += n;
 	st->body[st->body_len] = '\0';
 	return 1;
@@ -342,7 +342,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			st->discarded += n;
 			return st->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
 		}
-		return grow_body(st, upload_data, n) ? MHD_YES : MHD_NO;
+		return grow_body(st, upload_data, n, d->limits.body_max) ? MHD_YES : MHD_NO;
 	}
 	if (!st->complete) {
 		/* The request has arrived whole. (Later calls are resumptions
