@@ -114,8 +114,9 @@ struct daemon *app_start(struct server *srv, struct clock *wait_clock, char *err
 	struct daemon *d;
 
 	if (!wait_clock) {
-		/* The real monotonic time: a clock no control call moves. */
-		clock_init(&srv->wait_clock, NULL, NULL);
+		/* The real monotonic time, read coarsely: a clock no control
+		 * call moves, and read on every request. */
+		clock_init_coarse(&srv->wait_clock);
 		dc.wait_clock = &srv->wait_clock;
 	}
 	if (c->max_connections)

@@ -12,11 +12,19 @@ static int64_t read_ms(clockid_t id)
 
 void clock_init(struct clock *c, int64_t (*source_ms)(void *arg), void *source_arg)
 {
+	c->coarse = 0;
 	c->source_ms = source_ms;
 	c->source_arg = source_arg;
 	c->wall_base_ms = read_ms(CLOCK_REALTIME);
 	c->mono_base_ms = read_ms(CLOCK_MONOTONIC);
 	atomic_init(&c->offset_ms, 0);
+}
+
+void clock_init_coarse(struct clock *c)
+{
+	clock_init(c, NULL, NULL);
+	c->coarse = 1;
+	c->mono_base_ms = read_ms(CLOCK_MONOTONIC_COARSE);
 }
 
 int64_t clock_now_ms(const struct clock *c)
@@ -26,7 +34,9 @@ int64_t clock_now_ms(const struct clock *c)
 	if (c->source_ms)
 		base = c->source_ms(c->source_arg);
 	else
-		base = c->wall_base_ms + (read_ms(CLOCK_MONOTONIC) - c->mono_base_ms);
+		base = c->wall_base_ms +
+		       (read_ms(c->coarse ? CLOCK_MONOTONIC_COARSE : CLOCK_MONOTONIC) -
+		        c->mono_base_ms);
 	return base + atomic_load_explicit(&c->offset_ms, memory_order_relaxed);
 }
 

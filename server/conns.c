@@ -147,7 +147,8 @@ struct conn_rec *conns_opened(struct conns *c, int fd, const struct sockaddr *pe
 	rec->fd = fd;
 	pthread_mutex_lock(&c->lock);
 	atomic_init(&rec->state, CONN_IDLE);
-	atomic_init(&rec->since_ms, clock_now_ms(c->clock));
+	atomic_init(&rec->moves, 0);
+	rec->seen_ms = clock_now_ms(c->clock);
 	rec->next = c->head;
 	if (c->head)
 		c->head->prev = rec;
@@ -192,13 +193,11 @@ void conns_closed(struct conns *c, struct conn_rec *rec)
 
 void conns_set_state(struct conns *c, struct conn_rec *rec, enum conn_state state)
 {
+	(void)c;
 	if (!rec)
 		return;
-	/* The time first: a sweep that sees the new state sees a time no
-	 * older than the change (at worst newer, which delays a cut by one
-	 * sweep). */
-	atomic_store_explicit(&rec->since_ms, clock_now_ms(c->clock), memory_order_relaxed);
-	atomic_store_explicit(&rec->state, (int)state, memory_order_release);
+	atomic_store_explicit(&rec->state, (int)state, memory_order_relaxed);
+	atomic_fetch_add_explicit(&rec->moves, 1, memory_order_release);
 }
 
 /* Whether bytes of a next request wait unread on fd. */
@@ -225,12 +224,18 @@ void conns_sweep(struct conns *c, int draining)
 
 	pthread_mutex_lock(&c->lock);
 	for (struct conn_rec *r = c->head; r; r = r->next) {
-		int state = atomic_load_explicit(&r->state, memory_order_acquire);
-		int64_t age = now - atomic_load_explicit(&r->since_ms, memory_order_relaxed);
+		unsigned long moves = atomic_load_explicit(&r->moves, memory_order_acquire);
+		int state = atomic_load_explicit(&r->state, memory_order_relaxed);
+		int64_t age;
 		int late = 0, done = 0;
 
 		if (r->shut || r->fd < 0)
 			continue;
+		if (moves != r->seen_moves) {
+			r->seen_moves = moves;
+			r->seen_ms = now;
+		}
+		age = now - r->seen_ms;
 		if (state == CONN_READING)
 			late = age >= c->header_timeout_ms;
 		else if (state == CONN_IDLE)

@@ -38,10 +38,15 @@ struct conn_rec {
 	struct conn_rec *prev, *next;
 	struct conn_addr *addr;
 	int fd;
-	/* Written by the connection's own thread without the lock (the hot
-	 * path), read by the sweep under it. */
-	_Atomic int state;        /* enum conn_state */
-	_Atomic int64_t since_ms; /* on the wait clock */
+	/* Written by the connection's own thread without the lock or a clock
+	 * read (the hot path); read by the sweep under the lock. */
+	_Atomic int state;           /* enum conn_state */
+	_Atomic unsigned long moves; /* state changes so far */
+	/* The sweep's own: the moves it last saw, and when it first saw them
+	 * (on the wait clock). A state's age is counted from there, so a
+	 * deadline is late by at most one sweep interval. */
+	unsigned long seen_moves;
+	int64_t seen_ms;
 	enum conn_refusal refuse;
 	int shut; /* shut down by a deadline or the drain */
 };
@@ -71,15 +76,18 @@ void conns_release(struct conns *c);
 struct conn_rec *conns_opened(struct conns *c, int fd, const struct sockaddr *peer);
 /* It closed (before its socket is closed). No operation if rec is NULL. */
 void conns_closed(struct conns *c, struct conn_rec *rec);
-/* It moved to `state`, now. No operation if rec is NULL. Takes no lock:
- * call it from the connection's own thread only. */
+/* It moved to `state`. No operation if rec is NULL. Takes no lock and
+ * reads no clock: call it from the connection's own thread only. */
 void conns_set_state(struct conns *c, struct conn_rec *rec, enum conn_state state);
 
 /*
  * Enforces the deadlines now: a request not read whole within the header
  * timeout of its request line, or a connection idle past the idle timeout,
  * is shut down, and so is an idle one whose client closed its side. While
- * draining, idle connections with nothing to read go too.
+ * draining, idle connections with nothing to read go too. A state's age
+ * counts from the first sweep that saw it, so call this often (the daemon
+ * sweeps every 250 ms); a test on a fake clock sweeps once right after the
+ * state it times begins.
  */
 void conns_sweep(struct conns *c, int draining);
 

@@ -155,7 +155,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	copy_for_log(st->path, sizeof(st->path), uri, '?');
 	/* libmicrohttpd decodes %00 into a NUL that would cut the path short:
 	 * ".../token%00.json" must not be served as the token. */
-	st->nul_in_url = strstr(uri, "%00") != NULL;
+	for (const char *p = strchr(uri, '%'); p && !st->nul_in_url; p = strchr(p + 1, '%'))
+		st->nul_in_url = p[1] == '0' && p[2] == '0';
 	conns_set_state(&d->conns, st->rec, CONN_READING);
 	return st;
 }
@@ -175,6 +176,8 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
 
 	(void)kind;
 	value = value ? value : "";
+	if ((key[0] | 0x20) != 'c' && (key[0] | 0x20) != 't')
+		return MHD_YES; /* neither: most headers stop here */
 	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
 		if (f->n_cl++ == 0)
 			f->cl = value;

@@ -12,7 +12,9 @@
  *   over either cap gets 503 with Retry-After and is closed.
  * - each request's line and headers (and body) must arrive within
  *   `header_timeout_ms` of the request line, however slowly they trickle;
- *   an idle keep-alive connection is closed after `idle_timeout_ms`.
+ *   an idle keep-alive connection is closed after `idle_timeout_ms`. A
+ *   sweep every 250 ms enforces both (conns.h), so no request reads a clock
+ *   for them.
  * - at most `held` requests are held (latency faults, wait_for_change) at
  *   once; a hold over the cap is answered at once.
  * A warning line is logged when a cap is hit (at most one per cap every

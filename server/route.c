@@ -367,7 +367,9 @@ static int host_refused(struct request *rq, const struct flavour *f)
 	const char *host = request_header(rq, "Host");
 	char msg[256];
 
-	if (!host) /* HTTP/1.0; libmicrohttpd refuses an HTTP/1.1 request without one */
+	/* HTTP/1.0 (libmicrohttpd refuses an HTTP/1.1 request without one),
+	 * or the address clients dial, as most send it: no parsing needed. */
+	if (!host || strcmp(host, srv->bound) == 0)
 		return 0;
 	if (route_host_allowed(host, srv->bound_host, (const char *const *)srv->cfg.allowed_hosts,
 	                       srv->cfg.n_allowed_hosts))
@@ -498,8 +500,9 @@ out_answer:
 		reply_static(rq, rq->status, rq->content_type, malformed_body);
 	if (rq->has_fault && rq->fault.body == FAULTS_BODY_TRUNCATED)
 		rq->truncate = 1;
+	/* A kept response goes out as it was built, decorated then. */
 	f = rq->route->flavour;
-	if (f->decorate)
+	if (f->decorate && !rq->reuse_key)
 		f->decorate(rq);
 	count(rq);
 }

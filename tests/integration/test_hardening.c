@@ -387,6 +387,9 @@ Test(hardening, a_trickling_client_cannot_extend_the_header_deadline)
 	fd = connect_idle();
 	cr_assert_eq(send(fd, line, strlen(line), MSG_NOSIGNAL), (ssize_t)strlen(line));
 	cr_assert_eq(test_inproc_until(&ip, reading_at_least, &(unsigned){ 1 }), 0);
+	/* The sweep times a state from when it first sees it (daemon.c
+	 * sweeps every 250 ms): let it see this one now. */
+	test_inproc_wait(&ip, 0);
 	/* A header line every 4 s: each byte would restart an idle timer. */
 	for (int i = 0; i < 2; i++) {
 		test_inproc_wait(&ip, 4000);
