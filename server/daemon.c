@@ -217,15 +217,25 @@ static unsigned framing_problem(struct MHD_Connection *conn, const char **why)
 	return 0;
 }
 
-/* Whether the request declares a body longer than we read. Refusing it
- * before reading lets a client that sent `Expect: 100-continue` (curl does
- * for large bodies) get the 413 cleanly, without sending the body. */
+/*
+ * A body declared longer than we read: 2 to refuse it before reading, 1 to
+ * read and drop it first, 0 when it fits. Refusing before reading lets a
+ * client that sent `Expect: 100-continue` (curl does for large bodies) get
+ * the 413 without sending the body; one that sends it anyway would have
+ * the connection reset under it and never read the 413, so a body of up to
+ * DISCARD_MAX is read and dropped first.
+ */
 static int declared_too_large(struct MHD_Connection *conn, size_t max)
 {
 	const char *cl =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
 
-	return cl && strtoull(cl, NULL, 10) > max;
+	if (n <= max)
+		return 0;
+	if (n > DISCARD_MAX || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect"))
+		return 2;
+	return 1;
 }
 
 /* Appends n bytes to the request body, at most max in all (the caller
@@ -293,6 +303,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct req_state *st = *req_cls;
 	const char *why;
 	unsigned status;
+	int too_large;
 
 	(void)version;
 	if (!st)
@@ -316,8 +327,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			refuse(st, status, why, 0);
 		else if (st->nul_in_url)
 			refuse(st, 400, "bad request: the URL holds a NUL byte (%00)\n", 0);
-		else if (declared_too_large(conn, d->limits.body_max))
+		else if ((too_large = declared_too_large(conn, d->limits.body_max)) == 2)
 			refuse(st, 413, "request body too large\n", 0);
+		else if (too_large)
+			st->too_large = 1; /* read and dropped; the 413 comes at its end */
 		/* A refusal goes out at once; libmicrohttpd then closes the
 		 * connection rather than read a body. Else answer only once the
 		 * whole request has been read: a response queued earlier makes
