@@ -240,8 +240,11 @@ void conns_sweep(struct conns *c, int draining)
 			late = age >= c->header_timeout_ms;
 		else if (state == CONN_IDLE)
 			late = age >= c->idle_timeout_ms;
-		if (state == CONN_IDLE && !late)
-			done = client_done(r->fd) || (draining && !has_pending_input(r->fd));
+		/* A client that closed its side cannot send (the rest of) a
+		 * request: its slot is freed now, not at a deadline. */
+		if (state != CONN_BUSY && !late)
+			done = client_done(r->fd) ||
+			       (draining && state == CONN_IDLE && !has_pending_input(r->fd));
 		if (!late && !done)
 			continue;
 		/* libmicrohttpd sees the end of the stream and closes it. */

@@ -83,7 +83,8 @@ void conns_set_state(struct conns *c, struct conn_rec *rec, enum conn_state stat
 /*
  * Enforces the deadlines now: a request not read whole within the header
  * timeout of its request line, or a connection idle past the idle timeout,
- * is shut down, and so is an idle one whose client closed its side. While
+ * is shut down, and so is one waiting for a request (or the rest of one)
+ * whose client closed its side. While
  * draining, idle connections with nothing to read go too. A state's age
  * counts from the first sweep that saw it, so call this often (the daemon
  * sweeps every 250 ms); a test on a fake clock sweeps once right after the

@@ -562,3 +562,30 @@ Test(hardening, names_in_allowed_hosts_are_accepted_too)
 	              out, sizeof(out)) > 0);
 	cr_assert(strncmp(out, "HTTP/1.1 403", 12) == 0, "%s", out);
 }
+
+Test(hardening, a_client_that_closed_its_side_mid_request_does_not_keep_a_slot)
+{
+	static const char part[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+	struct daemon_counts c;
+	char buf[256];
+	int fd, closed = 0;
+
+	start(NULL);
+	fd = connect_idle();
+	cr_assert_eq(send(fd, part, strlen(part), MSG_NOSIGNAL), (ssize_t)strlen(part));
+	shutdown(fd, SHUT_WR);
+	/* The rest can never come. The wait clock stands still, so no
+	 * deadline can end it: only the sweep seeing the end of the stream
+	 * (or libmicrohttpd itself). */
+	for (int i = 0; i < 2000 && !closed; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		test_inproc_wait(&ip, 0);
+		if (poll(&p, 1, 5) > 0)
+			closed = recv(fd, buf, sizeof(buf), 0) <= 0;
+	}
+	cr_assert(closed, "the half-closed connection was kept");
+	daemon_counts(ip.daemon, &c);
+	cr_assert_eq(c.timed_out, 0);
+	close(fd);
+}
