@@ -232,6 +232,10 @@ static const struct route *find(struct request *rq, unsigned *allow)
 		if (!by_path)
 			by_path = r;
 	}
+	/* A path no row matches (one without a leading '/', which
+	 * libmicrohttpd lets through) is the last row's: anything else. */
+	if (!by_path && !fallback)
+		fallback = &routes[sizeof(routes) / sizeof(routes[0]) - 1];
 	return by_path ? by_path : fallback;
 }
 

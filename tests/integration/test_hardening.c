@@ -589,3 +589,15 @@ Test(hardening, a_client_that_closed_its_side_mid_request_does_not_keep_a_slot)
 	cr_assert_eq(c.timed_out, 0);
 	close(fd);
 }
+
+Test(hardening, a_path_without_a_leading_slash_is_a_404_not_a_crash)
+{
+	char out[4096];
+
+	start(NULL);
+	cr_assert(ask("GET", "y", "Host: 127.0.0.1\r\n", out, sizeof(out)) > 0);
+	cr_assert(strncmp(out, "HTTP/1.1 404", 12) == 0, "%s", out);
+	cr_assert(ask("GET", "*", "Host: 127.0.0.1\r\n", out, sizeof(out)) > 0);
+	cr_assert(strncmp(out, "HTTP/1.1 404", 12) == 0 || strncmp(out, "HTTP/1.1 400", 12) == 0,
+	          "%s", out);
+}
