@@ -128,7 +128,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
-		FUZZ_CHECK(poll(&p, 1, 30000) > 0, "no answer and no close in 30 s");
+		if (poll(&p, 1, 30000) <= 0) {
+			struct daemon_counts c;
+
+			daemon_counts(daemon_, &c);
+			FUZZ_CHECK(0,
+			           "no answer and no close in 30 s (open %u, reading %u, idle %u, "
+			           "held %u, cap hits %u, timed out %u)",
+			           c.open, c.reading, c.idle, c.held, c.cap_hits, c.timed_out);
+		}
 		r = recv(fd, out + got, sizeof(out) - 1 - got, 0);
 		if (r <= 0)
 			break;
