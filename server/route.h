@@ -37,7 +37,7 @@ enum {
 };
 
 struct route {
-	unsigned methods; /* METHOD_* bits; 0 with no handler: the flavour's fallback */
+	unsigned methods;    /* METHOD_* bits; 0 with no handler: the flavour's fallback */
 	const char *pattern; /* "/a/b", "/a/ * /c" (one segment), "/a/ **" (a subtree) */
 	const struct flavour *flavour;
 	void (*handle)(struct request *rq);
