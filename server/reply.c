@@ -97,14 +97,6 @@ void reply_header(struct request *rq, const char *name, const char *fmt, ...)
 		rq->n_headers++;
 }
 
-const char *reply_header_value(const struct request *rq, const char *name)
-{
-	for (size_t i = 0; i < rq->n_headers; i++)
-		if (strcasecmp(rq->headers[i].name, name) == 0)
-			return rq->headers[i].value;
-	return NULL;
-}
-
 void reply_reset(struct request *rq)
 {
 	drop_body(rq);

@@ -113,8 +113,6 @@ void reply_etag(const char *body, size_t len, char out[17]);
  * dropped). Setting a name already set replaces its value. */
 __attribute__((format(printf, 3, 4))) void reply_header(struct request *rq, const char *name,
                                                         const char *fmt, ...);
-/* The value of response header `name` set so far, or NULL. */
-const char *reply_header_value(const struct request *rq, const char *name);
 
 /* Replies with a static body: a string literal, or data that outlives the
  * daemon and never changes while it runs. The response built for it may be
