@@ -10,6 +10,7 @@
 
 #include "admin.h"
 #include "aws.h"
+#include "function.h"
 #include "gce.h"
 #include "gce_token.h"
 #include "identity.h"
@@ -78,6 +79,9 @@ int app_init(struct server *srv, char *err, size_t errlen)
 
 void app_release(struct server *srv)
 {
+	/* After the daemon's drain: what is still running ends now. */
+	functions_free(srv->functions);
+	srv->functions = NULL;
 	gce_tree_free(srv->gce);
 	identity_free(srv->identity);
 	srv->identity = NULL;
@@ -129,10 +133,20 @@ struct daemon *app_start(struct server *srv, struct clock *wait_clock, char *err
 		dc.limits.header_timeout_ms = c->header_timeout_ms;
 	if (c->idle_timeout_ms)
 		dc.limits.idle_timeout_ms = c->idle_timeout_ms;
+	dc.body_max = route_body_max;
 	d = daemon_start(&dc, err, errlen);
 	if (!d)
 		return NULL;
 	snprintf(srv->bound, sizeof(srv->bound), "%s", daemon_bound(d));
 	snprintf(srv->bound_host, sizeof(srv->bound_host), "%s", daemon_bound_host(d));
+	/* Functions: their runtimes' listeners on the same host, and the
+	 * metadata variables their runtimes get point at this one. */
+	srv->functions = functions_new(srv, dc.wait_clock, err, errlen);
+	if (!srv->functions || functions_start(srv->functions, daemon_bound_host(d), err, errlen)) {
+		daemon_stop(d, 0);
+		functions_free(srv->functions);
+		srv->functions = NULL;
+		return NULL;
+	}
 	return d;
 }

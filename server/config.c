@@ -106,7 +106,7 @@ static int parse_root(struct json_reader *r, const cJSON *root, struct config *c
 {
 	static const char *const keys[] = {
 		"listen", "signing_key",      "allowed_hosts", "limits", "project", "instance",
-		"yandex", "service_accounts", "control",       "aws",    NULL,
+		"yandex", "service_accounts", "control",       "aws",    "functions", NULL,
 	};
 	const cJSON *item;
 
@@ -143,7 +143,10 @@ static int parse_root(struct json_reader *r, const cJSON *root, struct config *c
 		return -1;
 	if ((item = cJSON_GetObjectItemCaseSensitive(root, "aws")) && config__parse_aws(r, item, c))
 		return -1;
-	return 0;
+	if ((item = cJSON_GetObjectItemCaseSensitive(root, "functions")) &&
+	    config__parse_functions(r, item, c))
+		return -1;
+	return config__check_function_accounts(r, c);
 }
 
 /*
@@ -384,6 +387,7 @@ void config_release(struct config *c)
 	free(c->signing_key_path);
 	config__release_sections(c);
 	config__release_server(c);
+	config__release_functions(c);
 	config__release_accounts(c);
 	memset(c, 0, sizeof(*c));
 }

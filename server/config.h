@@ -82,6 +82,37 @@ struct config_account {
 	int64_t aws_lifetime_s; /* lifetime of the role's credentials */
 };
 
+#define CONFIG_DEFAULT_FUNCTION_TIMEOUT_S 3
+#define CONFIG_DEFAULT_PAYLOAD_MAX        (6 * 1024 * 1024) /* AWS's 6 MiB */
+#define CONFIG_FUNCTION_CONCURRENCY_MAX   64
+#define CONFIG_FUNCTIONS_MAX              64
+
+enum config_runtime {
+	CONFIG_RUNTIME_C,        /* metatoken-bootstrap loads handler (lib.so:symbol) */
+	CONFIG_RUNTIME_COMMAND,  /* command speaks the Runtime API */
+	CONFIG_RUNTIME_EXTERNAL, /* started by someone else, attached to its Runtime API */
+};
+
+/* A function metatokend runs (function.h). */
+struct config_function {
+	char *name;
+	char *handler; /* _HANDLER; NULL: none given */
+	enum config_runtime runtime;
+	char **command; /* NULL-terminated argv for CONFIG_RUNTIME_COMMAND */
+	size_t n_command;
+	char *code_dir; /* LAMBDA_TASK_ROOT and the working directory */
+	int64_t timeout_ms;
+	int64_t memory_mb;
+	char *version;
+	char *account;  /* NULL: `default` unless no_account */
+	int no_account; /* "service_account": null */
+	int64_t concurrency;
+	struct config_kv *env;
+	size_t n_env;
+	int64_t max_event_bytes;
+	int64_t max_response_bytes;
+};
+
 struct config {
 	char *source;      /* the file name, or "<embedded default>" */
 	char *listen_host; /* without brackets for IPv6 */
@@ -130,6 +161,8 @@ struct config {
 	char *aws_region;
 	char *aws_account_id;
 	char *aws_container_token; /* NULL: generate one at start */
+	struct config_function *functions;
+	size_t n_functions;
 };
 
 /* The embedded default configuration (JSON text). */

@@ -39,4 +39,10 @@ int config__parse_accounts(struct json_reader *r, const cJSON *obj, struct confi
 /* Frees the accounts in *c; c->accounts is NULL afterwards. */
 void config__release_accounts(struct config *c);
 
+/* config_functions.c: "functions" (obj is its array), and the check,
+ * made once every section is read, that each names an account there is. */
+int config__parse_functions(struct json_reader *r, const cJSON *obj, struct config *c);
+int config__check_function_accounts(struct json_reader *r, const struct config *c);
+void config__release_functions(struct config *c);
+
 #endif

@@ -55,7 +55,8 @@ struct req_state {
 	int begun;    /* on_request ran for it */
 	int complete; /* read whole */
 	int held;     /* held now: the dispatch callback runs again when resumed */
-	char *body;   /* the request body, NUL-terminated, at most body_max bytes */
+	size_t body_max; /* the most this request's body may hold */
+	char *body;      /* the request body, NUL-terminated, at most body_max bytes */
 	size_t body_len, body_cap;
 	int too_large;
 	size_t discarded; /* bytes of a too-long body read and dropped */
@@ -266,6 +267,7 @@ static void refuse(struct req_state *st, unsigned status, const char *text, int6
 static enum MHD_Result answer(struct daemon *d, struct req_state *st)
 {
 	struct request *rq = &st->rq;
+	int held;
 
 	for (;;) {
 		if (st->held) {
@@ -277,13 +279,17 @@ static enum MHD_Result answer(struct daemon *d, struct req_state *st)
 		if (atomic_load(&d->draining))
 			rq->close = 1;
 		d->cfg.dispatch(d->cfg.cls, rq);
+		rq->hold_refused = 0;
 		if (rq->hold_ms <= 0)
 			break;
 		st->held = 1;
-		if (delays_hold(d->delays, rq->conn, rq->hold_ms) == 0)
+		held = delays_hold(d->delays, rq->conn, rq->hold_ms, &rq->woken);
+		if (held == 0)
 			return MHD_YES; /* libmicrohttpd calls on_request again */
-		/* Over the cap on held requests, or stopping: go on at once. */
-		if (!atomic_load(&d->draining))
+		rq->hold_refused = held < 0;
+		/* Woken before the hold began, over the cap on held requests,
+		 * or stopping: go on at once. */
+		if (held < 0 && !atomic_load(&d->draining))
 			conns_warn(
 			    &d->conns, CAP_HELD,
 			    "held-request cap reached (%u held); a request that asked to wait "
@@ -304,6 +310,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	const char *why;
 	unsigned status;
 	int too_large;
+	size_t n;
 
 	(void)version;
 	if (!st)
@@ -311,7 +318,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!st->begun) {
 		st->begun = 1;
 		st->rq.srv = d->cfg.srv;
+		st->rq.daemon = d;
+		st->rq.site = d->cfg.cls;
 		st->rq.conn = conn;
+		st->body_max = d->limits.body_max;
+		if (d->cfg.body_max && (n = d->cfg.body_max(d->cfg.cls, d->cfg.srv, url)) > 0)
+			st->body_max = n;
 		st->rq.method = method;
 		st->rq.method_bit = method_bit(method);
 		st->rq.path = url;
@@ -327,7 +339,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			refuse(st, status, why, 0);
 		else if (st->nul_in_url)
 			refuse(st, 400, "bad request: the URL holds a NUL byte (%00)\n", 0);
-		else if ((too_large = declared_too_large(conn, d->limits.body_max)) == 2)
+		else if ((too_large = declared_too_large(conn, st->body_max)) == 2)
 			refuse(st, 413, "request body too large\n", 0);
 		else if (too_large)
 			st->too_large = 1; /* read and dropped; the 413 comes at its end */
@@ -341,10 +353,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (*upload_data_size != 0) {
-		size_t n = *upload_data_size;
-
+		n = *upload_data_size;
 		*upload_data_size = 0;
-		if (!st->too_large && st->body_len + n > d->limits.body_max) {
+		if (!st->too_large && st->body_len + n > st->body_max) {
 			/* A chunked body grew past the cap. libmicrohttpd cannot
 			 * answer in mid-upload, so the rest is read and dropped
 			 * (up to DISCARD_MAX, else the connection is closed) and
@@ -358,7 +369,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			st->discarded += n;
 			return st->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
 		}
-		return grow_body(st, upload_data, n, d->limits.body_max) ? MHD_YES : MHD_NO;
+		return grow_body(st, upload_data, n, st->body_max) ? MHD_YES : MHD_NO;
 	}
 	if (!st->complete) {
 		/* The request has arrived whole. (Later calls are resumptions
@@ -438,7 +449,7 @@ struct daemon *daemon_start(const struct daemon_config *cfg, char *err, size_t e
 	           d->limits.header_timeout_ms, d->limits.idle_timeout_ms);
 	if (listener_open(&d->listener, cfg->host, cfg->port, err, errlen) != 0)
 		goto out_free;
-	d->threads = cpus_usable();
+	d->threads = cfg->threads ? cfg->threads : cpus_usable();
 	d->delays = delays_start(cfg->wait_clock, d->limits.held, sweep, d, SWEEP_MS);
 	if (!d->delays) {
 		snprintf(err, errlen, "out of memory");
@@ -514,6 +525,11 @@ void daemon_counts(struct daemon *d, struct daemon_counts *out)
 	out->cap_hits = cc.cap_hits;
 	out->timed_out = cc.timed_out;
 	out->held = (unsigned)delays_held(d->delays);
+}
+
+void daemon_wake(struct request *rq)
+{
+	delays_resume(rq->daemon->delays, rq->conn, &rq->woken);
 }
 
 void daemon_poll(struct daemon *d)

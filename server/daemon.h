@@ -61,6 +61,10 @@ struct daemon_config {
 	struct daemon_limits limits;
 	struct clock *wait_clock; /* every wait; borrowed, outlives the daemon */
 	struct server *srv;       /* put into every request for its handlers */
+	unsigned threads;         /* request threads; 0: one per usable CPU */
+	/* The most a request body to url may hold, when not limits.body_max
+	 * (0: that). Asked when the request line and headers have arrived. */
+	size_t (*body_max)(void *cls, struct server *srv, const char *url);
 	/* Answers rq: fills in its reply, or asks to hold it (rq->hold_ms),
 	 * after which it is called again. */
 	void (*dispatch)(void *cls, struct request *rq);
@@ -95,6 +99,15 @@ struct daemon_counts {
 	unsigned timed_out; /* connections closed by a deadline, ever */
 };
 void daemon_counts(struct daemon *d, struct daemon_counts *out);
+
+/*
+ * Ends the hold of a request whose handler set rq->hold_ms, now, from any
+ * thread: the dispatch callback runs again (rq->resumed). A wake that
+ * comes while the handler still runs cancels the hold it is about to ask
+ * for. Call only while the request lives, i.e. before the ended callback
+ * has run for it (whoever keeps rq for a later wake forgets it there).
+ */
+void daemon_wake(struct request *rq);
 
 /* Runs what is due on the wait clock now: held requests to resume,
  * deadlines to enforce. The daemon's own thread does this on the real

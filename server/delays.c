@@ -145,11 +145,16 @@ void delays_wake(struct delays *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
-int delays_hold(struct delays *d, struct MHD_Connection *conn, int64_t delay_ms)
+int delays_hold(struct delays *d, struct MHD_Connection *conn, int64_t delay_ms, int *woken)
 {
 	int ret = -1;
 
 	pthread_mutex_lock(&d->lock);
+	if (woken && *woken) {
+		*woken = 0;
+		ret = 1;
+		goto out_unlock;
+	}
 	if (d->stopping || d->n >= d->max_held || start_locked(d) != 0)
 		goto out_unlock;
 	if (grow_reserve(&d->items, &d->cap, d->n + 1, d->max_held, sizeof(*d->items)) != 0)
@@ -164,6 +169,22 @@ int delays_hold(struct delays *d, struct MHD_Connection *conn, int64_t delay_ms)
 out_unlock:
 	pthread_mutex_unlock(&d->lock);
 	return ret;
+}
+
+void delays_resume(struct delays *d, struct MHD_Connection *conn, int *woken)
+{
+	size_t i;
+
+	pthread_mutex_lock(&d->lock);
+	for (i = 0; i < d->n && d->items[i].conn != conn; i++)
+		;
+	if (i < d->n) {
+		MHD_resume_connection(conn);
+		d->items[i] = d->items[--d->n];
+	} else {
+		*woken = 1;
+	}
+	pthread_mutex_unlock(&d->lock);
 }
 
 void delays_poll(struct delays *d)

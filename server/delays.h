@@ -30,10 +30,17 @@ struct delays *delays_start(struct clock *c, size_t max_held, void (*sweep)(void
 
 /*
  * Suspends conn (call from its request handler) and resumes it after
- * delay_ms. Returns 0 if held, or -1 (nothing done) while stopping, at the
- * cap, or out of memory: then answer at once.
+ * delay_ms, or earlier on delays_resume(). *woken is the request's wake
+ * flag, read and written under the timer's lock only: set, it means a
+ * wake came before the hold, which is then not made (the flag is
+ * cleared). Returns 0 if held, 1 if woken already, or -1 (nothing done)
+ * while stopping, at the cap, or out of memory: then answer at once.
  */
-int delays_hold(struct delays *d, struct MHD_Connection *conn, int64_t delay_ms);
+int delays_hold(struct delays *d, struct MHD_Connection *conn, int64_t delay_ms, int *woken);
+/* Resumes conn now if it is held; else sets *woken, so that the hold its
+ * handler is about to ask for is not made. Safe from any thread while the
+ * request lives. */
+void delays_resume(struct delays *d, struct MHD_Connection *conn, int *woken);
 
 /* Starts the thread if it is not running yet (the sweep needs it). */
 void delays_wake(struct delays *d);

@@ -59,3 +59,30 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	strcat(line, "\n");
 	fputs(line, stderr);
 }
+
+void log_function(const char *name, const char *fmt, ...)
+{
+	char line[4400];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+	int n;
+
+	if (!log_enabled(LOG_WARN))
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ fn    %s ",
+	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	             ts.tv_nsec / 1000000, name);
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	for (char *p = line + n; *p; p++)
+		if ((unsigned char)*p < 0x20 && *p != '\t')
+			*p = '?';
+	strcat(line, "\n");
+	fputs(line, stderr);
+}

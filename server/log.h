@@ -14,4 +14,9 @@ int log_enabled(enum log_level level);
 
 __attribute__((format(printf, 2, 3))) void log_msg(enum log_level level, const char *fmt, ...);
 
+/* A line of a function's own (its output, START/END/REPORT), shown at
+ * every level but error: "<time> fn    <name> <text>". Control characters
+ * in it are replaced. */
+__attribute__((format(printf, 2, 3))) void log_function(const char *name, const char *fmt, ...);
+
 #endif

@@ -97,9 +97,33 @@ void reply_header(struct request *rq, const char *name, const char *fmt, ...)
 		rq->n_headers++;
 }
 
+int reply_header_long(struct request *rq, const char *name, const char *value, size_t len)
+{
+	char *copy;
+
+	if (rq->n_xheaders == REPLY_XHEADERS_MAX || !(copy = malloc(len + 1)))
+		return -1;
+	memcpy(copy, value, len);
+	copy[len] = '\0';
+	rq->xheaders[rq->n_xheaders].name = name;
+	rq->xheaders[rq->n_xheaders].value = copy;
+	rq->n_xheaders++;
+	return 0;
+}
+
+static void drop_xheaders(struct request *rq)
+{
+	for (size_t i = 0; i < rq->n_xheaders; i++) {
+		OPENSSL_cleanse(rq->xheaders[i].value, strlen(rq->xheaders[i].value));
+		free(rq->xheaders[i].value);
+	}
+	rq->n_xheaders = 0;
+}
+
 void reply_reset(struct request *rq)
 {
 	drop_body(rq);
+	drop_xheaders(rq);
 	rq->status = 0;
 	rq->content_type = NULL;
 	rq->body = "";
@@ -397,7 +421,8 @@ int reply_queue(struct request *rq)
 	int keep;
 
 	/* A reply this thread has built before goes out as it was built. */
-	keep = !rq->has_fault && !rq->close && !rq->truncate && (rq->cache_key || !rq->body_owned);
+	keep = !rq->has_fault && !rq->close && !rq->truncate && !rq->n_xheaders &&
+	       (rq->cache_key || !rq->body_owned);
 	if (rq->reuse_key && !rq->close && (k = kept_by_key(rq->reuse_key)) != NULL)
 		return MHD_queue_response(rq->conn, k->status, k->resp);
 	if (keep && !rq->cache_key && (k = kept_static(rq)) != NULL)
@@ -426,6 +451,9 @@ int reply_queue(struct request *rq)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
 	for (size_t i = 0; i < rq->n_headers; i++)
 		MHD_add_response_header(resp, rq->headers[i].name, rq->headers[i].value);
+	for (size_t i = 0; i < rq->n_xheaders; i++)
+		MHD_add_response_header(resp, rq->xheaders[i].name, rq->xheaders[i].value);
+	drop_xheaders(rq);
 	if (rq->close)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(rq->conn, rq->status, resp);

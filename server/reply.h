@@ -18,6 +18,7 @@
 #include "faults.h"
 
 struct MHD_Connection;
+struct daemon;
 struct server;
 struct route;
 
@@ -37,7 +38,8 @@ enum {
 #define CT_TEXT  "application/text"
 #define CT_PLAIN "text/plain"
 
-#define REPLY_HEADERS_MAX 6
+#define REPLY_HEADERS_MAX  12
+#define REPLY_XHEADERS_MAX 4
 #define ROUTE_ARGS_MAX    2
 
 struct reply_hdr {
@@ -45,9 +47,16 @@ struct reply_hdr {
 	char value[160];
 };
 
+/* A header whose value may be long (a token document, a client context). */
+struct reply_xhdr {
+	const char *name; /* static */
+	char *value;      /* malloc'd; wiped when freed (it may hold a token) */
+};
+
 struct request {
 	/* What the daemon fills in. */
 	struct server *srv; /* the application (server.h): what handlers serve */
+	struct daemon *daemon; /* for daemon_wake() */
 	struct MHD_Connection *conn;
 	const char *method;
 	unsigned method_bit;
@@ -83,6 +92,8 @@ struct request {
 	int secret; /* the body holds a token: wipe it when freed */
 	struct reply_hdr headers[REPLY_HEADERS_MAX];
 	size_t n_headers;
+	struct reply_xhdr xheaders[REPLY_XHEADERS_MAX]; /* a reply with any is never kept */
+	size_t n_xheaders;
 	/* Answer with the response this thread built before for reuse_key
 	 * (reply_reuse), or keep the one built now under cache_key (reply_keep). */
 	const void *reuse_key;
@@ -94,6 +105,12 @@ struct request {
 	 * cap on held requests) runs the handler again at once. */
 	int64_t hold_ms;
 	int resumed;
+	int woken;        /* a wake came before the hold (delays.c's, under its lock) */
+	int hold_refused; /* the hold asked for was not granted (cap, stopping) */
+	void *hstate;     /* the handler's own, across runs; its flavour's ended hook frees it */
+	/* The listener's binding (daemon_config.cls): which function's Runtime
+	 * API a request to a function's own listener is for (function.h). */
+	void *site;
 	/* How the reply goes out: spoilt by a fault, or the connection closed
 	 * after it (drain, refusals). */
 	int drop;     /* close the connection with no response */
@@ -114,6 +131,10 @@ void reply_etag(const char *body, size_t len, char out[17]);
 __attribute__((format(printf, 3, 4))) void reply_header(struct request *rq, const char *name,
                                                         const char *fmt, ...);
 
+/* Adds a response header with a value of any length (copied; at most
+ * REPLY_XHEADERS_MAX per reply). Returns 0, or -1 when out of memory or
+ * over the cap. */
+int reply_header_long(struct request *rq, const char *name, const char *value, size_t len);
 /* Replies with a static body: a string literal, or data that outlives the
  * daemon and never changes while it runs. The response built for it may be
  * queued again for the same reply (same body, status and headers). */

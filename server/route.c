@@ -15,6 +15,9 @@
 #include "control.h"
 #include "gce.h"
 #include "identity.h"
+#include "invoke_api.h"
+#include "function.h"
+#include "runtime_api.h"
 #include "reply.h"
 #include "server.h"
 
@@ -94,6 +97,25 @@ static const struct flavour control = {
 	.admit = control_admit,
 };
 
+/* The Lambda Runtime API (runtime_api.c): what a function's runtime polls. */
+static const struct flavour runtime_api = {
+	.name = "runtime",
+	.content_type = CT_JSON,
+	.not_found = "no such Runtime API path\n",
+	.not_allowed = "method not allowed\n",
+	.error = runtime_api_flavour_error,
+	.ended = runtime_api_ended,
+};
+/* The Lambda Invoke API (invoke_api.c). */
+static const struct flavour invoke_api = {
+	.name = "invoke",
+	.content_type = CT_JSON,
+	.not_found = "no such Invoke API path\n",
+	.not_allowed = "method not allowed\n",
+	.error = invoke_api_flavour_error,
+	.ended = invoke_api_ended,
+};
+
 /* ---- the table ---- */
 
 #define CONTROL "/metatoken/v1"
@@ -139,6 +161,15 @@ static const struct route routes[] = {
 	{ ALL_METHODS, "/protected/**", &cloud_api, validate_handle_protected, 0 },
 	{ GET_HEAD, "/oauth2/v1/certs", &cloud_api, identity_handle_certs_v1, 0 },
 	{ GET_HEAD, "/oauth2/v3/certs", &cloud_api, identity_handle_certs, 0 },
+	/* Functions: the Runtime API a runtime polls, the Invoke API. */
+	{ METHOD_GET, RUNTIME_PREFIX "/invocation/next", &runtime_api, runtime_next,
+	  RUNTIME_LEAF_NEXT },
+	{ METHOD_POST, RUNTIME_PREFIX "/invocation/*/response", &runtime_api, runtime_response, 0 },
+	{ METHOD_POST, RUNTIME_PREFIX "/invocation/*/error", &runtime_api, runtime_error, 0 },
+	{ METHOD_POST, RUNTIME_PREFIX "/init/error", &runtime_api, runtime_init_error, 0 },
+	{ 0, "/2018-06-01/**", &runtime_api, NULL, 0 },
+	{ METHOD_POST, INVOKE_PREFIX "/*/invocations", &invoke_api, invoke_post, 0 },
+	{ 0, "/2015-03-31/**", &invoke_api, NULL, 0 },
 	/* The control API: separate from every metadata path. A `*` is an
 	 * account (`default`, its email or id) or a fault rule's id. */
 	{ METHOD_GET, CONTROL "/accounts", &control, control_accounts_list, 0 },
@@ -329,6 +360,10 @@ int route_host_allowed(const char *host, const char *bound_host, const char *con
 static void flavour_error(struct request *rq, const struct flavour *f, unsigned status,
                           const char *text)
 {
+	if (f->error) {
+		f->error(rq, status, text);
+		return;
+	}
 	if (f->flags & FLAVOUR_JSON_ERRORS) {
 		cJSON *o = cJSON_CreateObject();
 		size_t len = strlen(text);
@@ -514,6 +549,17 @@ out_answer:
 void route_ended(void *cls, struct request *rq)
 {
 	(void)cls;
+	if (rq->route && rq->route->flavour->ended)
+		rq->route->flavour->ended(rq);
 	if (rq->srv)
 		count(rq);
+}
+
+size_t route_body_max(void *cls, struct server *srv, const char *url)
+{
+	(void)cls;
+	if (srv->functions && (strncmp(url, "/2018-06-01/", 12) == 0 ||
+	                       strncmp(url, "/2015-03-31/", 12) == 0))
+		return functions_body_max(srv->functions);
+	return 0;
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 struct request;
+struct server;
 
 /* A family of paths that answers alike: GCE metadata, IMDS, control... */
 struct flavour {
@@ -27,6 +28,11 @@ struct flavour {
 	/* Adds what every answer of the flavour carries, errors included.
 	 * NULL: nothing. */
 	void (*decorate)(struct request *rq);
+	/* Answers an error (404, 405, a refusal, a fault) in the flavour's
+	 * shape. NULL: text in content_type, or JSON with FLAVOUR_JSON_ERRORS. */
+	void (*error)(struct request *rq, unsigned status, const char *text);
+	/* A request of the flavour ended, answered or not. NULL: nothing. */
+	void (*ended)(struct request *rq);
 };
 
 enum {
@@ -46,8 +52,12 @@ struct route {
 
 /* The daemon's dispatch callback (daemon.h); cls is unused. */
 void route_dispatch(void *cls, struct request *rq);
-/* The daemon's ended callback: counts a request that got no answer. */
+/* The daemon's ended callback: tells the flavour, counts a request that
+ * got no answer. */
 void route_ended(void *cls, struct request *rq);
+/* The daemon's body_max callback: the functions' payload cap for the
+ * Runtime and Invoke APIs, else 0 (the daemon's default). */
+size_t route_body_max(void *cls, struct server *srv, const char *url);
 
 /*
  * Matches path against pattern: returns 1 and fills args (at most

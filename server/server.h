@@ -45,6 +45,7 @@ struct server {
 	struct identity *identity; /* ID tokens (identity.c) */
 	int64_t started_ms;        /* server clock at start: the instance's creation */
 	struct aws *aws;           /* the AWS IMDS flavour (aws.h) */
+	struct functions *functions; /* function.h; made by app_start */
 
 	/* What the control API changes (control.c). */
 	struct revocations revoked;

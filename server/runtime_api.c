@@ -1,0 +1,158 @@
+/*
+ * The Lambda Runtime API flavour (runtime_api.h, PROTOCOL.md §3): what a
+ * function's runtime polls. The function is the one whose slot listener
+ * the request came to, or on the root listener `function`.
+ */
+#include "runtime_api.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "function.h"
+#include "reply.h"
+#include "server.h"
+
+#define NEXT_HOLD_MS (3600 * 1000) /* a /next waits this long, then again */
+
+void runtime_api_error(struct request *rq, unsigned status, const char *type, const char *fmt, ...)
+{
+	char msg[512];
+	char *doc = NULL;
+	cJSON *o = cJSON_CreateObject();
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (o && cJSON_AddStringToObject(o, "errorMessage", msg) &&
+	    cJSON_AddStringToObject(o, "errorType", type))
+		doc = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (doc)
+		reply_owned(rq, status, CT_JSON, doc, strlen(doc));
+	else
+		reply_static(rq, 500, CT_JSON, "{\"errorMessage\":\"out of memory\"}");
+}
+
+/* The flavour's shape for the route layer's errors (404, 405, refusals). */
+void runtime_api_flavour_error(struct request *rq, unsigned status, const char *text)
+{
+	size_t len = strlen(text);
+
+	if (len && text[len - 1] == '\n')
+		len--;
+	runtime_api_error(rq, status,
+	                  status == 404   ? "NotFound"
+	                  : status == 405 ? "MethodNotAllowed"
+	                  : status == 413 ? "RequestEntityTooLarge"
+	                  : status >= 500 ? "ServiceException"
+	                                  : "BadRequest",
+	                  "%.*s", (int)len, text);
+}
+
+static struct function *function_of(struct request *rq)
+{
+	return functions_of_site(rq->srv->functions, rq->site);
+}
+
+void runtime_next(struct request *rq)
+{
+	struct function *fn = function_of(rq);
+	struct next_invocation n;
+	int got;
+
+	got = function_next(fn, rq->site, rq, &n);
+	if (got < 0 || (got == 0 && (rq->close || rq->hold_refused))) {
+		if (got == 0)
+			function_next_gone(fn, rq);
+		runtime_api_error(rq, 503, "ServiceException",
+		                  rq->close ? "metatokend is stopping"
+		                            : "too many runtimes are waiting for invocations");
+		reply_header(rq, "Retry-After", "1");
+		return;
+	}
+	if (got == 0) {
+		rq->hold_ms = NEXT_HOLD_MS;
+		return;
+	}
+	reply_owned(rq, 200, CT_JSON, n.event, n.event_len);
+	n.event = NULL;
+	reply_header(rq, "Lambda-Runtime-Aws-Request-Id", "%s", n.request_id);
+	reply_header(rq, "Lambda-Runtime-Deadline-Ms", "%lld", (long long)n.deadline_ms);
+	reply_header(rq, "Lambda-Runtime-Invoked-Function-Arn", "%s", n.arn);
+	reply_header(rq, "Lambda-Runtime-Trace-Id", "%s", n.trace_id);
+	reply_header(rq, "Lambda-Runtime-Function-Name", "%s", n.function_name);
+	reply_header(rq, "Lambda-Runtime-Function-Version", "%s", n.version);
+	reply_header(rq, "Lambda-Runtime-Memory-Limit", "%lld", (long long)n.memory_mb);
+	reply_header(rq, "Lambda-Runtime-Log-Group-Name", "%s", n.log_group);
+	if (n.client_context)
+		reply_header_long(rq, "Lambda-Runtime-Client-Context", n.client_context,
+		                  strlen(n.client_context));
+	if (n.token_json)
+		reply_header_long(rq, "Lambda-Runtime-Token-Json", n.token_json,
+		                  strlen(n.token_json));
+	function_next_release(&n);
+}
+
+static void answer(struct request *rq, int error)
+{
+	struct function *fn = function_of(rq);
+	const char *type = request_header(rq, "Lambda-Runtime-Function-Error-Type");
+	char why[256];
+
+	switch (function_answer(fn, rq->arg[0], rq->arg_len[0], rq->req_body, rq->req_body_len,
+	                        error, type, why, sizeof(why))) {
+	case ANSWER_OK:
+		reply_static(rq, 202, CT_JSON, "{\"status\":\"OK\"}");
+		return;
+	case ANSWER_UNKNOWN:
+		runtime_api_error(rq, 400, "InvalidRequestID", "%s", why);
+		return;
+	case ANSWER_FINISHED:
+		runtime_api_error(rq, 403, "InvalidStateTransition", "%s", why);
+		return;
+	case ANSWER_TOO_LARGE:
+		runtime_api_error(rq, 413, "RequestEntityTooLarge", "%s", why);
+		return;
+	case ANSWER_NOMEM:
+		break;
+	}
+	runtime_api_error(rq, 500, "ServiceException", "out of memory");
+}
+
+void runtime_response(struct request *rq)
+{
+	answer(rq, 0);
+}
+
+void runtime_error(struct request *rq)
+{
+	answer(rq, 1);
+}
+
+void runtime_init_error(struct request *rq)
+{
+	struct function *fn = function_of(rq);
+	const char *type = request_header(rq, "Lambda-Runtime-Function-Error-Type");
+	char doc[256];
+
+	if (rq->req_body_len) {
+		function_init_error(fn, rq->site, rq->req_body, rq->req_body_len);
+	} else {
+		snprintf(doc, sizeof(doc), "{\"errorMessage\":\"\",\"errorType\":\"%s\"}",
+		         type && strlen(type) < 100 && !strpbrk(type, "\"\\") ? type
+		                                                              : "Runtime.Unknown");
+		function_init_error(fn, rq->site, doc, strlen(doc));
+	}
+	reply_static(rq, 202, CT_JSON, "{\"status\":\"OK\"}");
+}
+
+void runtime_api_ended(struct request *rq)
+{
+	if (rq->route && rq->leaf == RUNTIME_LEAF_NEXT && rq->srv && rq->srv->functions)
+		function_next_gone(function_of(rq), rq);
+}
