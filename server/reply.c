@@ -2,7 +2,9 @@
  * The reply API (reply.h): what handlers call to answer, and the per-thread
  * cache of responses that repeat. Knows no flavour and no path.
  */
+#include <errno.h>
 #include <microhttpd.h>
+#include <sys/socket.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -16,6 +18,19 @@
 const char *request_header(const struct request *rq, const char *name)
 {
 	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+int request_peer_gone(const struct request *rq)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char c;
+	ssize_t n;
+
+	if (!ci)
+		return 0;
+	n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 const char *request_query(const struct request *rq, const char *name)

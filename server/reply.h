@@ -120,6 +120,10 @@ struct request {
 
 /* The value of request header `name` (any case), or NULL. */
 const char *request_header(const struct request *rq, const char *name);
+/* Whether the client has closed its side (it can read no answer). A
+ * held request's client is not watched while it waits: ask before giving
+ * it something that must not be lost. */
+int request_peer_gone(const struct request *rq);
 /* The value of query parameter `name`, or NULL; "" when given with no value. */
 const char *request_query(const struct request *rq, const char *name);
 

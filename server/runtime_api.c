@@ -65,6 +65,13 @@ void runtime_next(struct request *rq)
 	struct next_invocation n;
 	int got;
 
+	if (request_peer_gone(rq)) {
+		/* Its runtime went away while it waited: what was given to it
+		 * goes back to the queue, and nothing is answered. */
+		function_next_gone(fn, rq);
+		rq->drop = 1;
+		return;
+	}
 	got = function_next(fn, rq->site, rq, &n);
 	if (got < 0 || (got == 0 && (rq->close || rq->hold_refused))) {
 		if (got == 0)

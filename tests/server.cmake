@@ -44,3 +44,11 @@ mtk_add_test(test_scenarios SOURCES integration/test_scenarios.c
 add_test(NAME test_readme
 	COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_readme.sh
 		$<TARGET_FILE:metatokend> $<TARGET_FILE:metatoken_cli>)
+
+# Functions (issue 11): the Runtime and Invoke APIs in-process, the test as
+# the runtime.
+mtk_add_test(test_functions SOURCES integration/test_functions.c
+	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON LABELS concurrency)
+# Runtimes metatokend starts and supervises: a command runtime in sh.
+mtk_add_test(test_runtimes SOURCES integration/test_runtimes.c
+	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON LABELS concurrency)

@@ -1,0 +1,328 @@
+/*
+ * Runtimes metatokend starts and supervises (issue 11): a function whose
+ * runtime is a command (here tests/integration/runtimes/sh_runtime.sh, a
+ * Runtime API client in sh and curl). Its environment, its log lines,
+ * concurrency across processes, and what happens when it crashes, hangs
+ * past its timeout, or cannot start. In-process; a timeout ends when the
+ * test moves the wait clock.
+ */
+#include "cr_shim.h"
+#include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "inproc.h"
+
+static struct test_inproc ip;
+static char dir[PATH_MAX];    /* this file's directory */
+static char mark[64];         /* a private folder the runtime marks */
+static char log_path[96];     /* where stderr (the server's log) goes */
+static int saved_stderr = -1;
+
+static void setup(void)
+{
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", __FILE__);
+	slash = strrchr(dir, '/');
+	cr_assert_not_null(slash);
+	*slash = '\0';
+	snprintf(mark, sizeof(mark), "/tmp/mtk-rt-XXXXXX");
+	cr_assert_not_null(mkdtemp(mark));
+	/* The server's log, function output included, into a file to read. */
+	snprintf(log_path, sizeof(log_path), "%s/log", mark);
+	fflush(stderr);
+	saved_stderr = dup(2);
+	{
+		int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+
+		cr_assert(fd >= 0);
+		dup2(fd, 2);
+		close(fd);
+	}
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	if (ip.daemon)
+		test_inproc_stop(&ip, 1000);
+	fflush(stderr);
+	if (saved_stderr >= 0) {
+		dup2(saved_stderr, 2);
+		close(saved_stderr);
+		saved_stderr = -1;
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", mark);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", mark);
+}
+
+TestSuite(runtimes, .init = setup, .fini = teardown, .timeout = 60);
+
+static void start(const char *extra, const char *command)
+{
+	char cfg[3 * PATH_MAX];
+
+	snprintf(cfg, sizeof(cfg),
+	         "{\"functions\": [{\"name\": \"sh\", \"runtime\": \"command\","
+	         " \"command\": [%s], \"handler\": \"index.handler\", \"code_dir\": \"%s\","
+	         " \"environment\": {\"GREETING\": \"hi\", \"MARK_DIR\": \"%s\"}%s}]}",
+	         command, dir, mark, extra);
+	cr_assert_eq(test_inproc_start(&ip, cfg, NULL), 0);
+}
+
+static char *sh_command(void)
+{
+	static char cmd[PATH_MAX + 64];
+
+	snprintf(cmd, sizeof(cmd), "\"/bin/sh\", \"%s/runtimes/sh_runtime.sh\"", dir);
+	return cmd;
+}
+
+struct bg {
+	pthread_t thread;
+	const char *event;
+	struct test_response r;
+	int rc;
+};
+
+static void *bg_run(void *arg)
+{
+	struct bg *b = arg;
+	char url[256];
+
+	snprintf(url, sizeof(url), "%s/2015-03-31/functions/sh/invocations", ip.base);
+	b->rc = test_http("POST", url, NULL, b->event, &b->r);
+	return NULL;
+}
+
+static void invoke_bg(struct bg *b, const char *event)
+{
+	b->event = event;
+	cr_assert_eq(pthread_create(&b->thread, NULL, bg_run, b), 0);
+}
+
+static void join(struct bg *b)
+{
+	pthread_join(b->thread, NULL);
+	cr_assert_eq(b->rc, 0);
+}
+
+static void invoke(const char *event, struct test_response *r)
+{
+	struct bg b = { 0 };
+
+	invoke_bg(&b, event);
+	join(&b);
+	*r = b.r;
+}
+
+static const char *field(cJSON *o, const char *name)
+{
+	cJSON *v = cJSON_GetObjectItem(o, name);
+
+	cr_assert(cJSON_IsString(v), "no %s", name);
+	return v->valuestring;
+}
+
+static int pid_of(const struct test_response *r)
+{
+	cJSON *o = cJSON_Parse(r->body);
+	int pid;
+
+	cr_assert_not_null(o, "%s", r->body);
+	pid = cJSON_GetObjectItem(o, "pid")->valueint;
+	cJSON_Delete(o);
+	return pid;
+}
+
+/* Reads the log so far. */
+static char *read_log(void)
+{
+	static char buf[65536];
+	FILE *f;
+	size_t n;
+
+	fflush(stderr);
+	f = fopen(log_path, "r");
+	cr_assert_not_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+Test(runtimes, a_runtime_gets_the_lambda_environment_pointed_back_at_metatokend)
+{
+	struct test_response r;
+	char real_dir[PATH_MAX];
+	cJSON *o;
+
+	start("", sh_command());
+	invoke("\"env\"", &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	o = cJSON_Parse(r.body);
+	cr_assert_not_null(o, "%s", r.body);
+	cr_assert_not_null(realpath(dir, real_dir));
+	/* Its own Runtime API, a listener of its own; the metadata is ours. */
+	cr_assert_str_neq(field(o, "api"), strchr(ip.base, '/') + 2);
+	cr_assert(strncmp(field(o, "api"), "127.0.0.1:", 10) == 0, "%s", field(o, "api"));
+	cr_assert_str_eq(field(o, "yc"), strchr(ip.base, '/') + 2);
+	cr_assert_str_eq(field(o, "gce"), strchr(ip.base, '/') + 2);
+	cr_assert_str_eq(field(o, "handler"), "index.handler");
+	cr_assert_str_eq(field(o, "root"), real_dir);
+	cr_assert_str_eq(field(o, "pwd"), real_dir);
+	cr_assert_str_eq(field(o, "name"), "sh");
+	cr_assert_str_eq(field(o, "mem"), "128");
+	cr_assert_str_eq(field(o, "group"), "/aws/lambda/sh");
+	cr_assert(strstr(field(o, "stream"), "/[$LATEST]"), "%s", field(o, "stream"));
+	cr_assert_str_eq(field(o, "greeting"), "hi");
+	cJSON_Delete(o);
+	test_response_free(&r);
+}
+
+Test(runtimes, output_and_report_lines_reach_the_log_with_the_request_id)
+{
+	struct test_response r;
+	char id[64], want[160];
+	const char *log;
+
+	start("", sh_command());
+	invoke("{\"k\":1}", &r);
+	cr_assert_eq(r.status, 200);
+	cr_assert_not_null(test_response_header(&r, "X-Amzn-RequestId", id, sizeof(id)));
+	/* The process's line is read by the supervisor: wait for it. */
+	snprintf(want, sizeof(want), "fn    sh %s handling {\"k\":1}", id);
+	for (int i = 0; i < 500 && !strstr(read_log(), want); i++)
+		usleep(10000);
+	log = read_log();
+	cr_assert(strstr(log, want), "no '%s' in:\n%s", want, log);
+	snprintf(want, sizeof(want), "fn    sh START RequestId: %s Version: $LATEST", id);
+	cr_assert(strstr(log, want), "%s", log);
+	snprintf(want, sizeof(want), "fn    sh END RequestId: %s", id);
+	cr_assert(strstr(log, want), "%s", log);
+	snprintf(want, sizeof(want), "fn    sh REPORT RequestId: %s\tDuration: ", id);
+	cr_assert(strstr(log, want), "%s", log);
+	cr_assert(strstr(log, "\tMax Memory Used: "), "%s", log);
+	cr_assert(strstr(log, "\tInit Duration: "), "a cold start says so: %s", log);
+	test_response_free(&r);
+}
+
+Test(runtimes, a_crash_fails_its_invocation_and_the_runtime_is_started_again)
+{
+	struct test_response r;
+	int pid1, pid2;
+
+	start("", sh_command());
+	invoke("1", &r);
+	pid1 = pid_of(&r);
+	test_response_free(&r);
+	invoke("\"crash\"", &r);
+	cr_assert_eq(r.status, 200);
+	cr_assert(strstr(r.headers, "X-Amz-Function-Error: Unhandled"), "%s", r.headers);
+	cr_assert(strstr(r.body, "\"errorType\":\"Runtime.ExitError\""), "%s", r.body);
+	cr_assert(strstr(r.body, "exit status 3"), "%s", r.body);
+	test_response_free(&r);
+	invoke("2", &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	pid2 = pid_of(&r);
+	cr_assert_neq(pid1, pid2, "a new process");
+	test_response_free(&r);
+}
+
+Test(runtimes, a_timeout_kills_the_runtime_and_a_fresh_one_serves_the_next)
+{
+	struct test_response r;
+	struct bg b = { 0 };
+	char hang[96];
+	int pid1, pid2;
+
+	start(", \"timeout_s\": 2", sh_command());
+	invoke("1", &r);
+	pid1 = pid_of(&r);
+	test_response_free(&r);
+	invoke_bg(&b, "\"hang\"");
+	snprintf(hang, sizeof(hang), "%s/hang", mark);
+	for (int i = 0; i < 1000 && access(hang, F_OK) != 0; i++)
+		usleep(10000);
+	cr_assert_eq(access(hang, F_OK), 0, "the runtime never took the invocation");
+	fake_clock_advance(&ip.wait_time, 2001);
+	join(&b);
+	cr_assert_eq(b.r.status, 200);
+	cr_assert(strstr(b.r.body, "\"errorType\":\"Sandbox.Timedout\""), "%s", b.r.body);
+	cr_assert(strstr(b.r.body, "after 2.00 seconds"), "%s", b.r.body);
+	/* Killed at once, reaped by the supervisor soon after. */
+	for (int i = 0; i < 500 && kill(pid1, 0) == 0; i++)
+		usleep(10000);
+	cr_assert_eq(kill(pid1, 0), -1, "the runtime that timed out is gone");
+	test_response_free(&b.r);
+	invoke("2", &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	pid2 = pid_of(&r);
+	cr_assert_neq(pid1, pid2);
+	test_response_free(&r);
+}
+
+Test(runtimes, a_function_error_from_a_runtime_reaches_the_invoker)
+{
+	struct test_response r;
+
+	start("", sh_command());
+	invoke("\"fail\"", &r);
+	cr_assert_eq(r.status, 200);
+	cr_assert(strstr(r.headers, "X-Amz-Function-Error: Unhandled"), "%s", r.headers);
+	cr_assert(strstr(r.body, "\"errorType\":\"Failure\""), "%s", r.body);
+	test_response_free(&r);
+}
+
+Test(runtimes, concurrency_two_runs_two_processes_at_once)
+{
+	struct bg a = { 0 }, b = { 0 };
+	struct test_response r;
+	char hang[96];
+	int pid;
+
+	start(", \"concurrency\": 2, \"timeout_s\": 1", sh_command());
+	/* One hangs in one process; the other is served by the second. */
+	invoke_bg(&a, "\"hang\"");
+	snprintf(hang, sizeof(hang), "%s/hang", mark);
+	for (int i = 0; i < 1000 && access(hang, F_OK) != 0; i++)
+		usleep(10000);
+	cr_assert_eq(access(hang, F_OK), 0);
+	invoke_bg(&b, "7");
+	join(&b);
+	cr_assert_eq(b.r.status, 200, "%s", b.r.body);
+	pid = pid_of(&b.r);
+	cr_assert(pid > 0);
+	test_response_free(&b.r);
+	fake_clock_advance(&ip.wait_time, 1001);
+	join(&a);
+	cr_assert(strstr(a.r.body, "Sandbox.Timedout"), "%s", a.r.body);
+	test_response_free(&a.r);
+	invoke("8", &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	test_response_free(&r);
+}
+
+Test(runtimes, a_runtime_that_cannot_start_fails_the_invocation_naming_it)
+{
+	struct test_response r;
+
+	start("", "\"/nonexistent/bootstrap\"");
+	invoke("{}", &r);
+	cr_assert_eq(r.status, 200);
+	cr_assert(strstr(r.body, "Runtime.InvalidEntrypoint"), "%s", r.body);
+	cr_assert(strstr(r.body, "/nonexistent/bootstrap"), "%s", r.body);
+	test_response_free(&r);
+}
