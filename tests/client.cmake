@@ -39,3 +39,11 @@ add_test(NAME test_client_install
 mtk_add_test(test_client_transport
 	SOURCES integration/test_client_transport.c
 	LIBS metatoken_static Threads::Threads)
+
+# The runtime client (issue 11): the Runtime API loop through its transport
+# seam, and metatoken-bootstrap against a loopback Runtime API fixture.
+foreach(t runtime runtime_loop)
+	mtk_add_test(test_${t}
+		SOURCES unit/test_${t}.c unit/test_runtime_fake.c ${MTK_CLIENT_FAKE}
+		LIBS metatoken_static PkgConfig::CJSON)
+endforeach()
