@@ -20,6 +20,7 @@ struct mtk_context {
 	char *token;             /* NULL: no token */
 	size_t token_len;
 	int64_t token_expires_in_s;
+	char *trace_id; /* not in the JSON */
 };
 
 static const char *const field_paths[] = {
@@ -76,6 +77,7 @@ void mtk_context_free(struct mtk_context *ctx)
 		free(ctx->fields[i]);
 	cJSON_Delete(ctx->custom);
 	cJSON_Delete(ctx->env);
+	free(ctx->trace_id);
 	free(ctx);
 }
 
@@ -111,6 +113,24 @@ enum mtk_status mtk_context_set_memory_limit_mb(struct mtk_context *ctx, int64_t
 		return MTK_ERR_INVALID_ARGUMENT;
 	ctx->memory_limit_mb = mb;
 	return MTK_OK;
+}
+
+enum mtk_status mtk_context_set_trace_id(struct mtk_context *ctx, const char *value)
+{
+	char *copy = NULL;
+
+	if (!ctx)
+		return MTK_ERR_INVALID_ARGUMENT;
+	if (value && !(copy = strdup(value)))
+		return MTK_ERR_NO_MEMORY;
+	free(ctx->trace_id);
+	ctx->trace_id = copy;
+	return MTK_OK;
+}
+
+const char *mtk_context_trace_id(const struct mtk_context *ctx)
+{
+	return ctx ? ctx->trace_id : NULL;
 }
 
 int64_t mtk_context_memory_limit_mb(const struct mtk_context *ctx)
@@ -320,6 +340,21 @@ out_delete:
 	return st;
 }
 
+/* Renames obj's member camel to snake unless snake is there. 0: out of memory. */
+static int camel_to_snake(cJSON *obj, const char *camel, const char *snake)
+{
+	cJSON *item;
+
+	if (cJSON_GetObjectItemCaseSensitive(obj, snake) ||
+	    !(item = cJSON_DetachItemFromObjectCaseSensitive(obj, camel)))
+		return 1;
+	if (!cJSON_AddItemToObject(obj, snake, item)) {
+		cJSON_Delete(item);
+		return 0;
+	}
+	return 1;
+}
+
 enum mtk_status mtk_context_set_identity_json(struct mtk_context *ctx, const char *json)
 {
 	enum mtk_status st;
@@ -332,6 +367,13 @@ enum mtk_status mtk_context_set_identity_json(struct mtk_context *ctx, const cha
 		if (!cJSON_IsObject(root)) {
 			cJSON_Delete(root);
 			return MTK_ERR_BAD_JSON;
+		}
+		/* AWS's header spells them cognitoIdentityId and
+		 * cognitoIdentityPoolId (awslambdaric reads those). */
+		if (!camel_to_snake(root, "cognitoIdentityId", "cognito_identity_id") ||
+		    !camel_to_snake(root, "cognitoIdentityPoolId", "cognito_identity_pool_id")) {
+			cJSON_Delete(root);
+			return MTK_ERR_NO_MEMORY;
 		}
 	}
 	st = set_group(ctx, root, MTK_CTX_COGNITO_IDENTITY_ID, MTK_CTX_COGNITO_IDENTITY_POOL_ID);

@@ -39,3 +39,18 @@ add_test(NAME test_client_install
 mtk_add_test(test_client_transport
 	SOURCES integration/test_client_transport.c
 	LIBS metatoken_static Threads::Threads)
+
+# The runtime client (issue 11): the Runtime API loop through its transport
+# seam, and metatoken-bootstrap against a loopback Runtime API fixture.
+foreach(t runtime runtime_loop)
+	mtk_add_test(test_${t}
+		SOURCES unit/test_${t}.c unit/test_runtime_fake.c ${MTK_CLIENT_FAKE}
+		LIBS metatoken_static PkgConfig::CJSON)
+endforeach()
+mtk_add_test(test_bootstrap
+	SOURCES integration/test_bootstrap.c
+	LIBS PkgConfig::CJSON Threads::Threads)
+target_compile_definitions(test_bootstrap PRIVATE
+	METATOKEN_BOOTSTRAP_PATH="$<TARGET_FILE:metatoken_bootstrap>"
+	EXAMPLES_DIR="${PROJECT_BINARY_DIR}/examples")
+add_dependencies(test_bootstrap metatoken_bootstrap metatoken_example_hello metatoken_example_error)

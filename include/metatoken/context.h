@@ -147,6 +147,7 @@ MTK_EXPORT enum mtk_status mtk_context_set_client_context_json(struct mtk_contex
 
 /*
  * Sets identity from the Lambda-Runtime-Cognito-Identity header's document
+ * {"cognitoIdentityId": s, "cognitoIdentityPoolId": s}, as AWS sends it, or
  * {"cognito_identity_id": s, "cognito_identity_pool_id": s}. NULL clears it.
  */
 MTK_EXPORT enum mtk_status mtk_context_set_identity_json(struct mtk_context *ctx, const char *json);
@@ -167,6 +168,16 @@ MTK_EXPORT enum mtk_status mtk_context_inject_token(struct mtk_context *ctx,
  * metadata response is. On failure the context has no token.
  */
 MTK_EXPORT enum mtk_status mtk_context_set_token_json(struct mtk_context *ctx, const char *json);
+
+/*
+ * The invocation's X-Ray trace header (the Runtime API's
+ * Lambda-Runtime-Trace-Id), copied; NULL unsets it. It is not part of the
+ * JSON shape: no seed names it (AWS runtimes hand it over in
+ * $_X_AMZN_TRACE_ID instead).
+ */
+MTK_EXPORT enum mtk_status mtk_context_set_trace_id(struct mtk_context *ctx, const char *value);
+/* The trace header, or NULL when unset. */
+MTK_EXPORT const char *mtk_context_trace_id(const struct mtk_context *ctx);
 
 /* Removes (and wipes) the token. */
 MTK_EXPORT void mtk_context_clear_token(struct mtk_context *ctx);

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Packaging: `cmake --install` into a temporary prefix, then build the
-# example function against the installed library through pkg-config (shared
-# and static), check the headers and the exported symbols, and run the
-# example against a real metatokend: every invocation's context must carry
-# the token curl gets.
+# example handler against the installed library through pkg-config (linking
+# the shared and the static library), check the headers and the exported
+# symbols, and run the example under the installed metatoken-bootstrap: a
+# Runtime API stand-in (python3) that sends no token header, so the context
+# must carry the token a real metatokend's metadata path gives curl.
 #
 # usage: test_client_install.sh BUILD_DIR SOURCE_DIR METATOKEND [SANITIZE]
 set -eu
@@ -15,11 +16,12 @@ sanitize=${4:-}
 
 tmp=$(mktemp -d)
 server_pid=
+api_pid=
 cleanup() {
-	if [ -n "$server_pid" ]; then
-		kill "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
+	for p in $server_pid $api_pid; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -35,7 +37,8 @@ cmake --install "$build" --prefix "$tmp/prefix" >"$tmp/install.log" ||
 pc=$(find "$tmp/prefix" -name metatoken.pc)
 [ -n "$pc" ] || fail "no metatoken.pc installed"
 libdir=$(dirname "$(dirname "$pc")")
-for f in include/metatoken/metatoken.h include/metatoken/context.h bin/metatoken; do
+for f in include/metatoken/metatoken.h include/metatoken/context.h include/metatoken/runtime.h \
+	bin/metatoken bin/metatoken-bootstrap; do
 	[ -e "$tmp/prefix/$f" ] || fail "$f not installed"
 done
 [ -e "$libdir/libmetatoken.so" ] || fail "libmetatoken.so not installed"
@@ -52,7 +55,7 @@ san=
 cc=${CC:-cc}
 
 # Each public header compiles on its own, as C and as C++.
-for h in metatoken.h context.h; do
+for h in metatoken.h context.h runtime.h; do
 	printf '#include <metatoken/%s>\n' "$h" >"$tmp/h.c"
 	$cc -std=c11 -Wall -Wextra -Werror $cflags -c "$tmp/h.c" -o "$tmp/h.o" ||
 		fail "$h does not compile on its own"
@@ -68,15 +71,23 @@ if [ -z "$sanitize" ]; then
 	[ -z "$extra" ] || fail "exported symbols beyond mtk_*: $extra"
 fi
 
-# The example, shared and static.
-$cc -std=c11 -Wall -Wextra -Werror $san -o "$tmp/function" "$src/examples/function.c" $cflags $libs ||
+# The example handler, linked with the shared and with the static library.
+$cc -std=c11 -Wall -Wextra -Werror $san -shared -fPIC -o "$tmp/libhello.so" \
+	"$src/examples/hello.c" $cflags $libs ||
 	fail "the example does not build against the installed library"
 # libmetatoken.a with its Requires.private linked dynamically: a fully static
 # libcurl needs static builds of its own dependencies, which Debian lacks.
 requires=$(pkg-config --print-requires-private metatoken | awk '{ print $1 }')
 static_libs="$libdir/libmetatoken.a $(pkg-config --libs $requires) -pthread -lm"
-$cc -std=c11 $san -o "$tmp/function-static" "$src/examples/function.c" $cflags $static_libs ||
+$cc -std=c11 $san -shared -fPIC -o "$tmp/libhello-static.so" "$src/examples/hello.c" \
+	$cflags $static_libs ||
 	fail "the example does not link with libmetatoken.a and the Requires.private of metatoken.pc"
+# The examples' own Makefile, on a copy (the source tree stays clean).
+cp -R "$src/examples" "$tmp/examples"
+make -s -C "$tmp/examples" CC="$cc" CFLAGS="-O2 -Wall -Wextra -Werror $san" \
+	>/dev/null 2>"$tmp/make.err" || { cat "$tmp/make.err" >&2; fail "examples/Makefile failed"; }
+[ -e "$tmp/examples/libhello.so" ] && [ -e "$tmp/examples/liberror.so" ] ||
+	fail "examples/Makefile built no libhello.so and liberror.so"
 
 # A real metatokend on an ephemeral port. The output file exists before the
 # server starts: the background job opens it only after the fork, and a
@@ -99,17 +110,57 @@ want=$(curl -fsS -H 'Metadata-Flavor: Google' \
 	sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
 [ -n "$want" ] || fail "curl got no token from metatokend"
 
-for exe in function function-static; do
+# A stand-in Runtime API: one invocation per run (request id req-N), the
+# answer saved to $tmp/response.N; no token header, so the token must come
+# from the metadata service.
+cat >"$tmp/api.py" <<'PY'
+import http.server, sys
+n = [0]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        n[0] += 1
+        body = b'{"event":1}'
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", "req-%d" % n[0])
+        self.send_header("Lambda-Runtime-Deadline-Ms", "4102444800000")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_POST(self):
+        data = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(sys.argv[1] + "/response.%d" % n[0], "wb") as f:
+            f.write(self.path.encode() + b"\n" + data)
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1] + "/api.port.tmp", "w").write(str(s.server_port))
+import os; os.rename(sys.argv[1] + "/api.port.tmp", sys.argv[1] + "/api.port")
+s.serve_forever()
+PY
+python3 "$tmp/api.py" "$tmp" &
+api_pid=$!
+i=0
+while [ ! -s "$tmp/api.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -s "$tmp/api.port" ] || fail "the stand-in Runtime API did not start"
+api="127.0.0.1:$(cat "$tmp/api.port")"
+
+run=0
+for so in libhello.so libhello-static.so; do
+	run=$((run + 1))
 	env -u GCE_METADATA_HOST YC_METADATA_ADDR="$addr" LD_LIBRARY_PATH="$libdir" \
-		AWS_LAMBDA_FUNCTION_NAME=example \
-		"$tmp/$exe" --invocations 3 --print-context >"$tmp/$exe.out" ||
-		fail "$exe failed"
-	[ "$(wc -l <"$tmp/$exe.out")" -eq 3 ] || fail "$exe: expected 3 invocations"
-	n=$(grep -c "\"function_name\":\"example\".*\"token\":{\"access_token\":\"$want\",\"expires_in\":[1-9][0-9]*,\"token_type\":\"Bearer\"}" "$tmp/$exe.out" || true)
-	[ "$n" -eq 3 ] || { cat "$tmp/$exe.out" >&2; fail "$exe: not every context carries the server's token"; }
-	for id in req-1 req-2 req-3; do
-		grep -q "\"request_id\":\"$id\"" "$tmp/$exe.out" || fail "$exe: no invocation $id"
-	done
+		AWS_LAMBDA_RUNTIME_API="$api" AWS_LAMBDA_FUNCTION_NAME=example \
+		_HANDLER="$so:context" LAMBDA_TASK_ROOT="$tmp" \
+		"$tmp/prefix/bin/metatoken-bootstrap" --invocations 1 >"$tmp/$so.out" 2>&1 ||
+		{ cat "$tmp/$so.out" >&2; fail "$so: metatoken-bootstrap failed"; }
+	out="$tmp/response.$run"
+	[ -s "$out" ] || fail "$so: nothing was posted"
+	grep -q "^/2018-06-01/runtime/invocation/req-$run/response\$" "$out" ||
+		{ cat "$out" >&2; fail "$so: not posted to req-$run's /response"; }
+	grep -q "\"function_name\":\"example\".*\"request_id\":\"req-$run\",\"token\":{\"access_token\":\"$want\",\"expires_in\":[1-9][0-9]*,\"token_type\":\"Bearer\"}" "$out" ||
+		{ cat "$out" >&2; fail "$so: the context does not carry the server's token"; }
 done
 
 # The installed CLI prints the token curl gets.
