@@ -225,8 +225,8 @@ static int is_request_line(const char *l, size_t n)
 		p++;
 	if (end - p < 2 || p[0] != ' ' || p[1] != '/')
 		return 0;
-	while (p < end && *p != ' ')
-		p++;
+	for (p += 2; p < end && *p != ' '; p++)
+		;
 	if (end - p < 5 || p[0] != ' ' || p[4] != ' ')
 		return 0;
 	for (int i = 1; i < 4; i++)
