@@ -370,7 +370,7 @@ static pid_t spawn_daemon(const char *daemon, int use_path, const char *config, 
 {
 	const char *argv[] = { daemon,         "--listen",    "127.0.0.1:0", "--config", config,
 		               "--no-control", "--log-level", "info",        NULL };
-	int out[2], err[2];
+	int out[2], err[2], null_fd;
 	sigset_t set, old;
 	pid_t parent = getpid(), pid;
 
@@ -399,6 +399,10 @@ static pid_t spawn_daemon(const char *daemon, int use_path, const char *config, 
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		dup2(out[1], STDOUT_FILENO);
 		dup2(err[1], STDERR_FILENO);
+		/* Neither it nor a runtime may read the terminal or our event. */
+		null_fd = open("/dev/null", O_RDONLY);
+		if (null_fd >= 0)
+			dup2(null_fd, STDIN_FILENO);
 		if (use_path)
 			execvp(daemon, (char *const *)argv);
 		else
