@@ -3,6 +3,7 @@
  *
  *   metatoken token [--json] [--endpoint HOST:PORT] [--account NAME]
  *   metatoken admin [--server HOST:PORT] COMMAND ...   (cli_admin.c)
+ *   metatoken invoke [OPTIONS] NAME [EVENT]             (cli_invoke.c)
  *
  * prints the current access token (like `gcloud auth print-access-token`),
  * or with --json the whole token document. Exit status: 0 on success, 1
@@ -23,6 +24,8 @@ static void usage(FILE *f)
 {
 	fputs("usage: metatoken token [--json] [--endpoint HOST:PORT] [--account NAME]\n"
 	      "       metatoken admin [--server HOST:PORT] COMMAND   (metatoken admin --help)\n"
+	      "       metatoken invoke [OPTIONS] NAME [EVENT]        (metatoken invoke --help)\n"
+	      "       metatoken invoke --handler LIB.so:SYMBOL [OPTIONS] [EVENT]\n"
 	      "\n"
 	      "Prints an access token for the service account from the metadata service.\n"
 	      "\n"
@@ -135,6 +138,8 @@ int main(int argc, char **argv)
 		return cmd_token(argc - 1, argv + 1);
 	if (strcmp(argv[1], "admin") == 0)
 		return cli_admin(argc - 1, argv + 1);
+	if (strcmp(argv[1], "invoke") == 0)
+		return cli_invoke(argc - 1, argv + 1);
 	fprintf(stderr, "metatoken: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;
