@@ -69,8 +69,10 @@ static char *config_json(const struct invoke_local *lo)
 	const char *colon = strrchr(lo->handler, ':');
 	cJSON *root = cJSON_CreateObject(), *fns, *fn, *env;
 
-	if (!colon || colon == lo->handler || !colon[1]) {
-		fprintf(stderr, "metatoken invoke: --handler \"%s\": expected LIB.so:SYMBOL\n",
+	/* LIB.so alone means its symbol `handler`, as metatoken-bootstrap reads it. */
+	if (colon && (colon == lo->handler || !colon[1])) {
+		fprintf(stderr,
+		        "metatoken invoke: --handler \"%s\": expected LIB.so or LIB.so:SYMBOL\n",
 		        lo->handler);
 		goto out;
 	}

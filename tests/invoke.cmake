@@ -1,23 +1,17 @@
 # `metatoken invoke` (issue 11): against a fake Invoke API in python3 (the
 # request it sends, each kind of answer, the one-shot form's child handling),
 # and the one-shot form end to end on the real metatokend and
-# metatoken-bootstrap with a C handler. The latter skips (77) while
-# metatokend has no functions.
+# metatoken-bootstrap with a C handler.
 find_program(MTK_PYTHON3 python3)
 if(MTK_PYTHON3)
 	add_test(NAME test_cli_invoke
 		COMMAND ${MTK_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_invoke.py
 			$<TARGET_FILE:metatoken_cli>)
 
-	set(MTK_INVOKE_FN "")
-	if(EXISTS ${PROJECT_SOURCE_DIR}/include/metatoken/runtime.h)
-		add_library(invoke_fn MODULE integration/invoke_fn.c)
-		set_target_properties(invoke_fn PROPERTIES PREFIX "")
-		target_link_libraries(invoke_fn PRIVATE metatoken_shared mtk_warnings)
-		set(MTK_INVOKE_FN $<TARGET_FILE:invoke_fn>)
-	endif()
+	add_library(invoke_fn MODULE integration/invoke_fn.c)
+	set_target_properties(invoke_fn PROPERTIES PREFIX "")
+	target_link_libraries(invoke_fn PRIVATE metatoken_shared mtk_warnings)
 	add_test(NAME test_cli_invoke_local
 		COMMAND ${MTK_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_invoke_local.py
-			$<TARGET_FILE:metatoken_cli> $<TARGET_FILE:metatokend> "${MTK_INVOKE_FN}")
-	set_tests_properties(test_cli_invoke_local PROPERTIES SKIP_RETURN_CODE 77)
+			$<TARGET_FILE:metatoken_cli> $<TARGET_FILE:metatokend> $<TARGET_FILE:invoke_fn>)
 endif()

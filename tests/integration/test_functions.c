@@ -281,12 +281,13 @@ Test(functions, over_the_concurrency_a_caller_gets_429_not_a_queue)
 	post_answer(id, "response", "1", 202);
 	bg_join(&inv);
 	cr_assert_str_eq(inv.r.body, "1");
-	/* Free again. */
-	bg_start(&inv, "POST", INVOKE, "{}");
+	test_response_free(&inv.r);
 	test_response_free(&next);
+	/* Free again. */
+	memset(&inv, 0, sizeof(inv));
+	bg_start(&inv, "POST", INVOKE, "{}");
 	take_next(&next, id, sizeof(id));
 	post_answer(id, "response", "2", 202);
-	test_response_free(&inv.r);
 	bg_join(&inv);
 	cr_assert_str_eq(inv.r.body, "2");
 	test_response_free(&next);
@@ -387,6 +388,7 @@ Test(functions, a_new_token_reaches_the_next_invocation_after_the_clock_moves)
 	test_response_free(&next);
 
 	fake_clock_advance(&ip.server_time, 43201 * 1000LL); /* past the 12 h life */
+	memset(&inv, 0, sizeof(inv));
 	bg_start(&inv, "POST", INVOKE, "{}");
 	take_next(&next, id, sizeof(id));
 	hdr(&next, "Lambda-Runtime-Token-Json", v2, sizeof(v2));
