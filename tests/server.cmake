@@ -50,5 +50,10 @@ add_test(NAME test_readme
 mtk_add_test(test_functions SOURCES integration/test_functions.c
 	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON LABELS concurrency)
 # Runtimes metatokend starts and supervises: a command runtime in sh.
+# The C runtime: metatoken-bootstrap (found next to the test binary's
+# ../client/) and the examples' handler.
 mtk_add_test(test_runtimes SOURCES integration/test_runtimes.c
 	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON LABELS concurrency)
+target_compile_definitions(test_runtimes PRIVATE
+	MTK_EXAMPLES_DIR="$<TARGET_FILE_DIR:metatoken_example_hello>")
+add_dependencies(test_runtimes metatoken_bootstrap metatoken_example_hello)

@@ -326,3 +326,122 @@ Test(runtimes, a_runtime_that_cannot_start_fails_the_invocation_naming_it)
 	cr_assert(strstr(r.body, "/nonexistent/bootstrap"), "%s", r.body);
 	test_response_free(&r);
 }
+
+/* ---- the C runtime: metatoken-bootstrap and a handler .so ---- */
+
+static void start_c(const char *handler, const char *extra)
+{
+	char cfg[3 * PATH_MAX];
+
+	snprintf(cfg, sizeof(cfg),
+	         "{\"functions\": [{\"name\": \"sh\", \"handler\": \"%s\", \"code_dir\": \"%s\","
+	         " \"memory_mb\": 256%s}]}",
+	         handler, MTK_EXAMPLES_DIR, extra);
+	cr_assert_eq(test_inproc_start(&ip, cfg, NULL), 0);
+}
+
+Test(runtimes, a_c_handler_gets_a_context_exact_for_both_seeds_with_a_live_token)
+{
+	/* base64 of {"client":{"installation_id":"i-1","app_title":"t","app_version_name":"v",
+	 * "app_version_code":"1","app_package_name":"p"},"custom":{"k":"v"},"env":{"e":"1"}} */
+	static const char cc[] =
+	    "X-Amz-Client-Context: eyJjbGllbnQiOnsiaW5zdGFsbGF0aW9uX2lkIjoiaS0xIiwiYXBwX3RpdGxlIjoi"
+	    "dCIsImFwcF92ZXJzaW9uX25hbWUiOiJ2IiwiYXBwX3ZlcnNpb25fY29kZSI6IjEiLCJhcHBfcGFja2FnZV9u"
+	    "YW1lIjoicCJ9LCJjdXN0b20iOnsiayI6InYifSwiZW52Ijp7ImUiOiIxIn19";
+	struct test_response r, prot;
+	char url[256], id[64], auth[600];
+	cJSON *o, *tok, *c;
+	long long deadline, now_ms;
+	struct timespec ts;
+
+	start_c("./libhello.so:context", "");
+	snprintf(url, sizeof(url), "%s/2015-03-31/functions/sh/invocations", ip.base);
+	cr_assert_eq(test_http("POST", url, (const char *const[]){ cc, NULL }, "{}", &r), 0);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	cr_assert_not_null(test_response_header(&r, "X-Amzn-RequestId", id, sizeof(id)));
+	o = cJSON_Parse(r.body);
+	cr_assert_not_null(o, "%s", r.body);
+	/* Yandex's seed. */
+	cr_assert_str_eq(field(o, "function_name"), "sh");
+	cr_assert_str_eq(field(o, "function_version"), "$LATEST");
+	cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(o, "memory_limit_in_mb")));
+	cr_assert_eq(cJSON_GetObjectItem(o, "memory_limit_in_mb")->valueint, 256);
+	cr_assert_str_eq(field(o, "request_id"), id);
+	/* AWS's seed. */
+	cr_assert_str_eq(field(o, "aws_request_id"), id);
+	cr_assert_str_eq(field(o, "invoked_function_arn"),
+	                 "arn:aws:lambda:us-east-1:123456789012:function:sh");
+	cr_assert_str_eq(field(o, "log_group_name"), "/aws/lambda/sh");
+	cr_assert(strstr(field(o, "log_stream_name"), "/[$LATEST]"));
+	cr_assert(cJSON_IsNull(cJSON_GetObjectItem(o, "identity")), "%s", r.body);
+	c = cJSON_GetObjectItem(o, "client_context");
+	cr_assert(cJSON_IsObject(c), "%s", r.body);
+	cr_assert_str_eq(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(c, "client"), "installation_id")->valuestring,
+	    "i-1");
+	cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(c, "custom"), "k")->valuestring,
+	                 "v");
+	/* The deadline is wall-clock epoch ms, the timeout (3 s) ahead. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	deadline = (long long)cJSON_GetObjectItem(o, "deadline_ms")->valuedouble;
+	cr_assert(deadline > now_ms - 1000 && deadline <= now_ms + 3000, "%lld vs %lld", deadline,
+	          now_ms);
+	/* A live token, accepted by the cloud API stand-in. */
+	tok = cJSON_GetObjectItem(o, "token");
+	cr_assert(cJSON_IsObject(tok), "%s", r.body);
+	cr_assert_str_eq(cJSON_GetObjectItem(tok, "token_type")->valuestring, "Bearer");
+	cr_assert_eq(cJSON_GetObjectItem(tok, "expires_in")->valueint, 43200);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+	         cJSON_GetObjectItem(tok, "access_token")->valuestring);
+	snprintf(url, sizeof(url), "%s/protected/compute", ip.base);
+	cr_assert_eq(test_http("GET", url, (const char *const[]){ auth, NULL }, NULL, &prot), 0);
+	cr_assert_eq(prot.status, 200, "%s", prot.body);
+	cJSON_Delete(o);
+	test_response_free(&r);
+	test_response_free(&prot);
+}
+
+Test(runtimes, a_missing_handler_symbol_is_an_init_error_naming_file_and_symbol)
+{
+	struct test_response r;
+	char url[256];
+
+	start_c("./libhello.so:nosuch", "");
+	snprintf(url, sizeof(url), "%s/2015-03-31/functions/sh/invocations", ip.base);
+	cr_assert_eq(test_http("POST", url, NULL, "{}", &r), 0);
+	cr_assert_eq(r.status, 200);
+	cr_assert(strstr(r.headers, "X-Amz-Function-Error: Unhandled"), "%s", r.headers);
+	cr_assert(strstr(r.body, "Runtime.HandlerNotFound"), "%s", r.body);
+	cr_assert(strstr(r.body, "libhello.so"), "%s", r.body);
+	cr_assert(strstr(r.body, "nosuch"), "%s", r.body);
+	test_response_free(&r);
+}
+
+Test(runtimes, a_revoked_token_is_replaced_in_the_next_invocations_context)
+{
+	struct test_response r;
+	char url[256], first[600], second[600];
+	cJSON *o;
+
+	start_c("./libhello.so:context", "");
+	snprintf(url, sizeof(url), "%s/2015-03-31/functions/sh/invocations", ip.base);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(test_http("POST", url, NULL, "{}", &r), 0);
+		o = cJSON_Parse(r.body);
+		cr_assert_not_null(o, "%s", r.body);
+		snprintf(i ? second : first, sizeof(first), "%s",
+		         cJSON_GetObjectItem(cJSON_GetObjectItem(o, "token"), "access_token")
+		             ->valuestring);
+		cJSON_Delete(o);
+		test_response_free(&r);
+		if (i == 0) {
+			cr_assert_eq(test_control(ip.base, ip.srv.admin_secret, "POST",
+			                          "accounts/default/expire", NULL, &r),
+			             0);
+			cr_assert_eq(r.status, 200, "%s", r.body);
+			test_response_free(&r);
+		}
+	}
+	cr_assert_str_neq(first, second, "the same token after expire");
+}
