@@ -49,6 +49,22 @@
  *                                          instance's IAM role; at most one account
  *         "aws_lifetime_s": 21600          positive integer (21600): AWS credentials
  *       }
+ *     ],
+ *     "functions": [                       functions metatokend runs (function.h)
+ *       {
+ *         "name": "hello",                 required; 1..64 chars of [A-Za-z0-9_-]; unique
+ *         "handler": "./lib.so:symbol",    _HANDLER; required for runtime "c"
+ *         "runtime": "c",                  "c" (metatoken-bootstrap), "command" (with
+ *                                          "command": [argv...]) or "external"
+ *         "code_dir": ".",                 LAMBDA_TASK_ROOT and the working directory
+ *         "timeout_s": 3,                  number above 0, at most 900 (3)
+ *         "memory_mb": 128,                integer 128..10240 (128)
+ *         "version": "$LATEST",
+ *         "service_account": "default",    an account's id or email, or null: no token
+ *         "concurrency": 1,                integer 1..64 (1): processes, and invocations at once
+ *         "environment": {"K": "V"},
+ *         "max_event_bytes": 6291456,      (6 MiB) and "max_response_bytes" (6 MiB)
+ *       }
  *     ]
  *   }
  *
