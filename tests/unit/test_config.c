@@ -791,3 +791,82 @@ Test(config, bad_allowed_hosts_and_limits_say_where)
 	expect_error("{\"limits\": {\"idle_timeout\": 5}}",
 	             "cfg.json: limits.idle_timeout: unknown key");
 }
+
+/* ---- functions (issue 11) ---- */
+
+Test(config, functions_take_their_defaults_and_every_key)
+{
+	struct config c;
+
+	expect_ok("{\"functions\": [{\"name\": \"a\", \"handler\": \"./l.so\"},"
+	          " {\"name\": \"b-2\", \"runtime\": \"command\", \"command\": [\"./boot\", \"-x\"],"
+	          "  \"code_dir\": \"/srv\", \"timeout_s\": 0.25, \"memory_mb\": 512,"
+	          "  \"version\": \"7\", \"service_account\": null, \"concurrency\": 4,"
+	          "  \"environment\": {\"K\": \"v\"}, \"max_event_bytes\": 10,"
+	          "  \"max_response_bytes\": 20}]}",
+	          &c);
+	cr_assert_eq(c.n_functions, 2);
+	cr_assert_str_eq(c.functions[0].name, "a");
+	cr_assert_eq(c.functions[0].runtime, CONFIG_RUNTIME_C);
+	cr_assert_eq(c.functions[0].timeout_ms, 3000);
+	cr_assert_eq(c.functions[0].memory_mb, 128);
+	cr_assert_eq(c.functions[0].concurrency, 1);
+	cr_assert_str_eq(c.functions[0].version, "$LATEST");
+	cr_assert_str_eq(c.functions[0].code_dir, ".");
+	cr_assert_null(c.functions[0].account);
+	cr_assert_eq(c.functions[0].no_account, 0);
+	cr_assert_eq(c.functions[0].max_event_bytes, 6 * 1024 * 1024);
+	cr_assert_eq(c.functions[1].runtime, CONFIG_RUNTIME_COMMAND);
+	cr_assert_eq(c.functions[1].n_command, 2);
+	cr_assert_str_eq(c.functions[1].command[1], "-x");
+	cr_assert_null(c.functions[1].command[2]);
+	cr_assert_eq(c.functions[1].timeout_ms, 250);
+	cr_assert_eq(c.functions[1].no_account, 1);
+	cr_assert_eq(c.functions[1].concurrency, 4);
+	cr_assert_str_eq(c.functions[1].env[0].key, "K");
+	cr_assert_eq(c.functions[1].max_response_bytes, 20);
+	config_release(&c);
+}
+
+Test(config, bad_functions_are_refused_saying_where_and_why)
+{
+	expect_error("{\"functions\": {}}",
+	             "cfg.json: functions: must be an array of functions (got {})");
+	expect_error("{\"functions\": [{\"name\": \"a b\", \"handler\": \"x\"}]}",
+	             "cfg.json: functions[0].name: must be 1..64 characters of A-Z a-z 0-9 _ - "
+	             "(got \"a b\")");
+	expect_error("{\"functions\": [{\"name\": \"a\"}]}",
+	             "cfg.json: functions[0].handler: is required for \"runtime\": \"c\" "
+	             "(path/to/lib.so:symbol)");
+	expect_error("{\"functions\": [{\"name\": \"a\", \"runtime\": \"go\"}]}",
+	             "cfg.json: functions[0].runtime: must be \"c\", \"command\" (with "
+	             "\"command\") or \"external\" (got \"go\")");
+	expect_error("{\"functions\": [{\"name\": \"a\", \"runtime\": \"command\"}]}",
+	             "cfg.json: functions[0].runtime: \"command\" needs a \"command\" array");
+	expect_error("{\"functions\": [{\"name\": \"a\", \"runtime\": \"external\","
+	             " \"command\": [\"x\"]}]}",
+	             "cfg.json: functions[0].command: is only for \"runtime\": \"command\"");
+	expect_error("{\"functions\": [{\"name\": \"a\", \"runtime\": \"command\","
+	             " \"command\": []}]}",
+	             "cfg.json: functions[0].command: must be a non-empty array of strings: the "
+	             "program and its arguments (got [])");
+	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"timeout_s\": 0}]}",
+	             "cfg.json: functions[0].timeout_s: must be a number above 0 and at most 900 "
+	             "(got 0)");
+	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"concurrency\": 65}]}",
+	             "cfg.json: functions[0].concurrency: must be at most 64 (got 65)");
+	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\","
+	             " \"environment\": {\"_HANDLER\": \"y\"}}]}",
+	             "cfg.json: functions[0].environment._HANDLER: is set by metatokend for every "
+	             "runtime and cannot be configured (got \"_HANDLER\")");
+	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\"},"
+	             " {\"name\": \"a\", \"handler\": \"y\"}]}",
+	             "cfg.json: functions[1].name: duplicates functions[0].name (got \"a\")");
+	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\","
+	             " \"service_account\": \"nobody\"}]}",
+	             "cfg.json: functions[0].service_account: names no service account (give "
+	             "\"default\", an id or an email from service_accounts, or null) (got "
+	             "\"nobody\")");
+	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"timeout\": 3}]}",
+	             "cfg.json: functions[0].timeout: unknown key");
+}
