@@ -105,7 +105,7 @@ out:
 static int parse_root(struct json_reader *r, const cJSON *root, struct config *c)
 {
 	static const char *const keys[] = {
-		"listen", "signing_key",      "allowed_hosts", "limits", "project", "instance",
+		"listen", "signing_key",      "allowed_hosts", "limits", "project",   "instance",
 		"yandex", "service_accounts", "control",       "aws",    "functions", NULL,
 	};
 	const cJSON *item;

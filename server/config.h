@@ -98,10 +98,11 @@ struct config_account {
 	int64_t aws_lifetime_s; /* lifetime of the role's credentials */
 };
 
-#define CONFIG_DEFAULT_FUNCTION_TIMEOUT_S 3
-#define CONFIG_DEFAULT_PAYLOAD_MAX        (6 * 1024 * 1024) /* AWS's 6 MiB */
-#define CONFIG_FUNCTION_CONCURRENCY_MAX   64
-#define CONFIG_FUNCTIONS_MAX              64
+#define CONFIG_DEFAULT_FUNCTION_TIMEOUT_S  3
+#define CONFIG_DEFAULT_PAYLOAD_MAX         (6 * 1024 * 1024) /* AWS's 6 MiB */
+#define CONFIG_FUNCTION_CONCURRENCY_MAX    64
+#define CONFIG_FUNCTIONS_MAX               64
+#define CONFIG_FUNCTIONS_CONCURRENCY_TOTAL 256 /* runtimes (processes, listeners) in all */
 
 enum config_runtime {
 	CONFIG_RUNTIME_C,        /* metatoken-bootstrap loads handler (lib.so:symbol) */

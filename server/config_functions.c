@@ -316,6 +316,19 @@ int config__parse_functions(struct json_reader *r, const cJSON *arr, struct conf
 			goto out;
 	}
 	rc = check_unique(r, c);
+	if (rc == 0) {
+		int64_t total = 0;
+
+		/* Each unit of concurrency is a runtime process and a listener. */
+		for (size_t i = 0; i < c->n_functions; i++)
+			total += c->functions[i].concurrency;
+		if (total > CONFIG_FUNCTIONS_CONCURRENCY_TOTAL)
+			rc = json_fail(
+			    r, NULL,
+			    "the functions' concurrency adds up to %lld; at most %d runtimes "
+			    "in all",
+			    (long long)total, CONFIG_FUNCTIONS_CONCURRENCY_TOTAL);
+	}
 out:
 	json_path_pop(r, mark);
 	return rc;

@@ -52,9 +52,9 @@ struct req_state {
 	char method[8];
 	char path[LOG_PATH_MAX + 4];
 	int nul_in_url;
-	int begun;    /* on_request ran for it */
-	int complete; /* read whole */
-	int held;     /* held now: the dispatch callback runs again when resumed */
+	int begun;       /* on_request ran for it */
+	int complete;    /* read whole */
+	int held;        /* held now: the dispatch callback runs again when resumed */
 	size_t body_max; /* the most this request's body may hold */
 	char *body;      /* the request body, NUL-terminated, at most body_max bytes */
 	size_t body_len, body_cap;

@@ -40,7 +40,7 @@ enum {
 
 #define REPLY_HEADERS_MAX  12
 #define REPLY_XHEADERS_MAX 4
-#define ROUTE_ARGS_MAX    2
+#define ROUTE_ARGS_MAX     2
 
 struct reply_hdr {
 	const char *name; /* static */
@@ -55,7 +55,7 @@ struct reply_xhdr {
 
 struct request {
 	/* What the daemon fills in. */
-	struct server *srv; /* the application (server.h): what handlers serve */
+	struct server *srv;    /* the application (server.h): what handlers serve */
 	struct daemon *daemon; /* for daemon_wake() */
 	struct MHD_Connection *conn;
 	const char *method;

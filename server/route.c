@@ -558,8 +558,8 @@ void route_ended(void *cls, struct request *rq)
 size_t route_body_max(void *cls, struct server *srv, const char *url)
 {
 	(void)cls;
-	if (srv->functions && (strncmp(url, "/2018-06-01/", 12) == 0 ||
-	                       strncmp(url, "/2015-03-31/", 12) == 0))
+	if (srv->functions &&
+	    (strncmp(url, "/2018-06-01/", 12) == 0 || strncmp(url, "/2015-03-31/", 12) == 0))
 		return functions_body_max(srv->functions);
 	return 0;
 }

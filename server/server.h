@@ -42,9 +42,9 @@ struct server {
 	struct account_token *accounts; /* one per cfg.accounts[i], same order */
 	size_t n_accounts;
 	struct gce_tree *gce;
-	struct identity *identity; /* ID tokens (identity.c) */
-	int64_t started_ms;        /* server clock at start: the instance's creation */
-	struct aws *aws;           /* the AWS IMDS flavour (aws.h) */
+	struct identity *identity;   /* ID tokens (identity.c) */
+	int64_t started_ms;          /* server clock at start: the instance's creation */
+	struct aws *aws;             /* the AWS IMDS flavour (aws.h) */
 	struct functions *functions; /* function.h; made by app_start */
 
 	/* What the control API changes (control.c). */

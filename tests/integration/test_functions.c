@@ -64,8 +64,8 @@ static void bg_join(struct bg *b)
 	cr_assert_eq(b->rc, 0, "no response to %s %s", b->method, b->url);
 }
 
-static long call(const char *method, const char *path, const char *const *headers,
-                 const char *body, struct test_response *r)
+static long call(const char *method, const char *path, const char *const *headers, const char *body,
+                 struct test_response *r)
 {
 	char url[512];
 
@@ -125,7 +125,8 @@ Test(functions, an_invocation_reaches_the_runtime_with_every_header_and_comes_ba
 	cr_assert_str_eq(hdr(&next, "Lambda-Runtime-Log-Group-Name", v, sizeof(v)),
 	                 "/aws/lambda/function");
 	cr_assert_null(test_response_header(&next, "Lambda-Runtime-Client-Context", v, sizeof(v)));
-	cr_assert_null(test_response_header(&next, "Lambda-Runtime-Cognito-Identity", v, sizeof(v)));
+	cr_assert_null(
+	    test_response_header(&next, "Lambda-Runtime-Cognito-Identity", v, sizeof(v)));
 
 	/* The token is the one the metadata path serves, with its true life. */
 	t = cJSON_Parse(hdr(&next, "Lambda-Runtime-Token-Json", v, sizeof(v)));
@@ -190,11 +191,11 @@ Test(functions, an_error_with_no_body_takes_its_type_from_the_header)
 	bg_start(&inv, "POST", INVOKE, "{}");
 	take_next(&next, id, sizeof(id));
 	snprintf(path, sizeof(path), "/2018-06-01/runtime/invocation/%s/error", id);
-	cr_assert_eq(call("POST", path,
-	                  (const char *const[]){ "Lambda-Runtime-Function-Error-Type: Oops.Bad",
-	                                         NULL },
-	                  NULL, &r),
-	             202);
+	cr_assert_eq(
+	    call("POST", path,
+	         (const char *const[]){ "Lambda-Runtime-Function-Error-Type: Oops.Bad", NULL },
+	         NULL, &r),
+	    202);
 	bg_join(&inv);
 	cr_assert(strstr(inv.r.body, "\"errorType\":\"Oops.Bad\""), "%s", inv.r.body);
 	test_response_free(&r);

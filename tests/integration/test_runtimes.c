@@ -23,9 +23,9 @@
 #include "inproc.h"
 
 static struct test_inproc ip;
-static char dir[PATH_MAX];    /* this file's directory */
-static char mark[64];         /* a private folder the runtime marks */
-static char log_path[96];     /* where stderr (the server's log) goes */
+static char dir[PATH_MAX]; /* this file's directory */
+static char mark[64];      /* a private folder the runtime marks */
+static char log_path[96];  /* where stderr (the server's log) goes */
 static int saved_stderr = -1;
 
 static void setup(void)

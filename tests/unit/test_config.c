@@ -798,13 +798,14 @@ Test(config, functions_take_their_defaults_and_every_key)
 {
 	struct config c;
 
-	expect_ok("{\"functions\": [{\"name\": \"a\", \"handler\": \"./l.so\"},"
-	          " {\"name\": \"b-2\", \"runtime\": \"command\", \"command\": [\"./boot\", \"-x\"],"
-	          "  \"code_dir\": \"/srv\", \"timeout_s\": 0.25, \"memory_mb\": 512,"
-	          "  \"version\": \"7\", \"service_account\": null, \"concurrency\": 4,"
-	          "  \"environment\": {\"K\": \"v\"}, \"max_event_bytes\": 10,"
-	          "  \"max_response_bytes\": 20}]}",
-	          &c);
+	expect_ok(
+	    "{\"functions\": [{\"name\": \"a\", \"handler\": \"./l.so\"},"
+	    " {\"name\": \"b-2\", \"runtime\": \"command\", \"command\": [\"./boot\", \"-x\"],"
+	    "  \"code_dir\": \"/srv\", \"timeout_s\": 0.25, \"memory_mb\": 512,"
+	    "  \"version\": \"7\", \"service_account\": null, \"concurrency\": 4,"
+	    "  \"environment\": {\"K\": \"v\"}, \"max_event_bytes\": 10,"
+	    "  \"max_response_bytes\": 20}]}",
+	    &c);
 	cr_assert_eq(c.n_functions, 2);
 	cr_assert_str_eq(c.functions[0].name, "a");
 	cr_assert_eq(c.functions[0].runtime, CONFIG_RUNTIME_C);
@@ -853,8 +854,9 @@ Test(config, bad_functions_are_refused_saying_where_and_why)
 	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"timeout_s\": 0}]}",
 	             "cfg.json: functions[0].timeout_s: must be a number above 0 and at most 900 "
 	             "(got 0)");
-	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"concurrency\": 65}]}",
-	             "cfg.json: functions[0].concurrency: must be at most 64 (got 65)");
+	expect_error(
+	    "{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"concurrency\": 65}]}",
+	    "cfg.json: functions[0].concurrency: must be at most 64 (got 65)");
 	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\","
 	             " \"environment\": {\"_HANDLER\": \"y\"}}]}",
 	             "cfg.json: functions[0].environment._HANDLER: is set by metatokend for every "
@@ -867,6 +869,13 @@ Test(config, bad_functions_are_refused_saying_where_and_why)
 	             "cfg.json: functions[0].service_account: names no service account (give "
 	             "\"default\", an id or an email from service_accounts, or null) (got "
 	             "\"nobody\")");
+	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"concurrency\": 64},"
+	             " {\"name\": \"b\", \"handler\": \"x\", \"concurrency\": 64},"
+	             " {\"name\": \"c\", \"handler\": \"x\", \"concurrency\": 64},"
+	             " {\"name\": \"d\", \"handler\": \"x\", \"concurrency\": 64},"
+	             " {\"name\": \"e\", \"handler\": \"x\"}]}",
+	             "cfg.json: functions: the functions' concurrency adds up to 257; at most 256 "
+	             "runtimes in all");
 	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"timeout\": 3}]}",
 	             "cfg.json: functions[0].timeout: unknown key");
 }
