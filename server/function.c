@@ -187,22 +187,28 @@ void fn_finish(struct invocation *inv, int error, char *body, size_t len, const 
 	fn_invocation_free(inv);
 }
 
-/* An error document built here: {"errorMessage": msg, "errorType": type}. */
+char *function_error_doc(const char *type, const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *doc = NULL;
+
+	if (o && cJSON_AddStringToObject(o, "errorMessage", msg) &&
+	    cJSON_AddStringToObject(o, "errorType", type))
+		doc = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return doc;
+}
+
 void fn_fail(struct invocation *inv, const char *type, const char *how, const char *fmt, ...)
 {
 	char msg[512];
-	char *doc = NULL;
-	cJSON *o;
+	char *doc;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	o = cJSON_CreateObject();
-	if (o && cJSON_AddStringToObject(o, "errorMessage", msg) &&
-	    cJSON_AddStringToObject(o, "errorType", type))
-		doc = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
+	doc = function_error_doc(type, msg);
 	fn_finish(inv, 1, doc, doc ? strlen(doc) : 0, how);
 }
 
@@ -385,6 +391,29 @@ static int deliver(struct function *fn, struct invocation *inv, struct next_invo
 	return 0;
 }
 
+/* Puts an invocation given to a runtime back at the head of its queue. */
+static void requeue(struct function *fn, struct invocation *inv)
+{
+	if (inv->slot && inv->slot->running == inv)
+		inv->slot->running = NULL;
+	inv->slot = NULL;
+	inv->state = INV_QUEUED;
+	list_push(queue_of(fn, inv), inv, 1);
+}
+
+/* The poller p's given invocation starts: 1 with *out filled, or -1 (out
+ * of memory) with it back in its queue. p is gone either way. */
+static int take_given(struct function *fn, struct poller *p, struct next_invocation *out)
+{
+	struct invocation *inv = p->given;
+
+	poller_drop(fn, p);
+	if (deliver(fn, inv, out) == 0)
+		return 1;
+	requeue(fn, inv);
+	return -1;
+}
+
 int function_next(struct function *fn, void *site, struct request *rq, struct next_invocation *out)
 {
 	struct functions *fs = fn->fs;
@@ -395,16 +424,7 @@ int function_next(struct function *fn, void *site, struct request *rq, struct ne
 	pthread_mutex_lock(&fs->lock);
 	p = poller_of(fn, rq);
 	if (p && p->given) {
-		struct invocation *inv = p->given;
-
-		poller_drop(fn, p);
-		if (deliver(fn, inv, out) == 0) {
-			ret = 1;
-		} else {
-			inv->state = INV_QUEUED;
-			list_push(queue_of(fn, inv), inv, 1);
-			ret = -1;
-		}
+		ret = take_given(fn, p, out);
 		goto out;
 	}
 	if (fs->stopping) {
@@ -428,16 +448,7 @@ int function_next(struct function *fn, void *site, struct request *rq, struct ne
 	fn_dispatch(fn);
 	/* Given at once? Then answer now rather than hold. */
 	if ((p = poller_of(fn, rq)) != NULL && p->given) {
-		struct invocation *inv = p->given;
-
-		poller_drop(fn, p);
-		if (deliver(fn, inv, out) == 0) {
-			ret = 1;
-		} else {
-			inv->state = INV_QUEUED;
-			list_push(queue_of(fn, inv), inv, 1);
-			ret = -1;
-		}
+		ret = take_given(fn, p, out);
 		rq->woken = 0; /* the wake dispatch sent is spent */
 	}
 out:
@@ -468,11 +479,7 @@ void function_next_gone(struct function *fn, struct request *rq)
 		poller_drop(fn, p);
 		if (inv) {
 			/* Given, never delivered: back to the head of its queue. */
-			if (inv->slot && inv->slot->running == inv)
-				inv->slot->running = NULL;
-			inv->slot = NULL;
-			inv->state = INV_QUEUED;
-			list_push(queue_of(fn, inv), inv, 1);
+			requeue(fn, inv);
 			fn_dispatch(fn);
 		}
 	}
@@ -529,12 +536,7 @@ enum answer_result function_answer(struct function *fn, const char *id, size_t i
 		goto out;
 	}
 	if (error && len == 0) {
-		cJSON *o = cJSON_CreateObject();
-
-		if (o && cJSON_AddStringToObject(o, "errorMessage", "") &&
-		    cJSON_AddStringToObject(o, "errorType", err_type ? err_type : "Unhandled"))
-			copy = cJSON_PrintUnformatted(o);
-		cJSON_Delete(o);
+		copy = function_error_doc(err_type ? err_type : "Unhandled", "");
 		len = copy ? strlen(copy) : 0;
 	} else if ((copy = malloc(len + 1)) != NULL) {
 		memcpy(copy, body, len);

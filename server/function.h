@@ -103,6 +103,10 @@ void function_collect(struct invocation *inv, int give_up, struct invoke_outcome
 /* The invoker's request ended before it collected: forget it. */
 void function_invoker_gone(struct invocation *inv);
 
+/* {"errorMessage": msg, "errorType": type}, malloc'd; NULL when out of
+ * memory. The shape of every error a runtime or invoker gets from here. */
+char *function_error_doc(const char *type, const char *msg);
+
 /* ---- the Runtime API's side ---- */
 
 /* What a runtime gets from /next: the event and the headers' values. */

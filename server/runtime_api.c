@@ -21,17 +21,13 @@
 void runtime_api_error(struct request *rq, unsigned status, const char *type, const char *fmt, ...)
 {
 	char msg[512];
-	char *doc = NULL;
-	cJSON *o = cJSON_CreateObject();
+	char *doc;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (o && cJSON_AddStringToObject(o, "errorMessage", msg) &&
-	    cJSON_AddStringToObject(o, "errorType", type))
-		doc = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
+	doc = function_error_doc(type, msg);
 	if (doc)
 		reply_owned(rq, status, CT_JSON, doc, strlen(doc));
 	else
