@@ -229,12 +229,21 @@ static int is_request_line(const char *l, size_t n)
 		return 0;
 	for (p += 2; p < end && *p != ' '; p++)
 		;
-	if (end - p < 5 || p[0] != ' ' || p[4] != ' ')
+	/* The status: three digits, or 0 for a request that got no answer
+	 * ("... 0 11508us (connection ended early: 1)"). */
+	if (end - p < 3 || p[0] != ' ')
 		return 0;
-	for (int i = 1; i < 4; i++)
-		if (p[i] < '0' || p[i] > '9')
+	p++;
+	if (*p == '0' && p[1] == ' ') {
+		p += 2;
+	} else {
+		if (end - p < 4 || p[3] != ' ')
 			return 0;
-	p += 5;
+		for (int i = 0; i < 3; i++)
+			if (p[i] < '0' || p[i] > '9')
+				return 0;
+		p += 4;
+	}
 	while (p < end && *p >= '0' && *p <= '9')
 		p++;
 	return end - p >= 2 && p[0] == 'u' && p[1] == 's' && (end - p == 2 || p[2] == ' ');
