@@ -189,9 +189,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(
 			    0,
 			    "no answer and no close in %lld ms (open %u, reading %u, idle %u, "
-			    "held %u, cap hits %u, timed out %u)",
+			    "held %u, cap hits %u, timed out %u; %lu sweeps, the last %lld ms ago)",
 			    (long long)(mono_ms() - since_ms), c.open, c.reading, c.idle, c.held,
-			    c.cap_hits, c.timed_out);
+			    c.cap_hits, c.timed_out, c.sweeps, (long long)c.since_sweep_ms);
 		}
 		r = recv(fd, out + got, sizeof(out) - 1 - got, 0);
 		if (r < 0 && errno == EINTR)
