@@ -223,6 +223,8 @@ void conns_sweep(struct conns *c, int draining)
 	int64_t now = clock_now_ms(c->clock);
 
 	pthread_mutex_lock(&c->lock);
+	c->sweeps++;
+	c->swept_ms = now;
 	for (struct conn_rec *r = c->head; r; r = r->next) {
 		unsigned long moves = atomic_load_explicit(&r->moves, memory_order_acquire);
 		int state = atomic_load_explicit(&r->state, memory_order_relaxed);
@@ -262,6 +264,8 @@ void conns_counts(struct conns *c, struct conns_counts *out)
 	out->open = c->n_open;
 	out->cap_hits = c->cap_hits;
 	out->timed_out = c->timed_out;
+	out->sweeps = c->sweeps;
+	out->since_sweep_ms = c->sweeps ? clock_now_ms(c->clock) - c->swept_ms : -1;
 	out->reading = out->idle = 0;
 	for (const struct conn_rec *r = c->head; r; r = r->next) {
 		int state = atomic_load(&r->state);

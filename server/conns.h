@@ -61,6 +61,8 @@ struct conns {
 	unsigned n_open;
 	struct conn_addr *addrs[CONNS_ADDR_BUCKETS];
 	unsigned cap_hits, timed_out;
+	unsigned long sweeps;     /* conns_sweep() calls so far */
+	int64_t swept_ms;         /* when the last one ran, on the wait clock */
 	int64_t warned_ms[CAP_N]; /* when each cap was last warned about */
 };
 
@@ -100,6 +102,8 @@ struct conns_counts {
 	unsigned open, reading, idle; /* connections, and those in each state */
 	unsigned cap_hits;            /* refused by a cap (connections or holds), ever */
 	unsigned timed_out;           /* closed by a deadline, ever */
+	unsigned long sweeps;         /* deadline sweeps run, ever */
+	int64_t since_sweep_ms;       /* since the last one on the wait clock; -1: none yet */
 };
 void conns_counts(struct conns *c, struct conns_counts *out);
 

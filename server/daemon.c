@@ -524,6 +524,8 @@ void daemon_counts(struct daemon *d, struct daemon_counts *out)
 	out->idle = cc.idle;
 	out->cap_hits = cc.cap_hits;
 	out->timed_out = cc.timed_out;
+	out->sweeps = cc.sweeps;
+	out->since_sweep_ms = cc.since_sweep_ms;
 	out->held = (unsigned)delays_held(d->delays);
 }
 

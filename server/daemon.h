@@ -97,6 +97,10 @@ struct daemon_counts {
 	unsigned held;      /* requests held */
 	unsigned cap_hits;  /* connections and holds refused by a cap, ever */
 	unsigned timed_out; /* connections closed by a deadline, ever */
+	/* Deadline sweeps run, ever, and the time since the last one on the
+	 * wait clock (-1: none yet): a sweep that stopped shows here. */
+	unsigned long sweeps;
+	int64_t since_sweep_ms;
 };
 void daemon_counts(struct daemon *d, struct daemon_counts *out);
 

@@ -5,6 +5,11 @@
  * end, and handed to LLVMFuzzerTestOneInput. Files run in name order, so a
  * failure reproduces.
  *
+ * As under libFuzzer, whose -timeout watchdog is a SIGALRM every few
+ * seconds, a signal without SA_RESTART keeps arriving while inputs run
+ * (every ALARM_US here, so that it lands in any wait a target makes): a
+ * target must not take an interrupted system call for a timeout.
+ *
  * A crash or a failed FUZZ_CHECK aborts with the file's name printed just
  * before it. Otherwise the last line is "N passed, 0 failed". An empty or
  * missing corpus fails: a replay that ran nothing must not pass.
@@ -13,10 +18,35 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+
+#define ALARM_US 5000 /* how often SIGALRM comes */
+
+static void on_alarm(int sig, siginfo_t *info, void *uctx)
+{
+	(void)sig;
+	(void)info;
+	(void)uctx;
+}
+
+/* SIGALRM every ALARM_US, handled as libFuzzer does: SA_SIGINFO, no
+ * SA_RESTART. */
+static void arm_alarm(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_alarm, .sa_flags = SA_SIGINFO };
+	struct itimerval it = { .it_interval = { 0, ALARM_US }, .it_value = { 0, ALARM_US } };
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, NULL) != 0 || setitimer(ITIMER_REAL, &it, NULL) != 0) {
+		perror("SIGALRM");
+		exit(1);
+	}
+}
 
 static int cmp_names(const void *a, const void *b)
 {
@@ -124,6 +154,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s CORPUS_DIR_OR_FILE...\n", argv[0]);
 		return 2;
 	}
+	arm_alarm();
 	for (i = 1; i < argc; i++) {
 		if (stat(argv[i], &st) != 0) {
 			fprintf(stderr, "%s: %s\n", argv[i], strerror(errno));

@@ -20,12 +20,14 @@
 #include "fuzz.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -34,7 +36,8 @@
 #include "app.h"
 #include "server.h"
 
-#define SECRET "fuzz-admin-secret-0123456789"
+#define SECRET  "fuzz-admin-secret-0123456789"
+#define HANG_MS 30000 /* silence from the server that counts as a hang */
 
 static const char config[] =
     "{\"control\": {\"secret\": \"" SECRET "\"},"
@@ -81,6 +84,57 @@ static void start(void)
 	port = (uint16_t)atoi(colon + 1);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Waits at most timeout_ms for `events` on fd; returns whether they came
+ * (or an error or the end of the stream). libFuzzer's -timeout watchdog is
+ * a SIGALRM every timeout/2+1 seconds, and its handler has no SA_RESTART:
+ * poll() fails with EINTR whenever one lands while it waits. That is no
+ * timeout, so the wait goes on for the time left.
+ */
+static int wait_for(int fd, short events, int64_t timeout_ms)
+{
+	int64_t deadline_ms = mono_ms() + timeout_ms;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events };
+		int64_t left_ms = deadline_ms - mono_ms();
+		int n;
+
+		if (left_ms <= 0)
+			return 0;
+		n = poll(&p, 1, (int)left_ms);
+		if (n > 0)
+			return 1;
+		FUZZ_CHECK(n == 0 || errno == EINTR, "poll: %s", strerror(errno));
+	}
+}
+
+/* connect(), which the watchdog's signal may interrupt too: the connection
+ * then goes on being made, and its outcome is read from SO_ERROR. */
+static int connect_to(int fd, const struct sockaddr_in *sa)
+{
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		return 0;
+	if (errno != EINTR)
+		return -1;
+	if (!wait_for(fd, POLLOUT, HANG_MS) ||
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		return -1;
+	errno = err;
+	return err ? -1 : 0;
+}
+
 /* Whether buf holds a whole answer: its head and the Content-Length bytes
  * of body after it (no body for HEAD, 1xx, 204 and 304). */
 static int answer_complete(char *buf, size_t len, int head)
@@ -116,7 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	FUZZ_CHECK(fd >= 0, "socket");
-	FUZZ_CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "the server is gone");
+	FUZZ_CHECK(connect_to(fd, &sa) == 0, "the server is gone: %s", strerror(errno));
 	if (size)
 		(void)send(fd, data, size, MSG_NOSIGNAL);
 	shutdown(fd, SHUT_WR);
@@ -125,19 +179,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * be a hang (an RSA key made on first use takes a second on a loaded
 	 * machine). */
 	while (!answer_complete(out, got, size >= 5 && memcmp(data, "HEAD ", 5) == 0)) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t since_ms = mono_ms();
 		ssize_t r;
 
-		if (poll(&p, 1, 30000) <= 0) {
+		if (!wait_for(fd, POLLIN, HANG_MS)) {
 			struct daemon_counts c;
 
 			daemon_counts(daemon_, &c);
-			FUZZ_CHECK(0,
-			           "no answer and no close in 30 s (open %u, reading %u, idle %u, "
-			           "held %u, cap hits %u, timed out %u)",
-			           c.open, c.reading, c.idle, c.held, c.cap_hits, c.timed_out);
+			FUZZ_CHECK(
+			    0,
+			    "no answer and no close in %lld ms (open %u, reading %u, idle %u, "
+			    "held %u, cap hits %u, timed out %u; %lu sweeps, the last %lld ms ago)",
+			    (long long)(mono_ms() - since_ms), c.open, c.reading, c.idle, c.held,
+			    c.cap_hits, c.timed_out, c.sweeps, (long long)c.since_sweep_ms);
 		}
 		r = recv(fd, out + got, sizeof(out) - 1 - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
 		if (r <= 0)
 			break;
 		got += (size_t)r;

@@ -590,6 +590,26 @@ Test(hardening, a_client_that_closed_its_side_mid_request_does_not_keep_a_slot)
 	close(fd);
 }
 
+/* A hang report (tests/fuzz/fuzz_http.c) tells a stopped sweep from a
+ * running one by these two counts. */
+Test(hardening, the_counts_say_when_the_deadline_sweep_last_ran)
+{
+	struct daemon_counts c;
+
+	start(NULL);
+	test_inproc_wait(&ip, 0);
+	daemon_counts(ip.daemon, &c);
+	cr_assert_geq(c.sweeps, 1);
+	cr_assert_eq(c.since_sweep_ms, 0);
+	/* Less than a sweep interval: the timer thread does not sweep yet. */
+	fake_clock_advance(&ip.wait_time, 100);
+	daemon_counts(ip.daemon, &c);
+	cr_assert_eq(c.since_sweep_ms, 100);
+	test_inproc_wait(&ip, 0);
+	daemon_counts(ip.daemon, &c);
+	cr_assert_eq(c.since_sweep_ms, 0);
+}
+
 Test(hardening, a_path_without_a_leading_slash_is_a_404_not_a_crash)
 {
 	char out[4096];
