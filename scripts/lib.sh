@@ -43,9 +43,10 @@ mtk_build() {
 	local dir=$1
 	shift
 	cmake -S "$MTK_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null || return 1
-	cmake --build "$dir" -j "$(nproc)" -- --no-print-directory >/dev/null || {
+	# Whatever generator made DIR (make or Ninja): no tool-specific flags.
+	cmake --build "$dir" -j "$(nproc)" >/dev/null || {
 		# Show the errors, not a wall of progress lines.
-		cmake --build "$dir" -j 1 -- --no-print-directory 2>&1 | grep -E -B2 -A6 'error|Error' | head -80 >&2
+		cmake --build "$dir" -j 1 2>&1 | grep -E -B2 -A6 'error|Error' | head -80 >&2
 		return 1
 	}
 }
