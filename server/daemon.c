@@ -549,12 +549,14 @@ void daemon_stop(struct daemon *d, int64_t grace_ms)
 		return;
 	/* From here every answer says Connection: close. */
 	atomic_store(&d->draining, 1);
-	/* Stop accepting: the listening socket is closed now, not after the
+	/* Stop accepting: the listening socket is shut now, not after the
 	 * drain, or the kernel would go on accepting into the backlog and
-	 * those clients would hang. */
+	 * those clients would hang. It is shut, not closed: libmicrohttpd's
+	 * threads may still be taking it out of their epoll sets, and a
+	 * closed number could be reused under them. It is closed once they
+	 * have stopped. */
 	MHD_quiesce_daemon(d->mhd);
-	close(d->listener.fd);
-	d->listener.fd = -1;
+	shutdown(d->listener.fd, SHUT_RDWR);
 	/* Held requests are answered now. */
 	delays_flush(d->delays);
 	/* Idle connections go; a request that has arrived is answered. */
@@ -567,6 +569,7 @@ void daemon_stop(struct daemon *d, int64_t grace_ms)
 		log_msg(LOG_WARN, "stopping with %u connection(s) still open after the drain",
 		        open);
 	MHD_stop_daemon(d->mhd);
+	close(d->listener.fd);
 	delays_free(d->delays);
 	conns_release(&d->conns);
 	free(d);
