@@ -556,11 +556,17 @@ int functions_start(struct functions *fs, const char *host, char *err, size_t er
 				    fn->name, s->addr);
 		}
 	}
+	/* Set before the thread runs: fn_supervise reads it under the lock. */
+	pthread_mutex_lock(&fs->lock);
+	fs->thread_started = 1;
+	pthread_mutex_unlock(&fs->lock);
 	if (pthread_create(&fs->thread, NULL, supervisor, fs) != 0) {
+		pthread_mutex_lock(&fs->lock);
+		fs->thread_started = 0;
+		pthread_mutex_unlock(&fs->lock);
 		snprintf(err, errlen, "cannot start the function supervisor thread");
 		return -1;
 	}
-	fs->thread_started = 1;
 	return 0;
 }
 
@@ -580,7 +586,7 @@ static void fail_all(struct function *fn)
 void functions_stop(struct functions *fs, int64_t grace_ms)
 {
 	int64_t until = fn_mono_us() + grace_ms * 1000;
-	int alive;
+	int alive, joinable;
 
 	if (!fs)
 		return;
@@ -591,12 +597,12 @@ void functions_stop(struct functions *fs, int64_t grace_ms)
 	for (size_t i = 0; i < fs->n; i++)
 		for (size_t k = 0; k < fs->fns[i].n_slots; k++)
 			kill_slot(&fs->fns[i].slots[k], SIGTERM);
+	joinable = fs->thread_started;
+	fs->thread_started = 0;
 	pthread_mutex_unlock(&fs->lock);
 	fn_wake_supervisor(fs);
-	if (fs->thread_started) {
+	if (joinable)
 		pthread_join(fs->thread, NULL);
-		fs->thread_started = 0;
-	}
 	/* The runtimes: a grace to end on SIGTERM, then SIGKILL. */
 	do {
 		alive = 0;

@@ -7,6 +7,19 @@
 #include <time.h>
 
 static _Atomic int current_level = LOG_INFO;
+static FILE *_Atomic log_file;
+
+void log_set_file(void *f)
+{
+	atomic_store(&log_file, (FILE *)f);
+}
+
+static FILE *out(void)
+{
+	FILE *f = atomic_load(&log_file);
+
+	return f ? f : stderr;
+}
 
 static const char *const level_names[] = {
 	[LOG_ERROR] = "error",
@@ -57,7 +70,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
 	strcat(line, "\n");
-	fputs(line, stderr);
+	fputs(line, out());
 }
 
 void log_function(const char *name, const char *fmt, ...)
@@ -84,5 +97,5 @@ void log_function(const char *name, const char *fmt, ...)
 		if ((unsigned char)*p < 0x20 && *p != '\t')
 			*p = '?';
 	strcat(line, "\n");
-	fputs(line, stderr);
+	fputs(line, out());
 }

@@ -10,6 +10,9 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 /* Returns 0 and sets the level from "error", "warn", "info" or "debug", or -1. */
 int log_set_level_name(const char *name);
 void log_set_level(enum log_level level);
+/* Where lines go: f, or stderr when NULL (the default). For tests that
+ * read the log. */
+void log_set_file(void *f);
 int log_enabled(enum log_level level);
 
 __attribute__((format(printf, 2, 3))) void log_msg(enum log_level level, const char *fmt, ...);

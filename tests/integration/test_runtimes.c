@@ -21,12 +21,13 @@
 
 #include "http.h"
 #include "inproc.h"
+#include "log.h"
 
 static struct test_inproc ip;
 static char dir[PATH_MAX]; /* this file's directory */
 static char mark[64];      /* a private folder the runtime marks */
 static char log_path[96];  /* where stderr (the server's log) goes */
-static int saved_stderr = -1;
+static FILE *log_fp;
 
 static void setup(void)
 {
@@ -38,17 +39,13 @@ static void setup(void)
 	*slash = '\0';
 	snprintf(mark, sizeof(mark), "/tmp/mtk-rt-XXXXXX");
 	cr_assert_not_null(mkdtemp(mark));
-	/* The server's log, function output included, into a file to read. */
+	/* The server's log, function output included, into a file to read;
+	 * the test's own messages stay on stderr. */
 	snprintf(log_path, sizeof(log_path), "%s/log", mark);
-	fflush(stderr);
-	saved_stderr = dup(2);
-	{
-		int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
-
-		cr_assert(fd >= 0);
-		dup2(fd, 2);
-		close(fd);
-	}
+	log_fp = fopen(log_path, "w");
+	cr_assert_not_null(log_fp);
+	setvbuf(log_fp, NULL, _IOLBF, 0);
+	log_set_file(log_fp);
 }
 
 static void teardown(void)
@@ -57,12 +54,10 @@ static void teardown(void)
 
 	if (ip.daemon)
 		test_inproc_stop(&ip, 1000);
-	fflush(stderr);
-	if (saved_stderr >= 0) {
-		dup2(saved_stderr, 2);
-		close(saved_stderr);
-		saved_stderr = -1;
-	}
+	log_set_file(NULL);
+	if (log_fp)
+		fclose(log_fp);
+	log_fp = NULL;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", mark);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", mark);
@@ -154,7 +149,7 @@ static char *read_log(void)
 	FILE *f;
 	size_t n;
 
-	fflush(stderr);
+	fflush(log_fp);
 	f = fopen(log_path, "r");
 	cr_assert_not_null(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
