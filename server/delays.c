@@ -24,7 +24,8 @@ struct delays {
 	void *sweep_cls;
 	int64_t sweep_ms;
 	int64_t next_sweep_ms;
-	int started;  /* the thread runs */
+	int64_t sleep_until_ms; /* when the thread wakes by itself (INT64_MAX: never) */
+	int started;            /* the thread runs */
 	int stopping; /* refuse new holds; resume everything */
 	int exit;     /* the thread should end */
 };
@@ -82,9 +83,13 @@ static void *run(void *arg)
 		/* A fake clock moves only when its test says so: then wait to
 		 * be woken (delays_poll runs what is due). */
 		if (next == INT64_MAX || d->clock->source_ms) {
+			d->sleep_until_ms = INT64_MIN; /* woken by every hold */
+			if (next == INT64_MAX && !d->clock->source_ms)
+				d->sleep_until_ms = INT64_MAX;
 			pthread_cond_wait(&d->cond, &d->lock);
 			continue;
 		}
+		d->sleep_until_ms = next;
 		wait_ms = next - now;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += wait_ms / 1000;
@@ -115,6 +120,7 @@ struct delays *delays_start(struct clock *c, size_t max_held, void (*sweep)(void
 	d->sweep_cls = cls;
 	d->sweep_ms = sweep_ms > 0 ? sweep_ms : 1000;
 	d->next_sweep_ms = clock_now_ms(c) + d->sweep_ms;
+	d->sleep_until_ms = INT64_MIN;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -163,8 +169,12 @@ int delays_hold(struct delays *d, struct MHD_Connection *conn, int64_t delay_ms,
 	MHD_suspend_connection(conn);
 	d->items[d->n].due_ms = clock_now_ms(d->clock) + delay_ms;
 	d->items[d->n].conn = conn;
+	/* Wake the thread only when this hold ends before it would wake: a
+	 * long poll held per invocation would otherwise cost a context switch
+	 * each. */
+	if (d->items[d->n].due_ms < d->sleep_until_ms)
+		pthread_cond_signal(&d->cond);
 	d->n++;
-	pthread_cond_signal(&d->cond);
 	ret = 0;
 out_unlock:
 	pthread_mutex_unlock(&d->lock);

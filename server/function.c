@@ -288,13 +288,20 @@ enum invoke_result function_invoke(struct function *fn, const struct invoke_args
 	                    : fn->sync_q.n + in_flight(fn) >= (size_t)fn->concurrency) {
 		res = INVOKE_TOO_MANY;
 	} else {
+		struct invocation *mine = inv;
+
 		list_push(queue_of(fn, inv), inv, 0);
 		inv->state = INV_QUEUED;
 		if (!a->async)
 			*out = inv;
 		inv = NULL;
 		fn_dispatch(fn);
-		fn_wake_supervisor(fs);
+		/* The supervisor need not wake when a waiting runtime took the
+		 * invocation and its deadline is past the supervisor's next look
+		 * anyway: a wake per invocation is a context switch per
+		 * invocation, and lock contention with the threads that serve it. */
+		if (mine->state == INV_QUEUED || fn->timeout_ms < FN_POLL_MAX_MS)
+			fn_wake_supervisor(fs);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	fn_invocation_free(inv);

@@ -18,6 +18,7 @@
 #define FN_POLLERS_MAX 128  /* /next requests waiting on one function */
 #define FN_ASYNC_MAX   1024 /* async invocations queued on one function */
 #define FN_RECENT      64   /* ended invocation ids remembered, for clear refusals */
+#define FN_POLL_MAX_MS 1000 /* the supervisor looks at least this often */
 
 enum inv_state { INV_QUEUED, INV_GIVEN, INV_RUNNING, INV_DONE };
 

@@ -25,7 +25,7 @@
 #include "server.h"
 
 #define BACKOFF_MAX_MS 5000
-#define POLL_MAX_MS    1000
+#define POLL_MAX_MS    FN_POLL_MAX_MS
 #define POLL_FAKE_MS   10 /* on a test's fake wait clock: look this often */
 
 /* ---- set-up ---- */
