@@ -62,6 +62,11 @@ static int64_t run_due(struct delays *d, int64_t now)
 		pthread_mutex_unlock(&d->lock);
 		d->sweep(d->sweep_cls);
 		pthread_mutex_lock(&d->lock);
+		/* Holds made while the lock was let go: their signal found no
+		 * one waiting, so they count here. */
+		for (size_t i = 0; i < d->n; i++)
+			if (d->items[i].due_ms < next)
+				next = d->items[i].due_ms;
 	}
 	if (d->sweep && d->next_sweep_ms < next)
 		next = d->next_sweep_ms;
