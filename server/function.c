@@ -146,7 +146,10 @@ void fn_finish(struct invocation *inv, int error, char *body, size_t len, const 
 		list_remove(queue_of(fn, inv), inv);
 	} else if (inv->state == INV_RUNNING) {
 		int64_t us = fn_mono_us() - inv->started_us;
-		long mb = inv->slot ? process_peak_rss_mb(&inv->slot->proc) : -1;
+		/* Reading /proc costs more than the rest of an invocation: only
+		 * for a REPORT line that is shown. */
+		long mb = inv->slot && log_function_enabled() ? process_peak_rss_mb(&inv->slot->proc)
+		                                               : -1;
 		char mem[48] = "", init[48] = "";
 
 		list_remove(&fn->running, inv);
@@ -288,20 +291,16 @@ enum invoke_result function_invoke(struct function *fn, const struct invoke_args
 	                    : fn->sync_q.n + in_flight(fn) >= (size_t)fn->concurrency) {
 		res = INVOKE_TOO_MANY;
 	} else {
-		struct invocation *mine = inv;
-
 		list_push(queue_of(fn, inv), inv, 0);
 		inv->state = INV_QUEUED;
 		if (!a->async)
 			*out = inv;
 		inv = NULL;
+		/* No wake for the supervisor here: it looks at least every
+		 * FN_POLL_MAX_MS, past any queued invocation's deadline; a
+		 * process started (spawn) or a short timeout begun (deliver)
+		 * wakes it. A wake per invocation is a context switch each. */
 		fn_dispatch(fn);
-		/* The supervisor need not wake when a waiting runtime took the
-		 * invocation and its deadline is past the supervisor's next look
-		 * anyway: a wake per invocation is a context switch per
-		 * invocation, and lock contention with the threads that serve it. */
-		if (mine->state == INV_QUEUED || fn->timeout_ms < FN_POLL_MAX_MS)
-			fn_wake_supervisor(fs);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	fn_invocation_free(inv);
@@ -381,6 +380,8 @@ static int deliver(struct function *fn, struct invocation *inv, struct next_invo
 	list_push(&fn->running, inv, 0);
 	inv->started_us = fn_mono_us();
 	inv->deadline_ms = clock_now_ms(fn->fs->wait) + fn->timeout_ms;
+	if (fn->timeout_ms < FN_POLL_MAX_MS)
+		fn_wake_supervisor(fn->fs); /* due before its next look */
 	if (s && s->spawned_us && !s->served) {
 		inv->init_us = inv->started_us - s->spawned_us;
 		s->served = 1;

@@ -279,6 +279,7 @@ static void spawn(struct fn_slot *s)
 	s->out_lb.len = s->err_lb.len = 0;
 	if (rc == 0) {
 		s->spawned_us = fn_mono_us();
+		fn_wake_supervisor(fn->fs); /* its output pipes to watch */
 		log_msg(LOG_INFO, "function %s: runtime %u started (pid %d) on %s", fn->name,
 		        s->index, (int)s->proc.pid, s->addr);
 		return;

@@ -73,6 +73,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	fputs(line, out());
 }
 
+int log_function_enabled(void)
+{
+	return log_enabled(LOG_WARN);
+}
+
 void log_function(const char *name, const char *fmt, ...)
 {
 	char line[4400];
@@ -81,7 +86,7 @@ void log_function(const char *name, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (!log_enabled(LOG_WARN))
+	if (!log_function_enabled())
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);

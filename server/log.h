@@ -21,5 +21,7 @@ __attribute__((format(printf, 2, 3))) void log_msg(enum log_level level, const c
  * every level but error: "<time> fn    <name> <text>". Control characters
  * in it are replaced. */
 __attribute__((format(printf, 2, 3))) void log_function(const char *name, const char *fmt, ...);
+/* Whether log_function() lines are shown at the current level. */
+int log_function_enabled(void);
 
 #endif
