@@ -38,6 +38,34 @@ mtk_install_deps() {
 		"${missing[@]}" >/dev/null || return 1
 }
 
+# npm packages tests run as third-party code, pinned, installed into
+# MTK_NPM_DIR (under build/, not in git) by mtk_install_npm:
+# - @vercel/fun: its nodejs runtime (lambci's node-custom-lambda bootstrap),
+#   a real Lambda runtime that tests/sdk/test_node_runtime.py runs unchanged.
+MTK_NPM_DIR="$MTK_ROOT/build/npm"
+MTK_NPM_PACKAGES=("@vercel/fun@1.3.6")
+
+# Installs MTK_NPM_PACKAGES into MTK_NPM_DIR unless each is there at its
+# pinned version; node and npm come from Debian when missing. Install
+# scripts do not run: nothing is built or downloaded beyond the registry.
+mtk_install_npm() {
+	local p name want have stale=0
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		mtk_install_deps nodejs npm || return 1
+	fi
+	for p in "${MTK_NPM_PACKAGES[@]}"; do
+		name=${p%@*}
+		want=${p##*@}
+		have=$(node -p "require('$MTK_NPM_DIR/node_modules/$name/package.json').version" 2>/dev/null) || have=
+		[ "$have" = "$want" ] || stale=1
+	done
+	[ $stale -eq 0 ] && return 0
+	mtk_say "metatoken: installing npm packages into ${MTK_NPM_DIR#"$MTK_ROOT"/}: ${MTK_NPM_PACKAGES[*]}"
+	mkdir -p "$MTK_NPM_DIR" || return 1
+	npm install --prefix "$MTK_NPM_DIR" --no-save --no-package-lock --ignore-scripts \
+		--no-audit --no-fund --loglevel=error "${MTK_NPM_PACKAGES[@]}" >/dev/null || return 1
+}
+
 # mtk_build DIR [cmake args...]: configures (once) and builds into DIR.
 mtk_build() {
 	local dir=$1

@@ -28,8 +28,15 @@ void invoke_api_error(struct request *rq, unsigned status, const char *type, con
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* The member name is AWS's for that error, as its API model (and so
+	 * every SDK's parser) has it: "Message" for these two, else "message". */
 	if (o && cJSON_AddStringToObject(o, "Type", status >= 500 ? "Service" : "User") &&
-	    cJSON_AddStringToObject(o, "message", msg))
+	    cJSON_AddStringToObject(o,
+	                            strcmp(type, "ResourceNotFoundException") == 0 ||
+	                                    strcmp(type, "ServiceException") == 0
+	                                ? "Message"
+	                                : "message",
+	                            msg))
 		doc = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	reply_header(rq, "X-Amzn-ErrorType", "%s", type);

@@ -8,6 +8,11 @@ if(DEBIAN_PYTHON3_AWS)
 	add_test(NAME sdk_botocore
 		COMMAND ${DEBIAN_PYTHON3_AWS} -W ignore::ResourceWarning
 			${CMAKE_CURRENT_SOURCE_DIR}/sdk/test_botocore.py $<TARGET_FILE:metatokend>)
+	# Its `lambda` client against the Invoke API (issue 11), with a stdlib
+	# runtime attached to the root Runtime API.
+	add_test(NAME sdk_botocore_lambda
+		COMMAND ${DEBIAN_PYTHON3_AWS} -W ignore::ResourceWarning
+			${CMAKE_CURRENT_SOURCE_DIR}/sdk/test_botocore_lambda.py $<TARGET_FILE:metatokend>)
 endif()
 
 # libmetatoken's AWS flavour: on the fake clock and transport, and against

@@ -15,3 +15,15 @@ if(MTK_PYTHON3)
 		COMMAND ${MTK_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_invoke_local.py
 			$<TARGET_FILE:metatoken_cli> $<TARGET_FILE:metatokend> $<TARGET_FILE:invoke_fn>)
 endif()
+
+# A real third-party runtime, unchanged, as a `command` function's runtime:
+# @vercel/fun's nodejs runtime from npm, which scripts/lib.sh's
+# mtk_install_npm installs (pinned) into METATOKEN_NPM_DIR.
+set(METATOKEN_NPM_DIR "${PROJECT_SOURCE_DIR}/build/npm" CACHE PATH
+	"where scripts/lib.sh's mtk_install_npm installs the npm packages tests run")
+find_program(MTK_NODE node)
+if(MTK_PYTHON3 AND MTK_NODE)
+	add_test(NAME sdk_node_runtime
+		COMMAND ${MTK_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/sdk/test_node_runtime.py
+			$<TARGET_FILE:metatokend> ${METATOKEN_NPM_DIR})
+endif()
