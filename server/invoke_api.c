@@ -104,6 +104,22 @@ static char *client_context(struct request *rq, int *bad)
 	return (char *)out;
 }
 
+/* Whether text is one JSON value and nothing else (cJSON's nesting limit
+ * bounds its depth). */
+static int is_json(const char *text, size_t len)
+{
+	cJSON *v;
+
+	/* text[len] is the request body's NUL: cJSON's "nothing after the
+	 * value" check wants to see it; a NUL inside is not JSON. */
+	if (memchr(text, '\0', len))
+		return 0;
+	v = cJSON_ParseWithLengthOpts(text, len + 1, NULL, 1);
+
+	cJSON_Delete(v);
+	return v != NULL;
+}
+
 /* The invoker's answer from the outcome of its invocation. */
 static void reply_outcome(struct request *rq, struct invoke_outcome *o)
 {
@@ -166,6 +182,15 @@ void invoke_post(struct request *rq)
 		                 "Request must be smaller than %lld bytes for the InvokeFunction "
 		                 "operation",
 		                 (long long)function_max_event(fn));
+		return;
+	}
+	/* AWS's API takes a JSON event only; runtimes parse it as JSON (a
+	 * runtime fed anything else crashes, and the invoker waits out the
+	 * timeout). An empty body is let through, as AWS does. */
+	if (rq->req_body_len && !is_json(rq->req_body, rq->req_body_len)) {
+		invoke_api_error(rq, 400, "InvalidRequestContentException",
+		                 "Could not parse request body into json: the event must be a JSON "
+		                 "value");
 		return;
 	}
 	cc = client_context(rq, &bad);

@@ -253,6 +253,13 @@ Test(functions, unknown_ids_and_paths_get_clear_errors)
 	cr_assert(strstr(r.headers, "X-Amzn-ErrorType: ResourceNotFoundException"), "%s",
 	          r.headers);
 	test_response_free(&r);
+	/* An event that is not JSON, or JSON and more: AWS's 400. */
+	cr_assert_eq(call("POST", INVOKE, NULL, "not json", &r), 400);
+	cr_assert(strstr(r.headers, "X-Amzn-ErrorType: InvalidRequestContentException"), "%s",
+	          r.headers);
+	test_response_free(&r);
+	cr_assert_eq(call("POST", INVOKE, NULL, "{} {}", &r), 400);
+	test_response_free(&r);
 	cr_assert_eq(call("GET", INVOKE, NULL, NULL, &r), 405);
 	test_response_free(&r);
 	cr_assert_eq(call("GET", "/2018-06-01/runtime/whatever", NULL, NULL, &r), 404);
