@@ -14,9 +14,15 @@
 #include "daemon.h"
 #include "function.h"
 #include "reply.h"
+#include "route.h"
 #include "server.h"
 
 #define NEXT_HOLD_MS (3600 * 1000) /* a /next waits this long, then again */
+
+static struct function *function_of(struct request *rq)
+{
+	return functions_of_site(rq->srv->functions, rq->site);
+}
 
 void runtime_api_error(struct request *rq, unsigned status, const char *type, const char *fmt, ...)
 {
@@ -39,6 +45,21 @@ void runtime_api_flavour_error(struct request *rq, unsigned status, const char *
 {
 	size_t len = strlen(text);
 
+	/* A response too large for the daemon even to read: its invocation
+	 * fails now, as one over the function's own cap does, rather than
+	 * wait out its timeout. */
+	if (status == 413 && rq->route && rq->route->handle == runtime_response && rq->srv &&
+	    rq->srv->functions) {
+		struct function *fn = function_of(rq);
+		const char *cl = request_header(rq, "Content-Length");
+		char why[256];
+		size_t n = cl ? strtoull(cl, NULL, 10) : 0;
+
+		if (n <= (size_t)function_max_response(fn))
+			n = (size_t)function_max_response(fn) + 1;
+		function_answer(fn, rq->arg[0], rq->arg_len[0], NULL, n, 0, NULL, why, sizeof(why));
+	}
+
 	if (len && text[len - 1] == '\n')
 		len--;
 	runtime_api_error(rq, status,
@@ -48,11 +69,6 @@ void runtime_api_flavour_error(struct request *rq, unsigned status, const char *
 	                  : status >= 500 ? "ServiceException"
 	                                  : "BadRequest",
 	                  "%.*s", (int)len, text);
-}
-
-static struct function *function_of(struct request *rq)
-{
-	return functions_of_site(rq->srv->functions, rq->site);
 }
 
 void runtime_next(struct request *rq)

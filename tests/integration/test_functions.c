@@ -377,6 +377,26 @@ Test(functions, events_and_responses_over_the_caps_are_refused)
 	cr_assert(strstr(inv.r.body, "Function.ResponseSizeTooLarge"), "%s", inv.r.body);
 	test_response_free(&next);
 	test_response_free(&inv.r);
+
+	/* Larger than the daemon reads at all (the largest cap and a margin):
+	 * refused before any handler, and still the invocation ends now. */
+	{
+		size_t big = 6 * 1024 * 1024 + 128 * 1024;
+		char *body = malloc(big + 1);
+
+		cr_assert_not_null(body);
+		memset(body, 'x', big);
+		body[big] = '\0';
+		memset(&inv, 0, sizeof(inv));
+		bg_start(&inv, "POST", INVOKE, "{}");
+		take_next(&next, id, sizeof(id));
+		post_answer(id, "response", body, 413);
+		bg_join(&inv);
+		cr_assert(strstr(inv.r.body, "Function.ResponseSizeTooLarge"), "%s", inv.r.body);
+		free(body);
+		test_response_free(&next);
+		test_response_free(&inv.r);
+	}
 }
 
 Test(functions, a_new_token_reaches_the_next_invocation_after_the_clock_moves)
