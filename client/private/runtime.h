@@ -12,17 +12,6 @@
 #include "metatoken/runtime.h"
 
 /*
- * The real transport of the runtime loop: one libcurl easy handle, reused
- * for every request so that the connection to the Runtime API stays open
- * (keep-alive). Not thread-safe: one loop, one handle.
- */
-struct mtk__rtcurl;
-enum mtk_status mtk__rtcurl_new(struct mtk__rtcurl **out);
-void mtk__rtcurl_free(struct mtk__rtcurl *t);
-enum mtk_status mtk__rtcurl_perform(void *arg, const struct mtk_runtime_request *req,
-                                    const struct mtk_runtime_sink *sink, long *status);
-
-/*
  * The real transport of the runtime loop: HTTP/1.1 over a plain TCP socket,
  * one connection kept open across requests (keep-alive). perform() follows
  * struct mtk_runtime_transport; a request with a URL that is not
