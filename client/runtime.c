@@ -59,7 +59,7 @@ struct answer {
 struct loop {
 	const struct mtk_runtime_options *opts;
 	char *base; /* "http://host[:port]" */
-	struct mtk__rtcurl *curl;
+	struct mtk__rthttp *http; /* the default transport, when no seam */
 	struct mtk_runtime_transport transport;
 	struct mtk_clock clock;
 	const char *prefix;
@@ -257,7 +257,7 @@ static void loop_release(struct loop *l)
 {
 	if (l->own_metadata)
 		mtk_client_free(l->metadata);
-	mtk__rtcurl_free(l->curl);
+	mtk__rthttp_free(l->http);
 	free(l->base);
 }
 
@@ -296,12 +296,12 @@ static enum mtk_status loop_init(struct loop *l, const struct mtk_runtime_option
 	if (opts->transport) {
 		l->transport = *opts->transport;
 	} else {
-		if ((st = mtk__rtcurl_new(&l->curl)) != MTK_OK) {
-			say(l, "cannot start libcurl: %s", mtk_strerror(st));
+		if ((st = mtk__rthttp_new(&l->http)) != MTK_OK) {
+			say(l, "cannot start the HTTP transport: %s", failure(st));
 			return st;
 		}
-		l->transport.perform = mtk__rtcurl_perform;
-		l->transport.arg = l->curl;
+		l->transport.perform = mtk__rthttp_perform;
+		l->transport.arg = l->http;
 	}
 	return MTK_OK;
 }

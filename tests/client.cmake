@@ -54,3 +54,9 @@ target_compile_definitions(test_bootstrap PRIVATE
 	METATOKEN_BOOTSTRAP_PATH="$<TARGET_FILE:metatoken_bootstrap>"
 	EXAMPLES_DIR="${PROJECT_BINARY_DIR}/examples")
 add_dependencies(test_bootstrap metatoken_bootstrap metatoken_example_hello metatoken_example_error)
+# The loop's own HTTP transport (client/runtime_http.c, an internal
+# interface) against a scripted loopback server.
+mtk_add_test(test_runtime_http
+	SOURCES integration/test_runtime_http.c
+	LIBS metatoken_static Threads::Threads)
+target_include_directories(test_runtime_http PRIVATE ${PROJECT_SOURCE_DIR}/client)
