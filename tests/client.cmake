@@ -54,3 +54,17 @@ target_compile_definitions(test_bootstrap PRIVATE
 	METATOKEN_BOOTSTRAP_PATH="$<TARGET_FILE:metatoken_bootstrap>"
 	EXAMPLES_DIR="${PROJECT_BINARY_DIR}/examples")
 add_dependencies(test_bootstrap metatoken_bootstrap metatoken_example_hello metatoken_example_error)
+
+# libcurl is loaded on first use: a program linking libmetatoken.so (and not
+# libcurl) has none mapped until its first real client; without a usable
+# libcurl, mtk_client_new() fails clearly (the loader's seam, in the static
+# library).
+mtk_add_test(test_client_libcurl_lazy
+	SOURCES integration/test_client_libcurl_lazy.c
+	LIBS metatoken_shared Threads::Threads)
+mtk_add_test(test_client_libcurl_missing
+	SOURCES unit/test_client_libcurl_missing.c
+	LIBS metatoken_static)
+target_include_directories(test_client_libcurl_missing PRIVATE
+	${PROJECT_SOURCE_DIR}/client
+	$<TARGET_PROPERTY:PkgConfig::CURL,INTERFACE_INCLUDE_DIRECTORIES>)
