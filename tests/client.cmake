@@ -56,12 +56,16 @@ target_compile_definitions(test_bootstrap PRIVATE
 add_dependencies(test_bootstrap metatoken_bootstrap metatoken_example_hello metatoken_example_error)
 
 # libcurl is loaded on first use: a program linking libmetatoken.so (and not
-# libcurl) has none mapped until its first real client; without a usable
-# libcurl, mtk_client_new() fails clearly (the loader's seam, in the static
-# library).
+# libcurl) has none mapped until its first real client; threads creating the
+# first clients at once share one load; without a usable libcurl,
+# mtk_client_new() fails clearly (the loader's seam, in the static library).
 mtk_add_test(test_client_libcurl_lazy
 	SOURCES integration/test_client_libcurl_lazy.c
 	LIBS metatoken_shared Threads::Threads)
+mtk_add_test(test_client_libcurl_threads
+	SOURCES integration/test_client_libcurl_threads.c
+	LIBS metatoken_static Threads::Threads
+	LABELS concurrency)
 mtk_add_test(test_client_libcurl_missing
 	SOURCES unit/test_client_libcurl_missing.c
 	LIBS metatoken_static)
