@@ -70,13 +70,13 @@ CURLcode mtk__libcurl_global_init(long flags);
  * that check the argument count even without the type checks. */
 #undef curl_easy_setopt
 #undef curl_easy_getinfo
-#define curl_global_init      mtk__libcurl_global_init
-#define curl_easy_init        (*mtk__libcurl.easy_init)
-#define curl_easy_cleanup     (*mtk__libcurl.easy_cleanup)
-#define curl_easy_setopt      (*mtk__libcurl.easy_setopt)
-#define curl_easy_perform     (*mtk__libcurl.easy_perform)
-#define curl_easy_getinfo     (*mtk__libcurl.easy_getinfo)
-#define curl_slist_append     (*mtk__libcurl.slist_append)
-#define curl_slist_free_all   (*mtk__libcurl.slist_free_all)
+#define curl_global_init    mtk__libcurl_global_init
+#define curl_easy_init      (*mtk__libcurl.easy_init)
+#define curl_easy_cleanup   (*mtk__libcurl.easy_cleanup)
+#define curl_easy_setopt    (*mtk__libcurl.easy_setopt)
+#define curl_easy_perform   (*mtk__libcurl.easy_perform)
+#define curl_easy_getinfo   (*mtk__libcurl.easy_getinfo)
+#define curl_slist_append   (*mtk__libcurl.slist_append)
+#define curl_slist_free_all (*mtk__libcurl.slist_free_all)
 
 #endif

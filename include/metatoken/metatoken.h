@@ -114,7 +114,7 @@ extern "C" {
 	X(MTK_ERR_NO_TOKEN, "there is no token")                                                   \
 	X(MTK_ERR_BAD_EXPIRATION,                                                                  \
 	  "Expiration is not a YYYY-MM-DDTHH:MM:SSZ time in the future, at most 10 years away")    \
-	X(MTK_ERR_WRONG_FLAVOUR, "the call does not apply to this client's metadata flavour")    \
+	X(MTK_ERR_WRONG_FLAVOUR, "the call does not apply to this client's metadata flavour")      \
 	X(MTK_ERR_NO_LIBCURL,                                                                      \
 	  "libcurl.so.4 could not be loaded: install libcurl (Debian, Ubuntu: libcurl4)")
 

@@ -15,12 +15,13 @@
 
 #include "metatoken/metatoken.h"
 
-static const char response[] = "HTTP/1.1 200 OK\r\n"
-                               "Content-Type: application/json\r\n"
-                               "Content-Length: 67\r\n"
-                               "Connection: close\r\n"
-                               "\r\n"
-                               "{\"access_token\":\"tok-lazy\",\"expires_in\":3600,\"token_type\":\"Bearer\"}";
+static const char response[] =
+    "HTTP/1.1 200 OK\r\n"
+    "Content-Type: application/json\r\n"
+    "Content-Length: 67\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "{\"access_token\":\"tok-lazy\",\"expires_in\":3600,\"token_type\":\"Bearer\"}";
 
 /* Whether a file whose name contains "libcurl" is mapped in this process. */
 static bool libcurl_mapped(void)
@@ -48,7 +49,8 @@ static void *serve_one(void *arg)
 	fd = accept(listen_fd, NULL, NULL);
 	if (fd < 0)
 		return NULL;
-	while (have < sizeof(buf) - 1 && (n = recv(fd, buf + have, sizeof(buf) - 1 - have, 0)) > 0) {
+	while (have < sizeof(buf) - 1 &&
+	       (n = recv(fd, buf + have, sizeof(buf) - 1 - have, 0)) > 0) {
 		have += (size_t)n;
 		buf[have] = '\0';
 		if (strstr(buf, "\r\n\r\n"))
@@ -81,10 +83,10 @@ Test(client_libcurl_lazy, not_loaded_until_the_first_client_that_does_http)
 	cr_assert_str_eq(mtk_version(), MTK_VERSION_STRING);
 
 	/* A client on a transport seam never needs it. */
-	cr_assert_eq(mtk_client_new(&(struct mtk_client_options){ .endpoint = "127.0.0.1:1",
-	                                                          .transport = &fake },
-	                            &c),
-	             MTK_OK);
+	cr_assert_eq(
+	    mtk_client_new(
+	        &(struct mtk_client_options){ .endpoint = "127.0.0.1:1", .transport = &fake }, &c),
+	    MTK_OK);
 	mtk_client_free(c);
 	cr_assert_not(libcurl_mapped(), "a client on a transport seam loaded libcurl");
 

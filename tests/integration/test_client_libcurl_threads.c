@@ -23,9 +23,8 @@ static void *create(void *arg)
 	struct mtk_token *t = NULL;
 
 	pthread_barrier_wait(&start);
-	st[0] = mtk_client_new(&(struct mtk_client_options){ .endpoint = "127.0.0.1:1",
-	                                                     .max_attempts = 1 },
-	                       &c);
+	st[0] = mtk_client_new(
+	    &(struct mtk_client_options){ .endpoint = "127.0.0.1:1", .max_attempts = 1 }, &c);
 	if (st[0] == MTK_OK) {
 		st[1] = mtk_client_get_token(c, &t);
 		mtk_token_free(t);

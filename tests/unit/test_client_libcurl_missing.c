@@ -19,9 +19,9 @@ static void expect_no_libcurl(const char *soname)
 	mtk__libcurl_soname = soname;
 	/* The first call loads and fails; later ones get the same answer. */
 	for (i = 0; i < 2; i++) {
-		cr_assert_eq(mtk_client_new(&(struct mtk_client_options){ .endpoint = "127.0.0.1:1" },
-		                            &c),
-		             MTK_ERR_NO_LIBCURL, "%s: call %d", soname, i + 1);
+		cr_assert_eq(
+		    mtk_client_new(&(struct mtk_client_options){ .endpoint = "127.0.0.1:1" }, &c),
+		    MTK_ERR_NO_LIBCURL, "%s: call %d", soname, i + 1);
 		cr_assert_null(c, "the out-parameter was written on failure");
 	}
 	cr_assert_eq(mtk__libcurl_load(), MTK_ERR_NO_LIBCURL);
@@ -61,9 +61,9 @@ Test(client_libcurl_missing, a_transport_seam_needs_none)
 	struct mtk_client *c = NULL;
 
 	mtk__libcurl_soname = "/nonexistent/libcurl.so.4";
-	cr_assert_eq(mtk_client_new(&(struct mtk_client_options){ .endpoint = "127.0.0.1:1",
-	                                                          .transport = &fake },
-	                            &c),
-	             MTK_OK);
+	cr_assert_eq(
+	    mtk_client_new(
+	        &(struct mtk_client_options){ .endpoint = "127.0.0.1:1", .transport = &fake }, &c),
+	    MTK_OK);
 	mtk_client_free(c);
 }
