@@ -100,9 +100,14 @@ static int load(const struct mtk_runtime_options *opts, mtk_handler_fn *fn)
 		snprintf(file, sizeof(file), "%s/%s", root && *root ? root : ".", path);
 
 	if (!(lib = dlopen(file, RTLD_NOW | RTLD_LOCAL))) {
+		/* dlerror()'s text lasts only until the next dl* call, and
+		 * reporting may dlopen() libcurl: it is copied first. */
+		char why[1024];
+
+		snprintf(why, sizeof(why), "%s", dlerror());
 		mtk_runtime_init_error(opts, "Runtime.ImportModuleError",
 		                       "cannot load %s (handler %s, from _HANDLER=%s): %s", file,
-		                       symbol, spec, dlerror());
+		                       symbol, spec, why);
 		return -1;
 	}
 	dlerror();

@@ -1,10 +1,11 @@
 /*
  * The real transport: libcurl, one easy handle per client, reused so that
- * the connection to the metadata service stays open (keep-alive).
+ * the connection to the metadata service stays open (keep-alive). libcurl
+ * is loaded when the first one is created (private/libcurl.h).
  */
 #include "private/internal.h"
+#include "private/libcurl.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,26 +20,14 @@ struct sink {
 	int overflow;
 };
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc = CURLE_FAILED_INIT;
-
-/*
- * curl_global_init() is not thread-safe in every libcurl a user may have,
- * so it runs once per process. curl_global_cleanup() is never called: the
- * program (or another library) may still use libcurl when we are done.
- */
-static void global_init(void)
-{
-	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 enum mtk_status mtk__curl_new(struct mtk__curl **out)
 {
 	struct mtk__curl *t;
+	enum mtk_status st;
 
-	pthread_once(&global_once, global_init);
-	if (global_rc != CURLE_OK)
-		return MTK_ERR_INIT;
+	/* Also curl_global_init(), once per process. */
+	if ((st = mtk__libcurl_load()) != MTK_OK)
+		return st;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return MTK_ERR_NO_MEMORY;

@@ -60,3 +60,22 @@ mtk_add_test(test_runtime_http
 	SOURCES integration/test_runtime_http.c
 	LIBS metatoken_static Threads::Threads)
 target_include_directories(test_runtime_http PRIVATE ${PROJECT_SOURCE_DIR}/client)
+
+
+# libcurl is loaded on first use: a program linking libmetatoken.so (and not
+# libcurl) has none mapped until its first real client; threads creating the
+# first clients at once share one load; without a usable libcurl,
+# mtk_client_new() fails clearly (the loader's seam, in the static library).
+mtk_add_test(test_client_libcurl_lazy
+	SOURCES integration/test_client_libcurl_lazy.c
+	LIBS metatoken_shared Threads::Threads)
+mtk_add_test(test_client_libcurl_threads
+	SOURCES integration/test_client_libcurl_threads.c
+	LIBS metatoken_static Threads::Threads
+	LABELS concurrency)
+mtk_add_test(test_client_libcurl_missing
+	SOURCES unit/test_client_libcurl_missing.c
+	LIBS metatoken_static)
+target_include_directories(test_client_libcurl_missing PRIVATE
+	${PROJECT_SOURCE_DIR}/client
+	$<TARGET_PROPERTY:PkgConfig::CURL,INTERFACE_INCLUDE_DIRECTORIES>)

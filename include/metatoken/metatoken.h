@@ -49,6 +49,11 @@
  * MTK_MAX_BODY bytes. Connect errors, timeouts, 429 and 5xx are retried with
  * exponential backoff and full jitter, within fetch_budget_ms; other 4xx and
  * malformed responses are not retried and never cached.
+ *
+ * libcurl is not linked but loaded (dlopen of libcurl.so.4) when the first
+ * client without a transport seam is created, so that a program which never
+ * fetches does not pay for loading it. Without it, mtk_client_new() returns
+ * MTK_ERR_NO_LIBCURL.
  */
 #ifndef METATOKEN_METATOKEN_H
 #define METATOKEN_METATOKEN_H
@@ -109,7 +114,9 @@ extern "C" {
 	X(MTK_ERR_NO_TOKEN, "there is no token")                                                   \
 	X(MTK_ERR_BAD_EXPIRATION,                                                                  \
 	  "Expiration is not a YYYY-MM-DDTHH:MM:SSZ time in the future, at most 10 years away")    \
-	X(MTK_ERR_WRONG_FLAVOUR, "the call does not apply to this client's metadata flavour")
+	X(MTK_ERR_WRONG_FLAVOUR, "the call does not apply to this client's metadata flavour")      \
+	X(MTK_ERR_NO_LIBCURL,                                                                      \
+	  "libcurl.so.4 could not be loaded: install libcurl (Debian, Ubuntu: libcurl4)")
 
 enum mtk_status {
 #define MTK_STATUS_ENUM_(name, msg) name,
@@ -231,6 +238,9 @@ struct mtk_token;
  * Creates a client. Resolves the endpoint and validates the account now
  * (MTK_ERR_BAD_ENDPOINT, MTK_ERR_BAD_ACCOUNT); performs no I/O unless
  * background_refresh is set, in which case the first fetch starts at once.
+ * Without a transport seam, the first call in a process loads libcurl
+ * (MTK_ERR_NO_LIBCURL when libcurl.so.4 cannot be loaded, then and on every
+ * later call).
  */
 MTK_EXPORT enum mtk_status mtk_client_new(const struct mtk_client_options *opts,
                                           struct mtk_client **out);
