@@ -164,7 +164,7 @@ void invoke_post(struct request *rq)
 		}
 		return;
 	}
-	fn = functions_find(fs, rq->arg[0], rq->arg_len[0]);
+	fn = fs ? functions_find(fs, rq->arg[0], rq->arg_len[0]) : NULL;
 	if (!fn) {
 		invoke_api_error(rq, 404, "ResourceNotFoundException", "Function not found: %.*s",
 		                 (int)(rq->arg_len[0] > 64 ? 64 : rq->arg_len[0]), rq->arg[0]);

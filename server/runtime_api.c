@@ -19,9 +19,20 @@
 
 #define NEXT_HOLD_MS (3600 * 1000) /* a /next waits this long, then again */
 
+/* The function whose Runtime API rq is on; NULL for a server built
+ * without functions (an embedder's app, no app_start). */
 static struct function *function_of(struct request *rq)
 {
-	return functions_of_site(rq->srv->functions, rq->site);
+	return rq->srv->functions ? functions_of_site(rq->srv->functions, rq->site) : NULL;
+}
+
+/* Answers 404 when there are no functions; returns whether it did. */
+static int no_functions(struct request *rq, struct function *fn)
+{
+	if (fn)
+		return 0;
+	runtime_api_error(rq, 404, "NotFound", "this server runs no functions");
+	return 1;
 }
 
 void runtime_api_error(struct request *rq, unsigned status, const char *type, const char *fmt, ...)
@@ -49,7 +60,7 @@ void runtime_api_flavour_error(struct request *rq, unsigned status, const char *
 	 * fails now, as one over the function's own cap does, rather than
 	 * wait out its timeout. */
 	if (status == 413 && rq->route && rq->route->handle == runtime_response && rq->srv &&
-	    rq->srv->functions) {
+	    rq->srv->functions && rq->arg[0]) {
 		struct function *fn = function_of(rq);
 		const char *cl = request_header(rq, "Content-Length");
 		char why[256];
@@ -77,6 +88,8 @@ void runtime_next(struct request *rq)
 	struct next_invocation n;
 	int got;
 
+	if (no_functions(rq, fn))
+		return;
 	if (request_peer_gone(rq)) {
 		/* Its runtime went away while it waited: what was given to it
 		 * goes back to the queue, and nothing is answered. */
@@ -123,6 +136,8 @@ static void answer(struct request *rq, int error)
 	const char *type = request_header(rq, "Lambda-Runtime-Function-Error-Type");
 	char why[256];
 
+	if (no_functions(rq, fn))
+		return;
 	switch (function_answer(fn, rq->arg[0], rq->arg_len[0], rq->req_body, rq->req_body_len,
 	                        error, type, why, sizeof(why))) {
 	case ANSWER_OK:
@@ -159,6 +174,8 @@ void runtime_init_error(struct request *rq)
 	const char *type = request_header(rq, "Lambda-Runtime-Function-Error-Type");
 	char doc[256];
 
+	if (no_functions(rq, fn))
+		return;
 	if (rq->req_body_len) {
 		function_init_error(fn, rq->site, rq->req_body, rq->req_body_len);
 	} else {

@@ -32,6 +32,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "function.h"
 #include "route.h"
 #include "app.h"
 #include "server.h"
@@ -82,6 +83,14 @@ static void start(void)
 	snprintf(srv.bound_host, sizeof(srv.bound_host), "%s", daemon_bound_host(daemon_));
 	colon = strrchr(srv.bound, ':');
 	port = (uint16_t)atoi(colon + 1);
+	/* Functions too (the implicit `function` at the root Runtime API): no
+	 * hold is granted here, so a /next or a sync invocation is answered at
+	 * once (503, 429) rather than waiting. */
+	srv.functions = functions_new(&srv, &wait_clock, err, sizeof(err));
+	if (!srv.functions || functions_start(srv.functions, "127.0.0.1", err, sizeof(err)) != 0) {
+		fprintf(stderr, "fuzz_http: %s\n", err);
+		abort();
+	}
 }
 
 static int64_t mono_ms(void)
