@@ -49,8 +49,8 @@ class OneShot(unittest.TestCase):
         subprocess.run(["rm", "-rf", self.tmp])
 
     def args(self, *more, symbol="invoke_fn_handle"):
-        return [CLI, "invoke", "--handler", "%s:%s" % (HANDLER, symbol),
-                "--code-dir", self.code] + list(more)
+        handler = "%s:%s" % (HANDLER, symbol) if symbol else HANDLER
+        return [CLI, "invoke", "--handler", handler, "--code-dir", self.code] + list(more)
 
     def run_cli(self, *more, **kw):
         p = subprocess.run(self.args(*more, **kw), env=self.env, stdin=subprocess.DEVNULL,
@@ -96,6 +96,13 @@ class OneShot(unittest.TestCase):
         rc, out, err = self.run_cli(symbol="no_such_symbol")
         self.assertIn(rc, (1, 4), err)
         self.assertIn("no_such_symbol", err)
+        self.assert_clean()
+
+    def test_a_library_alone_means_its_symbol_handler(self):
+        # invoke_fn.so has no `handler`: the error names the default symbol.
+        rc, out, err = self.run_cli(symbol=None)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("has no symbol handler", err)
         self.assert_clean()
 
     def test_sigint_mid_invocation_stops_everything(self):
