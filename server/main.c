@@ -90,6 +90,13 @@ static void print_banner(const struct server *srv)
 		printf("# export AWS_CONTAINER_AUTHORIZATION_TOKEN=%s\n",
 		       aws_container_token(srv->aws));
 	}
+	printf("# a Lambda runtime started by hand serves the function `function` "
+	       "(POST http://%s/2015-03-31/functions/function/invocations):\n",
+	       srv->bound);
+	printf("#   AWS_LAMBDA_RUNTIME_API=%s AWS_LAMBDA_FUNCTION_NAME=function "
+	       "AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/function "
+	       "AWS_LAMBDA_LOG_STREAM_NAME=local ./your-runtime\n",
+	       srv->bound);
 	if (srv->control_enabled) {
 		printf("# control API: http://%s/metatoken/v1/ (or `metatoken admin`);\n",
 		       srv->bound);
