@@ -184,8 +184,10 @@ void fn_finish(struct invocation *inv, int error, char *body, size_t len, const 
 		daemon_wake(inv->invoker);
 		return; /* function_collect frees it */
 	}
-	if (inv->async && error)
-		log_function(fn->name, "async invocation %s failed: %.*s", inv->id,
+	/* Nobody waits for it (async, or its invoker could not): a failure
+	 * is only in the log. */
+	if (error)
+		log_function(fn->name, "invocation %s failed with no one waiting: %.*s", inv->id,
 		             (int)(len > 300 ? 300 : len), body ? body : "");
 	fn_invocation_free(inv);
 }
@@ -323,8 +325,9 @@ void function_collect(struct invocation *inv, int give_up, struct invoke_outcome
 		inv->body = NULL;
 		fn_invocation_free(inv);
 	} else if (give_up) {
+		/* Runs on alone and frees itself (fn_finish). It stays in the
+		 * queue it is in: `async` names that queue, so it never changes. */
 		inv->invoker = NULL;
-		inv->async = 1; /* runs on alone and frees itself */
 	}
 	pthread_mutex_unlock(&fs->lock);
 }
@@ -334,12 +337,10 @@ void function_invoker_gone(struct invocation *inv)
 	struct functions *fs = inv->fn->fs;
 
 	pthread_mutex_lock(&fs->lock);
-	if (inv->state == INV_DONE) {
+	if (inv->state == INV_DONE)
 		fn_invocation_free(inv);
-	} else {
-		inv->invoker = NULL;
-		inv->async = 1;
-	}
+	else
+		inv->invoker = NULL; /* as give_up in function_collect */
 	pthread_mutex_unlock(&fs->lock);
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ struct bg {
 	const char *body;
 	struct test_response r;
 	int rc;
+	_Atomic int done;
 };
 
 static void *bg_run(void *arg)
@@ -47,7 +49,14 @@ static void *bg_run(void *arg)
 	struct bg *b = arg;
 
 	b->rc = test_http(b->method, b->url, b->headers[0] ? b->headers : NULL, b->body, &b->r);
+	atomic_store(&b->done, 1);
 	return NULL;
+}
+
+/* test_inproc_until: the request on its thread is held, or answered. */
+static int held_or_done(const struct daemon_counts *c, void *arg)
+{
+	return c->held >= 1 || atomic_load(&((struct bg *)arg)->done);
 }
 
 static void bg_start(struct bg *b, const char *method, const char *path, const char *body)
@@ -528,4 +537,64 @@ Test(functions, a_runtime_that_goes_away_before_its_invocation_loses_nothing)
 	cr_assert_str_eq(inv.r.body, "ok");
 	test_response_free(&next);
 	test_response_free(&inv.r);
+}
+
+Test(functions, an_invoker_that_cannot_wait_leaves_its_invocation_to_run_alone)
+{
+	static const char rule[] =
+	    "{\"path\": \"/computeMetadata/v1/project/\", \"latency_ms\": 60000, \"count\": 1}";
+	struct daemon_limits l = { .held = 1 };
+	struct test_response r, next;
+	struct bg held = { 0 }, inv = { 0 };
+	unsigned one = 1;
+	char err[256], id[64];
+	uint64_t rule_id;
+
+	cr_assert_eq(test_inproc_start(&ip, NULL, &l), 0);
+	/* The one hold the daemon grants goes to a latency fault. */
+	cr_assert_eq(faults_add_json(&ip.srv.faults, rule, strlen(rule), &rule_id, err, sizeof(err)),
+	             0, "%s", err);
+	held.headers[0] = "Metadata-Flavor: Google";
+	bg_start(&held, "GET", "/computeMetadata/v1/project/project-id", NULL);
+	cr_assert_eq(test_inproc_until(&ip, held_at_least, &one), 0);
+	/* An invoker that cannot be held is told so; its invocation stays
+	 * queued for a runtime, with nobody waiting for it. */
+	cr_assert_eq(call("POST", INVOKE, NULL, "{\"alone\":1}", &r), 429, "%s", r.body);
+	cr_assert(strstr(r.body, "goes on without an answer"), "%s", r.body);
+	test_response_free(&r);
+	/* A runtime takes it and answers; the function is then free again. */
+	take_next(&next, id, sizeof(id));
+	cr_assert_str_eq(next.body, "{\"alone\":1}");
+	post_answer(id, "response", "{}", 202);
+	test_response_free(&next);
+	/* And one more left alone, this time to time out in the queue; the
+	 * clock also ends the fault's hold. */
+	cr_assert_eq(call("POST", INVOKE, NULL, "{\"late\":1}", &r), 429, "%s", r.body);
+	test_response_free(&r);
+	fake_clock_advance(&ip.wait_time, 60001);
+	test_inproc_wait(&ip, 0);
+	bg_join(&held);
+	test_response_free(&held.r);
+	/* Once the supervisor has ended it (it looks every few ms on a fake
+	 * clock), the function takes a new invocation, and the queue is sound:
+	 * the runtime gets the new one, not the one that timed out. */
+	for (int i = 0;; i++) {
+		memset(&inv, 0, sizeof(inv));
+		bg_start(&inv, "POST", INVOKE, "{\"after\":1}");
+		cr_assert_eq(test_inproc_until(&ip, held_or_done, &inv), 0);
+		if (!atomic_load(&inv.done))
+			break;
+		bg_join(&inv);
+		cr_assert_eq(inv.r.status, 429, "%s", inv.r.body);
+		test_response_free(&inv.r);
+		cr_assert(i < 500, "the timed-out invocation was never ended");
+		usleep(10000);
+	}
+	take_next(&next, id, sizeof(id));
+	cr_assert_str_eq(next.body, "{\"after\":1}");
+	post_answer(id, "response", "{\"ok\":1}", 202);
+	bg_join(&inv);
+	cr_assert_str_eq(inv.r.body, "{\"ok\":1}");
+	test_response_free(&inv.r);
+	test_response_free(&next);
 }
