@@ -573,6 +573,11 @@ int functions_start(struct functions *fs, const char *host, char *err, size_t er
 
 static void fail_all(struct function *fn)
 {
+	/* Given to a /next not yet answered: in no list, so first. */
+	for (size_t i = 0; i < fn->n_pollers; i++)
+		if (fn->pollers[i].given)
+			fn_fail(fn->pollers[i].given, "Runtime.Unavailable", "stopped",
+			        "metatokend is stopping");
 	while (fn->running.head)
 		fn_fail(fn->running.head, "Runtime.Unavailable", "stopped",
 		        "metatokend is stopping");
