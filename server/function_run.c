@@ -483,8 +483,10 @@ static void *supervisor(void *arg)
 		timeout = (int)(next - now);
 		if (fs->wait->source_ms && timeout > POLL_FAKE_MS)
 			timeout = POLL_FAKE_MS;
-		if (reap_soon && timeout > 5)
-			timeout = 5;
+		/* Its pipes closed and it has not ended yet: look again soon (a
+		 * runtime that closed them and lives on costs 50 looks a second). */
+		if (reap_soon && timeout > 20)
+			timeout = 20;
 		pthread_mutex_unlock(&fs->lock);
 		poll(pfd, n, timeout < 0 ? 0 : timeout);
 		pthread_mutex_lock(&fs->lock);
