@@ -148,8 +148,9 @@ void fn_finish(struct invocation *inv, int error, char *body, size_t len, const 
 		int64_t us = fn_mono_us() - inv->started_us;
 		/* Reading /proc costs more than the rest of an invocation: only
 		 * for a REPORT line that is shown. */
-		long mb = inv->slot && log_function_enabled() ? process_peak_rss_mb(&inv->slot->proc)
-		                                               : -1;
+		long mb = inv->slot && log_function_enabled()
+		              ? process_peak_rss_mb(&inv->slot->proc)
+		              : -1;
 		char mem[48] = "", init[48] = "";
 
 		list_remove(&fn->running, inv);
@@ -401,6 +402,18 @@ static int deliver(struct function *fn, struct invocation *inv, struct next_invo
 }
 
 /* Puts an invocation given to a runtime back at the head of its queue. */
+static void requeue(struct function *fn, struct invocation *inv);
+
+void fn_requeue_given(struct invocation *inv)
+{
+	struct function *fn = inv->fn;
+
+	for (size_t i = 0; i < fn->n_pollers; i++)
+		if (fn->pollers[i].given == inv)
+			fn->pollers[i].given = NULL;
+	requeue(fn, inv);
+}
+
 static void requeue(struct function *fn, struct invocation *inv)
 {
 	if (inv->slot && inv->slot->running == inv)
@@ -445,6 +458,11 @@ int function_next(struct function *fn, void *site, struct request *rq, struct ne
 	if (slot && slot->proc.pid > 0)
 		slot->polled = 1;
 	if (!p) {
+		/* Full: a held /next is not watched, so some may be runtimes
+		 * that went away; their places go first. */
+		for (size_t i = fn->n_pollers; i-- > 0 && fn->n_pollers == FN_POLLERS_MAX;)
+			if (!fn->pollers[i].given && request_peer_gone(fn->pollers[i].rq))
+				poller_drop(fn, &fn->pollers[i]);
 		if (fn->n_pollers == FN_POLLERS_MAX) {
 			ret = -1;
 			goto out;
@@ -542,6 +560,7 @@ enum answer_result function_answer(struct function *fn, const char *id, size_t i
 		        "(%lld bytes).",
 		        len, (long long)fn->max_response);
 		res = ANSWER_TOO_LARGE;
+		fn_dispatch(fn);
 		goto out;
 	}
 	if (error && len == 0) {
@@ -575,8 +594,12 @@ void function_init_error(struct function *fn, void *site, const char *doc, size_
 	if (site)
 		((struct fn_slot *)site)->init_failed = 1;
 	inv = fn->sync_q.head ? fn->sync_q.head : fn->async_q.head;
-	if (inv && (copy = strndup(doc, len)) != NULL)
+	/* The body is bytes, NULs and all: copied whole. */
+	if (inv && (copy = malloc(len + 1)) != NULL) {
+		memcpy(copy, doc, len);
+		copy[len] = '\0';
 		fn_finish(inv, 1, copy, len, "init error");
+	}
 	pthread_mutex_unlock(&fs->lock);
 }
 

@@ -123,6 +123,9 @@ void fn_finish(struct invocation *inv, int error, char *body, size_t len, const 
 __attribute__((format(printf, 4, 5))) void fn_fail(struct invocation *inv, const char *type,
                                                    const char *how, const char *fmt, ...);
 void fn_dispatch(struct function *fn);
+/* An invocation given to a /next that will not take it (its runtime
+ * ended): back to the head of its queue. */
+void fn_requeue_given(struct invocation *inv);
 /* function_run.c: starts processes for what is queued (caller holds the
  * lock), and wakes the supervisor to look again. */
 void fn_supervise(struct function *fn);

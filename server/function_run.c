@@ -370,7 +370,18 @@ static void on_exit_status(struct fn_slot *s, int status)
 	if (!s->killed && !(s->served && status == 0))
 		s->failures++;
 	s->next_spawn_ms = clock_now_ms(fn->fs->wait) + backoff_ms(s->failures);
-	if (s->running) {
+	if (!s->running && !s->polled && !s->killed && !s->init_failed) {
+		/* It ended before asking for work (an init failure that posted
+		 * no /init/error): what waits would otherwise wait on restarts. */
+		struct invocation *inv = fn->sync_q.head ? fn->sync_q.head : fn->async_q.head;
+
+		if (inv)
+			fn_fail(inv, "Runtime.ExitError", "runtime exited",
+			        "Runtime exited before taking an invocation: %s", how);
+	} else if (s->running && s->running->state == INV_GIVEN) {
+		/* Given to its /next, never delivered: it never ran. */
+		fn_requeue_given(s->running);
+	} else if (s->running) {
 		struct invocation *inv = s->running;
 
 		s->running = NULL;
@@ -392,6 +403,7 @@ static void kill_slot(struct fn_slot *s, int sig)
 static void end_overdue(struct function *fn, int64_t now, int64_t *next)
 {
 	struct invocation *inv, *nxt;
+	int ended = 0;
 
 	for (inv = fn->running.head; inv; inv = nxt) {
 		nxt = inv->next;
@@ -404,7 +416,15 @@ static void end_overdue(struct function *fn, int64_t now, int64_t *next)
 			kill_slot(inv->slot, SIGKILL);
 		fn_fail(inv, "Sandbox.Timedout", "timed out", "Task timed out after %.2f seconds",
 		        fn->timeout_ms / 1000.0);
+		ended = 1;
 	}
+	if (ended)
+		fn_dispatch(fn); /* a waiting runtime may take what is queued */
+	/* Queued invocations wait for a runtime as long as one is at work or
+	 * polling (async ones queue behind busy runtimes, as AWS's do); only
+	 * with none, for a cold start's allowance past their timeout. */
+	if (fn->running.n || fn->n_pollers)
+		return;
 	for (int q = 0; q < 2; q++) {
 		struct inv_list *l = q ? &fn->async_q : &fn->sync_q;
 
@@ -424,6 +444,18 @@ static void end_overdue(struct function *fn, int64_t now, int64_t *next)
 			        fn->n_slots ? fn->slots[0].addr : fn->fs->srv->bound);
 		}
 	}
+}
+
+/* Reads what is left in s's pipes (without waiting) and closes them. */
+static void drain_output(struct fn_slot *s)
+{
+	struct line_ctx lc = { s };
+
+	if (s->proc.out_fd >= 0)
+		process_read(s->proc.out_fd, &s->out_lb, on_line, &lc);
+	if (s->proc.err_fd >= 0)
+		process_read(s->proc.err_fd, &s->err_lb, on_line, &lc);
+	process_close(&s->proc);
 }
 
 static void *supervisor(void *arg)
@@ -457,11 +489,18 @@ static void *supervisor(void *arg)
 				struct fn_slot *s = &fn->slots[k];
 				int status;
 
-				if (s->proc.pid > 0 && s->proc.out_fd < 0 && s->proc.err_fd < 0) {
-					if (process_reap(&s->proc, &status))
+				if (s->proc.pid > 0) {
+					pid_t pid = s->proc.pid;
+
+					if (process_reap(&s->proc, &status)) {
+						/* Its last lines, then what it left behind
+						 * holding its pipes goes with it. */
+						drain_output(s);
+						kill(-pid, SIGKILL);
 						on_exit_status(s, status);
-					else
-						reap_soon = 1;
+					} else if (s->proc.out_fd < 0 && s->proc.err_fd < 0) {
+						reap_soon = 1; /* its pipes ended: so will it */
+					}
 				}
 				if (s->proc.pid <= 0 && (fn->sync_q.n || fn->async_q.n) &&
 				    s->next_spawn_ms > now && s->next_spawn_ms < next)
@@ -483,8 +522,8 @@ static void *supervisor(void *arg)
 		timeout = (int)(next - now);
 		if (fs->wait->source_ms && timeout > POLL_FAKE_MS)
 			timeout = POLL_FAKE_MS;
-		/* Its pipes closed and it has not ended yet: look again soon (a
-		 * runtime that closed them and lives on costs 50 looks a second). */
+		/* A process that ended is seen by its pipes' end of file, or
+		 * failing that (something of its holds them) here, soon. */
 		if (reap_soon && timeout > 20)
 			timeout = 20;
 		pthread_mutex_unlock(&fs->lock);

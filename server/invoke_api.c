@@ -68,6 +68,7 @@ static char *client_context(struct request *rq, int *bad)
 	const char *b64 = request_header(rq, "X-Amz-Client-Context");
 	size_t len, pad = 0;
 	unsigned char *out;
+	char *compact;
 	cJSON *o;
 	int n;
 
@@ -93,15 +94,17 @@ static char *client_context(struct request *rq, int *bad)
 		return NULL;
 	}
 	out[n - (int)pad] = '\0';
-	o = cJSON_ParseWithLength((const char *)out, (size_t)n - pad);
-	if (!cJSON_IsObject(o) || strlen((char *)out) != (size_t)n - pad) {
-		cJSON_Delete(o);
-		free(out);
-		*bad = 1;
-		return NULL;
-	}
+	/* One JSON object and nothing after it; handed on compact, as a
+	 * header value cannot hold the line breaks pretty JSON has. */
+	o = strlen((char *)out) == (size_t)n - pad
+	        ? cJSON_ParseWithLengthOpts((const char *)out, (size_t)n - pad + 1, NULL, 1)
+	        : NULL;
+	free(out);
+	compact = cJSON_IsObject(o) ? cJSON_PrintUnformatted(o) : NULL;
 	cJSON_Delete(o);
-	return (char *)out;
+	if (!compact)
+		*bad = 1;
+	return compact;
 }
 
 /* Whether text is one JSON value and nothing else (cJSON's nesting limit

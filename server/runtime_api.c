@@ -17,7 +17,9 @@
 #include "route.h"
 #include "server.h"
 
-#define NEXT_HOLD_MS (3600 * 1000) /* a /next waits this long, then again */
+/* A /next waits this long, then looks whether its runtime is still there
+ * and waits again: a runtime that went away frees its place within it. */
+#define NEXT_HOLD_MS (60 * 1000)
 
 /* The function whose Runtime API rq is on; NULL for a server built
  * without functions (an embedder's app, no app_start). */

@@ -552,8 +552,9 @@ Test(functions, an_invoker_that_cannot_wait_leaves_its_invocation_to_run_alone)
 
 	cr_assert_eq(test_inproc_start(&ip, NULL, &l), 0);
 	/* The one hold the daemon grants goes to a latency fault. */
-	cr_assert_eq(faults_add_json(&ip.srv.faults, rule, strlen(rule), &rule_id, err, sizeof(err)),
-	             0, "%s", err);
+	cr_assert_eq(
+	    faults_add_json(&ip.srv.faults, rule, strlen(rule), &rule_id, err, sizeof(err)), 0,
+	    "%s", err);
 	held.headers[0] = "Metadata-Flavor: Google";
 	bg_start(&held, "GET", "/computeMetadata/v1/project/project-id", NULL);
 	cr_assert_eq(test_inproc_until(&ip, held_at_least, &one), 0);
@@ -597,4 +598,82 @@ Test(functions, an_invoker_that_cannot_wait_leaves_its_invocation_to_run_alone)
 	cr_assert_str_eq(inv.r.body, "{\"ok\":1}");
 	test_response_free(&inv.r);
 	test_response_free(&next);
+}
+
+Test(functions, an_init_error_body_is_passed_on_byte_for_byte)
+{
+	static const char doc[] = "{\"errorMessage\":\"a\\u0000b\"}\0and more after a NUL";
+	struct bg inv = { 0 }, init = { 0 };
+	unsigned one = 1;
+
+	cr_assert_eq(test_inproc_start(&ip, NULL, NULL), 0);
+	bg_start(&inv, "POST", INVOKE, "{}");
+	cr_assert_eq(test_inproc_until(&ip, held_at_least, &one), 0);
+	/* test_http sends a C string: post the bytes with curl's binary mode. */
+	{
+		char path[64], cmd[512];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/tmp/mtk-init-%d", (int)getpid());
+		f = fopen(path, "w");
+		cr_assert_not_null(f);
+		fwrite(doc, 1, sizeof(doc) - 1, f);
+		fclose(f);
+		snprintf(cmd, sizeof(cmd),
+		         "curl -s -o /dev/null --data-binary @%s %s/2018-06-01/runtime/init/error",
+		         path, ip.base);
+		cr_assert_eq(system(cmd), 0);
+		unlink(path);
+	}
+	bg_join(&inv);
+	cr_assert_eq(inv.r.body_len, sizeof(doc) - 1, "%zu bytes", inv.r.body_len);
+	cr_assert_eq(memcmp(inv.r.body, doc, sizeof(doc) - 1), 0);
+	test_response_free(&inv.r);
+	(void)init;
+}
+
+Test(functions, after_a_timeout_a_waiting_runtime_gets_what_is_queued)
+{
+	static const char *const event_hdr[] = { "X-Amz-Invocation-Type: Event", NULL };
+	struct test_response r, first;
+	struct bg second = { 0 };
+	unsigned one = 1;
+	char id[64];
+
+	cr_assert_eq(test_inproc_start(&ip, NULL, NULL), 0);
+	cr_assert_eq(call("POST", INVOKE, event_hdr, "{\"n\":1}", &r), 202);
+	test_response_free(&r);
+	cr_assert_eq(call("POST", INVOKE, event_hdr, "{\"n\":2}", &r), 202);
+	test_response_free(&r);
+	/* A runtime takes the first and never answers; another waits. */
+	take_next(&first, id, sizeof(id));
+	cr_assert_str_eq(first.body, "{\"n\":1}");
+	bg_start(&second, "GET", NEXT, NULL);
+	cr_assert_eq(test_inproc_until(&ip, held_at_least, &one), 0);
+	/* The first times out: the waiting runtime gets the second. */
+	fake_clock_advance(&ip.wait_time, 3001);
+	bg_join(&second);
+	cr_assert_eq(second.r.status, 200);
+	cr_assert_str_eq(second.r.body, "{\"n\":2}");
+	test_response_free(&first);
+	test_response_free(&second.r);
+}
+
+Test(functions, a_pretty_printed_client_context_reaches_the_runtime_compact)
+{
+	struct test_response next;
+	struct bg inv = { 0 };
+	char id[64], v[256];
+
+	cr_assert_eq(test_inproc_start(&ip, NULL, NULL), 0);
+	/* base64 of "{\n  \"custom\": {\"a\": 1}\n}" */
+	inv.headers[0] = "X-Amz-Client-Context: ewogICJjdXN0b20iOiB7ImEiOiAxfQp9";
+	bg_start(&inv, "POST", INVOKE, "{}");
+	take_next(&next, id, sizeof(id));
+	cr_assert_str_eq(hdr(&next, "Lambda-Runtime-Client-Context", v, sizeof(v)),
+	                 "{\"custom\":{\"a\":1}}");
+	post_answer(id, "response", "{}", 202);
+	bg_join(&inv);
+	test_response_free(&next);
+	test_response_free(&inv.r);
 }

@@ -440,3 +440,16 @@ Test(runtimes, a_revoked_token_is_replaced_in_the_next_invocations_context)
 	}
 	cr_assert_str_neq(first, second, "the same token after expire");
 }
+
+Test(runtimes, a_runtime_that_exits_while_a_child_holds_its_pipes_is_seen_and_replaced)
+{
+	struct test_response r;
+
+	/* The runtime exits at once; its child keeps stdout and stderr open. */
+	start("", "\"/bin/sh\", \"-c\", \"sleep 120 & exit 3\"");
+	invoke("{}", &r);
+	cr_assert_eq(r.status, 200);
+	cr_assert(strstr(r.body, "Runtime.ExitError"), "%s", r.body);
+	cr_assert(strstr(r.body, "exit status 3"), "%s", r.body);
+	test_response_free(&r);
+}
