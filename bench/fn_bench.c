@@ -41,13 +41,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_THREADS   16
-#define IO_TIMEOUT_S  10
-#define BUF_MAX       65536
-#define RTT_BLOCK     100
-#define LAT_MAX       (1 << 22) /* latencies kept per thread */
-#define EVENT         "{\"bench\":true}"
-#define COLD_WAIT_MS  10000
+#define MAX_THREADS  16
+#define IO_TIMEOUT_S 10
+#define BUF_MAX      65536
+#define RTT_BLOCK    100
+#define LAT_MAX      (1 << 22) /* latencies kept per thread */
+#define EVENT        "{\"bench\":true}"
+#define COLD_WAIT_MS 10000
 
 static int64_t now_ns(void)
 {
@@ -370,8 +370,8 @@ out:
 
 /* Reads fd into buf (NUL-terminated) until buf + from holds want, or the
  * deadline. Returns 0 when found. */
-static int read_until(int fd, char *buf, size_t cap, size_t *have, size_t from,
-                      const char *want, int64_t deadline_ns)
+static int read_until(int fd, char *buf, size_t cap, size_t *have, size_t from, const char *want,
+                      int64_t deadline_ns)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -418,9 +418,8 @@ static pid_t start(char *const argv[], int *out, int *err)
 static int cold_one(const char *daemon, const char *config, const char *fn, int64_t *ready_ns,
                     int64_t *first_ns, double *init_ms)
 {
-	char *argv[] = { (char *)daemon, "--listen",    "127.0.0.1:0", "--log-level",
-		         "warn",         "--no-control", "--config",    (char *)config,
-		         NULL };
+	char *argv[] = { (char *)daemon, "--listen", "127.0.0.1:0",  "--log-level", "warn",
+		         "--no-control", "--config", (char *)config, NULL };
 	static char out[8192], err[65536];
 	size_t have_out = 0, have_err = 0;
 	char req[1024];
@@ -454,8 +453,8 @@ static int cold_one(const char *daemon, const char *config, const char *fn, int6
 	/* The REPORT line, whole. */
 	if (read_until(fe, err, sizeof(err), &have_err, 0, "REPORT",
 	               now_ns() + (int64_t)COLD_WAIT_MS * 1000000) != 0 ||
-	    read_until(fe, err, sizeof(err), &have_err, (size_t)(strstr(err, "REPORT") - err),
-	               "\n", now_ns() + (int64_t)COLD_WAIT_MS * 1000000) != 0 ||
+	    read_until(fe, err, sizeof(err), &have_err, (size_t)(strstr(err, "REPORT") - err), "\n",
+	               now_ns() + (int64_t)COLD_WAIT_MS * 1000000) != 0 ||
 	    !(p = strstr(err, "Init Duration: ")) || sscanf(p + 15, "%lf", init_ms) != 1) {
 		fprintf(stderr, "fn_bench cold: no REPORT with an Init Duration:\n%s\n", err);
 		goto out_kill;

@@ -8,10 +8,10 @@
 
 #include <metatoken/runtime.h>
 
-int fn_echo(const char *event, size_t len, const struct mtk_context *ctx,
-            struct mtk_result *out, void *arg);
-int fn_echo(const char *event, size_t len, const struct mtk_context *ctx,
-            struct mtk_result *out, void *arg)
+int fn_echo(const char *event, size_t len, const struct mtk_context *ctx, struct mtk_result *out,
+            void *arg);
+int fn_echo(const char *event, size_t len, const struct mtk_context *ctx, struct mtk_result *out,
+            void *arg)
 {
 	(void)ctx;
 	(void)arg;

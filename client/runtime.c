@@ -58,7 +58,7 @@ struct answer {
 
 struct loop {
 	const struct mtk_runtime_options *opts;
-	char *base; /* "http://host[:port]" */
+	char *base;               /* "http://host[:port]" */
 	struct mtk__rthttp *http; /* the default transport, when no seam */
 	struct mtk_runtime_transport transport;
 	struct mtk_clock clock;

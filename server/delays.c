@@ -26,8 +26,8 @@ struct delays {
 	int64_t next_sweep_ms;
 	int64_t sleep_until_ms; /* when the thread wakes by itself (INT64_MAX: never) */
 	int started;            /* the thread runs */
-	int stopping; /* refuse new holds; resume everything */
-	int exit;     /* the thread should end */
+	int stopping;           /* refuse new holds; resume everything */
+	int exit;               /* the thread should end */
 };
 
 /* Resumes every held connection that is due (all of them when stopping).

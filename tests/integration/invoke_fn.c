@@ -31,8 +31,8 @@ int invoke_fn_handle(const char *event, size_t len, const struct mtk_context *ct
 		fprintf(stderr, "invoke_fn: sleeping\n");
 		sleep(60); /* the timeout or the test's signal ends it first */
 	}
-	if (asprintf(&answer, "{\"event\":%.*s,\"var\":\"%s\"}", (int)len, event,
-	             var ? var : "") < 0)
+	if (asprintf(&answer, "{\"event\":%.*s,\"var\":\"%s\"}", (int)len, event, var ? var : "") <
+	    0)
 		return 1;
 	return mtk_result_take(out, answer, strlen(answer)) == MTK_OK ? 0 : 1;
 }
