@@ -38,7 +38,7 @@ static struct {
 	pthread_mutex_t lock;
 	char requests[MAX_STEPS][8192]; /* as received, head and body */
 	size_t request_len[MAX_STEPS];
-	_Atomic int nreq, accepts;
+	_Atomic int nreq, accepts, closes;
 } S = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static struct mtk__rthttp *T;
@@ -94,6 +94,7 @@ static void *serve(void *arg)
 				break;
 		}
 		close(fd);
+		atomic_fetch_add(&S.closes, 1);
 	}
 	return NULL;
 }
@@ -335,7 +336,11 @@ Test(rthttp, a_kept_connection_the_server_closed_is_replaced_once)
 	script(0, (struct step){ .reply = OK_HELLO, .close = true });
 	script(1, (struct step){ .reply = OK_HELLO });
 	cr_assert_eq(get("/1", 1000, &g, &status), MTK_OK);
-	nanosleep(&(struct timespec){ .tv_nsec = 50000000 }, NULL); /* let the close land */
+	/* Wait (bounded) until the server has closed its side, rather than a
+	 * guessed 50 ms. */
+	for (int i = 0; i < 5000 && atomic_load(&S.closes) < 1; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	cr_assert_geq(atomic_load(&S.closes), 1, "the server never closed");
 	memset(&g, 0, sizeof(g));
 	cr_assert_eq(req_at(NULL, "POST", "/2", NULL, "x", 1, 1000, &g, &status), MTK_OK);
 	cr_assert_eq(status, 200);
