@@ -12,6 +12,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -143,4 +144,24 @@ int main(int argc, char **argv)
 	fprintf(stderr, "metatoken: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;
+}
+
+size_t cli_collect(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct cli_body *b = arg;
+	size_t n = size * nmemb;
+	char *grown;
+
+	if (n > b->max - b->len) {
+		b->overflow = 1;
+		return 0;
+	}
+	grown = realloc(b->data, b->len + n + 1);
+	if (!grown)
+		return 0;
+	memcpy(grown + b->len, ptr, n);
+	b->data = grown;
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
 }

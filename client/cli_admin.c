@@ -94,34 +94,11 @@ static int read_secret(const char *path, char *out, size_t cap)
 	return 0;
 }
 
-struct answer {
-	char *data;
-	size_t len;
-};
-
-static size_t collect(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct answer *a = arg;
-	size_t n = size * nmemb;
-	char *grown;
-
-	if (a->len + n > ANSWER_MAX)
-		return 0;
-	grown = realloc(a->data, a->len + n + 1);
-	if (!grown)
-		return 0;
-	memcpy(grown + a->len, ptr, n);
-	a->data = grown;
-	a->len += n;
-	a->data[a->len] = '\0';
-	return n;
-}
-
 /* Makes one control call and prints its answer. Returns the exit status. */
 static int call(const char *server, const char *secret, const char *method, const char *path,
                 const char *body)
 {
-	struct answer a = { 0 };
+	struct cli_body a = { .max = ANSWER_MAX };
 	struct curl_slist *h = NULL;
 	char url[512], auth[512];
 	long status = 0;
@@ -144,7 +121,7 @@ static int call(const char *server, const char *secret, const char *method, cons
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cli_collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
 	if (body)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);

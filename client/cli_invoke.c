@@ -93,34 +93,12 @@ static int bad(const char *what, const char *arg)
 }
 
 struct answer {
-	char *data;
-	size_t len;
-	int overflow;
+	struct cli_body body;
 	char function_error[64]; /* X-Amz-Function-Error */
 	char error_type[128];    /* X-Amzn-ErrorType */
 	char request_id[64];     /* X-Amzn-RequestId */
 	const volatile sig_atomic_t *stop;
 };
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct answer *a = arg;
-	size_t n = size * nmemb;
-	char *grown;
-
-	if (n > ANSWER_MAX - a->len) {
-		a->overflow = 1;
-		return 0;
-	}
-	grown = realloc(a->data, a->len + n + 1);
-	if (!grown)
-		return 0;
-	memcpy(grown + a->len, ptr, n);
-	a->data = grown;
-	a->len += n;
-	a->data[a->len] = '\0';
-	return n;
-}
 
 /* Copies the value of header line (name: value\r\n) into out if it is name. */
 static void header_value(const char *line, size_t len, const char *name, char *out, size_t cap)
@@ -173,14 +151,14 @@ fail:
 /* A 200 with X-Amz-Function-Error: the document to stderr, and which error. */
 static int function_error(const struct answer *a)
 {
-	cJSON *doc = cJSON_ParseWithLength(a->data ? a->data : "", a->len);
+	cJSON *doc = cJSON_ParseWithLength(a->body.data ? a->body.data : "", a->body.len);
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(doc, "errorType");
 	int timed_out = cJSON_IsString(type) && strcmp(type->valuestring, "Sandbox.Timedout") == 0;
 
 	cJSON_Delete(doc);
-	if (a->len)
-		fwrite(a->data, 1, a->len, stderr);
-	if (!a->len || a->data[a->len - 1] != '\n')
+	if (a->body.len)
+		fwrite(a->body.data, 1, a->body.len, stderr);
+	if (!a->body.len || a->body.data[a->body.len - 1] != '\n')
 		fputc('\n', stderr);
 	return timed_out ? INVOKE_TIMED_OUT : INVOKE_FUNCTION_ERROR;
 }
@@ -188,7 +166,7 @@ static int function_error(const struct answer *a)
 /* A 4xx/5xx: "HTTP 404 ResourceNotFoundException: message". */
 static int api_error(const struct invoke_request *rq, long status, const struct answer *a)
 {
-	cJSON *doc = cJSON_ParseWithLength(a->data ? a->data : "", a->len);
+	cJSON *doc = cJSON_ParseWithLength(a->body.data ? a->body.data : "", a->body.len);
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(doc, "message");
 
 	if (!cJSON_IsString(m))
@@ -205,15 +183,15 @@ static int api_error(const struct invoke_request *rq, long status, const struct 
 		fprintf(stderr, "%s\n", m->valuestring);
 	else
 		fprintf(stderr, "%.*s\n",
-		        (int)(a->len < ERROR_TEXT_SHOWN ? a->len : ERROR_TEXT_SHOWN),
-		        a->data ? a->data : "");
+		        (int)(a->body.len < ERROR_TEXT_SHOWN ? a->body.len : ERROR_TEXT_SHOWN),
+		        a->body.data ? a->body.data : "");
 	cJSON_Delete(doc);
 	return INVOKE_API_ERROR;
 }
 
 int invoke_call(const struct invoke_request *rq)
 {
-	struct answer a = { .stop = rq->stop };
+	struct answer a = { .body = { .max = ANSWER_MAX }, .stop = rq->stop };
 	struct curl_slist *h = NULL;
 	char url[1024], type[64], errbuf[CURL_ERROR_SIZE] = "", *name = NULL, *ctx = NULL;
 	long status = 0;
@@ -254,8 +232,8 @@ int invoke_call(const struct invoke_request *rq)
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cli_collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &a.body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &a);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
@@ -279,9 +257,9 @@ int invoke_call(const struct invoke_request *rq)
 	}
 	if (rc != CURLE_OK) {
 		fprintf(stderr, "metatoken invoke: %s: %s\n", url,
-		        a.overflow  ? "the answer is larger than 64 MiB"
-		        : errbuf[0] ? errbuf
-		                    : curl_easy_strerror(rc));
+		        a.body.overflow ? "the answer is larger than 64 MiB"
+		        : errbuf[0]     ? errbuf
+		                        : curl_easy_strerror(rc));
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -292,11 +270,11 @@ int invoke_call(const struct invoke_request *rq)
 	else if (status == 202 || status == 204)
 		ret = INVOKE_OK; /* Event and DryRun: nothing to print */
 	else
-		ret = print_result(a.data, a.len);
+		ret = print_result(a.body.data, a.body.len);
 out:
 	free(ctx);
 	curl_free(name);
-	free(a.data);
+	free(a.body.data);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
 	return ret;
