@@ -128,6 +128,7 @@ struct config_function {
 	size_t n_env;
 	int64_t max_event_bytes;
 	int64_t max_response_bytes;
+	int reload; /* restart runtimes when the code changes (function_reload.c) */
 };
 
 struct config {

@@ -194,6 +194,7 @@ static int parse_function(struct json_reader *r, const cJSON *obj, struct config
 		"environment",
 		"max_event_bytes",
 		"max_response_bytes",
+		"reload",
 		NULL,
 	};
 	const char *runtime = "c";
@@ -218,7 +219,8 @@ static int parse_function(struct json_reader *r, const cJSON *obj, struct config
 	    parse_env(r, obj, f) < 0 ||
 	    json_get_int(r, obj, "max_event_bytes", 0, 1, PAYLOAD_MAX, &f->max_event_bytes) < 0 ||
 	    json_get_int(r, obj, "max_response_bytes", 0, 1, PAYLOAD_MAX, &f->max_response_bytes) <
-	        0)
+	        0 ||
+	    json_get_bool(r, obj, "reload", 0, &f->reload) < 0)
 		return -1;
 	f->timeout_ms = (int64_t)(timeout_s * 1000 + 0.5);
 	if (f->timeout_ms < 1)

@@ -254,7 +254,7 @@ void fn_dispatch(struct function *fn)
 
 		if (!inv || in_flight(fn) >= (size_t)fn->concurrency)
 			break;
-		if (p->given || (p->slot && p->slot->running))
+		if (p->given || (p->slot && (p->slot->running || p->slot->retire)))
 			continue;
 		list_remove(queue_of(fn, inv), inv);
 		inv->state = INV_GIVEN;
@@ -264,6 +264,7 @@ void fn_dispatch(struct function *fn)
 		p->given = inv;
 		daemon_wake(p->rq);
 	}
+	fn_retire_idle(fn);
 	fn_supervise(fn);
 }
 
@@ -273,6 +274,8 @@ enum invoke_result function_invoke(struct function *fn, const struct invoke_args
 	struct functions *fs = fn->fs;
 	struct invocation *inv = calloc(1, sizeof(*inv));
 	enum invoke_result res = a->async ? INVOKE_ACCEPTED : INVOKE_QUEUED;
+	/* Looked at before the lock: a walk of the code directory. */
+	uint64_t sig = fn_reloads(fn) ? fn_code_signature(fn) : 0;
 
 	if (!inv || make_uuid(inv->id) != 0 || !(inv->event = malloc(a->event_len + 1)) ||
 	    (a->client_context && !(inv->client_context = strdup(a->client_context)))) {
@@ -294,6 +297,8 @@ enum invoke_result function_invoke(struct function *fn, const struct invoke_args
 	                    : fn->sync_q.n + in_flight(fn) >= (size_t)fn->concurrency) {
 		res = INVOKE_TOO_MANY;
 	} else {
+		if (sig)
+			fn_reload_check(fn, sig);
 		list_push(queue_of(fn, inv), inv, 0);
 		inv->state = INV_QUEUED;
 		if (!a->async)

@@ -77,6 +77,7 @@ struct fn_slot {
 	int polled;                 /* the process has asked for /next */
 	int init_failed;
 	int killed; /* we killed it (timeout, stop) */
+	int retire; /* its code changed: restart it before its next invocation */
 	unsigned failures;
 	int64_t next_spawn_ms; /* wait clock: backoff after a failure */
 	char log_stream[96];
@@ -90,6 +91,8 @@ struct function {
 	int64_t timeout_ms, memory_mb, concurrency, max_event, max_response;
 	int account; /* index in srv->accounts; -1: none */
 	int external;
+	int reload_truncated_said; /* the walk's cap was logged */
+	uint64_t code_sig;         /* function_reload.c; 0: not looked yet */
 	char arn[200];
 	char log_group[96];
 	struct inv_list sync_q, async_q, running;
@@ -130,5 +133,17 @@ void fn_requeue_given(struct invocation *inv);
  * lock), and wakes the supervisor to look again. */
 void fn_supervise(struct function *fn);
 void fn_wake_supervisor(struct functions *fs);
+/* Kills slot s's process group with sig; the supervisor reaps it. */
+void fn_kill_slot(struct fn_slot *s, int sig);
+
+/* function_reload.c. Whether fn restarts its runtimes on a code change. */
+int fn_reloads(const struct function *fn);
+/* The code's signature now (no lock needed; 0 never). */
+uint64_t fn_code_signature(const struct function *fn);
+/* Caller holds the lock: with a new signature, every live runtime is
+ * marked to retire and the idle ones are killed (started again on demand). */
+void fn_reload_check(struct function *fn, uint64_t sig);
+/* Caller holds the lock: kills retiring runtimes that are idle. */
+void fn_retire_idle(struct function *fn);
 
 #endif

@@ -275,7 +275,7 @@ static void spawn(struct fn_slot *s)
 			free(env[i]);
 		free(env);
 	}
-	s->served = s->polled = s->init_failed = s->killed = 0;
+	s->served = s->polled = s->init_failed = s->killed = s->retire = 0;
 	s->out_lb.len = s->err_lb.len = 0;
 	if (rc == 0) {
 		s->spawned_us = fn_mono_us();
@@ -391,7 +391,7 @@ static void on_exit_status(struct fn_slot *s, int status)
 	fn_dispatch(fn);
 }
 
-static void kill_slot(struct fn_slot *s, int sig)
+void fn_kill_slot(struct fn_slot *s, int sig)
 {
 	if (s->proc.pid > 0) {
 		s->killed = 1;
@@ -413,7 +413,7 @@ static void end_overdue(struct function *fn, int64_t now, int64_t *next)
 			continue;
 		}
 		if (inv->slot)
-			kill_slot(inv->slot, SIGKILL);
+			fn_kill_slot(inv->slot, SIGKILL);
 		fn_fail(inv, "Sandbox.Timedout", "timed out", "Task timed out after %.2f seconds",
 		        fn->timeout_ms / 1000.0);
 		ended = 1;
@@ -643,7 +643,7 @@ void functions_stop(struct functions *fs, int64_t grace_ms)
 		fail_all(&fs->fns[i]);
 	for (size_t i = 0; i < fs->n; i++)
 		for (size_t k = 0; k < fs->fns[i].n_slots; k++)
-			kill_slot(&fs->fns[i].slots[k], SIGTERM);
+			fn_kill_slot(&fs->fns[i].slots[k], SIGTERM);
 	joinable = fs->thread_started;
 	fs->thread_started = 0;
 	pthread_mutex_unlock(&fs->lock);
@@ -670,7 +670,7 @@ void functions_stop(struct functions *fs, int64_t grace_ms)
 			int status;
 
 			if (s->proc.pid > 0) {
-				kill_slot(s, SIGKILL);
+				fn_kill_slot(s, SIGKILL);
 				while (!process_reap(&s->proc, &status))
 					usleep(1000);
 			}

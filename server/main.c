@@ -25,7 +25,7 @@
 static void usage(FILE *f)
 {
 	fputs("usage: metatokend [--listen HOST:PORT] [--config FILE] [--log-level LEVEL]\n"
-	      "                  [--no-control]\n"
+	      "                  [--no-control] [--reload] [--print-config] [--version]\n"
 	      "\n"
 	      "Serves cloud metadata (GCE/Yandex and AWS flavours) and service-account\n"
 	      "tokens, and runs functions: the Lambda Runtime API (a runtime polls\n"
@@ -39,6 +39,8 @@ static void usage(FILE *f)
 	      "                       embedded default is served\n"
 	      "  --log-level LEVEL    error, warn, info (default: one line per request) or debug\n"
 	      "  --no-control         turn the control API (/metatoken/v1/) off\n"
+	      "  --reload             every function restarts its runtimes when its code\n"
+	      "                       changes (as \"reload\": true on each function)\n"
 	      "  --print-config       print the embedded default configuration and exit\n"
 	      "  --help               this text\n"
 	      "  --version            print the version\n",
@@ -116,6 +118,7 @@ int main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "print-config", no_argument, NULL, 'P' },
 		{ "no-control", no_argument, NULL, 'N' },
+		{ "reload", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -125,7 +128,7 @@ int main(int argc, char **argv)
 	struct daemon *daemon = NULL;
 	char err[512];
 	sigset_t stop_signals;
-	int opt, sig, status = 1, no_control = 0;
+	int opt, sig, status = 1, no_control = 0, reload = 0;
 
 	if (crypto_init() != 0) {
 		fputs("metatokend: cannot initialise OpenSSL\n", stderr);
@@ -154,6 +157,9 @@ int main(int argc, char **argv)
 		case 'N':
 			no_control = 1;
 			break;
+		case 'R':
+			reload = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -177,6 +183,8 @@ int main(int argc, char **argv)
 	}
 	if (no_control)
 		srv.cfg.control_enabled = 0;
+	for (size_t i = 0; reload && i < srv.cfg.n_functions; i++)
+		srv.cfg.functions[i].reload = 1;
 	if (listen) {
 		char *host;
 		uint16_t port;

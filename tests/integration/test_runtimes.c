@@ -27,6 +27,7 @@ static struct test_inproc ip;
 static char dir[PATH_MAX]; /* this file's directory */
 static char mark[64];      /* a private folder the runtime marks */
 static char log_path[96];  /* where stderr (the server's log) goes */
+static const char *code;   /* the function's code_dir: dir unless a test sets it */
 static FILE *log_fp;
 
 static void setup(void)
@@ -41,6 +42,7 @@ static void setup(void)
 	cr_assert_not_null(mkdtemp(mark));
 	/* The server's log, function output included, into a file to read;
 	 * the test's own messages stay on stderr. */
+	code = dir;
 	snprintf(log_path, sizeof(log_path), "%s/log", mark);
 	log_fp = fopen(log_path, "w");
 	cr_assert_not_null(log_fp);
@@ -73,7 +75,7 @@ static void start(const char *extra, const char *command)
 	         "{\"functions\": [{\"name\": \"sh\", \"runtime\": \"command\","
 	         " \"command\": [%s], \"handler\": \"index.handler\", \"code_dir\": \"%s\","
 	         " \"environment\": {\"GREETING\": \"hi\", \"MARK_DIR\": \"%s\"}%s}]}",
-	         command, dir, mark, extra);
+	         command, code, mark, extra);
 	cr_assert_eq(test_inproc_start(&ip, cfg, NULL), 0);
 }
 
@@ -452,4 +454,88 @@ Test(runtimes, a_runtime_that_exits_while_a_child_holds_its_pipes_is_seen_and_re
 	cr_assert(strstr(r.body, "Runtime.ExitError"), "%s", r.body);
 	cr_assert(strstr(r.body, "exit status 3"), "%s", r.body);
 	test_response_free(&r);
+}
+
+/* Writes text into the file at path (made or replaced in place). */
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f, "%s", path);
+	fputs(text, f);
+	cr_assert_eq(fclose(f), 0);
+}
+
+static int invoke_pid(void)
+{
+	struct test_response r;
+	int pid;
+
+	invoke("1", &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	pid = pid_of(&r);
+	test_response_free(&r);
+	return pid;
+}
+
+/* A code directory of its own in the test's folder (the folder holds the
+ * log, which changes at every invocation). */
+static const char *code_dir(void)
+{
+	static char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/code", mark);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	return path;
+}
+
+Test(runtimes, with_reload_a_changed_file_takes_effect_at_the_next_invocation)
+{
+	char path[PATH_MAX], pyc[PATH_MAX];
+	int first, second;
+
+	code = code_dir();
+	snprintf(path, sizeof(path), "%s/index.py", code);
+	write_file(path, "v1\n");
+	start(", \"reload\": true", sh_command());
+	first = invoke_pid();
+	cr_assert_eq(invoke_pid(), first, "restarted with nothing changed");
+
+	/* What an import writes, and hidden files, are not changes. */
+	snprintf(pyc, sizeof(pyc), "%s/__pycache__", code);
+	cr_assert_eq(mkdir(pyc, 0700), 0);
+	snprintf(pyc, sizeof(pyc), "%s/__pycache__/index.cpython-311.pyc", code);
+	write_file(pyc, "x");
+	snprintf(pyc, sizeof(pyc), "%s/.index.py.swp", code);
+	write_file(pyc, "x");
+	cr_assert_eq(invoke_pid(), first, "restarted for __pycache__ or a hidden file");
+
+	/* Same size, maybe the same second: still a change. */
+	write_file(path, "v2\n");
+	second = invoke_pid();
+	cr_assert_neq(second, first, "the old runtime served code that changed");
+	cr_assert_eq(invoke_pid(), second, "restarted again with nothing changed");
+	cr_assert(strstr(read_log(), "code changed in"), "%s", read_log());
+
+	/* A new file in a new sub-directory is a change too. */
+	snprintf(pyc, sizeof(pyc), "%s/pkg", code);
+	cr_assert_eq(mkdir(pyc, 0700), 0);
+	snprintf(pyc, sizeof(pyc), "%s/pkg/mod.py", code);
+	write_file(pyc, "x");
+	cr_assert_neq(invoke_pid(), second);
+}
+
+Test(runtimes, without_reload_a_warm_runtime_keeps_serving_after_a_change)
+{
+	char path[PATH_MAX];
+	int first;
+
+	code = code_dir();
+	snprintf(path, sizeof(path), "%s/index.py", code);
+	write_file(path, "v1\n");
+	start("", sh_command());
+	first = invoke_pid();
+	write_file(path, "v2 is longer\n");
+	cr_assert_eq(invoke_pid(), first);
+	cr_assert_null(strstr(read_log(), "code changed in"));
 }

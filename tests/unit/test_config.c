@@ -804,7 +804,7 @@ Test(config, functions_take_their_defaults_and_every_key)
 	    "  \"code_dir\": \"/srv\", \"timeout_s\": 0.25, \"memory_mb\": 512,"
 	    "  \"version\": \"7\", \"service_account\": null, \"concurrency\": 4,"
 	    "  \"environment\": {\"K\": \"v\"}, \"max_event_bytes\": 10,"
-	    "  \"max_response_bytes\": 20}]}",
+	    "  \"max_response_bytes\": 20, \"reload\": true}]}",
 	    &c);
 	cr_assert_eq(c.n_functions, 2);
 	cr_assert_str_eq(c.functions[0].name, "a");
@@ -826,6 +826,8 @@ Test(config, functions_take_their_defaults_and_every_key)
 	cr_assert_eq(c.functions[1].concurrency, 4);
 	cr_assert_str_eq(c.functions[1].env[0].key, "K");
 	cr_assert_eq(c.functions[1].max_response_bytes, 20);
+	cr_assert_eq(c.functions[0].reload, 0);
+	cr_assert_eq(c.functions[1].reload, 1);
 	config_release(&c);
 }
 
@@ -854,6 +856,8 @@ Test(config, bad_functions_are_refused_saying_where_and_why)
 	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"timeout_s\": 0}]}",
 	             "cfg.json: functions[0].timeout_s: must be a number above 0 and at most 900 "
 	             "(got 0)");
+	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"reload\": 1}]}",
+	             "cfg.json: functions[0].reload: must be true or false (got 1)");
 	expect_error(
 	    "{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"concurrency\": 65}]}",
 	    "cfg.json: functions[0].concurrency: must be at most 64 (got 65)");
