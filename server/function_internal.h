@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 
 #include "daemon.h"
 #include "function.h"

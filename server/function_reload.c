@@ -132,9 +132,7 @@ uint64_t fn_code_signature(const struct function *fn)
 		if (len > 0 && (size_t)len < sizeof(path) && stat(path, &st) == 0)
 			mix_stat(&w.h, &st);
 	}
-	if (w.truncated && !fn->reload_truncated_said) {
-		/* Said once; a benign race on a flag that only quiets a log line. */
-		((struct function *)fn)->reload_truncated_said = 1;
+	if (w.truncated && !atomic_exchange(&((struct function *)fn)->reload_truncated_said, 1)) {
 		log_msg(LOG_WARN,
 		        "function %s: reload watches only the first %d entries, %d levels deep, "
 		        "of %s",
