@@ -19,6 +19,8 @@
 #include "app.h"
 #include "server.h"
 
+#include <metatoken/version.h>
+
 #define EXIT_USAGE        2
 #define SHUTDOWN_GRACE_MS 5000
 
@@ -164,7 +166,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			puts("metatokend 0.1.0");
+			puts("metatokend " MTK_VERSION_STRING);
 			return 0;
 		default:
 			usage(stderr);

@@ -62,6 +62,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <metatoken/version.h> /* MTK_VERSION_STRING, _MAJOR, _MINOR, _PATCH */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -72,7 +74,6 @@ extern "C" {
 #define MTK_EXPORT
 #endif
 
-#define MTK_VERSION_STRING "0.1.0"
 
 #define MTK_MAX_ACCESS_TOKEN 4096  /* longest access token accepted, bytes */
 #define MTK_MAX_BODY         65536 /* longest token response accepted, bytes */

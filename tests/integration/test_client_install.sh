@@ -96,6 +96,25 @@ make -s -C "$tmp/examples" CC="$cc" CFLAGS="-O2 -Wall -Wextra -Werror $san" \
 	>/dev/null 2>"$tmp/make.err" || { cat "$tmp/make.err" >&2; fail "examples/Makefile failed"; }
 [ -e "$tmp/examples/libhello.so" ] && [ -e "$tmp/examples/liberror.so" ] ||
 	fail "examples/Makefile built no libhello.so and liberror.so"
+# And with CMake: find_package(metatoken) from the prefix, its imported
+# target metatoken::metatoken (examples/CMakeLists.txt).
+cmake -S "$tmp/examples" -B "$tmp/examples-cmake" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+	-DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="$san" >"$tmp/cmake.log" 2>&1 &&
+	cmake --build "$tmp/examples-cmake" >>"$tmp/cmake.log" 2>&1 ||
+	{ cat "$tmp/cmake.log" >&2; fail "examples/CMakeLists.txt failed against the installed package"; }
+[ -e "$tmp/examples-cmake/libhello.so" ] || fail "examples/CMakeLists.txt built no libhello.so"
+
+# The version is written once (CMakeLists.txt's project()); everything
+# installed says the same.
+version=$(sed -n 's/^project(metatoken VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+[ -n "$version" ] || fail "no version in CMakeLists.txt's project()"
+[ "$(pkg-config --modversion metatoken)" = "$version" ] || fail "metatoken.pc is not version $version"
+grep -q "\"$version\"" "$tmp/prefix/include/metatoken/version.h" || fail "version.h is not $version"
+[ "$("$tmp/prefix/bin/metatoken" --version)" = "metatoken $version" ] ||
+	fail "metatoken --version is not $version"
+[ "$("$metatokend" --version)" = "metatokend $version" ] || fail "metatokend --version is not $version"
+grep -q "\"$version\"" "$(find "$tmp/prefix" -name metatokenConfigVersion.cmake)" ||
+	fail "the CMake package is not version $version"
 
 # A real metatokend on an ephemeral port. The output file exists before the
 # server starts: the background job opens it only after the fork, and a
@@ -156,13 +175,15 @@ while [ ! -s "$tmp/api.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); do
 api="127.0.0.1:$(cat "$tmp/api.port")"
 
 run=0
-for so in libhello.so libhello-static.so; do
+# No LD_LIBRARY_PATH: the handlers that link libmetatoken.so find it through
+# the RPATH both builds record.
+for so in examples/libhello.so examples-cmake/libhello.so libhello-static.so; do
 	run=$((run + 1))
-	env -u GCE_METADATA_HOST YC_METADATA_ADDR="$addr" LD_LIBRARY_PATH="$libdir" \
+	env -u GCE_METADATA_HOST -u LD_LIBRARY_PATH YC_METADATA_ADDR="$addr" \
 		AWS_LAMBDA_RUNTIME_API="$api" AWS_LAMBDA_FUNCTION_NAME=example \
-		_HANDLER="$so:context" LAMBDA_TASK_ROOT="$tmp" \
-		"$tmp/prefix/bin/metatoken-bootstrap" --invocations 1 >"$tmp/$so.out" 2>&1 ||
-		{ cat "$tmp/$so.out" >&2; fail "$so: metatoken-bootstrap failed"; }
+		_HANDLER="$tmp/$so:context" LAMBDA_TASK_ROOT="$tmp" \
+		"$tmp/prefix/bin/metatoken-bootstrap" --invocations 1 >"$tmp/run.$run.out" 2>&1 ||
+		{ cat "$tmp/run.$run.out" >&2; fail "$so: metatoken-bootstrap failed"; }
 	out="$tmp/response.$run"
 	[ -s "$out" ] || fail "$so: nothing was posted"
 	grep -q "^/2018-06-01/runtime/invocation/req-$run/response\$" "$out" ||
