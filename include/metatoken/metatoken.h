@@ -74,7 +74,6 @@ extern "C" {
 #define MTK_EXPORT
 #endif
 
-
 #define MTK_MAX_ACCESS_TOKEN 4096  /* longest access token accepted, bytes */
 #define MTK_MAX_BODY         65536 /* longest token response accepted, bytes */
 #define MTK_MAX_ACCOUNT      255   /* longest service account name, bytes */
