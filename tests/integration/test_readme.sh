@@ -125,5 +125,17 @@ wait "$pid" && ok "SIGTERM: exit 0" || not_ok "SIGTERM: non-zero exit"
 pid=
 [ ! -e "$secret_file" ] && ok "the secret file is removed at exit" || not_ok "secret file left"
 
+# metatokend's flags: its --help, the README's synopsis and its flag table
+# name the same ones (README.md sits two folders above this script).
+readme="$(dirname "$0")/../../README.md"
+help_flags=$("$METATOKEND" --help | grep -o -- '--[a-z][a-z-]*' | grep -vx -- --help | sort -u |
+	tr '\n' ' ')
+synopsis=$(sed -n '/^metatokend \[--listen/,/^```/p' "$readme" | grep -o -- '--[a-z][a-z-]*' |
+	sort -u | tr '\n' ' ')
+table=$(sed -n '/^| flag | meaning |/,/^$/p' "$readme" | grep -o -- '^| `--[a-z][a-z-]*' |
+	sed 's/^| `//' | sort -u | tr '\n' ' ')
+expect "README's metatokend synopsis = --help's flags" "$help_flags" "$synopsis"
+expect "README's metatokend flag table = --help's flags" "$help_flags" "$table"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
