@@ -256,9 +256,29 @@ out:
 	return rc;
 }
 
+/* *p, when relative, made relative to dir (the configuration file's
+ * folder). Returns -1 when out of memory. */
+static int rebase(char **p, const char *dir, size_t dir_len)
+{
+	char *joined;
+	size_t n;
+
+	if (!*p || (*p)[0] == '/' || dir_len == 0)
+		return 0;
+	n = dir_len + 1 + strlen(*p) + 1;
+	joined = malloc(n);
+	if (!joined)
+		return -1;
+	snprintf(joined, n, "%.*s/%s", (int)dir_len, dir, *p);
+	free(*p);
+	*p = joined;
+	return 0;
+}
+
 int config_load(const char *path, struct config *out, char *err, size_t errlen)
 {
 	char *text = NULL;
+	const char *slash;
 	size_t len = 0;
 	int rc;
 
@@ -269,6 +289,21 @@ int config_load(const char *path, struct config *out, char *err, size_t errlen)
 		return -1;
 	rc = load(text, len, path, out, err, errlen);
 	free(text);
+	/* Paths in a file are relative to its folder, wherever metatokend
+	 * runs from: "signing_key" and each function's "code_dir". */
+	slash = strrchr(path, '/');
+	if (rc == 0 && slash) {
+		size_t dir_len = slash == path ? 1 : (size_t)(slash - path);
+		int bad = rebase(&out->signing_key_path, path, dir_len);
+
+		for (size_t i = 0; i < out->n_functions; i++)
+			bad |= rebase(&out->functions[i].code_dir, path, dir_len);
+		if (bad) {
+			config_release(out);
+			snprintf(err, errlen, "%s: out of memory", path);
+			return -1;
+		}
+	}
 	return rc;
 }
 

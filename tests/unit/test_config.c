@@ -113,6 +113,27 @@ Test(config, embedded_default_text_passes_the_parser)
 	config_release(&c);
 }
 
+Test(config, paths_in_a_file_are_relative_to_its_folder)
+{
+	static const char json[] =
+	    "{\"signing_key\": \"/etc/k.pem\", \"functions\": ["
+	    " {\"name\": \"a\", \"handler\": \"x\", \"code_dir\": \"fn/a\"},"
+	    " {\"name\": \"b\", \"handler\": \"x\", \"code_dir\": \"/srv/b\"},"
+	    " {\"name\": \"c\", \"handler\": \"x\"}]}";
+	char *path = write_temp(json, strlen(json));
+	struct config c;
+	char err[ERRLEN] = "";
+
+	cr_assert_eq(config_load(path, &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(c.signing_key_path, "/etc/k.pem");
+	cr_assert_str_eq(c.functions[0].code_dir, "/tmp/fn/a");
+	cr_assert_str_eq(c.functions[1].code_dir, "/srv/b");
+	cr_assert_str_eq(c.functions[2].code_dir, "/tmp/.");
+	config_release(&c);
+	unlink(path);
+	free(path);
+}
+
 Test(config, full_file_sets_every_field)
 {
 	static const char json[] =
@@ -140,7 +161,8 @@ Test(config, full_file_sets_every_field)
 	cr_assert_str_eq(c.source, path);
 	cr_assert_str_eq(c.listen_host, "::1");
 	cr_assert_eq(c.listen_port, 0);
-	cr_assert_str_eq(c.signing_key_path, "certs/key.pem");
+	/* Relative to the file's folder (/tmp), not to the working directory. */
+	cr_assert_str_eq(c.signing_key_path, "/tmp/certs/key.pem");
 	cr_assert_str_eq(c.project_id, "my-proj");
 	cr_assert_eq(c.numeric_project_id, 42);
 	cr_assert_eq(c.n_project_attributes, 2);
