@@ -14,6 +14,9 @@
 
 #include "metatoken/metatoken.h"
 
+/* The longest pause a Retry-After is read as: any budget is shorter. */
+#define MTK__RETRY_AFTER_MAX_MS (24LL * 3600 * 1000)
+
 struct mtk__retry_options {
 	struct mtk_transport transport; /* perform is not NULL */
 	struct mtk_clock clock;         /* every function set */
@@ -53,7 +56,9 @@ int64_t mtk__retry_wall(const struct mtk__retry *r);
 /*
  * One request, retrying connect errors, timeouts, 429 and 5xx with
  * exponential backoff and full jitter while max_attempts and the budget of
- * the fetch that began at start_ms last.
+ * the fetch that began at start_ms last. A Retry-After on a 429 or 503
+ * makes the pause at least that long; when the budget does not allow it,
+ * the request gives up at once, detail saying why.
  * Returns MTK_OK with *out set whatever the HTTP status (detail then says
  * what a status other than 200 was), or the transport's error after the
  * retries, detail saying what failed. Runs in one thread at a time.
@@ -70,5 +75,14 @@ enum mtk_status mtk__retry_request_once(struct mtk__retry *r, const char *method
 
 /* The status a fetch reports for an HTTP status other than 200. */
 enum mtk_status mtk__http_status(long http);
+
+/*
+ * Parses a Retry-After value: delay-seconds (digits only) or an IMF-fixdate
+ * ("Sun, 06 Nov 1994 08:49:37 GMT", the form RFC 9110 has servers send),
+ * as a pause in ms from now_wall_ms: a date in the past is 0, anything
+ * beyond MTK__RETRY_AFTER_MAX_MS is that. Spaces around it are allowed.
+ * -1 for anything else. Any NUL-terminated string is safe input.
+ */
+int64_t mtk__retry_after_parse(const char *value, int64_t now_wall_ms);
 
 #endif

@@ -48,7 +48,10 @@
  * handle per client (keep-alive), never through a proxy, body capped at
  * MTK_MAX_BODY bytes. Connect errors, timeouts, 429 and 5xx are retried with
  * exponential backoff and full jitter, within fetch_budget_ms; other 4xx and
- * malformed responses are not retried and never cached.
+ * malformed responses are not retried and never cached. A 429 or 503 with
+ * Retry-After (delay-seconds or an IMF-fixdate) is retried no sooner than
+ * it asks; when that is past the fetch budget, the fetch ends at once with
+ * that answer's status, and mtk_client_last_error() says so.
  *
  * libcurl is not linked but loaded (dlopen of libcurl.so.4) when the first
  * client without a transport seam is created, so that a program which never
@@ -169,6 +172,12 @@ struct mtk_http_response {
 	char *body;      /* caller-owned buffer of body_cap bytes */
 	size_t body_cap; /* MTK_MAX_BODY */
 	size_t body_len; /* out: bytes written to body (no NUL is added) */
+	/* out: the value of the response's Retry-After header, NUL-terminated
+	 * and cut to fit, into this caller-owned buffer of retry_after_cap
+	 * bytes, which the client hands over holding "". A transport written
+	 * before these fields existed leaves it so: no Retry-After. */
+	char *retry_after;
+	size_t retry_after_cap;
 };
 
 /*
