@@ -5,9 +5,11 @@
  * include/metatoken/metatoken.h. No I/O here: a fetcher brings tokens.
  *
  * Locking: c->lock guards everything under "Guarded by lock". The one
- * thread that set c->fetching calls the fetcher with the lock released;
- * everybody else either serves the cached token or waits on c->fetched for
- * that fetch to end. No fetcher call runs under the lock.
+ * thread that set c->fetching (a get, the refresher, or the thread a stale
+ * get started) calls the fetcher with the lock released; everybody else
+ * either serves the cached token or waits on c->fetched for that fetch to
+ * end, the stale get that started it at most STALE_WAIT_MAX_MS. No fetcher
+ * call runs under the lock.
  *
  * The fast path: while the token is fresh, a get takes no lock and writes
  * no shared memory. It reads the snapshot (snapshot.c), which every change
@@ -21,6 +23,7 @@
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,10 @@
 #define FAKE_CLOCK_POLL_MS     2
 #define REFRESHER_MAX_SLEEP_MS 60000
 #define GET_STRIPES            16
+/* The longest a get that finds the token stale waits for the refresh it
+ * started (never past the margin): long enough for a metadata server on
+ * the host or link to answer, short enough not to be felt. */
+#define STALE_WAIT_MAX_MS 100
 
 struct cached {
 	char *access_token; /* NULL: no token */
@@ -61,6 +68,9 @@ struct mtk__cache {
 	pthread_cond_t refresher_wake; /* CLOCK_MONOTONIC; state changed or stopping */
 	pthread_t refresher;
 	bool refresher_started;
+	/* The thread of the last refresh a stale get started (no refresher). */
+	pthread_t helper;
+	bool helper_started;
 
 	/* Guarded by lock. */
 	struct cached tok;
@@ -228,6 +238,91 @@ static void wait_for_fetch_locked(struct mtk__cache *c)
 		pthread_cond_wait(&c->fetched, &c->lock);
 }
 
+/* Adds ms to the CLOCK_MONOTONIC time now, for a timed wait. */
+static struct timespec deadline_in(int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+/*
+ * Waits for the fetch under way until it ends or the monotonic clock
+ * reaches deadline_ms, whichever comes first. A fake clock moves by
+ * itself: it is polled. Under lock.
+ */
+static void wait_until_locked(struct mtk__cache *c, int64_t deadline_ms)
+{
+	uint64_t gen = c->fetch_gen;
+	struct timespec ts;
+	int64_t left;
+
+	while (c->fetching && c->fetch_gen == gen && (left = deadline_ms - mono(c)) > 0) {
+		if (!c->real_clock && left > FAKE_CLOCK_POLL_MS)
+			left = FAKE_CLOCK_POLL_MS;
+		ts = deadline_in(left);
+		pthread_cond_timedwait(&c->fetched, &c->lock, &ts);
+	}
+}
+
+/* Starts a thread of the library's with every signal blocked: signals are
+ * for the program's own threads. */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/* The thread of one refresh started by a stale get: c->fetching is set. */
+static void *refresh_main(void *arg)
+{
+	struct mtk__cache *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	run_fetch_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/*
+ * Starts a refresh in a thread of its own, so that the stale get that
+ * wants it need not wait for it. Returns false when no thread could be
+ * started: the token is still valid, so the refresh is put off by
+ * min_refresh_interval_ms (and a get that finds it critical fetches
+ * itself). Under lock, with no fetch under way.
+ */
+static bool start_refresh_locked(struct mtk__cache *c)
+{
+	if (c->helper_started) {
+		/* Its fetch ended (c->fetching is false) and it wants the lock
+		 * no more: this join returns at once. */
+		pthread_join(c->helper, NULL);
+		c->helper_started = false;
+	}
+	c->fetching = true;
+	if (start_thread(&c->helper, refresh_main, c) != 0) {
+		c->fetching = false;
+		c->next_attempt_ms = mono(c) + c->o.min_refresh_interval_ms;
+		return false;
+	}
+	c->helper_started = true;
+	c->stats.fetches++;
+	return true;
+}
+
 /*
  * Makes c->tok usable if the rules allow: serves, fetches or waits. Called
  * and returns with the lock held; on MTK_OK c->tok is valid and *now_ms is
@@ -243,9 +338,15 @@ static enum mtk_status acquire_locked(struct mtk__cache *c, int64_t *now_ms)
 		*now_ms = now;
 		return MTK_OK;
 	case STALE:
-		/* Everybody else keeps the still-valid token without waiting. */
-		if (!c->fetching && !c->o.background && now >= c->next_attempt_ms)
-			fetch_locked(c);
+		/* The token is valid: nobody waits long for its successor. The
+		 * first get to find it stale (when no refresher does it) starts
+		 * the refresh in a thread and waits for it briefly, which a
+		 * quick server answers within; every other get keeps the
+		 * cached token at once. */
+		if (!c->fetching && !c->o.background && now >= c->next_attempt_ms &&
+		    start_refresh_locked(c))
+			wait_until_locked(
+			    c, now + min64(STALE_WAIT_MAX_MS, c->tok.usable_until_ms - now));
 		break;
 	case CRITICAL:
 		if (c->fetching)
@@ -269,21 +370,6 @@ static enum mtk_status acquire_locked(struct mtk__cache *c, int64_t *now_ms)
 		return MTK_OK;
 	}
 	return c->last_status != MTK_OK ? c->last_status : MTK_ERR_EXPIRED;
-}
-
-/* Adds ms to the CLOCK_MONOTONIC time now, for a timed wait. */
-static struct timespec deadline_in(int64_t ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
 }
 
 static void *refresher_main(void *arg)
@@ -362,7 +448,7 @@ enum mtk_status mtk__cache_new(const struct mtk__cache_options *o, struct mtk__c
 	}
 	c->last_status = MTK_OK;
 	if (c->o.background) {
-		if (pthread_create(&c->refresher, NULL, refresher_main, c) != 0) {
+		if (start_thread(&c->refresher, refresher_main, c) != 0) {
 			mtk__cache_free(c);
 			return MTK_ERR_INIT;
 		}
@@ -383,6 +469,9 @@ void mtk__cache_free(struct mtk__cache *c)
 		pthread_mutex_unlock(&c->lock);
 		pthread_join(c->refresher, NULL);
 	}
+	/* A refresh a stale get started may still be fetching. */
+	if (c->helper_started)
+		pthread_join(c->helper, NULL);
 	cached_wipe(&c->tok);
 	publish_locked(c); /* wipes the published copy */
 	pthread_cond_destroy(&c->refresher_wake);

@@ -32,9 +32,13 @@
  * a random jitter in [0, refresh_jitter_ms) drawn per token, and
  * M = min(expiry_margin_ms, the token's lifetime / 2), a get finds the token:
  * - fresh (more than R left): returned, no I/O, no waiting;
- * - stale (between R and M left): returned; exactly one caller (or the
- *   background refresher, when enabled) fetches a new one meanwhile, every
- *   other caller gets the cached token at once;
+ * - stale (between R and M left): returned; exactly one fetch of a new one
+ *   starts meanwhile, in the background refresher when enabled, else in a
+ *   thread of its own that the first caller to find the token stale
+ *   starts. That caller waits for it at most 100 ms (and never past M): it
+ *   gets the new token from a server that quick, else the cached one, even
+ *   while the server stalls. Every other caller gets the cached token at
+ *   once;
  * - expired (less than M left, absent, or invalidated): callers wait for the
  *   single in-flight fetch; N threads cause exactly one HTTP fetch.
  * A failed refresh keeps serving the last good token until its real expiry;
@@ -254,8 +258,9 @@ struct mtk_token;
 MTK_EXPORT enum mtk_status mtk_client_new(const struct mtk_client_options *opts,
                                           struct mtk_client **out);
 
-/* Stops the refresher (waiting for a fetch it has under way), wipes the
- * cached token and frees the client. No operation is performed if c is NULL. */
+/* Stops the refresher, waiting for a fetch it (or a refresh a stale get
+ * started) has under way, wipes the cached token and frees the client. No
+ * operation is performed if c is NULL. */
 MTK_EXPORT void mtk_client_free(struct mtk_client *c);
 
 /*
