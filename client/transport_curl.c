@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct mtk__curl {
 	pthread_mutex_t lock; /* the easy handle is not thread-safe */
@@ -52,6 +53,34 @@ void mtk__curl_free(struct mtk__curl *t)
 	curl_easy_cleanup(t->easy);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
+}
+
+/*
+ * Keeps the value of a Retry-After header line, NUL-terminated and cut to
+ * fit, in the caller's buffer (when it gave one). A status line starts a
+ * new response (after a 100 Continue, say): what an earlier one said goes.
+ */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	static const char name[] = "Retry-After:";
+	struct mtk_http_response *r = arg;
+	size_t n = size * nmemb, len;
+
+	if (!r->retry_after || r->retry_after_cap == 0)
+		return n;
+	if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+		r->retry_after[0] = '\0';
+	} else if (n > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
+		data += sizeof(name) - 1;
+		len = n - (sizeof(name) - 1);
+		while (len > 0 && (data[len - 1] == '\r' || data[len - 1] == '\n'))
+			len--;
+		if (len > r->retry_after_cap - 1)
+			len = r->retry_after_cap - 1;
+		memcpy(r->retry_after, data, len);
+		r->retry_after[len] = '\0';
+	}
+	return n;
 }
 
 /* Appends to the caller's buffer; returning short makes curl fail the
@@ -146,6 +175,8 @@ enum mtk_status mtk__curl_perform(void *arg, const struct mtk_http_request *req,
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "metatoken/" MTK_VERSION_STRING);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, resp);
 
 	rc = curl_easy_perform(e);
 	if (rc == CURLE_OK)
@@ -153,6 +184,7 @@ enum mtk_status mtk__curl_perform(void *arg, const struct mtk_http_request *req,
 	/* The handle must not keep pointers to this call's stack and list. */
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, NULL);
 	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
 	pthread_mutex_unlock(&t->lock);
 	curl_slist_free_all(headers);

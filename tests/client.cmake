@@ -7,6 +7,8 @@ foreach(t options cache retry malformed)
 		SOURCES unit/test_client_${t}.c ${MTK_CLIENT_FAKE}
 		LIBS metatoken_static)
 endforeach()
+# The retry tests also call the Retry-After parser, an internal function.
+target_include_directories(test_client_retry PRIVATE ${PROJECT_SOURCE_DIR}/client)
 
 mtk_add_test(test_client_concurrency
 	SOURCES unit/test_client_concurrency.c ${MTK_CLIENT_FAKE}

@@ -104,42 +104,6 @@ enum mtk_status mtk__curl_perform(void *arg, const struct mtk_http_request *req,
                                   struct mtk_http_response *resp);
 
 /*
- * What the AWS fetch needs from the client (client.c): one request with the
- * client's retries, counted in its stats, within the budget of the fetch
- * that started at start_ms. The body lands in the client's body buffer
- * (*body, *body_len); the caller wipes it. Returns MTK_OK with *http set
- * whatever the status, or the transport's error after the retries; detail
- * says what failed.
- */
-struct mtk_client;
-enum mtk_status mtk__client_request(struct mtk_client *c, const char *method, const char *url,
-                                    const char *const *headers, int64_t start_ms, long *http,
-                                    char **body, size_t *body_len, int64_t *sent_ms, char *detail,
-                                    size_t detail_len);
-/* The same, with one attempt of at most min(timeout_ms, the client's
- * request timeout): the IMDSv2 PUT, which the SDKs never retry. */
-enum mtk_status mtk__client_request_once(struct mtk_client *c, const char *method, const char *url,
-                                         const char *const *headers, int64_t start_ms,
-                                         int64_t timeout_ms, long *http, char **body,
-                                         size_t *body_len, int64_t *sent_ms, char *detail,
-                                         size_t detail_len);
-int64_t mtk__client_mono(const struct mtk_client *c);
-int64_t mtk__client_wall(const struct mtk_client *c);
-
-/* The AWS flavour's state (aws.c): endpoint, role, IMDSv2 session. Touched
- * only by the one fetching thread. */
-struct mtk__aws;
-/* min_refresh_interval_ms is the client's: it sets how long a failed PUT
- * is not tried again. */
-enum mtk_status mtk__aws_new(const char *endpoint, const char *role, int64_t session_ttl_s,
-                             int64_t min_refresh_interval_ms, struct mtk__aws **out);
-void mtk__aws_free(struct mtk__aws *a);
-/* The credentials URL prefix (…/iam/security-credentials/), for messages. */
-const char *mtk__aws_url(const struct mtk__aws *a);
-/* One fetch of role credentials into doc (see metatoken/aws.h). */
-enum mtk_status mtk__aws_fetch(struct mtk_client *c, struct mtk__aws *a, struct mtk__token_doc *doc,
-                               int64_t *sent_ms, char *detail, size_t detail_len);
-/*
  * Parses the body of GET .../iam/security-credentials/: one IAM role name,
  * 1..MTK__AWS_ROLE_MAX bytes of [A-Za-z0-9+=,.@_-] other than "." and
  * "..", then any CR/LF (tolerated, not required). Any byte sequence is

@@ -32,9 +32,13 @@
  * a random jitter in [0, refresh_jitter_ms) drawn per token, and
  * M = min(expiry_margin_ms, the token's lifetime / 2), a get finds the token:
  * - fresh (more than R left): returned, no I/O, no waiting;
- * - stale (between R and M left): returned; exactly one caller (or the
- *   background refresher, when enabled) fetches a new one meanwhile, every
- *   other caller gets the cached token at once;
+ * - stale (between R and M left): returned; exactly one fetch of a new one
+ *   starts meanwhile, in the background refresher when enabled, else in a
+ *   thread of its own that the first caller to find the token stale
+ *   starts. That caller waits for it at most 100 ms (and never past M): it
+ *   gets the new token from a server that quick, else the cached one, even
+ *   while the server stalls. Every other caller gets the cached token at
+ *   once;
  * - expired (less than M left, absent, or invalidated): callers wait for the
  *   single in-flight fetch; N threads cause exactly one HTTP fetch.
  * A failed refresh keeps serving the last good token until its real expiry;
@@ -48,7 +52,10 @@
  * handle per client (keep-alive), never through a proxy, body capped at
  * MTK_MAX_BODY bytes. Connect errors, timeouts, 429 and 5xx are retried with
  * exponential backoff and full jitter, within fetch_budget_ms; other 4xx and
- * malformed responses are not retried and never cached.
+ * malformed responses are not retried and never cached. A 429 or 503 with
+ * Retry-After (delay-seconds or an IMF-fixdate) is retried no sooner than
+ * it asks; when that is past the fetch budget, the fetch ends at once with
+ * that answer's status, and mtk_client_last_error() says so.
  *
  * libcurl is not linked but loaded (dlopen of libcurl.so.4) when the first
  * client without a transport seam is created, so that a program which never
@@ -169,6 +176,12 @@ struct mtk_http_response {
 	char *body;      /* caller-owned buffer of body_cap bytes */
 	size_t body_cap; /* MTK_MAX_BODY */
 	size_t body_len; /* out: bytes written to body (no NUL is added) */
+	/* out: the value of the response's Retry-After header, NUL-terminated
+	 * and cut to fit, into this caller-owned buffer of retry_after_cap
+	 * bytes, which the client hands over holding "". A transport written
+	 * before these fields existed leaves it so: no Retry-After. */
+	char *retry_after;
+	size_t retry_after_cap;
 };
 
 /*
@@ -245,8 +258,9 @@ struct mtk_token;
 MTK_EXPORT enum mtk_status mtk_client_new(const struct mtk_client_options *opts,
                                           struct mtk_client **out);
 
-/* Stops the refresher (waiting for a fetch it has under way), wipes the
- * cached token and frees the client. No operation is performed if c is NULL. */
+/* Stops the refresher, waiting for a fetch it (or a refresh a stale get
+ * started) has under way, wipes the cached token and frees the client. No
+ * operation is performed if c is NULL. */
 MTK_EXPORT void mtk_client_free(struct mtk_client *c);
 
 /*

@@ -3,7 +3,7 @@
 # (tests/fuzz/CMakeLists.txt, METATOKEN_FUZZ=ON). One per parser of
 # untrusted input; tests/fuzz/corpus/<name>/ is its seed corpus.
 set(MTK_FUZZ_TARGETS tokens config faults json token_doc context aws_creds aws_role endpoint http route
-	rt_response)
+	rt_response retry_after)
 
 # mtk_fuzz_link(TARGET NAME): links TARGET with what fuzz_NAME.c tests.
 function(mtk_fuzz_link target name)

@@ -226,3 +226,23 @@ Test(transport, a_silent_server_times_out)
 	cr_assert_eq(atomic_load(&requests), 2);
 	mtk_client_free(c);
 }
+
+/* libcurl hands the Retry-After header over: a 503 asking for more time
+ * than the budget has left gets one request, and the message says why. */
+Test(transport, a_retry_after_past_the_budget_is_one_request)
+{
+	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+	                           "retry-after:   5\r\n\r\n";
+	struct mtk_client *c;
+	char why[512];
+
+	response = busy;
+	response_len = sizeof(busy) - 1;
+	c = client((struct mtk_client_options){ .fetch_budget_ms = 2000 });
+	cr_assert_eq(get(c), MTK_ERR_HTTP_SERVER);
+	cr_assert_eq(atomic_load(&requests), 1);
+	cr_assert_eq(mtk_client_last_error(c, why, sizeof(why)), MTK_OK);
+	cr_assert(strstr(why, "retried in 5000 ms (Retry-After)"), "%s", why);
+	mtk_client_free(c);
+	until_sent();
+}

@@ -187,6 +187,151 @@ Test(concurrency, stale_callers_get_the_cached_token_without_waiting)
 	cr_assert_eq(fake_calls(&f), 2);
 }
 
+/* The documented bound on a stale get's wait for its refresh. */
+#define STALE_WAIT_MS 100
+
+static _Atomic int done;
+
+static void *counted_getter(void *arg)
+{
+	struct result *r = arg;
+
+	r->token = get_text(c, &r->st);
+	atomic_fetch_add(&done, 1);
+	return NULL;
+}
+
+/* Waits (really, up to 10 s) until n counted getters returned. */
+static bool wait_for_done(int n)
+{
+	for (int i = 0; i < 10000 && atomic_load(&done) < n; i++)
+		sleep_real_ms(1);
+	return atomic_load(&done) >= n;
+}
+
+static int blocked_calls(void)
+{
+	int n;
+
+	pthread_mutex_lock(&f.lock);
+	n = f.blocked;
+	pthread_mutex_unlock(&f.lock);
+	return n;
+}
+
+/*
+ * Without the refresher, under a stalled server: the get that finds the
+ * token stale starts the refresh and waits for it only STALE_WAIT_MS on
+ * the clock, then gets the still-valid token (it used to wait out the
+ * whole fetch); every other get meanwhile returns it at once and starts no
+ * fetch of its own; the first get after expiry waits for that one fetch.
+ */
+Test(concurrency, a_stale_get_does_not_wait_for_a_stalled_refresh)
+{
+	pthread_t th;
+
+	c = fake_client(&f, NULL);
+	fake_push(&f, fake_token("tok-1", 3600));
+	fake_push(&f, fake_token("tok-2", 3600));
+	free(get_text(c, &results[0].st));
+	fake_advance(&f, HOUR - 240 * S);
+
+	fake_block(&f);
+	atomic_store(&done, 0);
+	cr_assert_eq(pthread_create(&th, NULL, counted_getter, &results[0]), 0);
+	cr_assert(fake_wait_blocked(&f, 1), "no refresh started");
+	fake_advance(&f, STALE_WAIT_MS);
+	pthread_join(th, NULL);
+	cr_assert_eq(results[0].st, MTK_OK);
+	cr_assert_str_eq(results[0].token, "tok-1");
+	cr_assert_eq(blocked_calls(), 1, "the get returned only once the fetch ended");
+
+	/* The refresh is still stuck: others are served at once, no fetch
+	 * is stacked on it. */
+	for (int i = 0; i < 100; i++) {
+		struct result mine;
+
+		mine.token = get_text(c, &mine.st);
+		cr_assert_eq(mine.st, MTK_OK);
+		cr_assert_str_eq(mine.token, "tok-1");
+		free(mine.token);
+	}
+	cr_assert_eq(stat_waits(), 0);
+	cr_assert_eq(fake_calls(&f), 2);
+
+	/* Past expiry the token is gone: the next get waits for the fetch. */
+	fake_advance(&f, 240 * S);
+	cr_assert_eq(pthread_create(&th, NULL, counted_getter, &results[1]), 0);
+	cr_assert(wait_for_waiters(1), "the expired get did not wait");
+	cr_assert_eq(atomic_load(&done), 1);
+	fake_release(&f);
+	pthread_join(th, NULL);
+	cr_assert_eq(results[1].st, MTK_OK);
+	cr_assert_str_eq(results[1].token, "tok-2");
+	cr_assert_eq(fake_calls(&f), 2);
+}
+
+/* 64 threads find the token stale while the server stalls: one refresh,
+ * and only the get that started it waits, for STALE_WAIT_MS at most. */
+Test(concurrency, sixty_four_stale_gets_start_one_refresh_and_do_not_wait_for_it)
+{
+	pthread_t th[NTHREADS];
+	int i;
+
+	c = fake_client(&f, NULL);
+	fake_push(&f, fake_token("tok-1", 3600));
+	fake_push(&f, fake_token("tok-2", 3600));
+	free(get_text(c, &results[0].st));
+	free(results[0].token);
+	fake_advance(&f, HOUR - 240 * S);
+
+	fake_block(&f);
+	atomic_store(&done, 0);
+	for (i = 0; i < NTHREADS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, counted_getter, &results[i]), 0);
+	cr_assert(fake_wait_blocked(&f, 1));
+	cr_assert(wait_for_done(NTHREADS - 1), "%d of %d gets returned", atomic_load(&done),
+	          NTHREADS - 1);
+	fake_advance(&f, STALE_WAIT_MS);
+	for (i = 0; i < NTHREADS; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(results[i].st, MTK_OK);
+		cr_assert_str_eq(results[i].token, "tok-1");
+	}
+	cr_assert_eq(blocked_calls(), 1);
+	cr_assert_eq(fake_calls(&f), 2);
+	cr_assert_eq(stat_waits(), 0);
+	fake_release(&f);
+}
+
+/*
+ * The wait never runs into the expiry margin: an 8 s token is usable for
+ * 4 s. 50 ms before that, a stale get waits 50 ms, not STALE_WAIT_MS: past
+ * them the clock moves no more, so a longer wait would end only with the
+ * fetch (after the fake transport's 10 s), with the next token.
+ */
+Test(concurrency, a_stale_get_waits_no_later_than_the_margin)
+{
+	struct mtk_client_options o = fake_options(&f);
+	pthread_t th;
+
+	o.min_refresh_interval_ms = 1000; /* else the next try is in 30 s */
+	c = fake_client(&f, &o);
+	fake_push(&f, fake_token("short", 8));
+	fake_push(&f, fake_token("next", 8));
+	free(get_text(c, &results[0].st));
+	fake_advance(&f, 4 * S - 50);
+	fake_block(&f);
+	atomic_store(&done, 0);
+	cr_assert_eq(pthread_create(&th, NULL, counted_getter, &results[1]), 0);
+	cr_assert(fake_wait_blocked(&f, 1));
+	fake_advance(&f, 50);
+	pthread_join(th, NULL);
+	cr_assert_str_eq(results[1].token, "short");
+	cr_assert_eq(blocked_calls(), 1);
+	fake_release(&f);
+}
+
 /* Polls (really, up to 10 s) until a get returns `want`. */
 static bool eventually_token(const char *want)
 {

@@ -88,6 +88,8 @@ static enum mtk_status perform(void *arg, const struct mtk_http_request *req,
 	memcpy(resp->body, a.body ? a.body : "", len);
 	resp->body_len = len;
 	resp->status = a.status;
+	if (a.retry_after && resp->retry_after && resp->retry_after_cap > 0)
+		snprintf(resp->retry_after, resp->retry_after_cap, "%s", a.retry_after);
 	return MTK_OK;
 }
 

@@ -22,8 +22,9 @@ struct fake_answer {
 	enum mtk_status st; /* what perform() returns */
 	long status;        /* HTTP status when st is MTK_OK */
 	const char *body;
-	size_t body_len;  /* 0: strlen(body) */
-	int64_t takes_ms; /* the fake clock moves this much during the call */
+	size_t body_len;         /* 0: strlen(body) */
+	int64_t takes_ms;        /* the fake clock moves this much during the call */
+	const char *retry_after; /* the Retry-After header's value, or NULL */
 };
 
 struct fake {

@@ -6,8 +6,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "metatoken/metatoken.h"
+#include "private/retry.h"
 #include "test_client_fake.h"
 
 static struct fake f;
@@ -243,4 +245,144 @@ Test(retry, last_error_says_what_where_and_how_often)
 	                 "GET http://127.0.0.1:1/computeMetadata/v1/instance/service-accounts/"
 	                 "default/token: could not connect to the metadata service (3 attempts)");
 	mtk_client_free(c);
+}
+
+/*
+ * Retry-After on 429 and 503: the next attempt comes no sooner than the
+ * server asked, on the clock seam; a pause the budget cannot hold ends the
+ * fetch at once, saying why, instead of asking again too early.
+ */
+Test(retry, retry_after_seconds_spaces_the_attempts)
+{
+	struct mtk_client_options o = fake_options(&f);
+
+	o.fetch_budget_ms = 60000;
+	fake_otherwise(&f, (struct fake_answer){ .st = MTK_OK, .status = 503, .retry_after = "5" });
+	cr_assert_eq(run(o), MTK_ERR_HTTP_SERVER);
+	cr_assert_eq(f.calls, 3);
+	cr_assert_geq(f.call_times_ms[1] - f.call_times_ms[0], 5000);
+	cr_assert_geq(f.call_times_ms[2] - f.call_times_ms[1], 5000);
+	cr_assert_eq(f.sleeps_ms[0], 5000);
+}
+
+Test(retry, retry_after_on_429_then_a_token)
+{
+	struct mtk_client_options o = fake_options(&f);
+	struct mtk_client *c;
+	enum mtk_status st;
+	char *tok;
+
+	fake_push(&f, (struct fake_answer){ .st = MTK_OK, .status = 429, .retry_after = " 2 " });
+	fake_push(&f, fake_token("tok-1", 3600));
+	c = fake_client(&f, &o);
+	tok = get_text(c, &st);
+	cr_assert_eq(st, MTK_OK);
+	cr_assert_str_eq(tok, "tok-1");
+	cr_assert_eq(f.call_times_ms[1] - f.call_times_ms[0], 2000);
+	free(tok);
+	mtk_client_free(c);
+}
+
+Test(retry, retry_after_as_an_http_date)
+{
+	struct mtk_client_options o = fake_options(&f);
+	char date[64];
+	time_t at;
+
+	/* The fake wall clock's time plus 7 s, as an IMF-fixdate. */
+	at = (time_t)((f.clock.wall_ms(&f) + 7000) / 1000);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime(&at));
+	o.fetch_budget_ms = 60000;
+	o.max_attempts = 2;
+	fake_otherwise(&f,
+	               (struct fake_answer){ .st = MTK_OK, .status = 503, .retry_after = date });
+	cr_assert_eq(run(o), MTK_ERR_HTTP_SERVER);
+	cr_assert_eq(f.calls, 2);
+	cr_assert_geq(f.call_times_ms[1] - f.call_times_ms[0], 6000, "%s", date);
+	cr_assert_leq(f.call_times_ms[1] - f.call_times_ms[0], 7000, "%s", date);
+}
+
+Test(retry, retry_after_past_the_budget_gives_up_at_once)
+{
+	struct mtk_client_options o = fake_options(&f);
+	struct mtk_client *c;
+	enum mtk_status st;
+	char why[512];
+
+	o.fetch_budget_ms = 2000;
+	fake_otherwise(&f, (struct fake_answer){ .st = MTK_OK, .status = 503, .retry_after = "5" });
+	c = fake_client(&f, &o);
+	cr_assert_null(get_text(c, &st));
+	cr_assert_eq(st, MTK_ERR_HTTP_SERVER);
+	cr_assert_eq(f.calls, 1, "%d attempts", f.calls);
+	cr_assert_eq(f.nsleeps, 0);
+	cr_assert_eq(mtk_client_last_error(c, why, sizeof(why)), MTK_OK);
+	cr_assert(strstr(why, "HTTP 503"), "%s", why);
+	cr_assert(strstr(why, "(1 attempt)"), "%s", why);
+	cr_assert(strstr(why, "retried in 5000 ms (Retry-After), more than the 2000 ms left"), "%s",
+	          why);
+	mtk_client_free(c);
+}
+
+Test(retry, retry_after_is_read_only_on_429_and_503)
+{
+	struct mtk_client_options o = fake_options(&f);
+
+	/* A 500 with Retry-After keeps the backoff (0 ms with this draw). */
+	fake_otherwise(&f, (struct fake_answer){ .st = MTK_OK, .status = 500, .retry_after = "5" });
+	cr_assert_eq(run(o), MTK_ERR_HTTP_SERVER);
+	cr_assert_eq(f.calls, 3);
+	cr_assert_eq(f.nsleeps, 0);
+}
+
+Test(retry, a_malformed_retry_after_is_ignored)
+{
+	static const char *const bad[] = { "",
+		                           "soon",
+		                           "5s",
+		                           "-5",
+		                           "1.5",
+		                           "Sun, 06 Nov 1994 08:49:37 UTC",
+		                           "Sunday, 06-Nov-94 08:49:37 GMT" };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct mtk_client_options o = fake_options(&f);
+
+		f.calls = 0;
+		f.nsleeps = 0;
+		f.random_value = 50; /* a 50 ms backoff */
+		fake_otherwise(
+		    &f, (struct fake_answer){ .st = MTK_OK, .status = 503, .retry_after = bad[i] });
+		cr_expect_eq(run(o), MTK_ERR_HTTP_SERVER, "%s", bad[i]);
+		cr_expect_eq(f.calls, 3, "\"%s\": %d attempts", bad[i], f.calls);
+		cr_expect_eq(f.sleeps_ms[0], 50, "\"%s\"", bad[i]);
+	}
+}
+
+/* The parser itself: internal (client/private/retry.h). */
+Test(retry, retry_after_parse)
+{
+	/* 1994-11-06T08:49:37Z */
+	const int64_t then = 784111777000LL;
+
+	cr_assert_eq(mtk__retry_after_parse("0", then), 0);
+	cr_assert_eq(mtk__retry_after_parse("120", then), 120000);
+	cr_assert_eq(mtk__retry_after_parse("\t 3 \t", then), 3000);
+	cr_assert_eq(mtk__retry_after_parse("86400", then), MTK__RETRY_AFTER_MAX_MS);
+	cr_assert_eq(mtk__retry_after_parse("99999999999999999999999999", then),
+	             MTK__RETRY_AFTER_MAX_MS);
+	cr_assert_eq(mtk__retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", then), 0);
+	cr_assert_eq(mtk__retry_after_parse("Sun, 06 Nov 1994 08:49:47 GMT", then), 10000);
+	cr_assert_eq(mtk__retry_after_parse(" Sun, 06 Nov 1994 08:49:47 GMT ", then - 500), 10500);
+	cr_assert_eq(mtk__retry_after_parse("Sat, 06 Nov 1993 08:49:37 GMT", then), 0);
+	cr_assert_eq(mtk__retry_after_parse("Mon, 06 Nov 2094 08:49:37 GMT", then),
+	             MTK__RETRY_AFTER_MAX_MS);
+	cr_assert_eq(mtk__retry_after_parse("Sun, 06 Nov 1994 24:49:37 GMT", then), -1);
+	cr_assert_eq(mtk__retry_after_parse("Sun, 06 Xyz 1994 08:49:37 GMT", then), -1);
+	cr_assert_eq(mtk__retry_after_parse("Abc, 06 Nov 1994 08:49:37 GMT", then), -1);
+	cr_assert_eq(mtk__retry_after_parse("Sun, 6 Nov 1994 08:49:37 GMT", then), -1);
+	cr_assert_eq(mtk__retry_after_parse("Sun Nov  6 08:49:37 1994", then), -1);
+	cr_assert_eq(mtk__retry_after_parse("", then), -1);
+	cr_assert_eq(mtk__retry_after_parse("   ", then), -1);
+	cr_assert_eq(mtk__retry_after_parse("12 34", then), -1);
 }
