@@ -23,3 +23,8 @@ mtk_add_test(test_client_aws
 mtk_add_test(test_client_aws_daemon
 	SOURCES integration/test_client_aws.c
 	LIBS metatoken_static mtk_test_support)
+
+# STS (issue 14, item 4): SigV4 against AWS's published examples, the
+# credentials' derivation, and GetCallerIdentity on the wire.
+mtk_add_test(test_sigv4 SOURCES unit/test_sigv4.c LIBS metatokend_core)
+mtk_add_test(test_awscreds SOURCES unit/test_awscreds.c LIBS metatokend_core)
