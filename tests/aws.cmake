@@ -28,3 +28,5 @@ mtk_add_test(test_client_aws_daemon
 # credentials' derivation, and GetCallerIdentity on the wire.
 mtk_add_test(test_sigv4 SOURCES unit/test_sigv4.c LIBS metatokend_core)
 mtk_add_test(test_awscreds SOURCES unit/test_awscreds.c LIBS metatokend_core)
+mtk_add_test(test_sts SOURCES integration/test_sts.c
+	LIBS mtk_test_support metatokend_core PkgConfig::CJSON)
