@@ -13,6 +13,11 @@ if(DEBIAN_PYTHON3_AWS)
 	add_test(NAME sdk_botocore_lambda
 		COMMAND ${DEBIAN_PYTHON3_AWS} -W ignore::ResourceWarning
 			${CMAKE_CURRENT_SOURCE_DIR}/sdk/test_botocore_lambda.py $<TARGET_FILE:metatokend>)
+	# Its `sts` client against the STS stand-in (issue 14, item 4): signed
+	# calls before and after the credentials expire on the server clock.
+	add_test(NAME sdk_botocore_sts
+		COMMAND ${DEBIAN_PYTHON3_AWS} -W ignore::ResourceWarning
+			${CMAKE_CURRENT_SOURCE_DIR}/sdk/test_botocore_sts.py $<TARGET_FILE:metatokend>)
 endif()
 
 # libmetatoken's AWS flavour: on the fake clock and transport, and against
