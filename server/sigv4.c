@@ -409,6 +409,8 @@ int sigv4_parse_date(const char *value, long long *ms)
 	if (!value || strlen(value) != SIGV4_DATE_LEN || value[8] != 'T' || value[15] != 'Z' ||
 	    !all_of(value, 8, "0123456789") || !all_of(value + 9, 6, "0123456789"))
 		return -1;
+	if (digits(value, 4) < 1970)
+		return -1;
 	tm.tm_year = digits(value, 4) - 1900;
 	tm.tm_mon = digits(value + 4, 2) - 1;
 	tm.tm_mday = digits(value + 6, 2);

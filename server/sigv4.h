@@ -100,8 +100,8 @@ int sigv4_signature(const char *secret, const char *amz_date, const struct sigv4
                     char out[SIGV4_HEX_LEN + 1]);
 
 /*
- * Parses an X-Amz-Date value, exactly "YYYYMMDDTHHMMSSZ", into ms since the
- * epoch. Returns 0, or -1 if it is not one.
+ * Parses an X-Amz-Date value, exactly "YYYYMMDDTHHMMSSZ" (a real date, from
+ * 1970 on), into ms since the epoch. Returns 0, or -1 if it is not one.
  */
 int sigv4_parse_date(const char *value, long long *ms);
 

@@ -553,3 +553,57 @@ Test(sts, a_server_with_no_role_knows_no_credentials)
 	test_response_free(&r);
 	control("PATCH", "accounts/default", "{\"aws_lifetime_s\": 600}", 400);
 }
+
+Test(sts, huge_or_odd_headers_get_an_answer)
+{
+	struct creds c;
+	struct test_response r;
+	size_t n = 60 * 1024;
+	char *auth = malloc(n + 1), *names = malloc(4096);
+
+	cr_assert(auth && names);
+	get_creds(&c);
+	/* More than libmicrohttpd holds: refused before STS sees it. */
+	snprintf(auth, n + 1, "Authorization: AWS4-HMAC-SHA256 Credential=");
+	memset(auth + strlen(auth), 'A', n - strlen(auth));
+	auth[n] = '\0';
+	sts(&c, &(struct call){ .auth = auth }, &r);
+	cr_expect(r.status >= 400 && r.status < 500, "%ld", r.status);
+	test_response_free(&r);
+	/* Thirty-three signed headers, one more than SignedHeaders may name. */
+	snprintf(names, 4096,
+	         "Authorization: AWS4-HMAC-SHA256 Credential=%s/20150830/us-east-1/sts/"
+	         "aws4_request, SignedHeaders=host",
+	         c.id);
+	for (int i = 0; i < 32; i++)
+		snprintf(names + strlen(names), 4096 - strlen(names), ";x-h%d", i);
+	snprintf(names + strlen(names), 4096 - strlen(names),
+	         ", Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7");
+	sts(&c, &(struct call){ .auth = names }, &r);
+	expect_xml_error(&r, 403, "IncompleteSignature", NULL);
+	test_response_free(&r);
+	/* A signed header the request does not carry. */
+	{
+		time_t t = time(NULL);
+		struct tm tm;
+		char today[9];
+
+		gmtime_r(&t, &tm);
+		strftime(today, sizeof(today), "%Y%m%d", &tm);
+		snprintf(names, 4096,
+		         "Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/us-east-1/sts/"
+		         "aws4_request, SignedHeaders=host;x-missing, Signature=5d672d79c15b131"
+		         "62d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
+		         c.id, today);
+	}
+	sts(&c, &(struct call){ .auth = names }, &r);
+	expect_xml_error(&r, 403, "SignatureDoesNotMatch",
+	                 "SignedHeaders names x-missing, which the request does not carry");
+	test_response_free(&r);
+	/* Still serving. */
+	sts(&c, &(struct call){ 0 }, &r);
+	expect_identity(&r, 0);
+	test_response_free(&r);
+	free(auth);
+	free(names);
+}

@@ -292,5 +292,6 @@ Test(sigv4, parses_amz_dates)
 	cr_expect_eq(sigv4_parse_date("2015-08-30T12:36:00Z", &ms), -1);
 	cr_expect_eq(sigv4_parse_date("20150830T253600Z", &ms), -1);
 	cr_expect_eq(sigv4_parse_date("2015083OT123600Z", &ms), -1);
+	cr_expect_eq(sigv4_parse_date("19691231T235959Z", &ms), -1, "before 1970");
 	cr_expect_eq(sigv4_parse_date(NULL, &ms), -1);
 }
