@@ -52,7 +52,7 @@ static const struct sts_err E_MISSING_AUTH = {
 	"com.amazon.coral.service#MissingAuthenticationTokenException"
 };
 static const struct sts_err E_INCOMPLETE = {
-	403, "IncompleteSignature", "com.amazon.coral.service#IncompleteSignatureException"
+	400, "IncompleteSignature", "com.amazon.coral.service#IncompleteSignatureException"
 };
 static const struct sts_err E_INVALID_TOKEN = {
 	403, "InvalidClientTokenId", "com.amazon.coral.service#UnrecognizedClientException"

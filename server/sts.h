@@ -17,7 +17,7 @@
  *
  * A request is checked as AWS does, and answered with AWS's codes:
  *   no Authorization                      MissingAuthenticationToken 403
- *   an Authorization that does not parse  IncompleteSignature 403
+ *   an Authorization that does not parse  IncompleteSignature 400
  *   a key id or session token not ours,
  *   or a key id not the token's, or a
  *   token revoked                         InvalidClientTokenId 403

@@ -452,10 +452,10 @@ Test(sts, missing_or_malformed_authorization)
 	                 "Request is missing Authentication Token");
 	test_response_free(&r);
 	sts(&c, &(struct call){ .auth = "Authorization: AWS4-HMAC-SHA256 Credential=x" }, &r);
-	expect_xml_error(&r, 403, "IncompleteSignature", NULL);
+	expect_xml_error(&r, 400, "IncompleteSignature", NULL);
 	test_response_free(&r);
 	sts(&c, &(struct call){ .json = 1, .auth = "Authorization: Bearer abc" }, &r);
-	expect_json_error(&r, 403, "IncompleteSignature", "IncompleteSignatureException", NULL);
+	expect_json_error(&r, 400, "IncompleteSignature", "IncompleteSignatureException", NULL);
 	test_response_free(&r);
 }
 
@@ -580,7 +580,7 @@ Test(sts, huge_or_odd_headers_get_an_answer)
 	snprintf(names + strlen(names), 4096 - strlen(names),
 	         ", Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7");
 	sts(&c, &(struct call){ .auth = names }, &r);
-	expect_xml_error(&r, 403, "IncompleteSignature", NULL);
+	expect_xml_error(&r, 400, "IncompleteSignature", NULL);
 	test_response_free(&r);
 	/* A signed header the request does not carry. */
 	{
