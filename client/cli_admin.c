@@ -41,8 +41,9 @@ static void usage(FILE *f)
 	      "  expire NAME                   the current token expires now\n"
 	      "  revoke NAME [TOKEN]           revoke the current token, or TOKEN\n"
 	      "  rotate NAME                   mint a new current token now\n"
-	      "  set NAME [--lifetime S] [--margin S]\n"
-	      "                                change lifetime and reissue margin\n"
+	      "  set NAME [--lifetime S] [--margin S] [--aws-lifetime S]\n"
+	      "                                change lifetime and reissue margin (of\n"
+	      "                                the token and the AWS credentials)\n"
 	      "  clock                         show the server clock\n"
 	      "  clock advance SECONDS         move it forward (or back, if negative)\n"
 	      "  clock offset SECONDS          set its offset from real time\n"
@@ -181,26 +182,35 @@ static int bad(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/* `set NAME [--lifetime S] [--margin S]` -> a PATCH body. */
+/* `set NAME [--lifetime S] [--margin S] [--aws-lifetime S]` -> a PATCH body. */
 static int set_body(int argc, char **argv, char *body, size_t cap)
 {
-	const char *lifetime = NULL, *margin = NULL;
+	static const char *const flags[] = { "--lifetime", "--margin", "--aws-lifetime" };
+	static const char *const keys[] = { "lifetime_s", "reissue_margin_s", "aws_lifetime_s" };
+	const char *value[3] = { NULL, NULL, NULL };
+	size_t o = 0;
+	int any = 0;
 
 	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--lifetime") == 0 && i + 1 < argc)
-			lifetime = argv[++i];
-		else if (strcmp(argv[i], "--margin") == 0 && i + 1 < argc)
-			margin = argv[++i];
-		else
+		int f = 0;
+
+		while (f < 3 && strcmp(argv[i], flags[f]) != 0)
+			f++;
+		if (f == 3 || i + 1 == argc)
 			return bad("set: unexpected \"%s\"", argv[i]);
+		value[f] = argv[++i];
+		if (!is_integer(value[f]))
+			return bad("set: seconds must be whole numbers");
 	}
-	if (!lifetime && !margin)
-		return bad("set: give --lifetime, --margin or both");
-	if ((lifetime && !is_integer(lifetime)) || (margin && !is_integer(margin)))
-		return bad("set: seconds must be whole numbers");
-	snprintf(body, cap, "{%s%s%s%s%s%s}", lifetime ? "\"lifetime_s\":" : "",
-	         lifetime ? lifetime : "", lifetime && margin ? "," : "",
-	         margin ? "\"reissue_margin_s\":" : "", margin ? margin : "", "");
+	o += (size_t)snprintf(body + o, cap - o, "{");
+	for (int f = 0; f < 3; f++)
+		if (value[f] && o < cap)
+			o += (size_t)snprintf(body + o, cap - o, "%s\"%s\":%s", any++ ? "," : "",
+			                      keys[f], value[f]);
+	if (!any)
+		return bad("set: give --lifetime, --margin, --aws-lifetime or several");
+	if (o >= cap || (size_t)snprintf(body + o, cap - o, "}") >= cap - o)
+		return bad("set: seconds too long");
 	return 0;
 }
 

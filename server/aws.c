@@ -39,7 +39,7 @@ struct aws {
 	/* The role's current set (values: struct awscreds_set), and what mints
 	 * it. &creds keys the IMDS answers each thread keeps (reply_keep). */
 	struct slot creds;
-	struct tokens_minter creds_minter;
+	struct awscreds_minter creds_minter;
 	/* Its address keys the container endpoint's kept answers. */
 	char container_token[CONTAINER_TOKEN_MAX + 1];
 	char *info_json;     /* iam/info, built at start */
@@ -150,9 +150,8 @@ struct aws *aws_new(const struct server *srv, char *err, size_t errlen)
 
 		if (!c->accounts[i].aws_role)
 			continue;
-		a->creds_minter.key = srv->key;
-		a->creds_minter.account = c->accounts[i].id;
-		if (tokens_minter_check(&a->creds_minter) != 0 || slot_init(&a->creds, &o) != 0) {
+		if (awscreds_minter_init(&a->creds_minter, srv->key, c->accounts[i].id) != 0 ||
+		    slot_init(&a->creds, &o) != 0) {
 			snprintf(err, errlen,
 			         "%s: service_accounts[%zu]: cannot set up its AWS credentials",
 			         c->source, i);
@@ -178,6 +177,7 @@ void aws_free(struct aws *a)
 		return;
 	if (a->role_account >= 0)
 		slot_release(&a->creds);
+	awscreds_minter_release(&a->creds_minter);
 	aws_sessions_release(&a->sessions);
 	OPENSSL_cleanse(a->container_token, sizeof(a->container_token));
 	free(a->info_json);
@@ -188,6 +188,13 @@ void aws_free(struct aws *a)
 const char *aws_container_token(const struct aws *a)
 {
 	return a ? a->container_token : "";
+}
+
+const struct awscreds_minter *aws_creds_minter(const struct server *srv)
+{
+	if (!srv->aws || srv->aws->role_account < 0)
+		return NULL;
+	return &srv->aws->creds_minter;
 }
 
 const char *aws_role(const struct server *srv)
@@ -471,6 +478,24 @@ int aws_account_peek(struct server *srv, size_t account, char key_id[21], int64_
 	}
 	OPENSSL_cleanse(&cur, sizeof(cur));
 	return had;
+}
+
+int aws_account_set_policy(struct server *srv, size_t account, int64_t lifetime_s, int64_t margin_s)
+{
+	if (!srv->aws || srv->aws->role_account != (int)account)
+		return 0;
+	return slot_set_policy(&srv->aws->creds, lifetime_s, margin_s) == 0 ? 1 : -1;
+}
+
+int aws_account_policy(struct server *srv, size_t account, int64_t *lifetime_s)
+{
+	struct slot_snapshot snap;
+
+	if (!srv->aws || srv->aws->role_account != (int)account)
+		return 0;
+	slot_snapshot(&srv->aws->creds, &snap);
+	*lifetime_s = snap.lifetime_s;
+	return 1;
 }
 
 void aws_reset(struct server *srv)

@@ -16,6 +16,7 @@
 struct server;
 struct request;
 struct aws;
+struct awscreds_minter;
 
 /* The container credentials endpoint's path. */
 #define AWS_CONTAINER_PATH "/v1/credentials"
@@ -30,6 +31,9 @@ void aws_free(struct aws *a);
 const char *aws_container_token(const struct aws *a);
 /* The instance role's name, or NULL when no account carries one. */
 const char *aws_role(const struct server *srv);
+/* What the role's credentials are minted and recognised with (sts.c), or
+ * NULL when no account carries a role. */
+const struct awscreds_minter *aws_creds_minter(const struct server *srv);
 
 /* The IMDS tree's leaves and directories, by route (route.c). */
 enum aws_leaf {
@@ -72,6 +76,16 @@ int aws_account_rotate(struct server *srv, size_t account);
 /* Copies the current set's key id and times for the control API's view. */
 int aws_account_peek(struct server *srv, size_t account, char key_id[21], int64_t *issued_ms,
                      int64_t *expires_ms);
+/*
+ * Changes the lifetime and reissue margin of the account's credentials (a
+ * negative value leaves that one as it is). Returns 1, 0 when the account
+ * carries no role, or -1 (changing nothing) if the policy is not valid.
+ */
+int aws_account_set_policy(struct server *srv, size_t account, int64_t lifetime_s,
+                           int64_t margin_s);
+/* The credentials' lifetime in force: 1 and *lifetime_s, or 0 when the
+ * account carries no role. */
+int aws_account_policy(struct server *srv, size_t account, int64_t *lifetime_s);
 /* Start-up state: no credentials, counters zero, a new session key (every
  * IMDSv2 session ends). */
 void aws_reset(struct server *srv);

@@ -128,7 +128,11 @@ static cJSON *account_json(struct server *srv, size_t i)
 		int64_t issued_ms, expires_ms;
 
 		if (aws) {
+			int64_t aws_lifetime_s;
+
 			cJSON_AddStringToObject(aws, "role", a->aws_role);
+			if (aws_account_policy(srv, i, &aws_lifetime_s))
+				cJSON_AddNumberToObject(aws, "lifetime_s", (double)aws_lifetime_s);
 			if (aws_account_peek(srv, i, key_id, &issued_ms, &expires_ms)) {
 				cJSON_AddStringToObject(aws, "access_key_id", key_id);
 				timefmt_rfc3339(issued_ms, when);
@@ -157,29 +161,45 @@ static void account_get(struct request *rq, int account)
 
 static void account_patch(struct request *rq, int account)
 {
-	static const char *const known[] = { "lifetime_s", "reissue_margin_s", NULL };
+	static const char *const known[] = { "lifetime_s", "reissue_margin_s", "aws_lifetime_s",
+		                             NULL };
+	struct server *srv = rq->srv;
+	const char *id = srv->cfg.accounts[account].id;
 	char err[512];
 	struct json_reader jr = { .err = err, .errlen = sizeof(err) };
-	int64_t lifetime = -1, margin = -1;
+	int64_t lifetime = -1, margin = -1, aws_lifetime = -1, unused;
 	cJSON *o = read_body(rq, &jr, known);
 	int bad;
 
 	if (!o)
 		return;
 	bad = json_get_int(&jr, o, "lifetime_s", 0, 1, TEN_YEARS_S, &lifetime) < 0 ||
-	      json_get_int(&jr, o, "reissue_margin_s", 0, 0, TEN_YEARS_S, &margin) < 0;
+	      json_get_int(&jr, o, "reissue_margin_s", 0, 0, TEN_YEARS_S, &margin) < 0 ||
+	      json_get_int(&jr, o, "aws_lifetime_s", 0, 1, TEN_YEARS_S, &aws_lifetime) < 0;
 	cJSON_Delete(o);
 	if (bad) {
 		reply_error(rq, 400, "%s", err);
 		return;
 	}
-	if (lifetime < 0 && margin < 0) {
-		reply_error(rq, 400, "body: give lifetime_s, reissue_margin_s or both");
+	if (lifetime < 0 && margin < 0 && aws_lifetime < 0) {
+		reply_error(rq, 400,
+		            "body: give lifetime_s, reissue_margin_s, aws_lifetime_s or "
+		            "a combination");
 		return;
 	}
-	slot_set_policy(&rq->srv->accounts[account].slot, lifetime, margin);
-	log_msg(LOG_INFO, "control: %s: lifetime %llds, margin %llds",
-	        rq->srv->cfg.accounts[account].id, (long long)lifetime, (long long)margin);
+	if (aws_lifetime >= 0 && !aws_account_policy(srv, (size_t)account, &unused)) {
+		reply_error(rq, 400,
+		            "aws_lifetime_s: account %s carries no aws_role (give it one in the "
+		            "configuration)",
+		            id);
+		return;
+	}
+	/* Valid by the ranges above, so neither call can fail half-way. The
+	 * margin is the account's, for its AWS credentials as for its token. */
+	slot_set_policy(&srv->accounts[account].slot, lifetime, margin);
+	aws_account_set_policy(srv, (size_t)account, aws_lifetime, margin);
+	log_msg(LOG_INFO, "control: %s: lifetime %llds, margin %llds, AWS lifetime %llds", id,
+	        (long long)lifetime, (long long)margin, (long long)aws_lifetime);
 	account_get(rq, account);
 }
 

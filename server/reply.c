@@ -43,6 +43,31 @@ const char *request_query(const struct request *rq, const char *name)
 	return v ? v : "";
 }
 
+struct query_walk {
+	int (*fn)(void *arg, const char *name, const char *value);
+	void *arg;
+	size_t calls;
+};
+
+static enum MHD_Result query_visit(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+	struct query_walk *w = cls;
+
+	(void)kind;
+	w->calls++;
+	return w->fn(w->arg, key, value ? value : "") ? MHD_NO : MHD_YES;
+}
+
+size_t request_query_each(const struct request *rq,
+                          int (*fn)(void *arg, const char *name, const char *value), void *arg)
+{
+	struct query_walk w = { .fn = fn, .arg = arg };
+
+	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, query_visit, &w);
+	return w.calls;
+}
+
 /* Frees the reply's current body, if it owns it, wiping a token first. */
 static void drop_body(struct request *rq)
 {

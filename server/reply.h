@@ -127,6 +127,12 @@ int request_peer_gone(const struct request *rq);
 /* The value of query parameter `name`, or NULL; "" when given with no value. */
 const char *request_query(const struct request *rq, const char *name);
 
+/* Calls fn(arg, name, value) for each query parameter, decoded, in order
+ * (value "" when given with none) until fn returns nonzero. Returns the
+ * number of calls made. */
+size_t request_query_each(const struct request *rq,
+                          int (*fn)(void *arg, const char *name, const char *value), void *arg);
+
 /* The ETag of a body: 16 hex chars of FNV-1a, into out[17]. */
 void reply_etag(const char *body, size_t len, char out[17]);
 

@@ -20,6 +20,7 @@
 #include "runtime_api.h"
 #include "reply.h"
 #include "server.h"
+#include "sts.h"
 
 #define ALL_METHODS                                                                                \
 	(METHOD_GET | METHOD_HEAD | METHOD_POST | METHOD_PUT | METHOD_PATCH | METHOD_DELETE |      \
@@ -87,6 +88,16 @@ static const struct flavour cloud_api = {
 	.not_found = "not found\n",
 	.not_allowed = "method not allowed\n",
 };
+/* The STS stand-in (sts.c): SigV4-signed, AWS's error shapes. Like the
+ * cloud APIs above it accepts X-Forwarded-For and hands out nothing. */
+static const struct flavour sts = {
+	.name = "sts",
+	.flags = FLAVOUR_ALLOW_XFF,
+	.content_type = CT_PLAIN,
+	.not_found = "not found\n",
+	.not_allowed = "method not allowed\n",
+	.error = sts_flavour_error,
+};
 /* The control API (control.c): the admin secret, JSON errors, no faults. */
 static const struct flavour control = {
 	.name = "control",
@@ -134,6 +145,9 @@ static const struct route routes[] = {
 	{ GET_HEAD, "/computeMetadata/**", &gce, gce_handle, 0 },
 	{ GET_HEAD, "/computeMetadata", &gce, gce_handle, 0 },
 	{ GET_HEAD, "/", &gce_open, gce_handle_root, 0 },
+	/* STS (GetCallerIdentity): an SDK with endpoint_url = this server
+	 * POSTs to /, which the GCE ping only GETs. */
+	{ METHOD_POST, "/", &sts, sts_handle, 0 },
 	/* AWS IMDS: the session, then the tree. */
 	{ METHOD_PUT, "/latest/api/token", &imds_session, aws_session_put, 0 },
 	{ GET_HEAD, IMDS "/iam/security-credentials/*", &imds, aws_imds_creds, 0 },

@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
@@ -333,6 +334,24 @@ void tokens_fingerprint(const char *token, size_t len, char out[TOKENS_FINGERPRI
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[TOKENS_FINGERPRINT_LEN] = '\0';
+}
+
+int tokens_key_derive(const struct tokens_key *k, const char *label,
+                      unsigned char out[TOKENS_DERIVED_KEY_LEN])
+{
+	unsigned char raw[64];
+	size_t len = sizeof(raw);
+	unsigned int mdlen = 0;
+	int rc = -1;
+
+	if (k && label && EVP_PKEY_get_raw_private_key(k->pkey, raw, &len) == 1 &&
+	    HMAC(EVP_sha256(), raw, (int)len, (const unsigned char *)label, strlen(label), out,
+	         &mdlen) &&
+	    mdlen == TOKENS_DERIVED_KEY_LEN)
+		rc = 0;
+	OPENSSL_cleanse(raw, sizeof(raw));
+	ERR_clear_error();
+	return rc;
 }
 
 int tokens_minter_check(const struct tokens_minter *m)

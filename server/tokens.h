@@ -46,6 +46,17 @@ struct tokens_key *tokens_key_load(const char *path, char *err, size_t errlen);
 /* Frees the key and wipes its secret. No operation is performed if k is NULL. */
 void tokens_key_free(struct tokens_key *k);
 
+#define TOKENS_DERIVED_KEY_LEN 32
+
+/*
+ * Derives a secret key for another purpose from k's private key: HMAC-SHA256
+ * under the private key of `label`, a constant naming the purpose. Any
+ * replica holding the same key derives the same bytes. Returns 0, or -1 if
+ * OpenSSL fails.
+ */
+int tokens_key_derive(const struct tokens_key *k, const char *label,
+                      unsigned char out[TOKENS_DERIVED_KEY_LEN]);
+
 /* What a verified token says. */
 struct tokens_claims {
 	int64_t issued_ms;

@@ -13,6 +13,11 @@ if(DEBIAN_PYTHON3_AWS)
 	add_test(NAME sdk_botocore_lambda
 		COMMAND ${DEBIAN_PYTHON3_AWS} -W ignore::ResourceWarning
 			${CMAKE_CURRENT_SOURCE_DIR}/sdk/test_botocore_lambda.py $<TARGET_FILE:metatokend>)
+	# Its `sts` client against the STS stand-in (issue 14, item 4): signed
+	# calls before and after the credentials expire on the server clock.
+	add_test(NAME sdk_botocore_sts
+		COMMAND ${DEBIAN_PYTHON3_AWS} -W ignore::ResourceWarning
+			${CMAKE_CURRENT_SOURCE_DIR}/sdk/test_botocore_sts.py $<TARGET_FILE:metatokend>)
 endif()
 
 # libmetatoken's AWS flavour: on the fake clock and transport, and against
@@ -23,3 +28,10 @@ mtk_add_test(test_client_aws
 mtk_add_test(test_client_aws_daemon
 	SOURCES integration/test_client_aws.c
 	LIBS metatoken_static mtk_test_support)
+
+# STS (issue 14, item 4): SigV4 against AWS's published examples, the
+# credentials' derivation, and GetCallerIdentity on the wire.
+mtk_add_test(test_sigv4 SOURCES unit/test_sigv4.c LIBS metatokend_core)
+mtk_add_test(test_awscreds SOURCES unit/test_awscreds.c LIBS metatokend_core)
+mtk_add_test(test_sts SOURCES integration/test_sts.c
+	LIBS mtk_test_support metatokend_core PkgConfig::CJSON)

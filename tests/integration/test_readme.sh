@@ -119,6 +119,33 @@ if "$CLI" token >/dev/null 2>"$tmp/err"; then not_ok "6: expires_in 0 accepted";
 fi
 "$CLI" token >/dev/null && ok "6: recovered" || not_ok "6: no recovery"
 
+# 7. AWS credentials expire while cached: the README's botocore program, run
+# as written there (Debian's python3-botocore), with `metatoken` on PATH.
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import botocore' 2>/dev/null; then
+	admin reset
+	mkdir -p "$tmp/bin" && ln -sf "$(cd "$(dirname "$CLI")" && pwd)/$(basename "$CLI")" "$tmp/bin/metatoken"
+	sed -n "/^   \/usr\/bin\/python3 - <<'EOF'\$/,/^   EOF\$/p" "$(dirname "$0")/../../README.md" |
+		sed 's/^   //' >"$tmp/aws.sh"
+	expect "7: the program is in the README" 16 "$(wc -l <"$tmp/aws.sh" | tr -d ' ')"
+	(
+		for name in $(env | sed -n 's/^\(AWS_[A-Z_]*\)=.*/\1/p'); do
+			[ "$name" = AWS_EC2_METADATA_SERVICE_ENDPOINT ] || unset "$name"
+		done
+		PATH="$tmp/bin:$PATH" sh "$tmp/aws.sh"
+	) >"$tmp/aws.out" 2>"$tmp/aws.err"
+	arn='arn:aws:sts::123456789012:assumed-role/metatoken-role/i-0123456789abcdef0'
+	expect "7: cached, expired, refreshed" "$arn ExpiredToken $arn" \
+		"$(tr '\n' ' ' <"$tmp/aws.out" | sed 's/ $//')"
+	expect "7: nothing on stderr" "" "$(cat "$tmp/aws.err")"
+else
+	echo "# 7: skipped, no Debian python3-botocore"
+fi
+admin set default --aws-lifetime 900 &&
+	tr -d ' \t\n' <"$tmp/admin.out" | grep -q '"aws":{[^}]*"lifetime_s":900' &&
+	ok "7: set --aws-lifetime" || not_ok "7: set --aws-lifetime: $(cat "$tmp/admin.out" "$tmp/admin.err")"
+admin set default --aws-lifetime ten && not_ok "7: set --aws-lifetime ten accepted" ||
+	ok "7: set --aws-lifetime ten refused"
+
 # The CLI finds the secret in the server's file when the variable is unset.
 secret_file="$HOME/.metatoken/admin-${METATOKEN_SERVER##*:}.secret"
 (unset METATOKEN_ADMIN_SECRET && "$CLI" admin reset >/dev/null) &&
