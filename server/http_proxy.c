@@ -239,14 +239,15 @@ out_fail:
 	return NULL;
 }
 
-/* Appends s percent-encoded (all but RFC 3986's unreserved characters). */
-static char *url_encode_into(char *o, const char *s)
+/* Appends s percent-encoded: all but RFC 3986's unreserved characters and
+ * those in keep. */
+static char *url_encode_into(char *o, const char *s, const char *keep)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
 	for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
 		if ((*u >= 'a' && *u <= 'z') || (*u >= 'A' && *u <= 'Z') ||
-		    (*u >= '0' && *u <= '9') || strchr("-._~", *u)) {
+		    (*u >= '0' && *u <= '9') || strchr("-._~", *u) || strchr(keep, *u)) {
 			*o++ = (char)*u;
 		} else {
 			*o++ = '%';
@@ -257,11 +258,11 @@ static char *url_encode_into(char *o, const char *s)
 	return o;
 }
 
-/* The path and the query as the request had them: "/a/b?x=1&y". The
- * query is spelled again from its decoded arguments, in their order. */
+/* The path and the query as the request had them: "/a/b%20c?x=1&y". Both
+ * are spelled again from their decoded forms, the arguments in order. */
 static char *event_url(const struct http_call *c)
 {
-	size_t need = strlen(c->path) + 2;
+	size_t need = 3 * strlen(c->path) + 2;
 	char *url, *o;
 
 	for (size_t i = 0; i < c->n_query; i++)
@@ -269,13 +270,13 @@ static char *event_url(const struct http_call *c)
 		        (c->query[i].value ? 3 * strlen(c->query[i].value) + 1 : 0) + 1;
 	if (!(url = malloc(need)))
 		return NULL;
-	o = url + sprintf(url, "%s", c->path);
+	o = url_encode_into(url, c->path, "/!$&'()*+,;=:@");
 	for (size_t i = 0; i < c->n_query; i++) {
 		*o++ = i ? '&' : '?';
-		o = url_encode_into(o, c->query[i].name);
+		o = url_encode_into(o, c->query[i].name, "");
 		if (c->query[i].value) {
 			*o++ = '=';
-			o = url_encode_into(o, c->query[i].value);
+			o = url_encode_into(o, c->query[i].value, "");
 		}
 	}
 	*o = '\0';
