@@ -337,7 +337,8 @@ char *http_proxy_event(const struct http_call *c, size_t *len)
 	cJSON *ev = cJSON_CreateObject(), *ctx, *id, *single, *multi;
 	struct entry *hdrs = NULL, *query = NULL;
 	size_t n_hdrs = 0, n_query = 0;
-	char *url = NULL, *body = NULL, *text = NULL, *ua = NULL, when[80];
+	char *url = NULL, *body = NULL, *text = NULL, *ua = NULL, *method = NULL, *path = NULL;
+	char when[80];
 	const char *agent = "";
 	int b64 = 0;
 
@@ -347,18 +348,19 @@ char *http_proxy_event(const struct http_call *c, size_t *len)
 	clf_time(c->time_ms, when);
 	if (!ev || !(hdrs = event_headers(c, &n_hdrs)) ||
 	    !(query = calloc(c->n_query + 1, sizeof(*query))) || !(url = event_url(c)) ||
-	    !(body = event_body(c, &b64)) || !(ua = http_proxy_utf8(agent, strlen(agent))))
+	    !(body = event_body(c, &b64)) || !(ua = http_proxy_utf8(agent, strlen(agent))) ||
+	    !(method = http_proxy_utf8(c->method, strlen(c->method))) ||
+	    !(path = http_proxy_utf8(c->path, strlen(c->path))))
 		goto out;
 	for (size_t i = 0; i < c->n_query; i++)
 		if (entry_add(query, &n_query, c->query[i].name, c->query[i].value, 0) != 0)
 			goto out;
 	qsort(query, n_query, sizeof(*query), entry_cmp);
 	/* The members in the order of Yandex's live events. */
-	if (!cJSON_AddStringToObject(ev, "httpMethod", c->method) ||
+	if (!cJSON_AddStringToObject(ev, "httpMethod", method) ||
 	    !(single = cJSON_AddObjectToObject(ev, "headers")) ||
 	    !cJSON_AddStringToObject(ev, "url", url) ||
-	    !cJSON_AddStringToObject(ev, "path", c->path) ||
-	    !cJSON_AddObjectToObject(ev, "params") ||
+	    !cJSON_AddStringToObject(ev, "path", path) || !cJSON_AddObjectToObject(ev, "params") ||
 	    !cJSON_AddObjectToObject(ev, "multiValueParams") ||
 	    !cJSON_AddObjectToObject(ev, "pathParams") ||
 	    !(multi = cJSON_AddObjectToObject(ev, "multiValueHeaders")) ||
@@ -370,7 +372,7 @@ char *http_proxy_event(const struct http_call *c, size_t *len)
 	    !(id = cJSON_AddObjectToObject(ctx, "identity")) ||
 	    !cJSON_AddStringToObject(id, "sourceIp", c->source_ip) ||
 	    !cJSON_AddStringToObject(id, "userAgent", ua) ||
-	    !cJSON_AddStringToObject(ctx, "httpMethod", c->method) ||
+	    !cJSON_AddStringToObject(ctx, "httpMethod", method) ||
 	    !cJSON_AddStringToObject(ctx, "requestId", c->request_id) ||
 	    !cJSON_AddStringToObject(ctx, "requestTime", when) ||
 	    !cJSON_AddNumberToObject(ctx, "requestTimeEpoch", (double)(c->time_ms / 1000)) ||
@@ -386,6 +388,8 @@ out:
 	free(url);
 	free(body);
 	free(ua);
+	free(method);
+	free(path);
 	return text;
 }
 
