@@ -331,6 +331,22 @@ Test(http_invoke, bodies_not_sent_as_json_are_base64)
 	}
 }
 
+Test(http_invoke, text_that_is_not_utf8_gets_replacement_characters)
+{
+	static const char *const headers[] = { "X-Bin: a\xff", NULL };
+	struct test_response r;
+	char id[64];
+	cJSON *ev =
+	    round_trip("GET", "/functions/function/p%FF?q=%FE", headers, NULL, "{}", 0, &r, id);
+
+	cr_assert_str_eq(str(ev, "path"), "/p\xef\xbf\xbd");
+	cr_assert_str_eq(str(ev, "url"), "/p%FF?q=%FE");
+	cr_assert_str_eq(str(ev, "headers.X-Bin"), "a\xef\xbf\xbd");
+	cr_assert_str_eq(str(ev, "queryStringParameters.q"), "\xef\xbf\xbd");
+	cJSON_Delete(ev);
+	test_response_free(&r);
+}
+
 Test(http_invoke, every_method_reaches_the_function)
 {
 	static const char *const methods[] = { "GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD" };
