@@ -92,14 +92,15 @@ static void bg_join(struct bg *b)
 	cr_assert_eq(b->rc, 0, "no response to %s %s", b->method, b->url);
 }
 
-static long call(const char *method, const char *path, const char *const *headers, const char *body,
-                 struct test_response *r)
+/* Makes one call and checks its status (the response in *r). */
+static void expect(const char *method, const char *path, const char *const *headers,
+                   const char *body, long want, struct test_response *r)
 {
 	char url[512];
 
 	snprintf(url, sizeof(url), "%s%s", ip.base, path);
 	cr_assert_eq(test_http(method, url, headers, body, r), 0, "%s %s", method, path);
-	return r->status;
+	cr_assert_eq(r->status, want, "%s %s: %s", method, path, r->body);
 }
 
 static const char *hdr(const struct test_response *r, const char *name, char *buf, size_t n)
@@ -117,7 +118,7 @@ static char *take_next(char id[64])
 	struct test_response r;
 	char *event;
 
-	cr_assert_eq(call("GET", NEXT, NULL, NULL, &r), 200, "%s", r.body);
+	expect("GET", NEXT, NULL, NULL, 200, &r);
 	cr_assert_not_null(test_response_header(&r, "Lambda-Runtime-Aws-Request-Id", id, 64));
 	event = strdup(r.body);
 	test_response_free(&r);
@@ -130,7 +131,7 @@ static void post_answer(const char *id, const char *what, const char *body, long
 	char path[256];
 
 	snprintf(path, sizeof(path), "/2018-06-01/runtime/invocation/%s/%s", id, what);
-	cr_assert_eq(call("POST", path, NULL, body, &r), want, "%s", r.body);
+	expect("POST", path, NULL, body, want, &r);
 	test_response_free(&r);
 }
 
@@ -552,7 +553,7 @@ Test(http_invoke, integration_raw_passes_the_body_both_ways)
 	/* The body is the event, not JSON at all; the answer is the body,
 	 * not read as a response structure, and the status is 200. */
 	bg_start(&b, "POST", "/functions/function/p?integration=raw", NULL, "plain text\n\tbody");
-	cr_assert_eq(call("GET", NEXT, NULL, NULL, &next), 200);
+	expect("GET", NEXT, NULL, NULL, 200, &next);
 	cr_assert_str_eq(next.body, "plain text\n\tbody");
 	cr_assert_not_null(test_response_header(&next, "Lambda-Runtime-Aws-Request-Id", id, 64));
 	post_answer(id, "response", "{\"statusCode\": 404, \"body\": \"x\"}", 202);
@@ -580,8 +581,7 @@ Test(http_invoke, an_unknown_function_is_404_in_json)
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		cJSON *doc;
 
-		cr_assert_eq(call("POST", paths[i], NULL, "{}", &r), 404, "%s: %s", paths[i],
-		             r.body);
+		expect("POST", paths[i], NULL, "{}", 404, &r);
 		doc = cJSON_Parse(r.body);
 		cr_assert_not_null(doc, "%s", r.body);
 		cr_assert_str_eq(str(doc, "errorType"), "NotFound");
@@ -589,7 +589,7 @@ Test(http_invoke, an_unknown_function_is_404_in_json)
 		cJSON_Delete(doc);
 		test_response_free(&r);
 	}
-	cr_assert_eq(call("GET", "/functions/nope", NULL, NULL, &r), 404);
+	expect("GET", "/functions/nope", NULL, NULL, 404, &r);
 	cr_assert(strstr(r.body, "no function named \\\"nope\\\""), "%s", r.body);
 	test_response_free(&r);
 	still_works();
@@ -607,17 +607,17 @@ Test(http_invoke, bodies_over_the_cap_are_413)
 	 * refusal, in the same shape). */
 	memset(body, 'a', big);
 	body[MAX_EVENT + 1] = '\0';
-	cr_assert_eq(call("POST", "/functions/function", NULL, body, &r), 413, "%s", r.body);
+	expect("POST", "/functions/function", NULL, body, 413, &r);
 	cr_assert(strstr(r.body, "\"errorType\":\"PayloadTooLarge\""), "%s", r.body);
 	test_response_free(&r);
 	body[MAX_EVENT + 1] = 'a';
 	body[MAX_EVENT - 1000] = '\0';
-	cr_assert_eq(call("POST", "/functions/function", octets, body, &r), 413, "%s", r.body);
+	expect("POST", "/functions/function", octets, body, 413, &r);
 	cr_assert(strstr(r.body, "the event ("), "%s", r.body);
 	test_response_free(&r);
 	body[MAX_EVENT - 1000] = 'a';
 	body[big] = '\0';
-	cr_assert_eq(call("POST", "/functions/function/x", NULL, body, &r), 413, "%s", r.body);
+	expect("POST", "/functions/function/x", NULL, body, 413, &r);
 	cr_assert(strstr(r.body, "\"errorType\":\"PayloadTooLarge\""), "%s", r.body);
 	test_response_free(&r);
 	free(body);
@@ -632,7 +632,7 @@ Test(http_invoke, more_calls_than_the_concurrency_are_429)
 
 	bg_start(&b, "GET", "/functions/function/first", NULL, NULL);
 	cr_assert_eq(test_inproc_until(&ip, held_at_least_one, NULL), 0);
-	cr_assert_eq(call("GET", "/functions/function/second", NULL, NULL, &r), 429, "%s", r.body);
+	expect("GET", "/functions/function/second", NULL, NULL, 429, &r);
 	cr_assert(strstr(r.body, "\"errorType\":\"TooManyRequests\""), "%s", r.body);
 	cr_assert_str_eq(hdr(&r, "Retry-After", v, sizeof(v)), "1");
 	test_response_free(&r);
@@ -652,7 +652,7 @@ Test(http_invoke, the_host_rules_apply_and_no_metadata_header_is_needed)
 	static const char *const rebound[] = { "Host: attacker.example", NULL };
 	struct test_response r;
 
-	cr_assert_eq(call("GET", "/functions/function", rebound, NULL, &r), 403, "%s", r.body);
+	expect("GET", "/functions/function", rebound, NULL, 403, &r);
 	cr_assert(strstr(r.body, "\"errorType\":\"Forbidden\""), "%s", r.body);
 	cr_assert(strstr(r.body, "DNS rebinding"), "%s", r.body);
 	test_response_free(&r);
