@@ -61,6 +61,11 @@ static int make_uuid(char out[37])
 	return 0;
 }
 
+int function_request_id(char out[37])
+{
+	return make_uuid(out);
+}
+
 /* An X-Ray trace header as Lambda passes it. */
 static void make_trace_id(char *out, size_t len)
 {
@@ -178,6 +183,7 @@ void fn_finish(struct invocation *inv, int error, char *body, size_t len, const 
 	}
 	remember(fn, inv->id, how);
 	inv->state = INV_DONE;
+	inv->how = how;
 	inv->error = error;
 	inv->body = body;
 	inv->body_len = body ? len : 0;
@@ -277,7 +283,10 @@ enum invoke_result function_invoke(struct function *fn, const struct invoke_args
 	/* Looked at before the lock: a walk of the code directory. */
 	uint64_t sig = fn_reloads(fn) ? fn_code_signature(fn) : 0;
 
-	if (!inv || make_uuid(inv->id) != 0 || !(inv->event = malloc(a->event_len + 1)) ||
+	if (!inv ||
+	    (a->request_id ? snprintf(inv->id, sizeof(inv->id), "%s", a->request_id) < 0
+	                   : make_uuid(inv->id) != 0) ||
+	    !(inv->event = malloc(a->event_len + 1)) ||
 	    (a->client_context && !(inv->client_context = strdup(a->client_context)))) {
 		fn_invocation_free(inv);
 		return INVOKE_NOMEM;
@@ -325,6 +334,7 @@ void function_collect(struct invocation *inv, int give_up, struct invoke_outcome
 	o->version = inv->fn->version;
 	if (inv->state == INV_DONE) {
 		o->done = 1;
+		o->how = inv->how;
 		o->error = inv->error;
 		o->body = inv->body;
 		o->body_len = inv->body_len;

@@ -69,7 +69,13 @@ struct invoke_args {
 	size_t event_len;
 	const char *client_context; /* decoded JSON, or NULL */
 	int async;
+	const char *request_id; /* from function_request_id(), or NULL for a new one */
 };
+
+/* A new request id (a version 4 UUID, as Lambda's are), for an invoker
+ * that puts it in the event before invoking (http_invoke.c). Returns 0, or
+ * -1 when the random generator fails. */
+int function_request_id(char out[37]);
 
 enum invoke_result {
 	INVOKE_QUEUED,   /* sync: *out is the invocation; hold rq until woken */
@@ -91,6 +97,9 @@ struct invoke_outcome {
 	size_t body_len;
 	char request_id[40];
 	const char *version;
+	/* How it ended (done only), a static string: "answered", "error",
+	 * "timed out", "runtime exited", "stopped"... as the REPORT line says. */
+	const char *how;
 };
 /*
  * Called from the invoker's handler when it runs again: fills *o. When the

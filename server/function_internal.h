@@ -42,6 +42,7 @@ struct invocation {
 	int64_t started_us;      /* monotonic, for REPORT */
 	int64_t init_us;         /* a cold start's spawn to /next */
 	/* The outcome, once done. */
+	const char *how; /* fn_finish's, static */
 	int error;
 	char *body;
 	size_t body_len;

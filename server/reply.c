@@ -2,8 +2,10 @@
  * The reply API (reply.h): what handlers call to answer, and the per-thread
  * cache of responses that repeat. Knows no flavour and no path.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "grow.h"
 #include "reply.h"
 
 const char *request_header(const struct request *rq, const char *name)
@@ -43,29 +46,57 @@ const char *request_query(const struct request *rq, const char *name)
 	return v ? v : "";
 }
 
-struct query_walk {
-	int (*fn)(void *arg, const char *name, const char *value);
+struct each {
+	void (*each)(void *arg, const char *name, const char *value);
 	void *arg;
-	size_t calls;
+	int query;
 };
 
-static enum MHD_Result query_visit(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+static enum MHD_Result each_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
 {
-	struct query_walk *w = cls;
+	struct each *e = cls;
 
 	(void)kind;
-	w->calls++;
-	return w->fn(w->arg, key, value ? value : "") ? MHD_NO : MHD_YES;
+	e->each(e->arg, key ? key : "", value ? value : e->query ? NULL : "");
+	return MHD_YES;
 }
 
-size_t request_query_each(const struct request *rq,
-                          int (*fn)(void *arg, const char *name, const char *value), void *arg)
+void request_each_header(const struct request *rq,
+                         void (*each)(void *arg, const char *name, const char *value), void *arg)
 {
-	struct query_walk w = { .fn = fn, .arg = arg };
+	struct each e = { each, arg, 0 };
 
-	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, query_visit, &w);
-	return w.calls;
+	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, each_value, &e);
+}
+
+void request_each_query(const struct request *rq,
+                        void (*each)(void *arg, const char *name, const char *value), void *arg)
+{
+	struct each e = { each, arg, 1 };
+
+	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, each_value, &e);
+}
+
+int request_peer(const struct request *rq, char *ip, size_t iplen, unsigned *port)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		*port = ntohs(in->sin_port);
+		return inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)iplen) ? 0 : -1;
+	}
+	if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		*port = ntohs(in6->sin6_port);
+		return inet_ntop(AF_INET6, &in6->sin6_addr, ip, (socklen_t)iplen) ? 0 : -1;
+	}
+	return -1;
 }
 
 /* Frees the reply's current body, if it owns it, wiping a token first. */
@@ -151,6 +182,21 @@ int reply_header_long(struct request *rq, const char *name, const char *value, s
 	return 0;
 }
 
+int reply_header_copy(struct request *rq, const char *name, const char *value)
+{
+	struct reply_ohdr h = { strdup(name), strdup(value) };
+
+	if (!h.name || !h.value ||
+	    grow_reserve(&rq->oheaders, &rq->oheaders_cap, rq->n_oheaders + 1, REPLY_OHEADERS_MAX,
+	                 sizeof(h)) != 0) {
+		free(h.name);
+		free(h.value);
+		return -1;
+	}
+	rq->oheaders[rq->n_oheaders++] = h;
+	return 0;
+}
+
 static void drop_xheaders(struct request *rq)
 {
 	for (size_t i = 0; i < rq->n_xheaders; i++) {
@@ -158,6 +204,14 @@ static void drop_xheaders(struct request *rq)
 		free(rq->xheaders[i].value);
 	}
 	rq->n_xheaders = 0;
+	for (size_t i = 0; i < rq->n_oheaders; i++) {
+		OPENSSL_cleanse(rq->oheaders[i].value, strlen(rq->oheaders[i].value));
+		free(rq->oheaders[i].name);
+		free(rq->oheaders[i].value);
+	}
+	free(rq->oheaders);
+	rq->oheaders = NULL;
+	rq->n_oheaders = rq->oheaders_cap = 0;
 }
 
 void reply_reset(struct request *rq)
@@ -462,7 +516,7 @@ int reply_queue(struct request *rq)
 
 	/* A reply this thread has built before goes out as it was built. */
 	keep = !rq->has_fault && !rq->close && !rq->truncate && !rq->n_xheaders &&
-	       (rq->cache_key || !rq->body_owned);
+	       !rq->n_oheaders && (rq->cache_key || !rq->body_owned);
 	if (rq->reuse_key && !rq->close && (k = kept_by_key(rq->reuse_key)) != NULL)
 		return MHD_queue_response(rq->conn, k->status, k->resp);
 	if (keep && !rq->cache_key && (k = kept_static(rq)) != NULL)
@@ -486,13 +540,16 @@ int reply_queue(struct request *rq)
 		return MHD_NO;
 	}
 	rq->body_owned = 0;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rq->content_type);
+	if (rq->content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rq->content_type);
 	if (rq->etag)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
 	for (size_t i = 0; i < rq->n_headers; i++)
 		MHD_add_response_header(resp, rq->headers[i].name, rq->headers[i].value);
 	for (size_t i = 0; i < rq->n_xheaders; i++)
 		MHD_add_response_header(resp, rq->xheaders[i].name, rq->xheaders[i].value);
+	for (size_t i = 0; i < rq->n_oheaders; i++)
+		MHD_add_response_header(resp, rq->oheaders[i].name, rq->oheaders[i].value);
 	drop_xheaders(rq);
 	if (rq->close)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");

@@ -53,6 +53,14 @@ struct reply_xhdr {
 	char *value;      /* malloc'd; wiped when freed (it may hold a token) */
 };
 
+/* A header whose name and value are both the reply's own copies. */
+struct reply_ohdr {
+	char *name;
+	char *value;
+};
+
+#define REPLY_OHEADERS_MAX 256
+
 struct request {
 	/* What the daemon fills in. */
 	struct server *srv;    /* the application (server.h): what handlers serve */
@@ -84,7 +92,7 @@ struct request {
 
 	/* The reply, filled in by the handler. */
 	unsigned status;          /* 0: no reply yet */
-	const char *content_type; /* static string */
+	const char *content_type; /* static string; NULL: no Content-Type */
 	const char *body;         /* body_owned ? malloc'd by the handler : static */
 	size_t body_len;
 	int body_owned;
@@ -94,6 +102,8 @@ struct request {
 	size_t n_headers;
 	struct reply_xhdr xheaders[REPLY_XHEADERS_MAX]; /* a reply with any is never kept */
 	size_t n_xheaders;
+	struct reply_ohdr *oheaders; /* reply_header_copy's; a reply with any is never kept */
+	size_t n_oheaders, oheaders_cap;
 	/* Answer with the response this thread built before for reuse_key
 	 * (reply_reuse), or keep the one built now under cache_key (reply_keep). */
 	const void *reuse_key;
@@ -127,11 +137,17 @@ int request_peer_gone(const struct request *rq);
 /* The value of query parameter `name`, or NULL; "" when given with no value. */
 const char *request_query(const struct request *rq, const char *name);
 
-/* Calls fn(arg, name, value) for each query parameter, decoded, in order
- * (value "" when given with none) until fn returns nonzero. Returns the
- * number of calls made. */
-size_t request_query_each(const struct request *rq,
-                          int (*fn)(void *arg, const char *name, const char *value), void *arg);
+/* Calls each(arg, name, value) for every request header in the order they
+ * came, repeats included (value "" for a header with none). */
+void request_each_header(const struct request *rq,
+                         void (*each)(void *arg, const char *name, const char *value), void *arg);
+/* The same for the query string's arguments, decoded as request_query()
+ * decodes them; value NULL for an argument with no '='. */
+void request_each_query(const struct request *rq,
+                        void (*each)(void *arg, const char *name, const char *value), void *arg);
+/* The client's address as text ("127.0.0.1", "::1") into ip, and its
+ * port. Returns 0, or -1 when it is not known. */
+int request_peer(const struct request *rq, char *ip, size_t iplen, unsigned *port);
 
 /* The ETag of a body: 16 hex chars of FNV-1a, into out[17]. */
 void reply_etag(const char *body, size_t len, char out[17]);
@@ -145,6 +161,12 @@ __attribute__((format(printf, 3, 4))) void reply_header(struct request *rq, cons
  * REPLY_XHEADERS_MAX per reply). Returns 0, or -1 when out of memory or
  * over the cap. */
 int reply_header_long(struct request *rq, const char *name, const char *value, size_t len);
+/* Adds a response header whose name and value are both copied, of any
+ * length, up to REPLY_OHEADERS_MAX per reply: for answers whose headers
+ * come from elsewhere (a function's own). Repeats of a name all go out.
+ * The caller has checked both (a token name; no CR, LF or NUL in the
+ * value). Returns 0, or -1 when out of memory or over the cap. */
+int reply_header_copy(struct request *rq, const char *name, const char *value);
 /* Replies with a static body: a string literal, or data that outlives the
  * daemon and never changes while it runs. The response built for it may be
  * queued again for the same reply (same body, status and headers). */

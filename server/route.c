@@ -14,6 +14,7 @@
 #include "aws.h"
 #include "control.h"
 #include "gce.h"
+#include "http_invoke.h"
 #include "identity.h"
 #include "invoke_api.h"
 #include "function.h"
@@ -127,6 +128,22 @@ static const struct flavour invoke_api = {
 	.ended = invoke_api_ended,
 };
 
+/*
+ * HTTP calls into a function, Yandex style (http_invoke.c): a web endpoint
+ * a browser calls, so no metadata header is required. X-Forwarded-For is
+ * accepted and passed on, as a function URL behind a proxy gets it: the
+ * caller receives the function's answer, never a credential of its own.
+ */
+static const struct flavour http_fn = {
+	.name = "function",
+	.flags = FLAVOUR_ALLOW_XFF,
+	.content_type = CT_JSON,
+	.not_found = "no function name in the path: /functions/<name>\n",
+	.not_allowed = "method not allowed\n",
+	.error = http_invoke_flavour_error,
+	.ended = http_invoke_ended,
+};
+
 /* ---- the table ---- */
 
 #define CONTROL "/metatoken/v1"
@@ -175,7 +192,8 @@ static const struct route routes[] = {
 	{ ALL_METHODS, "/protected/**", &cloud_api, validate_handle_protected, 0 },
 	{ GET_HEAD, "/oauth2/v1/certs", &cloud_api, identity_handle_certs_v1, 0 },
 	{ GET_HEAD, "/oauth2/v3/certs", &cloud_api, identity_handle_certs, 0 },
-	/* Functions: the Runtime API a runtime polls, the Invoke API. */
+	/* Functions: the Runtime API a runtime polls, the Invoke API, and
+	 * HTTP calls into a function. */
 	{ METHOD_GET, RUNTIME_PREFIX "/invocation/next", &runtime_api, runtime_next,
 	  RUNTIME_LEAF_NEXT },
 	{ METHOD_POST, RUNTIME_PREFIX "/invocation/*/response", &runtime_api, runtime_response, 0 },
@@ -184,6 +202,9 @@ static const struct route routes[] = {
 	{ 0, "/2018-06-01/**", &runtime_api, NULL, 0 },
 	{ METHOD_POST, INVOKE_PREFIX "/*/invocations", &invoke_api, invoke_post, 0 },
 	{ 0, "/2015-03-31/**", &invoke_api, NULL, 0 },
+	{ ALL_METHODS, HTTP_INVOKE_PREFIX "/*", &http_fn, http_invoke_handle, 0 },
+	{ ALL_METHODS, HTTP_INVOKE_PREFIX "/*/**", &http_fn, http_invoke_handle, 0 },
+	{ 0, HTTP_INVOKE_PREFIX "/**", &http_fn, NULL, 0 },
 	/* The control API: separate from every metadata path. A `*` is an
 	 * account (`default`, its email or id) or a fault rule's id. */
 	{ METHOD_GET, CONTROL "/accounts", &control, control_accounts_list, 0 },
@@ -573,7 +594,8 @@ size_t route_body_max(void *cls, struct server *srv, const char *url)
 {
 	(void)cls;
 	if (srv->functions &&
-	    (strncmp(url, "/2018-06-01/", 12) == 0 || strncmp(url, "/2015-03-31/", 12) == 0))
+	    (strncmp(url, "/2018-06-01/", 12) == 0 || strncmp(url, "/2015-03-31/", 12) == 0 ||
+	     strncmp(url, HTTP_INVOKE_PREFIX "/", sizeof(HTTP_INVOKE_PREFIX)) == 0))
 		return functions_body_max(srv->functions);
 	return 0;
 }

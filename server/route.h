@@ -56,7 +56,8 @@ void route_dispatch(void *cls, struct request *rq);
  * got no answer. */
 void route_ended(void *cls, struct request *rq);
 /* The daemon's body_max callback: the functions' payload cap for the
- * Runtime and Invoke APIs, else 0 (the daemon's default). */
+ * Runtime and Invoke APIs and HTTP calls into a function, else 0 (the
+ * daemon's default). */
 size_t route_body_max(void *cls, struct server *srv, const char *url);
 
 /*

@@ -249,17 +249,16 @@ struct query_list {
 	int too_many;
 };
 
-static int collect_param(void *arg, const char *name, const char *value)
+static void collect_param(void *arg, const char *name, const char *value)
 {
 	struct query_list *q = arg;
 
 	if (q->n == QUERY_MAX) {
 		q->too_many = 1;
-		return 1;
+		return;
 	}
 	q->p[q->n].name = name;
-	q->p[q->n++].value = value;
-	return 0;
+	q->p[q->n++].value = value ? value : ""; /* signed as "name=" */
 }
 
 /* ms as X-Amz-Date spells it. */
@@ -358,7 +357,7 @@ static int check_signature(struct request *rq, int json, const struct sigv4_auth
 		    "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
 		return -1;
 	}
-	request_query_each(rq, collect_param, &q);
+	request_each_query(rq, collect_param, &q);
 	if (q.too_many) {
 		reply_err(rq, json, &E_MALFORMED, "more than %d query parameters", QUERY_MAX);
 		return -1;

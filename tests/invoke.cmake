@@ -27,3 +27,15 @@ if(MTK_PYTHON3 AND MTK_NODE)
 		COMMAND ${MTK_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/sdk/test_node_runtime.py
 			$<TARGET_FILE:metatokend> ${METATOKEN_NPM_DIR})
 endif()
+
+# HTTP calls into a function with curl (issue 12), end to end: the real
+# metatokend and metatoken-bootstrap, and a C handler (http_fn.c) that
+# echoes Yandex's HTTP event or answers as the query asks.
+if(DEBIAN_PYTHON3)
+	add_library(http_fn MODULE integration/http_fn.c)
+	set_target_properties(http_fn PROPERTIES PREFIX "")
+	target_link_libraries(http_fn PRIVATE metatoken_shared PkgConfig::CJSON mtk_warnings)
+	add_test(NAME test_http_invoke_curl
+		COMMAND ${DEBIAN_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_http_invoke.py
+			$<TARGET_FILE:metatokend> $<TARGET_FILE:http_fn>)
+endif()

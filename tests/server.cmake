@@ -49,6 +49,10 @@ add_test(NAME test_readme
 # the runtime.
 mtk_add_test(test_functions SOURCES integration/test_functions.c
 	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON LABELS concurrency)
+# HTTP calls into a function, Yandex style (issue 12): in-process, the test
+# as the runtime.
+mtk_add_test(test_http_invoke SOURCES integration/test_http_invoke.c
+	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON LABELS concurrency)
 # Runtimes metatokend starts and supervises: a command runtime in sh.
 # The C runtime: metatoken-bootstrap (found next to the test binary's
 # ../client/) and the examples' handler.
