@@ -261,7 +261,8 @@ int invoke_local_run(const struct invoke_local *lo, struct invoke_request *rq)
 		sigaction(caught[i], &sa, &old_sa[i]);
 	sigaction(SIGPIPE, &ign, &old_pipe);
 
-	if (private_scratch_make(&scratch, WHO, text) != 0)
+	if (private_scratch_make(&scratch, WHO) != 0 ||
+	    private_scratch_config(&scratch, WHO, text) != 0)
 		goto out;
 	args[1] = scratch.config;
 	if (private_start(&priv, args, -1) != 0)

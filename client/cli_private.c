@@ -25,13 +25,13 @@
 #define BANNER_FIRST     "metatokend listening on http://"
 #define BANNER_LAST      "# Ctrl-C stops it." /* server/main.c print_banner() */
 
-static const int caught[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+const int private_caught[PRIVATE_CAUGHT_N] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 
 void private_signals(sigset_t *set)
 {
 	sigemptyset(set);
-	for (size_t i = 0; i < sizeof(caught) / sizeof(caught[0]); i++)
-		sigaddset(set, caught[i]);
+	for (size_t i = 0; i < PRIVATE_CAUGHT_N; i++)
+		sigaddset(set, private_caught[i]);
 }
 
 int64_t private_now_ms(void)
@@ -135,9 +135,9 @@ static void exec_child(const struct private_daemon *d, const char *const *argv, 
 	 * we stop the daemon. One that came before this is dropped by
 	 * ignoring it; the caller's stop does not depend on it. */
 	setpgid(0, 0);
-	for (size_t i = 0; i < sizeof(caught) / sizeof(caught[0]); i++) {
-		signal(caught[i], SIG_IGN);
-		signal(caught[i], SIG_DFL);
+	for (size_t i = 0; i < PRIVATE_CAUGHT_N; i++) {
+		signal(private_caught[i], SIG_IGN);
+		signal(private_caught[i], SIG_DFL);
 	}
 	signal(SIGPIPE, SIG_DFL); /* an ignored signal stays ignored across exec */
 	/* Its log may go to our terminal from a background group. */
@@ -381,11 +381,9 @@ void private_release(struct private_daemon *d)
 	d->n_exports = 0;
 }
 
-int private_scratch_make(struct private_scratch *s, const char *who, const char *config_text)
+int private_scratch_make(struct private_scratch *s, const char *who)
 {
 	const char *tmp = getenv("TMPDIR");
-	size_t len;
-	int fd;
 
 	s->config[0] = s->log[0] = '\0';
 	snprintf(s->dir, sizeof(s->dir), "%s/metatoken-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -395,12 +393,17 @@ int private_scratch_make(struct private_scratch *s, const char *who, const char 
 		s->dir[0] = '\0';
 		return -1;
 	}
-	if (!config_text)
-		return 0;
+	return 0;
+}
+
+int private_scratch_config(struct private_scratch *s, const char *who, const char *text)
+{
+	size_t len = strlen(text);
+	int fd;
+
 	snprintf(s->config, sizeof(s->config), "%s/config.json", s->dir);
-	len = strlen(config_text);
 	fd = open(s->config, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || write(fd, config_text, len) != (ssize_t)len || close(fd) != 0) {
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || close(fd) != 0) {
 		fprintf(stderr, "%s: cannot write %s: %s\n", who, s->config, strerror(errno));
 		return -1;
 	}

@@ -40,9 +40,12 @@ struct private_daemon {
 	size_t n_exports;
 };
 
-/* Fills set with the signals the CLI's commands catch (SIGINT, SIGTERM,
- * SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2), which are blocked around a fork and
- * a reap. */
+/* The signals the CLI's commands catch: SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+ * SIGUSR1, SIGUSR2. They are blocked around a fork and a reap. */
+#define PRIVATE_CAUGHT_N 6
+extern const int private_caught[PRIVATE_CAUGHT_N];
+
+/* Fills set with private_caught. */
 void private_signals(sigset_t *set);
 
 /* CLOCK_MONOTONIC in milliseconds. */
@@ -104,9 +107,13 @@ struct private_scratch {
 	char log[PATH_MAX + 16];    /* "" until private_scratch_log made one */
 };
 
-/* Makes the folder in $TMPDIR (else /tmp), and DIR/config.json holding
- * config_text unless it is NULL. Returns 0, or -1 with the reason printed. */
-int private_scratch_make(struct private_scratch *s, const char *who, const char *config_text);
+/* Makes the folder in $TMPDIR (else /tmp). Returns 0, or -1 with the
+ * reason printed. */
+int private_scratch_make(struct private_scratch *s, const char *who);
+
+/* Writes text to DIR/config.json (s->config). Returns 0, or -1 with the
+ * reason printed. */
+int private_scratch_config(struct private_scratch *s, const char *who, const char *text);
 
 /* Creates DIR/metatokend.log; returns its fd (O_CLOEXEC), or -1 with the
  * reason printed. */
