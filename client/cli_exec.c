@@ -453,8 +453,13 @@ int cli_exec(int argc, char **argv)
 	/* No SA_RESTART: the waits that a signal interrupts look at got_signal. */
 	sigemptyset(&sa.sa_mask);
 	sigprocmask(SIG_SETMASK, NULL, &old_mask);
-	for (size_t i = 0; i < PRIVATE_CAUGHT_N; i++)
-		sigaction(private_caught[i], &sa, &old_sa[i]);
+	for (size_t i = 0; i < PRIVATE_CAUGHT_N; i++) {
+		sigaction(private_caught[i], NULL, &old_sa[i]);
+		/* One we were started with ignored (nohup, a script's background
+		 * job) stays ignored, and CMD inherits it so. */
+		if (old_sa[i].sa_handler != SIG_IGN)
+			sigaction(private_caught[i], &sa, NULL);
+	}
 
 	if (o.server) {
 		rc = exec_probe(o.server, o.from, &got_signal) == 0 ? 0

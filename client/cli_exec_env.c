@@ -64,6 +64,7 @@ int exec_probe(const char *addr, const char *from, const volatile sig_atomic_t *
 	snprintf(url, sizeof(url), "http://%s/", addr);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* the signals are ours */
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, PROBE_TIMEOUT_MS);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, probe_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &p);

@@ -349,6 +349,28 @@ class Private(Base):
             self.assertEqual(p.wait(BOUND_S), 40 + sig, sig)
             self.assert_clean()
 
+    def test_a_signal_ignored_at_start_stays_ignored(self):
+        def ignore_hup():
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+        rc, out, err = self.run_exec(
+            PY, "-c", "import signal; print(signal.getsignal(1) == signal.SIG_IGN)")
+        self.assertEqual((rc, out), (0, "False\n"), err)
+        p = subprocess.run([CLI, "exec", PY, "-c",
+                            "import signal; print(signal.getsignal(1) == signal.SIG_IGN)"],
+                           env=self.env, capture_output=True, timeout=BOUND_S,
+                           preexec_fn=ignore_hup)
+        self.assertEqual((p.returncode, p.stdout), (0, b"True\n"), p.stderr)
+        # Not passed on either (nohup's promise): SIGHUP, then SIGUSR1, which
+        # exec would pass on after it, and CMD sees only the second.
+        p = self.start_trapped(stdin=subprocess.DEVNULL, preexec_fn=ignore_hup)
+        p.send_signal(signal.SIGHUP)
+        p.send_signal(signal.SIGUSR1)
+        self.assertEqual(read_line(p.stdout, time.monotonic() + BOUND_S),
+                         b"got %d\n" % signal.SIGUSR1)
+        self.assertEqual(p.wait(BOUND_S), 40 + signal.SIGUSR1)
+        self.assert_clean()
+
     def test_sigterm_ends_a_command_that_keeps_the_default(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
             p = subprocess.Popen([CLI, "exec", "sh", "-c", "echo ready; exec cat"],
