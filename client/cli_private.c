@@ -143,12 +143,19 @@ static void exec_child(const struct private_daemon *d, const char *const *argv, 
 	/* Its log may go to our terminal from a background group. */
 	signal(SIGTTOU, SIG_IGN);
 	sigprocmask(SIG_SETMASK, old_mask, NULL);
-	dup2(out_fd, STDOUT_FILENO);
-	dup2(log_fd, STDERR_FILENO);
+	/* Above 2 first: when we were started with a standard fd closed, a
+	 * pipe may be 0, 1 or 2, and one dup2 would undo another. */
+	out_fd = fcntl(out_fd, F_DUPFD_CLOEXEC, 3);
+	log_fd = fcntl(log_fd, F_DUPFD_CLOEXEC, 3);
+	report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, 3);
 	/* Neither it nor a runtime may read the terminal or our input. */
-	null_fd = open("/dev/null", O_RDONLY);
-	if (null_fd >= 0)
-		dup2(null_fd, STDIN_FILENO);
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (out_fd < 0 || log_fd < 0 || null_fd < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+	    dup2(log_fd, STDERR_FILENO) < 0 || dup2(null_fd, STDIN_FILENO) < 0) {
+		e = errno;
+		w = write(report_fd, &e, sizeof(e));
+		_exit(127);
+	}
 	if (d->use_path)
 		execvp(d->path, (char *const *)argv);
 	else

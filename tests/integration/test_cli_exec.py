@@ -318,6 +318,19 @@ class Private(Base):
                            input=b"hello\n", capture_output=True, timeout=BOUND_S)
         self.assertEqual((p.returncode, p.stdout), (0, b"HELLO\n"), p.stderr)
 
+    def test_started_with_stdout_closed(self):
+        # Its first files then take fd 1: the server's log and banner must
+        # still go where they belong, and CMD gets the closed stdout it had.
+        log = os.path.join(self.tmp, "d.log")
+        p = subprocess.run([CLI, "exec", "--log", log, PY, "-c",
+                            "import os, sys; os.write(2, str(sys.stdout is None).encode())"],
+                           env=self.env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           timeout=BOUND_S, preexec_fn=lambda: os.close(1))
+        self.assertEqual((p.returncode, p.stderr), (0, b"True"))
+        with open(log) as f:
+            self.assertIn("serving", f.read())
+        self.assert_clean()
+
     def test_log_to_a_file_and_verbose(self):
         log = os.path.join(self.tmp, "d.log")
         rc, _, err = self.run_exec("--log", log, PY, "-c", GOOGLE_AUTH)
