@@ -4,6 +4,7 @@
  *   metatoken token [--json] [--endpoint HOST:PORT] [--account NAME]
  *   metatoken admin [--server HOST:PORT] COMMAND ...   (cli_admin.c)
  *   metatoken invoke [OPTIONS] NAME [EVENT]             (cli_invoke.c)
+ *   metatoken exec [OPTIONS] [--] CMD [ARGS...]         (cli_exec.c)
  *
  * prints the current access token (like `gcloud auth print-access-token`),
  * or with --json the whole token document. Exit status: 0 on success, 1
@@ -27,6 +28,7 @@ static void usage(FILE *f)
 	      "       metatoken admin [--server HOST:PORT] COMMAND   (metatoken admin --help)\n"
 	      "       metatoken invoke [OPTIONS] NAME [EVENT]        (metatoken invoke --help)\n"
 	      "       metatoken invoke --handler LIB.so:SYMBOL [OPTIONS] [EVENT]\n"
+	      "       metatoken exec [OPTIONS] [--] CMD [ARGS...]    (metatoken exec --help)\n"
 	      "\n"
 	      "Prints an access token for the service account from the metadata service.\n"
 	      "\n"
@@ -141,6 +143,8 @@ int main(int argc, char **argv)
 		return cli_admin(argc - 1, argv + 1);
 	if (strcmp(argv[1], "invoke") == 0)
 		return cli_invoke(argc - 1, argv + 1);
+	if (strcmp(argv[1], "exec") == 0)
+		return cli_exec(argc - 1, argv + 1);
 	fprintf(stderr, "metatoken: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

@@ -10,6 +10,10 @@ int cli_admin(int argc, char **argv);
 /* `metatoken invoke ...`: argv[0] is "invoke". Returns the exit status. */
 int cli_invoke(int argc, char **argv);
 
+/* `metatoken exec ...`: argv[0] is "exec". Returns the exit status, CMD's
+ * when it ran. */
+int cli_exec(int argc, char **argv);
+
 /*
  * A response body collected by libcurl (CURLOPT_WRITEFUNCTION cli_collect,
  * CURLOPT_WRITEDATA a struct cli_body *): at most max bytes, NUL-terminated;

@@ -138,7 +138,8 @@ def main():
 
     srv = serve(on_body)
     print("metatokend listening on http://%s (%s)" % (srv.address, config))
-    print("export YC_METADATA_ADDR=%s" % srv.address, flush=True)
+    print("export YC_METADATA_ADDR=%s" % srv.address)
+    print("# Ctrl-C stops it.", flush=True)  # the banner's last line
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     signal.pause()
 
