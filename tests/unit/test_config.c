@@ -840,8 +840,8 @@ Test(config, bad_functions_are_refused_saying_where_and_why)
 	             "cfg.json: functions[0].handler: is required for \"runtime\": \"c\" "
 	             "(path/to/lib.so:symbol)");
 	expect_error("{\"functions\": [{\"name\": \"a\", \"runtime\": \"go\"}]}",
-	             "cfg.json: functions[0].runtime: must be \"c\", \"command\" (with "
-	             "\"command\") or \"external\" (got \"go\")");
+	             "cfg.json: functions[0].runtime: must be \"c\", \"python\", \"command\" "
+	             "(with \"command\") or \"external\" (got \"go\")");
 	expect_error("{\"functions\": [{\"name\": \"a\", \"runtime\": \"command\"}]}",
 	             "cfg.json: functions[0].runtime: \"command\" needs a \"command\" array");
 	expect_error("{\"functions\": [{\"name\": \"a\", \"runtime\": \"external\","
@@ -878,4 +878,61 @@ Test(config, bad_functions_are_refused_saying_where_and_why)
 	             "runtimes in all");
 	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"timeout\": 3}]}",
 	             "cfg.json: functions[0].timeout: unknown key");
+}
+
+Test(config, python_functions_name_module_function_and_an_interpreter)
+{
+	static const char *const good[] = { "index.handler", "pkg.sub.mod.fn", "dir/index.handler",
+		                            "_m.f_2", "mod\xc3\xa9.fn" };
+	struct config c;
+	char json[256];
+
+	expect_ok("{\"functions\": [{\"name\": \"a\", \"runtime\": \"python\","
+	          " \"handler\": \"index.handler\"},"
+	          " {\"name\": \"b\", \"runtime\": \"python\", \"handler\": \"m.f\","
+	          "  \"python\": \"/usr/bin/python3\"}]}",
+	          &c);
+	cr_assert_eq(c.functions[0].runtime, CONFIG_RUNTIME_PYTHON);
+	cr_assert_null(c.functions[0].python);
+	cr_assert_str_eq(c.functions[1].python, "/usr/bin/python3");
+	config_release(&c);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(json, sizeof(json),
+		         "{\"functions\": [{\"name\": \"a\", \"runtime\": \"python\","
+		         " \"handler\": \"%s\"}]}",
+		         good[i]);
+		expect_ok(json, &c);
+		config_release(&c);
+	}
+}
+
+Test(config, bad_python_functions_are_refused_naming_the_field)
+{
+	static const char *const bad[] = { "index", "index.", ".handler", "a..b",
+		                           "1m.f",  "m.1f",   "m.f-g",    "m/f",
+		                           "m.f/g", "a b.c",  "m.f()",    "m:handler" };
+	char json[256], want[512];
+
+	expect_error("{\"functions\": [{\"name\": \"a\", \"runtime\": \"python\"}]}",
+	             "cfg.json: functions[0].handler: is required for \"runtime\": \"python\": "
+	             "module.function, e.g. index.handler for the function handler in "
+	             "code_dir's index.py");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(json, sizeof(json),
+		         "{\"functions\": [{\"name\": \"a\", \"runtime\": \"python\","
+		         " \"handler\": \"%s\"}]}",
+		         bad[i]);
+		snprintf(want, sizeof(want),
+		         "cfg.json: functions[0].handler: must be module.function for \"runtime\": "
+		         "\"python\", e.g. index.handler for the function handler in code_dir's "
+		         "index.py (got \"%s\")",
+		         bad[i]);
+		expect_error(json, want);
+	}
+	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x.so\","
+	             " \"python\": \"python3\"}]}",
+	             "cfg.json: functions[0].python: is only for \"runtime\": \"python\"");
+	expect_error("{\"functions\": [{\"name\": \"a\", \"runtime\": \"python\","
+	             " \"handler\": \"m.f\", \"python\": \"\"}]}",
+	             "cfg.json: functions[0].python: must not be empty (got \"\")");
 }
