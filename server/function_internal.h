@@ -131,5 +131,10 @@ void fn_requeue_given(struct invocation *inv);
  * lock), and wakes the supervisor to look again. */
 void fn_supervise(struct function *fn);
 void fn_wake_supervisor(struct functions *fs);
+/* function_run.c: relays to the log, now, the lines slot s's runtime has
+ * written (without waiting for more), tagged with what it runs: its
+ * supervisor may not have read them yet when the answer arrives. Caller
+ * holds the lock. */
+void fn_relay_output(struct fn_slot *s);
 
 #endif

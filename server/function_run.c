@@ -240,6 +240,17 @@ static void on_line(void *cls, const char *line, size_t n)
 		log_function(s->fn->name, "%.*s", (int)n, line);
 }
 
+void fn_relay_output(struct fn_slot *s)
+{
+	struct line_ctx lc = { s };
+
+	/* An end of file is left for the supervisor to see and close. */
+	if (s->proc.out_fd >= 0)
+		process_read(s->proc.out_fd, &s->out_lb, on_line, &lc);
+	if (s->proc.err_fd >= 0)
+		process_read(s->proc.err_fd, &s->err_lb, on_line, &lc);
+}
+
 /* Slot s's process has ended: what it ran fails, and it is started again
  * (after the backoff) if anything waits. */
 static void on_exit_status(struct fn_slot *s, int status)
