@@ -1,15 +1,16 @@
 """The Runtime API's client side: HTTP/1.1 on one keep-alive connection.
 
 AWS's and Yandex's runtimes talk to "http://" + AWS_LAMBDA_RUNTIME_API with
-a keep-alive client; so does this one. It is written on `socket` rather
-than http.client because importing http.client (which imports email and
-ssl) costs about as much as starting the interpreter, and every cold start
-would pay it. It speaks only what the Runtime API needs: a request with a
-body of known length, and an answer framed by Content-Length, chunked
-encoding or the connection's end.
+a keep-alive client; so does this one. It is written on the built-in
+_socket module rather than http.client because importing http.client
+(which imports email and ssl) costs about as much as starting the
+interpreter, and every cold start would pay it; `socket` itself adds enum
+and selectors, and a str host name the idna codec. It speaks only what the
+Runtime API needs: a request with a body of known length, and an answer
+framed by Content-Length, chunked encoding or the connection's end.
 """
 
-import socket
+import _socket
 
 # Bounds on what an answer may hold: a Runtime API that sends more is
 # broken, and the runtime says so instead of growing without end.
@@ -38,6 +39,54 @@ class Response(object):
 
     def header(self, name):
         return self.headers.get(name.lower())
+
+
+class _Reader(object):
+    """Buffered reading from a socket: what makefile("rb") gives, for the
+    three calls an HTTP answer needs."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self._buf = bytearray()
+        self._eof = False
+
+    def _fill(self):
+        if self._eof:
+            return False
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            self._eof = True
+            return False
+        self._buf += chunk
+        return True
+
+    def readline(self, limit):
+        """A line with its newline, at most `limit` bytes; b"" at the end."""
+        start = 0
+        while True:
+            end = self._buf.find(b"\n", start, limit)
+            if end >= 0:
+                end += 1
+                break
+            if len(self._buf) >= limit:
+                end = limit
+                break
+            start = len(self._buf)
+            if not self._fill():
+                end = len(self._buf)
+                break
+        line = bytes(self._buf[:end])
+        del self._buf[:end]
+        return line
+
+    def read(self, n=-1):
+        """n bytes (fewer at the end), or everything to the end for -1."""
+        while (n < 0 or len(self._buf) < n) and self._fill():
+            pass
+        n = len(self._buf) if n < 0 else min(n, len(self._buf))
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
 
 
 def split_address(address):
@@ -69,19 +118,36 @@ class RuntimeAPI(object):
         return "the Runtime API at http://%s" % self.address
 
     def _connect(self):
+        error = None
         try:
-            sock = socket.create_connection((self.host, self.port), _CONNECT_TIMEOUT_S)
+            # Bytes: a str host goes through the idna codec, an import.
+            host = self.host.encode("ascii")
+        except UnicodeError:
+            host = self.host
+        try:
+            infos = _socket.getaddrinfo(host, self.port, 0, _socket.SOCK_STREAM)
         except OSError as e:
-            raise RuntimeAPIError("cannot connect to %s: %s" % (self._where(), e.strerror or e))
-        sock.settimeout(None)  # /next waits as long as there is no work
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock = sock
-        self._rfile = sock.makefile("rb")
+            infos, error = [], e
+        for family, kind, proto, _, addr in infos:
+            sock = _socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(_CONNECT_TIMEOUT_S)
+                sock.connect(addr)
+            except OSError as e:
+                sock.close()
+                error = e
+                continue
+            sock.settimeout(None)  # /next waits as long as there is no work
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            self._sock = sock
+            self._rfile = _Reader(sock)
+            return
+        raise RuntimeAPIError("cannot connect to %s: %s" % (
+            self._where(), getattr(error, "strerror", None) or error or "no address"))
 
     def close(self):
         if self._sock is not None:
             try:
-                self._rfile.close()
                 self._sock.close()
             except OSError:
                 pass
@@ -135,7 +201,10 @@ class RuntimeAPI(object):
         return line
 
     def _read_response(self, method):
-        line = self._readline()
+        try:
+            line = self._readline()
+        except OSError:  # a reset where a keep-alive connection had closed
+            raise _Stale()
         if not line:
             raise _Stale()
         parts = line.split(None, 2)
@@ -169,7 +238,7 @@ class RuntimeAPI(object):
         elif method == "HEAD" or status in (204, 304) or status < 200:
             body = b""
         else:
-            body = self._rfile.read()
+            body = self._rfile.read(-1)
             keep_alive = False
         if not keep_alive:
             self.close()

@@ -501,13 +501,14 @@ class Loading(RuntimeCase):
         self.assertEqual(len(doc["stackTrace"]), 1, doc["stackTrace"])
 
     def test_start_up_imports_nothing_it_does_not_need(self):
-        # logging, http.client (email, ssl), asyncio and traceback would
-        # each add to every cold start.
+        # logging, http.client (email, ssl), socket (selectors), the idna
+        # codec, asyncio and traceback would each add to every cold start.
         _, _, doc, _, _ = self.run_one(
             "import sys\n"
             "def handler(event, context):\n"
             "    return sorted(m for m in ('logging', 'http.client', 'ssl', 'email', 'asyncio',"
-            " 'traceback', 'inspect') if m in sys.modules)\n")
+            " 'traceback', 'inspect', 'socket', 'selectors', 'encodings.idna')"
+            " if m in sys.modules)\n")
         self.assertEqual(doc, [])
 
 
