@@ -53,9 +53,12 @@
  *     "functions": [                       functions metatokend runs (function.h)
  *       {
  *         "name": "hello",                 required; 1..64 chars of [A-Za-z0-9_-]; unique
- *         "handler": "./lib.so:symbol",    _HANDLER; required for runtime "c"
- *         "runtime": "c",                  "c" (metatoken-bootstrap), "command" (with
+ *         "handler": "./lib.so:symbol",    _HANDLER; required for runtime "c", and for
+ *                                          "python" as module.function
+ *         "runtime": "c",                  "c" (metatoken-bootstrap), "python"
+ *                                          (metatoken-python-runtime), "command" (with
  *                                          "command": [argv...]) or "external"
+ *         "python": "python3",             runtime "python": the interpreter (PATH)
  *         "code_dir": ".",                 LAMBDA_TASK_ROOT and the working directory
  *         "timeout_s": 3,                  number above 0, at most 900 (3)
  *         "memory_mb": 128,                integer 128..10240 (128)
@@ -106,6 +109,7 @@ struct config_account {
 
 enum config_runtime {
 	CONFIG_RUNTIME_C,        /* metatoken-bootstrap loads handler (lib.so:symbol) */
+	CONFIG_RUNTIME_PYTHON,   /* metatoken-python-runtime loads handler (module.function) */
 	CONFIG_RUNTIME_COMMAND,  /* command speaks the Runtime API */
 	CONFIG_RUNTIME_EXTERNAL, /* started by someone else, attached to its Runtime API */
 };
@@ -116,6 +120,7 @@ struct config_function {
 	char *handler; /* _HANDLER; NULL: none given */
 	enum config_runtime runtime;
 	char **command; /* NULL-terminated argv for CONFIG_RUNTIME_COMMAND */
+	char *python;   /* CONFIG_RUNTIME_PYTHON's interpreter; NULL: python3 */
 	size_t n_command;
 	char *code_dir; /* LAMBDA_TASK_ROOT and the working directory */
 	int64_t timeout_ms;

@@ -47,6 +47,39 @@ static const char *check_env_name(const char *s)
 	return NULL;
 }
 
+/* Python's module.function: identifiers joined by dots (the module's may
+ * be joined by slashes too, as AWS's runtime takes dir/index.handler),
+ * two at least. Bytes past ASCII may be letters of an identifier. */
+static int python_handler_ok(const char *s)
+{
+	size_t parts = 0;
+
+	if (!s)
+		return 0;
+	for (;;) {
+		size_t len = 0;
+
+		if (s[0] >= '0' && s[0] <= '9')
+			return 0;
+		while (s[len] == '_' || (s[len] >= 'a' && s[len] <= 'z') ||
+		       (s[len] >= 'A' && s[len] <= 'Z') || (s[len] >= '0' && s[len] <= '9') ||
+		       (unsigned char)s[len] >= 0x80)
+			len++;
+		if (len == 0)
+			return 0;
+		parts++;
+		s += len;
+		if (*s == '\0')
+			return parts >= 2;
+		/* The last separator, before the function, must be a dot. */
+		if (*s == '/' && !strpbrk(s + 1, "."))
+			return 0;
+		if (*s != '.' && *s != '/')
+			return 0;
+		s++;
+	}
+}
+
 static void free_strv(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -59,6 +92,7 @@ static void release_function(struct config_function *f)
 	free(f->name);
 	free(f->handler);
 	free_strv(f->command, f->n_command);
+	free(f->python);
 	free(f->code_dir);
 	free(f->version);
 	free(f->account);
@@ -185,6 +219,7 @@ static int parse_function(struct json_reader *r, const cJSON *obj, struct config
 		"handler",
 		"runtime",
 		"command",
+		"python",
 		"code_dir",
 		"timeout_s",
 		"memory_mb",
@@ -209,6 +244,7 @@ static int parse_function(struct json_reader *r, const cJSON *obj, struct config
 	    json_dup_string(r, obj, "handler", JSON_NONEMPTY, 4096, NULL, &f->handler) < 0 ||
 	    json_get_string(r, obj, "runtime", JSON_NONEMPTY, 0, NULL, &runtime) < 0 ||
 	    parse_command(r, obj, f) < 0 ||
+	    json_dup_string(r, obj, "python", JSON_NONEMPTY, 4096, NULL, &f->python) < 0 ||
 	    json_dup_string(r, obj, "code_dir", JSON_NONEMPTY, 4096, NULL, &f->code_dir) < 0 ||
 	    json_get_number(r, obj, "timeout_s", JSON_EXCLUSIVE_LO, 0, 900, &timeout_s) < 0 ||
 	    json_get_int(r, obj, "memory_mb", 0, 128, 10240, &f->memory_mb) < 0 ||
@@ -227,6 +263,8 @@ static int parse_function(struct json_reader *r, const cJSON *obj, struct config
 		f->timeout_ms = 1;
 	if (strcmp(runtime, "c") == 0) {
 		f->runtime = CONFIG_RUNTIME_C;
+	} else if (strcmp(runtime, "python") == 0) {
+		f->runtime = CONFIG_RUNTIME_PYTHON;
 	} else if (strcmp(runtime, "command") == 0) {
 		f->runtime = CONFIG_RUNTIME_COMMAND;
 	} else if (strcmp(runtime, "external") == 0) {
@@ -236,7 +274,8 @@ static int parse_function(struct json_reader *r, const cJSON *obj, struct config
 		size_t mark = json_path_key(r, "runtime");
 
 		json_fail(r, &shown,
-		          "must be \"c\", \"command\" (with \"command\") or \"external\"");
+		          "must be \"c\", \"python\", \"command\" (with \"command\") or "
+		          "\"external\"");
 		json_path_pop(r, mark);
 		return -1;
 	}
@@ -249,10 +288,31 @@ static int parse_function(struct json_reader *r, const cJSON *obj, struct config
 		json_path_pop(r, mark);
 		return -1;
 	}
+	if (f->python && f->runtime != CONFIG_RUNTIME_PYTHON) {
+		size_t mark = json_path_key(r, "python");
+
+		json_fail(r, NULL, "is only for \"runtime\": \"python\"");
+		json_path_pop(r, mark);
+		return -1;
+	}
 	if (f->runtime == CONFIG_RUNTIME_C && !f->handler) {
 		size_t mark = json_path_key(r, "handler");
 
 		json_fail(r, NULL, "is required for \"runtime\": \"c\" (path/to/lib.so:symbol)");
+		json_path_pop(r, mark);
+		return -1;
+	}
+	if (f->runtime == CONFIG_RUNTIME_PYTHON && !python_handler_ok(f->handler)) {
+		cJSON shown = json_string_item(f->handler ? f->handler : "");
+		size_t mark = json_path_key(r, "handler");
+
+		json_fail(r, f->handler ? &shown : NULL,
+		          f->handler ? "must be module.function for \"runtime\": \"python\", e.g. "
+		                       "index.handler for the function handler in code_dir's "
+		                       "index.py"
+		                     : "is required for \"runtime\": \"python\": module.function, "
+		                       "e.g. index.handler for the function handler in code_dir's "
+		                       "index.py");
 		json_path_pop(r, mark);
 		return -1;
 	}

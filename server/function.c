@@ -159,8 +159,11 @@ void fn_finish(struct invocation *inv, int error, char *body, size_t len, const 
 		char mem[48] = "", init[48] = "";
 
 		list_remove(&fn->running, inv);
-		if (inv->slot && inv->slot->running == inv)
+		if (inv->slot && inv->slot->running == inv) {
+			/* Its last lines, tagged with its id, before its END. */
+			fn_relay_output(inv->slot);
 			inv->slot->running = NULL;
+		}
 		if (mb >= 0)
 			snprintf(mem, sizeof(mem), "\tMax Memory Used: %ld MB", mb);
 		if (inv->init_us > 0)

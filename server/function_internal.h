@@ -1,7 +1,7 @@
 /*
- * Shared by function.c (invocations and the Runtime API's side) and
- * function_run.c (set-up, processes, the supervisor thread), and by
- * nothing else.
+ * Shared by function.c (invocations and the Runtime API's side),
+ * function_run.c (set-up, processes, the supervisor thread) and
+ * function_env.c (what a runtime process starts with), and by nothing else.
  */
 #ifndef METATOKEN_SERVER_FUNCTION_INTERNAL_H
 #define METATOKEN_SERVER_FUNCTION_INTERNAL_H
@@ -114,7 +114,8 @@ struct functions {
 	size_t n;
 	struct function *root; /* `function`: the root Runtime API's */
 	size_t body_max;
-	char bootstrap[4096];
+	char bootstrap[4096];      /* function_env.h: the C runtime's program */
+	char python_runtime[4096]; /* and the Python runtime's script */
 	pthread_t thread;
 	int thread_started;
 	int wake[2]; /* the supervisor's self-pipe */
@@ -147,5 +148,10 @@ uint64_t fn_code_signature(const struct function *fn);
 void fn_reload_check(struct function *fn, uint64_t sig);
 /* Caller holds the lock: kills retiring runtimes that are idle. */
 void fn_retire_idle(struct function *fn);
+/* function_run.c: relays to the log, now, the lines slot s's runtime has
+ * written (without waiting for more), tagged with what it runs: its
+ * supervisor may not have read them yet when the answer arrives. Caller
+ * holds the lock. */
+void fn_relay_output(struct fn_slot *s);
 
 #endif

@@ -4,6 +4,7 @@
  * supervisor thread that relays their output, reaps them and ends
  * invocations whose time is up.
  */
+#include "function_env.h"
 #include "function_internal.h"
 
 #include <errno.h>
@@ -19,7 +20,6 @@
 
 #include <openssl/rand.h>
 
-#include "aws.h"
 #include "log.h"
 #include "route.h"
 #include "server.h"
@@ -29,37 +29,6 @@
 #define POLL_FAKE_MS   10 /* on a test's fake wait clock: look this often */
 
 /* ---- set-up ---- */
-
-/* metatoken-bootstrap: $METATOKEN_BOOTSTRAP, next to this program, in the
- * build tree's client/, else the PATH. */
-static void find_bootstrap(struct functions *fs)
-{
-	const char *env = getenv("METATOKEN_BOOTSTRAP");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env && *env) {
-		snprintf(fs->bootstrap, sizeof(fs->bootstrap), "%s", env);
-		return;
-	}
-	snprintf(fs->bootstrap, sizeof(fs->bootstrap), "metatoken-bootstrap");
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return;
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	static const char *const tries[] = { "/metatoken-bootstrap",
-		                             "/../client/metatoken-bootstrap" };
-	for (size_t i = 0; i < 2; i++) {
-		char path[PATH_MAX + 40];
-
-		snprintf(path, sizeof(path), "%s%s", self, tries[i]);
-		if (access(path, X_OK) == 0 && strlen(path) < sizeof(fs->bootstrap)) {
-			memcpy(fs->bootstrap, path, strlen(path) + 1);
-			return;
-		}
-	}
-}
 
 static int account_index(const struct server *srv, const struct config_function *c)
 {
@@ -122,7 +91,7 @@ struct functions *functions_new(struct server *srv, struct clock *wait_clock, ch
 	fs->wait = wait_clock;
 	fs->wake[0] = fs->wake[1] = -1;
 	pthread_mutex_init(&fs->lock, NULL);
-	find_bootstrap(fs);
+	fn_find_runtimes(fs);
 	fs->body_max = CONFIG_DEFAULT_PAYLOAD_MAX;
 	for (size_t i = 0; i < cfg->n_functions; i++) {
 		const struct config_function *c = &cfg->functions[i];
@@ -152,87 +121,6 @@ fail:
 
 /* ---- processes ---- */
 
-static int add_env(char **env, size_t *n, size_t cap, const char *name, const char *value)
-{
-	if (*n + 1 >= cap || !value)
-		return 0;
-	for (size_t i = 0; i < *n; i++) {
-		size_t len = strlen(name);
-
-		if (strncmp(env[i], name, len) == 0 && env[i][len] == '=') {
-			free(env[i]);
-			return asprintf(&env[i], "%s=%s", name, value) < 0 ? -1 : 0;
-		}
-	}
-	if (asprintf(&env[*n], "%s=%s", name, value) < 0)
-		return -1;
-	(*n)++;
-	return 0;
-}
-
-/* The environment a Lambda runtime gets, pointed back at us. */
-static char **build_env(struct fn_slot *s, const char *task_root)
-{
-	static const char *const inherit[] = {
-		"PATH",
-		"HOME",
-		"LANG",
-		"LC_ALL",
-		"TZ",
-		"TMPDIR",
-		"LD_LIBRARY_PATH",
-		"ASAN_OPTIONS",
-		"UBSAN_OPTIONS",
-		"LSAN_OPTIONS",
-		"TSAN_OPTIONS",
-		NULL,
-	};
-	struct function *fn = s->fn;
-	const struct config_function *c = fn->cfg;
-	struct server *srv = fn->fs->srv;
-	size_t cap = 48 + c->n_env, n = 0;
-	char **env = calloc(cap, sizeof(*env));
-	char num[32], url[160];
-	int bad = 0;
-
-	if (!env)
-		return NULL;
-	for (size_t i = 0; inherit[i]; i++)
-		bad |= add_env(env, &n, cap, inherit[i], getenv(inherit[i]));
-	bad |= add_env(env, &n, cap, "AWS_LAMBDA_RUNTIME_API", s->addr);
-	bad |= add_env(env, &n, cap, "_HANDLER", c->handler ? c->handler : "");
-	bad |= add_env(env, &n, cap, "LAMBDA_TASK_ROOT", task_root);
-	bad |= add_env(env, &n, cap, "AWS_LAMBDA_FUNCTION_NAME", fn->name);
-	bad |= add_env(env, &n, cap, "AWS_LAMBDA_FUNCTION_VERSION", fn->version);
-	snprintf(num, sizeof(num), "%lld", (long long)fn->memory_mb);
-	bad |= add_env(env, &n, cap, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", num);
-	bad |= add_env(env, &n, cap, "AWS_LAMBDA_LOG_GROUP_NAME", fn->log_group);
-	bad |= add_env(env, &n, cap, "AWS_LAMBDA_LOG_STREAM_NAME", s->log_stream);
-	bad |= add_env(env, &n, cap, "AWS_REGION", srv->cfg.aws_region);
-	bad |= add_env(env, &n, cap, "AWS_DEFAULT_REGION", srv->cfg.aws_region);
-	bad |= add_env(env, &n, cap, "YC_METADATA_ADDR", srv->bound);
-	bad |= add_env(env, &n, cap, "GCE_METADATA_HOST", srv->bound);
-	bad |= add_env(env, &n, cap, "GCE_METADATA_ROOT", srv->bound);
-	bad |= add_env(env, &n, cap, "GCE_METADATA_IP", srv->bound);
-	snprintf(url, sizeof(url), "http://%s/", srv->bound);
-	bad |= add_env(env, &n, cap, "AWS_EC2_METADATA_SERVICE_ENDPOINT", url);
-	if (aws_role(srv)) {
-		snprintf(url, sizeof(url), "http://%s%s", srv->bound, AWS_CONTAINER_PATH);
-		bad |= add_env(env, &n, cap, "AWS_CONTAINER_CREDENTIALS_FULL_URI", url);
-		bad |= add_env(env, &n, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-		               aws_container_token(srv->aws));
-	}
-	for (size_t i = 0; i < c->n_env; i++)
-		bad |= add_env(env, &n, cap, c->env[i].key, c->env[i].value);
-	if (bad) {
-		for (size_t i = 0; i < n; i++)
-			free(env[i]);
-		free(env);
-		return NULL;
-	}
-	return env;
-}
-
 static void new_log_stream(struct fn_slot *s)
 {
 	unsigned char b[16];
@@ -255,7 +143,7 @@ static void spawn(struct fn_slot *s)
 {
 	struct function *fn = s->fn;
 	const struct config_function *c = fn->cfg;
-	char *boot_argv[] = { fn->fs->bootstrap, NULL };
+	char *argv_room[FN_ARGV_MAX];
 	char task_root[PATH_MAX], err[PATH_MAX + 128];
 	char **env;
 	int rc;
@@ -263,17 +151,14 @@ static void spawn(struct fn_slot *s)
 	if (!realpath(c->code_dir, task_root))
 		snprintf(task_root, sizeof(task_root), "%s", c->code_dir);
 	new_log_stream(s);
-	env = build_env(s, task_root);
+	env = fn_build_env(s, task_root);
 	if (!env) {
 		snprintf(err, sizeof(err), "out of memory");
 		rc = -1;
 	} else {
-		rc =
-		    process_spawn(&s->proc, c->runtime == CONFIG_RUNTIME_C ? boot_argv : c->command,
-		                  env, task_root, err, sizeof(err));
-		for (size_t i = 0; env[i]; i++)
-			free(env[i]);
-		free(env);
+		rc = process_spawn(&s->proc, fn_runtime_argv(s, argv_room), env, task_root, err,
+		                   sizeof(err));
+		fn_env_free(env);
 	}
 	s->served = s->polled = s->init_failed = s->killed = s->retire = 0;
 	s->out_lb.len = s->err_lb.len = 0;
@@ -353,6 +238,17 @@ static void on_line(void *cls, const char *line, size_t n)
 		log_function(s->fn->name, "%s %.*s", s->running->id, (int)n, line);
 	else
 		log_function(s->fn->name, "%.*s", (int)n, line);
+}
+
+void fn_relay_output(struct fn_slot *s)
+{
+	struct line_ctx lc = { s };
+
+	/* An end of file is left for the supervisor to see and close. */
+	if (s->proc.out_fd >= 0)
+		process_read(s->proc.out_fd, &s->out_lb, on_line, &lc);
+	if (s->proc.err_fd >= 0)
+		process_read(s->proc.err_fd, &s->err_lb, on_line, &lc);
 }
 
 /* Slot s's process has ended: what it ran fails, and it is started again

@@ -45,7 +45,12 @@ static void usage(FILE *f)
 	      "                       changes (as \"reload\": true on each function)\n"
 	      "  --print-config       print the embedded default configuration and exit\n"
 	      "  --help               this text\n"
-	      "  --version            print the version\n",
+	      "  --version            print the version\n"
+	      "\n"
+	      "Environment: METATOKEN_BOOTSTRAP and METATOKEN_PYTHON_RUNTIME name the\n"
+	      "programs that run \"runtime\": \"c\" and \"python\" functions; by default\n"
+	      "metatoken-bootstrap and metatoken-python-runtime next to metatokend, in its\n"
+	      "build tree, or on the PATH.\n",
 	      f);
 }
 

@@ -4,7 +4,8 @@
 # the shared and the static library), check the headers and the exported
 # symbols, and run the example under the installed metatoken-bootstrap: a
 # Runtime API stand-in (python3) that sends no token header, so the context
-# must carry the token a real metatokend's metadata path gives curl.
+# must carry the token a real metatokend's metadata path gives curl. The
+# installed metatoken-python-runtime serves the same stand-in.
 #
 # usage: test_client_install.sh BUILD_DIR SOURCE_DIR METATOKEND [SANITIZE]
 set -eu
@@ -38,7 +39,8 @@ pc=$(find "$tmp/prefix" -name metatoken.pc)
 [ -n "$pc" ] || fail "no metatoken.pc installed"
 libdir=$(dirname "$(dirname "$pc")")
 for f in include/metatoken/metatoken.h include/metatoken/context.h include/metatoken/runtime.h \
-	bin/metatoken bin/metatoken-bootstrap; do
+	bin/metatoken bin/metatoken-bootstrap bin/metatoken-python-runtime \
+	share/metatoken/python/metatoken_runtime/bootstrap.py; do
 	[ -e "$tmp/prefix/$f" ] || fail "$f not installed"
 done
 [ -e "$libdir/libmetatoken.so" ] || fail "libmetatoken.so not installed"
@@ -191,6 +193,20 @@ for so in examples/libhello.so examples-cmake/libhello.so libhello-static.so; do
 	grep -q "\"function_name\":\"example\".*\"request_id\":\"req-$run\",\"token\":{\"access_token\":\"$want\",\"expires_in\":[1-9][0-9]*,\"token_type\":\"Bearer\"}" "$out" ||
 		{ cat "$out" >&2; fail "$so: the context does not carry the server's token"; }
 done
+
+# The installed Python runtime finds its package next to itself and serves
+# one invocation: no token header, so its context's token is None.
+printf 'def handler(event, context):\n    return {"event": event, "token": context.token}\n' \
+	>"$tmp/pyhandler.py"
+run=$((run + 1))
+env AWS_LAMBDA_RUNTIME_API="$api" _HANDLER=pyhandler.handler LAMBDA_TASK_ROOT="$tmp" \
+	python3 "$tmp/prefix/bin/metatoken-python-runtime" --invocations 1 >"$tmp/py.out" 2>&1 ||
+	{ cat "$tmp/py.out" >&2; fail "metatoken-python-runtime failed"; }
+out="$tmp/response.$run"
+grep -q "^/2018-06-01/runtime/invocation/req-$run/response\$" "$out" ||
+	{ cat "$out" >&2; fail "metatoken-python-runtime: not posted to req-$run's /response"; }
+grep -q '^{"event": {"event": 1}, "token": null}$' "$out" ||
+	{ cat "$out" >&2; fail "metatoken-python-runtime: not the handler's answer"; }
 
 # The installed CLI prints the token curl gets.
 got=$(env LD_LIBRARY_PATH="$libdir" "$tmp/prefix/bin/metatoken" token --endpoint "$addr")

@@ -3,14 +3,13 @@
  * top of it, every kind of error message (verbatim), and listen parsing.
  */
 #include "config.h"
+#include "test_config_expect.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define ERRLEN 512
 
 /* Writes len bytes into a fresh file under /tmp; returns its malloc'd path. */
 static char *write_temp(const char *content, size_t len)
@@ -22,36 +21,6 @@ static char *write_temp(const char *content, size_t len)
 	cr_assert_eq(write(fd, content, len), (ssize_t)len);
 	close(fd);
 	return strdup(tmpl);
-}
-
-static int is_zeroed(const struct config *c)
-{
-	static const struct config zero;
-
-	return memcmp(c, &zero, sizeof(zero)) == 0;
-}
-
-/* Parses json as "cfg.json" and expects exactly `expected` as the message. */
-static void expect_error(const char *json, const char *expected)
-{
-	struct config c;
-	char err[ERRLEN] = "";
-
-	memset(&c, 0xA5, sizeof(c)); /* garbage in: must come out zeroed */
-	cr_assert_eq(config_parse(json, strlen(json), "cfg.json", &c, err, sizeof(err)), -1,
-	             "accepted: %s", json);
-	cr_assert_str_eq(err, expected);
-	cr_assert(is_zeroed(&c), "*out not zeroed after failure");
-	config_release(&c);
-}
-
-/* Parses json as "cfg.json" and expects success. */
-static void expect_ok(const char *json, struct config *c)
-{
-	char err[ERRLEN] = "";
-
-	cr_assert_eq(config_parse(json, strlen(json), "cfg.json", c, err, sizeof(err)), 0,
-	             "rejected: %s", err);
 }
 
 static const char *kv_get(const struct config_kv *kv, size_t n, const char *key)
@@ -812,96 +781,4 @@ Test(config, bad_allowed_hosts_and_limits_say_where)
 	             "cfg.json: limits.header_timeout_s: must be at most 3600 (got 3601)");
 	expect_error("{\"limits\": {\"idle_timeout\": 5}}",
 	             "cfg.json: limits.idle_timeout: unknown key");
-}
-
-/* ---- functions (issue 11) ---- */
-
-Test(config, functions_take_their_defaults_and_every_key)
-{
-	struct config c;
-
-	expect_ok(
-	    "{\"functions\": [{\"name\": \"a\", \"handler\": \"./l.so\"},"
-	    " {\"name\": \"b-2\", \"runtime\": \"command\", \"command\": [\"./boot\", \"-x\"],"
-	    "  \"code_dir\": \"/srv\", \"timeout_s\": 0.25, \"memory_mb\": 512,"
-	    "  \"version\": \"7\", \"service_account\": null, \"concurrency\": 4,"
-	    "  \"environment\": {\"K\": \"v\"}, \"max_event_bytes\": 10,"
-	    "  \"max_response_bytes\": 20, \"reload\": true}]}",
-	    &c);
-	cr_assert_eq(c.n_functions, 2);
-	cr_assert_str_eq(c.functions[0].name, "a");
-	cr_assert_eq(c.functions[0].runtime, CONFIG_RUNTIME_C);
-	cr_assert_eq(c.functions[0].timeout_ms, 3000);
-	cr_assert_eq(c.functions[0].memory_mb, 128);
-	cr_assert_eq(c.functions[0].concurrency, 1);
-	cr_assert_str_eq(c.functions[0].version, "$LATEST");
-	cr_assert_str_eq(c.functions[0].code_dir, ".");
-	cr_assert_null(c.functions[0].account);
-	cr_assert_eq(c.functions[0].no_account, 0);
-	cr_assert_eq(c.functions[0].max_event_bytes, 6 * 1024 * 1024);
-	cr_assert_eq(c.functions[1].runtime, CONFIG_RUNTIME_COMMAND);
-	cr_assert_eq(c.functions[1].n_command, 2);
-	cr_assert_str_eq(c.functions[1].command[1], "-x");
-	cr_assert_null(c.functions[1].command[2]);
-	cr_assert_eq(c.functions[1].timeout_ms, 250);
-	cr_assert_eq(c.functions[1].no_account, 1);
-	cr_assert_eq(c.functions[1].concurrency, 4);
-	cr_assert_str_eq(c.functions[1].env[0].key, "K");
-	cr_assert_eq(c.functions[1].max_response_bytes, 20);
-	cr_assert_eq(c.functions[0].reload, 0);
-	cr_assert_eq(c.functions[1].reload, 1);
-	config_release(&c);
-}
-
-Test(config, bad_functions_are_refused_saying_where_and_why)
-{
-	expect_error("{\"functions\": {}}",
-	             "cfg.json: functions: must be an array of functions (got {})");
-	expect_error("{\"functions\": [{\"name\": \"a b\", \"handler\": \"x\"}]}",
-	             "cfg.json: functions[0].name: must be 1..64 characters of A-Z a-z 0-9 _ - "
-	             "(got \"a b\")");
-	expect_error("{\"functions\": [{\"name\": \"a\"}]}",
-	             "cfg.json: functions[0].handler: is required for \"runtime\": \"c\" "
-	             "(path/to/lib.so:symbol)");
-	expect_error("{\"functions\": [{\"name\": \"a\", \"runtime\": \"go\"}]}",
-	             "cfg.json: functions[0].runtime: must be \"c\", \"command\" (with "
-	             "\"command\") or \"external\" (got \"go\")");
-	expect_error("{\"functions\": [{\"name\": \"a\", \"runtime\": \"command\"}]}",
-	             "cfg.json: functions[0].runtime: \"command\" needs a \"command\" array");
-	expect_error("{\"functions\": [{\"name\": \"a\", \"runtime\": \"external\","
-	             " \"command\": [\"x\"]}]}",
-	             "cfg.json: functions[0].command: is only for \"runtime\": \"command\"");
-	expect_error("{\"functions\": [{\"name\": \"a\", \"runtime\": \"command\","
-	             " \"command\": []}]}",
-	             "cfg.json: functions[0].command: must be a non-empty array of strings: the "
-	             "program and its arguments (got [])");
-	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"timeout_s\": 0}]}",
-	             "cfg.json: functions[0].timeout_s: must be a number above 0 and at most 900 "
-	             "(got 0)");
-	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"reload\": 1}]}",
-	             "cfg.json: functions[0].reload: must be true or false (got 1)");
-	expect_error(
-	    "{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"concurrency\": 65}]}",
-	    "cfg.json: functions[0].concurrency: must be at most 64 (got 65)");
-	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\","
-	             " \"environment\": {\"_HANDLER\": \"y\"}}]}",
-	             "cfg.json: functions[0].environment._HANDLER: is set by metatokend for every "
-	             "runtime and cannot be configured (got \"_HANDLER\")");
-	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\"},"
-	             " {\"name\": \"a\", \"handler\": \"y\"}]}",
-	             "cfg.json: functions[1].name: duplicates functions[0].name (got \"a\")");
-	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\","
-	             " \"service_account\": \"nobody\"}]}",
-	             "cfg.json: functions[0].service_account: names no service account (give "
-	             "\"default\", an id or an email from service_accounts, or null) (got "
-	             "\"nobody\")");
-	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"concurrency\": 64},"
-	             " {\"name\": \"b\", \"handler\": \"x\", \"concurrency\": 64},"
-	             " {\"name\": \"c\", \"handler\": \"x\", \"concurrency\": 64},"
-	             " {\"name\": \"d\", \"handler\": \"x\", \"concurrency\": 64},"
-	             " {\"name\": \"e\", \"handler\": \"x\"}]}",
-	             "cfg.json: functions: the functions' concurrency adds up to 257; at most 256 "
-	             "runtimes in all");
-	expect_error("{\"functions\": [{\"name\": \"a\", \"handler\": \"x\", \"timeout\": 3}]}",
-	             "cfg.json: functions[0].timeout: unknown key");
 }

@@ -1,0 +1,15 @@
+# The Python runtime (issue 12), with Debian's /usr/bin/python3 (its
+# python3-google-auth and python3-requests are what the functions use).
+# test_python_runtime: the runtime against a fake Runtime API in the test.
+# test_python_functions: python functions in the real metatokend, the
+# issue's user stories and bad input, end to end.
+find_program(DEBIAN_PYTHON3_RT python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(DEBIAN_PYTHON3_RT)
+	add_test(NAME test_python_runtime
+		COMMAND ${DEBIAN_PYTHON3_RT} ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_python_runtime.py
+			${PROJECT_BINARY_DIR}/python/metatoken-python-runtime ${PROJECT_SOURCE_DIR}/python)
+	add_test(NAME test_python_functions
+		COMMAND ${DEBIAN_PYTHON3_RT}
+			${CMAKE_CURRENT_SOURCE_DIR}/integration/test_python_functions.py
+			$<TARGET_FILE:metatokend> $<TARGET_FILE:metatoken_cli>)
+endif()
