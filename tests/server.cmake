@@ -7,6 +7,7 @@ mtk_add_test(test_slot SOURCES unit/test_slot.c LIBS metatokend_core LABELS conc
 mtk_add_test(test_gce_token SOURCES unit/test_gce_token.c LIBS metatokend_core)
 mtk_add_test(test_config SOURCES unit/test_config.c LIBS metatokend_core)
 mtk_add_test(test_config_functions SOURCES unit/test_config_functions.c LIBS metatokend_core)
+mtk_add_test(test_config_sections SOURCES unit/test_config_sections.c LIBS metatokend_core)
 mtk_add_test(test_json SOURCES unit/test_json.c LIBS metatokend_core)
 mtk_add_test(test_faults SOURCES unit/test_faults.c LIBS metatokend_core)
 mtk_add_test(test_timefmt SOURCES unit/test_timefmt.c LIBS metatokend_core)
