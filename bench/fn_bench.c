@@ -548,10 +548,14 @@ static int cmd_cold(int argc, char **argv)
 	return 0;
 }
 
+static int py_modes(int argc, char **argv); /* bench/python's modes, below */
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
+	if (argc >= 2 && strncmp(argv[1], "py-", 3) == 0)
+		return py_modes(argc, argv);
 	if (argc == 7 && strcmp(argv[1], "rate") == 0 && parse_addr(argv[2], &server) == 0)
 		return cmd_rate(argc - 3, argv + 3);
 	if (argc == 6 && strcmp(argv[1], "rtt") == 0 && parse_addr(argv[2], &server) == 0)
@@ -561,5 +565,216 @@ int main(int argc, char **argv)
 	fprintf(stderr, "usage: fn_bench rate HOST:PORT THREADS SECONDS invoke|get FUNCTION|PATH\n"
 	                "       fn_bench rtt HOST:PORT FUNCTION PATH SAMPLES\n"
 	                "       fn_bench cold METATOKEND CONFIG FUNCTION BOOTSTRAP SAMPLES\n");
+	return 2;
+}
+
+/*
+ * ---- bench/python's modes (see bench/README.md, "Python runtime") ----
+ *
+ *	fn_bench py-rtt HOST:PORT FN_A FN_B SAMPLES
+ *	    two keep-alive connections: sync invocations of FN_A and of FN_B
+ *	    (the Python and the C runtime's echo), one at a time, interleaved
+ *	    in blocks of 100 after a warm-up of 200 each; the round trip of each
+ *	    and the rate one connection gets from it (samples over the time
+ *	    spent in them);
+ *	fn_bench py-cold METATOKEND CONFIG FUNCTION PYTHON CODE_DIR MODULE RUNTIME SAMPLES
+ *	    SAMPLES times, after one untimed round: a fresh metatokend's first
+ *	    invocation of FUNCTION (as `cold` does), then, from fork to exit,
+ *	    `PYTHON -c pass`, `PYTHON -c 'import MODULE'` in CODE_DIR (the
+ *	    baseline: the interpreter and the handler's own import) and
+ *	    `PYTHON RUNTIME --version` (the runtime's own imports, no handler,
+ *	    no socket). The three run in a rotating order, in the environment
+ *	    metatokend gives a runtime (the variables it passes on).
+ */
+
+static double mean_per_s(const int64_t *v, size_t n)
+{
+	int64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += v[i];
+	return sum > 0 ? (double)n / ((double)sum / 1e9) : 0;
+}
+
+static int cmd_py_rtt(char **argv)
+{
+	const char *fn[2] = { argv[0], argv[1] };
+	long samples = atol(argv[2]);
+	char req[2][1024];
+	size_t len[2];
+	struct conn *c[2] = { malloc(sizeof(struct conn)), malloc(sizeof(struct conn)) };
+	int64_t *lat[2] = { calloc((size_t)samples + 1, sizeof(int64_t)),
+		            calloc((size_t)samples + 1, sizeof(int64_t)) };
+	long n[2] = { 0, 0 }, errors = 0;
+
+	for (int s = 0; s < 2; s++) {
+		if (samples < 1 || !c[s] || !lat[s] || conn_open(c[s], &server) != 0) {
+			fprintf(stderr, "fn_bench py-rtt: cannot start (samples %ld)\n", samples);
+			return 1;
+		}
+		len[s] = invoke_request(req[s], sizeof(req[s]), fn[s]);
+	}
+	for (int i = 0; i < 200; i++)
+		for (int s = 0; s < 2; s++)
+			if (exchange(c[s], req[s], len[s]) != 200) {
+				fprintf(stderr, "fn_bench py-rtt: the warm-up of %s failed\n",
+				        fn[s]);
+				return 1;
+			}
+	while (n[0] < samples || n[1] < samples)
+		for (int s = 0; s < 2; s++)
+			for (int k = 0; k < RTT_BLOCK && n[s] < samples; k++) {
+				int64_t t0 = now_ns();
+
+				if (exchange(c[s], req[s], len[s]) != 200) {
+					errors++;
+					goto out;
+				}
+				lat[s][n[s]++] = now_ns() - t0;
+			}
+out:
+	for (int s = 0; s < 2; s++) {
+		double per_s = mean_per_s(lat[s], (size_t)n[s]);
+
+		printf("{\"kind\":\"py_rtt\",\"what\":\"%s\",\"target\":\"%s\",\"samples\":%ld,"
+		       "\"per_s\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
+		       "\"errors\":%ld}\n",
+		       s == 0 ? "a" : "b", fn[s], n[s], per_s,
+		       quantile_us(lat[s], (size_t)n[s], 0.50),
+		       quantile_us(lat[s], (size_t)n[s], 0.90),
+		       quantile_us(lat[s], (size_t)n[s], 0.99), errors);
+		conn_close(c[s]);
+		free(c[s]);
+		free(lat[s]);
+	}
+	return errors ? 1 : 0;
+}
+
+/* The variables metatokend passes on to a runtime (function_env.c), so that
+ * the baselines' interpreter starts in the same environment. */
+static char **runtime_like_env(void)
+{
+	static const char *const names[] = { "PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR" };
+	static char *env[8];
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *v = getenv(names[i]);
+
+		if (v && asprintf(&env[n], "%s=%s", names[i], v) > 0)
+			n++;
+	}
+	env[n] = NULL;
+	return env;
+}
+
+/* argv in dir, fork to exit (its output read and dropped); -1 when it fails
+ * or runs past COLD_WAIT_MS (then it is killed). */
+static int64_t spawn_in(const char *dir, char *const argv[])
+{
+	char buf[4096];
+	int p[2], status;
+	int64_t t0 = now_ns(), deadline = t0 + (int64_t)COLD_WAIT_MS * 1000000;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		if (dir && chdir(dir) != 0)
+			_exit(126);
+		execve(argv[0], argv, runtime_like_env());
+		_exit(127);
+	}
+	close(p[1]);
+	for (;;) { /* until the pipe's end: it has exited, or closed them */
+		struct pollfd pf = { .fd = p[0], .events = POLLIN };
+		int64_t left_ms = (deadline - now_ns()) / 1000000;
+
+		if (pid < 0 || left_ms <= 0 || poll(&pf, 1, (int)left_ms) <= 0 ||
+		    read(p[0], buf, sizeof(buf)) <= 0)
+			break;
+	}
+	close(p[0]);
+	if (pid < 0)
+		return -1;
+	if (now_ns() >= deadline)
+		kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? now_ns() - t0 : -1;
+}
+
+static void print_cold(const char *what, int64_t *v, long n)
+{
+	printf("{\"kind\":\"py_cold\",\"what\":\"%s\",\"samples\":%ld,\"p50_us\":%.1f,"
+	       "\"p99_us\":%.1f,\"max_us\":%.1f}\n",
+	       what, n, quantile_us(v, (size_t)n, 0.5), quantile_us(v, (size_t)n, 0.99),
+	       quantile_us(v, (size_t)n, 1));
+}
+
+static int cmd_py_cold(char **argv)
+{
+	const char *daemon = argv[0], *config = argv[1], *fn = argv[2], *code_dir = argv[4];
+	long samples = atol(argv[7]);
+	char import[256];
+	char *pass_argv[] = { argv[3], "-c", "pass", NULL };
+	char *import_argv[] = { argv[3], "-c", import, NULL };
+	char *runtime_argv[] = { argv[3], argv[6], "--version", NULL };
+	char *const *base_argv[3] = { pass_argv, import_argv, runtime_argv };
+	const char *base_dir[3] = { NULL, code_dir, NULL };
+	static const char *const base_name[3] = { "python_pass", "python_import_handler",
+		                                  "runtime_version" };
+	int64_t *v[6];
+	long n = 0;
+
+	snprintf(import, sizeof(import), "import %s", argv[5]);
+	for (int k = 0; k < 6; k++)
+		if (samples < 1 || !(v[k] = calloc((size_t)samples + 1, sizeof(int64_t))))
+			return 1;
+	for (long i = -1; i < samples; i++) { /* i == -1: untimed (byte-compiles) */
+		int64_t ready, first, t;
+		double init_ms;
+
+		if (cold_one(daemon, config, fn, &ready, &first, &init_ms) != 0)
+			return 1;
+		for (int j = 0; j < 3; j++) {
+			int b = (int)((i + 1 + j) % 3);
+
+			if ((t = spawn_in(base_dir[b], base_argv[b])) < 0) {
+				fprintf(stderr, "fn_bench py-cold: %s %s %s failed\n",
+				        base_argv[b][0], base_argv[b][1], base_argv[b][2]);
+				return 1;
+			}
+			if (i >= 0)
+				v[3 + b][n] = t;
+		}
+		if (i < 0)
+			continue;
+		v[0][n] = first;
+		v[1][n] = (int64_t)(init_ms * 1e6);
+		v[2][n] = ready;
+		n++;
+	}
+	print_cold("first_invocation", v[0], n);
+	print_cold("init_duration", v[1], n);
+	print_cold("metatokend_ready", v[2], n);
+	for (int b = 0; b < 3; b++)
+		print_cold(base_name[b], v[3 + b], n);
+	for (int k = 0; k < 6; k++)
+		free(v[k]);
+	return 0;
+}
+
+static int py_modes(int argc, char **argv)
+{
+	if (argc == 6 && strcmp(argv[1], "py-rtt") == 0 && parse_addr(argv[2], &server) == 0)
+		return cmd_py_rtt(argv + 3);
+	if (argc == 10 && strcmp(argv[1], "py-cold") == 0)
+		return cmd_py_cold(argv + 2);
+	fprintf(stderr, "usage: fn_bench py-rtt HOST:PORT FN_A FN_B SAMPLES\n"
+	                "       fn_bench py-cold METATOKEND CONFIG FUNCTION PYTHON CODE_DIR MODULE "
+	                "RUNTIME SAMPLES\n");
 	return 2;
 }

@@ -11,11 +11,10 @@ then). SystemExit and KeyboardInterrupt are not caught: a handler that
 exits ends the runtime, and its supervisor reports it, as in the clouds.
 """
 
-import json
 import os
 import sys
 
-from . import __version__, errors, output
+from . import __version__, errors, jsonc, output
 from .api import RuntimeAPI, RuntimeAPIError
 from .context import Context, ContextError
 from .loader import InitError, load
@@ -63,7 +62,7 @@ class _Async(object):
 
 def parse_event(body):
     try:
-        return json.loads(body)
+        return jsonc.loads(body)
     except ValueError:
         return {"payload": body.decode("utf-8", "replace")}
 
@@ -73,7 +72,7 @@ def marshal(result):
     if isinstance(result, (bytes, bytearray)):
         return bytes(result), "application/octet-stream"
     try:
-        text = json.dumps(result, ensure_ascii=False, allow_nan=False)
+        text = jsonc.dumps(result, allow_nan=False)
         return text.encode("utf-8"), "application/json"
     except (TypeError, ValueError, RecursionError) as e:
         raise errors.Fault("Runtime.MarshalError", "Unable to marshal response: %s" % e)
@@ -140,7 +139,7 @@ def serve(api, handler, invocations=None):
 
 
 def _doc_bytes(doc):
-    return json.dumps(doc, ensure_ascii=False).encode("utf-8", "replace")
+    return jsonc.dumps(doc).encode("utf-8", "replace")
 
 
 def _error_headers(doc):

@@ -13,9 +13,10 @@ invocation (Lambda-Runtime-Function-Name and so on); AWS sets them in the
 environment. A header, when present, wins.
 """
 
-import json
 import os
 import time
+
+from . import jsonc
 
 
 class ContextError(Exception):
@@ -66,7 +67,7 @@ class ClientContext(object):
 
 def _json_object(text, what):
     try:
-        doc = json.loads(text)
+        doc = jsonc.loads(text)
     except ValueError as e:
         raise ContextError("Unable to parse %s JSON: %s" % (what, e))
     if not isinstance(doc, dict):
@@ -86,7 +87,7 @@ def _token(text):
     if text is None:
         return None
     try:
-        doc = json.loads(text)
+        doc = jsonc.loads(text)
     except ValueError:
         return None
     return doc if isinstance(doc, dict) else None
