@@ -502,12 +502,14 @@ class Loading(RuntimeCase):
 
     def test_start_up_imports_nothing_it_does_not_need(self):
         # logging, http.client (email, ssl), socket (selectors), the idna
-        # codec, asyncio and traceback would each add to every cold start.
+        # codec, asyncio, traceback and json (re, enum) would each add to
+        # every cold start (bench/README.md, "Python runtime").
         _, _, doc, _, _ = self.run_one(
             "import sys\n"
             "def handler(event, context):\n"
             "    return sorted(m for m in ('logging', 'http.client', 'ssl', 'email', 'asyncio',"
-            " 'traceback', 'inspect', 'socket', 'selectors', 'encodings.idna')"
+            " 'traceback', 'inspect', 'socket', 'selectors', 'encodings.idna',"
+            " 'json', 're', 'enum')"
             " if m in sys.modules)\n")
         self.assertEqual(doc, [])
 
