@@ -453,3 +453,24 @@ Test(runtimes, a_runtime_that_exits_while_a_child_holds_its_pipes_is_seen_and_re
 	cr_assert(strstr(r.body, "exit status 3"), "%s", r.body);
 	test_response_free(&r);
 }
+
+Test(runtimes, a_runtime_connection_is_not_held_to_the_per_client_cap)
+{
+	/* The caller's connection is the one 127.0.0.1 may have; the runtime's,
+	 * to its own Runtime API address, is the server's own business. */
+	const struct daemon_limits limits = { .per_client = 1 };
+	char cfg[3 * PATH_MAX];
+	struct test_response r;
+
+	snprintf(cfg, sizeof(cfg),
+	         "{\"functions\": [{\"name\": \"sh\", \"handler\": \"./libhello.so:handler\","
+	         " \"code_dir\": \"%s\"}]}",
+	         MTK_EXAMPLES_DIR);
+	cr_assert_eq(test_inproc_start(&ip, cfg, &limits), 0);
+	for (int i = 0; i < 2; i++) {
+		invoke("{}", &r);
+		cr_assert_eq(r.status, 200, "%s", r.body);
+		cr_assert(strstr(r.body, "\"message\":\"hello\""), "%s", r.body);
+		test_response_free(&r);
+	}
+}
