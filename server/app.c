@@ -148,6 +148,12 @@ struct daemon *app_start(struct server *srv, struct clock *wait_clock, char *err
 		dc.limits.header_timeout_ms = c->header_timeout_ms;
 	if (c->idle_timeout_ms)
 		dc.limits.idle_timeout_ms = c->idle_timeout_ms;
+	/* One request thread per CPU, but one when functions run: then an
+	 * invocation (the invoker's request, the runtime's /next and
+	 * /response) is served by one event loop, with no hand-off between
+	 * threads, which on a small machine costs more than a second loop
+	 * gains (bench/README.md, "Functions"). */
+	dc.threads = c->threads ? c->threads : c->n_functions ? 1 : 0;
 	dc.body_max = route_body_max;
 	d = daemon_start(&dc, err, errlen);
 	if (!d)
