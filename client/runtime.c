@@ -68,6 +68,9 @@ struct loop {
 	int next_attempts;
 	struct mtk_client *metadata; /* the fallback's client, once needed */
 	bool own_metadata;
+	/* The /next URL to send right behind a POST (the default transport
+	 * only), when another invocation is to be asked for; NULL: none. */
+	const char *then_next;
 };
 
 static const struct mtk_runtime_options no_options = { 0 };
@@ -198,6 +201,8 @@ static enum mtk_status perform(struct loop *l, const char *method, const char *u
 	const struct mtk_runtime_sink sink = { .header = on_header, .body = on_body, .arg = a };
 
 	*status = 0;
+	if (l->http && l->then_next && strcmp(method, "POST") == 0)
+		return mtk__rthttp_perform_then(l->http, &req, &sink, status, l->then_next);
 	return l->transport.perform(l->transport.arg, &req, &sink, status);
 }
 
@@ -555,6 +560,12 @@ static int64_t backoff(const struct loop *l, int failures)
 	return ms < l->backoff_max_ms ? ms : l->backoff_max_ms;
 }
 
+/* Whether the loop asks for another invocation after `done`. */
+static bool more(const struct loop *l, uint64_t done)
+{
+	return !l->opts->max_invocations || done < l->opts->max_invocations;
+}
+
 enum mtk_status mtk_runtime_run(const struct mtk_runtime_options *opts, mtk_handler_fn handler,
                                 void *arg)
 {
@@ -585,7 +596,7 @@ enum mtk_status mtk_runtime_run(const struct mtk_runtime_options *opts, mtk_hand
 	mtk_context_free(probe);
 	snprintf(url, sizeof(url), "%s" NEXT_PATH, l.base);
 
-	while (!l.opts->max_invocations || done < l.opts->max_invocations) {
+	while (more(&l, done)) {
 		struct answer a = { .max = max_event };
 
 		st = perform(&l, "GET", url, NULL, NULL, 0, 0, &a, &status);
@@ -602,17 +613,21 @@ enum mtk_status mtk_runtime_run(const struct mtk_runtime_options *opts, mtk_hand
 			snprintf(eurl, sizeof(eurl), "%s" INVOCATION_PATH "%s/error", l.base,
 			         a.headers[H_REQUEST_ID]);
 			say(&l, "GET %s: the event is larger than %zu bytes", url, max_event);
+			done++;
+			l.then_next = more(&l, done) ? url : NULL;
 			post_error(&l, eurl, "Runtime.EventTooLarge",
 			           "the event is larger than the runtime's limit");
 			answer_release(&a);
-			done++;
+			l.then_next = NULL;
 			failures = 0;
 			continue;
 		}
 		if (st == MTK_OK && status == 200) {
 			failures = 0;
 			done++;
+			l.then_next = more(&l, done) ? url : NULL;
 			invoke(&l, &a, handler, arg);
+			l.then_next = NULL;
 			answer_release(&a);
 			continue;
 		}

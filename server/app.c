@@ -103,6 +103,19 @@ void app_release(struct server *srv)
 	srv->key = NULL;
 }
 
+/* The daemon's hooks for the functions' slots (function.h). */
+static void *site_of(void *cls, struct server *srv, int fd)
+{
+	(void)cls;
+	return functions_site_of(srv->functions, fd);
+}
+
+static void stopping(void *cls, struct server *srv)
+{
+	(void)cls;
+	functions_detach(srv->functions);
+}
+
 struct daemon *app_start(struct server *srv, struct clock *wait_clock, char *err, size_t errlen)
 {
 	const struct config *c = &srv->cfg;
@@ -114,6 +127,8 @@ struct daemon *app_start(struct server *srv, struct clock *wait_clock, char *err
 		.srv = srv,
 		.dispatch = route_dispatch,
 		.ended = route_ended,
+		.site_of = site_of,
+		.stopping = stopping,
 	};
 	struct daemon *d;
 
@@ -133,6 +148,12 @@ struct daemon *app_start(struct server *srv, struct clock *wait_clock, char *err
 		dc.limits.header_timeout_ms = c->header_timeout_ms;
 	if (c->idle_timeout_ms)
 		dc.limits.idle_timeout_ms = c->idle_timeout_ms;
+	/* One request thread per CPU, but one when functions run: then an
+	 * invocation (the invoker's request, the runtime's /next and
+	 * /response) is served by one event loop, with no hand-off between
+	 * threads, which on a small machine costs more than a second loop
+	 * gains (bench/README.md, "Functions"). */
+	dc.threads = c->threads ? c->threads : c->n_functions ? 1 : 0;
 	dc.body_max = route_body_max;
 	d = daemon_start(&dc, err, errlen);
 	if (!d)
@@ -142,7 +163,7 @@ struct daemon *app_start(struct server *srv, struct clock *wait_clock, char *err
 	/* Functions: their runtimes' listeners on the same host, and the
 	 * metadata variables their runtimes get point at this one. */
 	srv->functions = functions_new(srv, dc.wait_clock, err, errlen);
-	if (!srv->functions || functions_start(srv->functions, daemon_bound_host(d), err, errlen)) {
+	if (!srv->functions || functions_start(srv->functions, d, err, errlen)) {
 		daemon_stop(d, 0);
 		functions_free(srv->functions);
 		srv->functions = NULL;

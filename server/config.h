@@ -148,6 +148,7 @@ struct config {
 	unsigned max_connections;
 	unsigned per_client_connections;
 	unsigned max_held_requests;
+	unsigned threads; /* request threads; 0: the default (app.c) */
 	int64_t header_timeout_ms;
 	int64_t idle_timeout_ms;
 

@@ -83,10 +83,12 @@ out:
 
 int config__parse_limits(struct json_reader *r, const cJSON *obj, struct config *c)
 {
-	static const char *const keys[] = { "connections",      "per_client",     "held_requests",
-		                            "header_timeout_s", "idle_timeout_s", NULL };
+	static const char *const keys[] = {
+		"connections", "per_client", "held_requests", "header_timeout_s", "idle_timeout_s",
+		"threads",     NULL
+	};
 	size_t mark = json_path_key(r, "limits");
-	int64_t conns = 0, per = 0, held = 0, header_s = 0, idle_s = 0;
+	int64_t conns = 0, per = 0, held = 0, header_s = 0, idle_s = 0, threads = 0;
 	int rc = -1;
 
 	if (!cJSON_IsObject(obj)) {
@@ -98,13 +100,15 @@ int config__parse_limits(struct json_reader *r, const cJSON *obj, struct config 
 	    json_get_int(r, obj, "per_client", 0, 1, LIMIT_CONNECTIONS_MAX, &per) < 0 ||
 	    json_get_int(r, obj, "held_requests", 0, 1, 1000000, &held) < 0 ||
 	    json_get_int(r, obj, "header_timeout_s", 0, 1, 3600, &header_s) < 0 ||
-	    json_get_int(r, obj, "idle_timeout_s", 0, 1, 86400, &idle_s) < 0)
+	    json_get_int(r, obj, "idle_timeout_s", 0, 1, 86400, &idle_s) < 0 ||
+	    json_get_int(r, obj, "threads", 0, 1, 256, &threads) < 0)
 		goto out;
 	c->max_connections = (unsigned)conns;
 	c->per_client_connections = (unsigned)per;
 	c->max_held_requests = (unsigned)held;
 	c->header_timeout_ms = header_s * 1000;
 	c->idle_timeout_ms = idle_s * 1000;
+	c->threads = (unsigned)threads;
 	rc = 0;
 out:
 	json_path_pop(r, mark);
@@ -116,4 +120,5 @@ void config__release_server(struct config *c)
 	release_allowed_hosts(c);
 	c->max_connections = c->per_client_connections = c->max_held_requests = 0;
 	c->header_timeout_ms = c->idle_timeout_ms = 0;
+	c->threads = 0;
 }

@@ -154,7 +154,7 @@ struct conn_rec *conns_opened(struct conns *c, int fd, const struct sockaddr *pe
 		c->head->prev = rec;
 	c->head = rec;
 	c->n_open++;
-	rec->addr = addr_get(c, key, len);
+	rec->addr = peer ? addr_get(c, key, len) : NULL;
 	if (rec->addr)
 		rec->addr->count++;
 	if (c->n_open > c->max_total) {

@@ -48,7 +48,8 @@ struct conn_rec {
 	unsigned long seen_moves;
 	int64_t seen_ms;
 	enum conn_refusal refuse;
-	int shut; /* shut down by a deadline or the drain */
+	int shut;   /* shut down by a deadline or the drain */
+	void *site; /* its requests' site; NULL: the daemon's (daemon.c's, unlocked) */
 };
 
 struct conns {
@@ -71,7 +72,8 @@ void conns_init(struct conns *c, struct clock *wait_clock, unsigned max_total,
 void conns_release(struct conns *c);
 
 /*
- * A connection from `peer` (may be NULL) on socket fd has opened. Returns
+ * A connection from `peer` on socket fd has opened; NULL peer: one of the
+ * server's own, counted in the total but under no per-client cap. Returns
  * its record, which says whether a cap refuses it (and then the cap was
  * warned about); NULL when out of memory.
  */

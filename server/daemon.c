@@ -110,6 +110,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
 	struct daemon *d = cls;
 	const union MHD_ConnectionInfo *fd, *peer;
+	struct conn_rec *rec;
+	void *site;
 
 	if (code != MHD_CONNECTION_NOTIFY_STARTED) {
 		/* Before libmicrohttpd closes the socket (conns.h). */
@@ -118,8 +120,13 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	}
 	fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	peer = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	*socket_context =
-	    conns_opened(&d->conns, fd ? fd->connect_fd : -1, peer ? peer->client_addr : NULL);
+	site = fd && d->cfg.site_of ? d->cfg.site_of(d->cfg.cls, d->cfg.srv, fd->connect_fd) : NULL;
+	/* A connection of the server's own (a site's) has no per-client cap. */
+	rec = conns_opened(&d->conns, fd ? fd->connect_fd : -1,
+	                   site || !peer ? NULL : peer->client_addr);
+	if (rec)
+		rec->site = site;
+	*socket_context = rec;
 	/* Deadlines need the sweep, which runs on the timer thread. */
 	delays_wake(d->delays);
 }
@@ -319,7 +326,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		st->begun = 1;
 		st->rq.srv = d->cfg.srv;
 		st->rq.daemon = d;
-		st->rq.site = d->cfg.cls;
+		st->rq.site = st->rec && st->rec->site ? st->rec->site : d->cfg.cls;
 		st->rq.conn = conn;
 		st->body_max = d->limits.body_max;
 		if (d->cfg.body_max && (n = d->cfg.body_max(d->cfg.cls, d->cfg.srv, url)) > 0)
@@ -529,6 +536,13 @@ void daemon_counts(struct daemon *d, struct daemon_counts *out)
 	out->held = (unsigned)delays_held(d->delays);
 }
 
+int daemon_add_connection(struct daemon *d, int fd, const struct sockaddr *peer, unsigned peer_len)
+{
+	/* libmicrohttpd takes fd either way; with MHD_USE_ITC a worker
+	 * picks the connection up at once. */
+	return MHD_add_connection(d->mhd, fd, peer, (socklen_t)peer_len) == MHD_YES ? 0 : -1;
+}
+
 void daemon_wake(struct request *rq)
 {
 	delays_resume(rq->daemon->delays, rq->conn, &rq->woken);
@@ -547,6 +561,9 @@ void daemon_stop(struct daemon *d, int64_t grace_ms)
 
 	if (!d)
 		return;
+	/* Nothing is added from here (daemon_add_connection). */
+	if (d->cfg.stopping)
+		d->cfg.stopping(d->cfg.cls, d->cfg.srv);
 	/* From here every answer says Connection: close. */
 	atomic_store(&d->draining, 1);
 	/* Stop accepting: the listening socket is shut now, not after the

@@ -33,6 +33,7 @@
 
 struct clock;
 struct request;
+struct sockaddr;
 struct server;
 struct daemon;
 
@@ -70,6 +71,14 @@ struct daemon_config {
 	void (*dispatch)(void *cls, struct request *rq);
 	/* A request ends, answered or not (rq->status 0 when not). */
 	void (*ended)(void *cls, struct request *rq);
+	/* Optional. The site (rq->site) of the requests on a connection, from
+	 * its socket fd (a connection added with daemon_add_connection() is
+	 * told by its local address): asked once per connection, from the
+	 * daemon's threads; NULL: cls. */
+	void *(*site_of)(void *cls, struct server *srv, int fd);
+	/* Optional. daemon_stop() calls it first: whoever adds connections
+	 * stops for good before it returns. */
+	void (*stopping)(void *cls, struct server *srv);
 	void *cls;
 };
 
@@ -78,6 +87,17 @@ struct daemon_config {
  * one-line reason (bad address, port in use) in err.
  */
 struct daemon *daemon_start(const struct daemon_config *cfg, char *err, size_t errlen);
+
+/*
+ * Serves connection fd, accepted by the caller on a listener of its own,
+ * from peer, as if it had come to the daemon's listener: its requests are
+ * served by the same threads, and their site is what cfg.site_of says for
+ * fd. One with a site of its own counts against `connections` but not
+ * against `per_client` (it is the caller's, not a client's). Takes fd (closed
+ * on failure). Returns 0, or -1. Call from any thread, never after
+ * cfg.stopping has been called.
+ */
+int daemon_add_connection(struct daemon *d, int fd, const struct sockaddr *peer, unsigned peer_len);
 
 /* What clients dial: "127.0.0.1:8169", "[::1]:8169". */
 const char *daemon_bound(const struct daemon *d);

@@ -46,13 +46,35 @@ static void hex(const unsigned char *b, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/*
+ * n random bytes for ids (n at most ID_RANDOM_POOL), from RAND_bytes a pool
+ * at a time: each call of it costs a system call (its fork check), and an
+ * invocation needs two ids. Per thread, so no lock (a runtime is forked
+ * to exec at once: no child draws from it). Returns 0, or -1.
+ */
+#define ID_RANDOM_POOL 1024
+static int id_random(unsigned char *out, size_t n)
+{
+	static __thread unsigned char pool[ID_RANDOM_POOL];
+	static __thread size_t left;
+
+	if (n > left) {
+		if (RAND_bytes(pool, sizeof(pool)) != 1)
+			return -1;
+		left = sizeof(pool);
+	}
+	memcpy(out, pool + sizeof(pool) - left, n);
+	left -= n;
+	return 0;
+}
+
 /* A version 4 UUID, as Lambda's request ids are. */
 static int make_uuid(char out[37])
 {
 	unsigned char b[16];
 	char h[33];
 
-	if (RAND_bytes(b, sizeof(b)) != 1)
+	if (id_random(b, sizeof(b)) != 0)
 		return -1;
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
@@ -72,7 +94,7 @@ static void make_trace_id(char *out, size_t len)
 	unsigned char b[20];
 	char h[41];
 
-	if (RAND_bytes(b, sizeof(b)) != 1)
+	if (id_random(b, sizeof(b)) != 0)
 		memset(b, 0, sizeof(b));
 	hex(b, sizeof(b), h);
 	snprintf(out, len, "Root=1-%08llx-%.24s;Parent=%.16s;Sampled=0",

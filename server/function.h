@@ -8,7 +8,8 @@
  *   /response or /error, by its process dying, or by its deadline;
  * - each function has `concurrency` slots. A slot is a loopback listener of
  *   its own (its Runtime API, so that the process on it is known by the
- *   address it polls) and, unless the runtime is external, a process that
+ *   address it polls; its connections are served by the main daemon's
+ *   threads) and, unless the runtime is external, a process that
  *   metatokend starts on demand and restarts with backoff after a crash or
  *   a timeout. The root listener's Runtime API is the function `function`
  *   (RIE's convention), implicit when none is configured;
@@ -27,6 +28,7 @@
 #include <stdint.h>
 
 struct clock;
+struct daemon;
 struct request;
 struct server;
 struct functions;
@@ -37,8 +39,15 @@ struct invocation;
  * NULL with the reason in err. */
 struct functions *functions_new(struct server *srv, struct clock *wait_clock, char *err,
                                 size_t errlen);
-/* Starts each slot's listener (on host) and the supervisor thread. */
-int functions_start(struct functions *fs, const char *host, char *err, size_t errlen);
+/* Opens each slot's listener (on d's host), whose connections d serves,
+ * and starts the supervisor thread. */
+int functions_start(struct functions *fs, struct daemon *d, char *err, size_t errlen);
+/* d is stopping: no connection is handed to it from here. Idempotent. */
+void functions_detach(struct functions *fs);
+/* The slot a connection came to (the site of its requests), from its
+ * socket, or NULL: not a slot's. Safe from any thread once started; NULL
+ * fs is no slot. */
+void *functions_site_of(struct functions *fs, int fd);
 /* Ends every invocation ("metatokend is stopping"), stops the processes
  * (SIGTERM, then SIGKILL after grace_ms) and the slot listeners. */
 void functions_stop(struct functions *fs, int64_t grace_ms);

@@ -7,12 +7,14 @@
 #define METATOKEN_SERVER_FUNCTION_INTERNAL_H
 
 #include <cjson/cJSON.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 
 #include "daemon.h"
 #include "function.h"
+#include "listener.h"
 #include "process.h"
 #include "reply.h"
 
@@ -69,8 +71,9 @@ struct recent {
 struct fn_slot {
 	struct function *fn;
 	unsigned index;
-	struct daemon *daemon;
-	char addr[80]; /* what AWS_LAMBDA_RUNTIME_API says */
+	struct listener listener; /* fd -1: not open */
+	uint16_t port;            /* the listener's, which tells its connections */
+	char addr[80];            /* what AWS_LAMBDA_RUNTIME_API says */
 	struct process proc;
 	struct linebuf out_lb, err_lb;
 	struct invocation *running; /* given or running on it */
@@ -116,6 +119,9 @@ struct functions {
 	size_t body_max;
 	char bootstrap[4096];      /* function_env.h: the C runtime's program */
 	char python_runtime[4096]; /* and the Python runtime's script */
+	struct daemon *daemon;     /* serves the slots' connections; NULL once it stops */
+	size_t n_slots;            /* of every function */
+	int64_t accept_retry_us;   /* monotonic: accepting failed (no fds); retry then */
 	pthread_t thread;
 	int thread_started;
 	int wake[2]; /* the supervisor's self-pipe */
@@ -153,5 +159,18 @@ void fn_retire_idle(struct function *fn);
  * supervisor may not have read them yet when the answer arrives. Caller
  * holds the lock. */
 void fn_relay_output(struct fn_slot *s);
+
+/* function_slots.c: the slots' listeners. */
+int fn_slots_open(struct functions *fs, const char *host, char *err, size_t errlen);
+/* Adds the listeners to poll (caller holds the lock): at most fs->n_slots
+ * entries at pfd, each slot in owner; returns how many, and lowers
+ * *timeout_ms while accepting waits out a shortage. */
+size_t fn_slots_poll(struct functions *fs, struct pollfd *pfd, struct fn_slot **owner,
+                     int *timeout_ms);
+/* Accepts what waits on s's listener and hands it to the daemon (caller
+ * holds the lock). */
+void fn_slots_accept(struct fn_slot *s);
+/* Closes the listeners (after the supervisor has stopped). */
+void fn_slots_close(struct functions *fs);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * Functions, the running side (function.h): set-up from the configuration,
- * each slot's listener, starting and restarting runtime processes, and the
- * supervisor thread that relays their output, reaps them and ends
- * invocations whose time is up.
+ * starting and restarting runtime processes, and the supervisor thread that
+ * relays their output, reaps them, ends invocations whose time is up and
+ * accepts the slots' connections (function_slots.c).
  */
 #include "function_env.h"
 #include "function_internal.h"
@@ -21,7 +21,6 @@
 #include <openssl/rand.h>
 
 #include "log.h"
-#include "route.h"
 #include "server.h"
 
 #define BACKOFF_MAX_MS 5000
@@ -72,7 +71,9 @@ static int setup_function(struct functions *fs, struct function *fn,
 		fn->slots[i].fn = fn;
 		fn->slots[i].index = (unsigned)i;
 		fn->slots[i].proc.out_fd = fn->slots[i].proc.err_fd = -1;
+		fn->slots[i].listener.fd = -1;
 	}
+	fs->n_slots += fn->n_slots;
 	return 0;
 }
 
@@ -362,7 +363,7 @@ static void *supervisor(void *arg)
 	size_t cap = 1;
 
 	for (size_t i = 0; i < fs->n; i++)
-		cap += 2 * fs->fns[i].n_slots;
+		cap += 3 * fs->fns[i].n_slots; /* two pipes and a listener each */
 	pfd = calloc(cap, sizeof(*pfd));
 	owner = calloc(cap, sizeof(*owner));
 	if (!pfd || !owner) {
@@ -374,7 +375,7 @@ static void *supervisor(void *arg)
 	pthread_mutex_lock(&fs->lock);
 	while (!fs->stopping) {
 		int64_t now = clock_now_ms(fs->wait), next = now + POLL_MAX_MS;
-		size_t n = 1;
+		size_t n = 1, n_pipes;
 		int timeout, reap_soon = 0;
 
 		for (size_t i = 0; i < fs->n; i++) {
@@ -422,6 +423,8 @@ static void *supervisor(void *arg)
 		 * failing that (something of its holds them) here, soon. */
 		if (reap_soon && timeout > 20)
 			timeout = 20;
+		n_pipes = n;
+		n += fn_slots_poll(fs, pfd + n, owner + n, &timeout);
 		pthread_mutex_unlock(&fs->lock);
 		poll(pfd, n, timeout < 0 ? 0 : timeout);
 		pthread_mutex_lock(&fs->lock);
@@ -431,7 +434,10 @@ static void *supervisor(void *arg)
 			while (read(fs->wake[0], buf, sizeof(buf)) > 0)
 				;
 		}
-		for (size_t i = 1; i < n; i++) {
+		for (size_t i = n_pipes; i < n; i++)
+			if (pfd[i].revents)
+				fn_slots_accept(owner[i]);
+		for (size_t i = 1; i < n_pipes; i++) {
 			struct fn_slot *s = owner[i];
 			int *fd = pfd[i].fd == s->proc.out_fd ? &s->proc.out_fd : &s->proc.err_fd;
 			struct linebuf *lb = fd == &s->proc.out_fd ? &s->out_lb : &s->err_lb;
@@ -453,47 +459,15 @@ static void *supervisor(void *arg)
 
 /* ---- start and stop ---- */
 
-int functions_start(struct functions *fs, const char *host, char *err, size_t errlen)
+int functions_start(struct functions *fs, struct daemon *d, char *err, size_t errlen)
 {
-	struct server *srv = fs->srv;
-
 	if (pipe2(fs->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
 		snprintf(err, errlen, "cannot make a pipe: %s", strerror(errno));
 		return -1;
 	}
-	for (size_t i = 0; i < fs->n; i++) {
-		struct function *fn = &fs->fns[i];
-
-		for (size_t k = 0; k < fn->n_slots; k++) {
-			struct fn_slot *s = &fn->slots[k];
-			struct daemon_config dc = {
-				.host = host,
-				.port = 0,
-				.limits = DAEMON_LIMITS_DEFAULT,
-				.wait_clock = fs->wait,
-				.srv = srv,
-				.threads = 1,
-				.body_max = route_body_max,
-				.dispatch = route_dispatch,
-				.ended = route_ended,
-				.cls = s,
-			};
-			char why[256];
-
-			s->daemon = daemon_start(&dc, why, sizeof(why));
-			if (!s->daemon) {
-				snprintf(err, errlen, "function %s: runtime listener: %s", fn->name,
-				         why);
-				return -1;
-			}
-			snprintf(s->addr, sizeof(s->addr), "%s", daemon_bound(s->daemon));
-			if (fn->external)
-				log_msg(
-				    LOG_WARN,
-				    "function %s: start its runtime with AWS_LAMBDA_RUNTIME_API=%s",
-				    fn->name, s->addr);
-		}
-	}
+	if (fn_slots_open(fs, daemon_bound_host(d), err, errlen) != 0)
+		return -1;
+	fs->daemon = d;
 	/* Set before the thread runs: fn_supervise reads it under the lock. */
 	pthread_mutex_lock(&fs->lock);
 	fs->thread_started = 1;
@@ -533,6 +507,7 @@ void functions_stop(struct functions *fs, int64_t grace_ms)
 
 	if (!fs)
 		return;
+	functions_detach(fs);
 	pthread_mutex_lock(&fs->lock);
 	fs->stopping = 1;
 	for (size_t i = 0; i < fs->n; i++)
@@ -571,9 +546,8 @@ void functions_stop(struct functions *fs, int64_t grace_ms)
 					usleep(1000);
 			}
 			process_close(&s->proc);
-			daemon_stop(s->daemon, 0);
-			s->daemon = NULL;
 		}
+	fn_slots_close(fs);
 }
 
 void functions_free(struct functions *fs)

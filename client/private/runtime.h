@@ -26,6 +26,14 @@ enum mtk_status mtk__rthttp_new(struct mtk__rthttp **out);
 void mtk__rthttp_free(struct mtk__rthttp *t);
 enum mtk_status mtk__rthttp_perform(void *arg, const struct mtk_runtime_request *req,
                                     const struct mtk_runtime_sink *sink, long *status);
+/* perform(), a POST with a GET of then_get (no headers, same host) sent
+ * right behind it on the connection, whose answer the next perform() of
+ * that GET reads without sending it again. Any other request next is sent
+ * on a new connection. */
+enum mtk_status mtk__rthttp_perform_then(struct mtk__rthttp *t,
+                                         const struct mtk_runtime_request *req,
+                                         const struct mtk_runtime_sink *sink, long *status,
+                                         const char *then_get);
 
 /* How one HTTP/1.1 response is framed (runtime_http_parse.c). */
 struct mtk__http_framing {

@@ -87,7 +87,7 @@ static void start(void)
 	 * hold is granted here, so a /next or a sync invocation is answered at
 	 * once (503, 429) rather than waiting. */
 	srv.functions = functions_new(&srv, &wait_clock, err, sizeof(err));
-	if (!srv.functions || functions_start(srv.functions, "127.0.0.1", err, sizeof(err)) != 0) {
+	if (!srv.functions || functions_start(srv.functions, daemon_, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fuzz_http: %s\n", err);
 		abort();
 	}

@@ -43,12 +43,20 @@ static struct {
 
 static struct mtk__rthttp *T;
 
+/* Bytes read past the last request on the connection: the start of the
+ * next one (a client may send it before the answer). */
+static char carry[8192];
+static size_t carry_len;
+
 /* Reads one request (head and Content-Length body) into S.requests[i]. */
 static int read_request(int fd, int i)
 {
 	char *buf = S.requests[i], *end, *cl;
-	size_t have = 0, want;
+	size_t have = carry_len, want;
 	ssize_t n;
+
+	memcpy(buf, carry, carry_len);
+	carry_len = 0;
 
 	while (!(end = memmem(buf, have, "\r\n\r\n", 4))) {
 		if ((n = recv(fd, buf + have, sizeof(S.requests[i]) - have, 0)) <= 0)
@@ -62,7 +70,9 @@ static int read_request(int fd, int i)
 			return -1;
 		have += (size_t)n;
 	}
-	S.request_len[i] = have;
+	carry_len = have - want;
+	memcpy(carry, buf + want, carry_len);
+	S.request_len[i] = want;
 	return 0;
 }
 
@@ -75,6 +85,7 @@ static void *serve(void *arg)
 	(void)arg;
 	while ((fd = accept(S.listener, NULL, NULL)) >= 0) {
 		atomic_fetch_add(&S.accepts, 1);
+		carry_len = 0;
 		while ((i = atomic_load(&S.nreq)) < MAX_STEPS && read_request(fd, i) == 0) {
 			s = &S.steps[i];
 			atomic_fetch_add(&S.nreq, 1);
@@ -513,4 +524,115 @@ Test(rthttp, no_header_injection_and_only_plain_http_urls)
 	cr_assert_eq(req_at(NULL, "PUT", "/p", NULL, NULL, 0, 1000, &g, &status),
 	             MTK_ERR_INVALID_ARGUMENT);
 	cr_assert_eq(atomic_load(&S.accepts), 0, "nothing was sent");
+}
+
+/* ---- a GET sent behind a POST (the loop's /next behind its /response) ---- */
+
+#define ACCEPTED "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
+
+/* POSTs to path with a GET of then_path sent right behind it. */
+static enum mtk_status post_then(const char *path, const char *then_path, struct got *g,
+                                 long *status)
+{
+	char u[256], then[256];
+	const struct mtk_runtime_request r = {
+		.method = "POST",
+		.url = u,
+		.body = "{}",
+		.body_len = 2,
+		.connect_timeout_ms = 1000,
+		.timeout_ms = 1000,
+	};
+	const struct mtk_runtime_sink sink = { .header = on_header, .body = on_body, .arg = g };
+
+	snprintf(u, sizeof(u), "http://127.0.0.1:%d%s", S.port, path);
+	snprintf(then, sizeof(then), "http://127.0.0.1:%d%s", S.port, then_path);
+	*status = -1;
+	return mtk__rthttp_perform_then(T, &r, &sink, status, then);
+}
+
+/* Waits (at most 2 s) for the server to have read n requests. */
+static bool server_read(int n)
+{
+	for (int i = 0; i < 2000 && atomic_load(&S.nreq) < n; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000L }, NULL);
+	return atomic_load(&S.nreq) >= n;
+}
+
+Test(rthttp, a_get_sent_behind_a_post_is_answered_to_the_next_get_and_not_sent_again)
+{
+	struct got g = { 0 };
+	long status;
+
+	script(0, (struct step){ .reply = ACCEPTED });
+	script(1, (struct step){ .reply = OK_HELLO });
+	script(2, (struct step){ .reply = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye" });
+	cr_assert_eq(post_then("/r/response", "/next", &g, &status), MTK_OK);
+	cr_assert_eq(status, 202);
+	/* The GET went out with the POST, before anything asked for it. */
+	cr_assert(server_read(2));
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(get("/next", 1000, &g, &status), MTK_OK);
+	cr_assert_eq(status, 200);
+	cr_assert_eq(g.body_len, 5);
+	cr_assert_eq(memcmp(g.body, "hello", 5), 0);
+	cr_assert(strncmp(S.requests[1], "GET /next HTTP/1.1\r\n", 20) == 0, "%s", S.requests[1]);
+	/* Sent once: the request after it is the server's third, not a
+	 * fourth behind a copy. */
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(get("/other", 1000, &g, &status), MTK_OK);
+	cr_assert_eq(g.body_len, 3);
+	cr_assert_eq(memcmp(g.body, "bye", 3), 0);
+	cr_assert_eq(atomic_load(&S.nreq), 3);
+	cr_assert_eq(atomic_load(&S.accepts), 1);
+}
+
+Test(rthttp, an_answer_already_there_behind_the_post_answer_is_kept)
+{
+	struct got g = { 0 };
+	long status;
+
+	/* The GET's answer comes in the same write as the POST's. */
+	script(0, (struct step){ .reply = ACCEPTED OK_HELLO });
+	cr_assert_eq(post_then("/r/response", "/next", &g, &status), MTK_OK);
+	cr_assert_eq(status, 202);
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(get("/next", 1000, &g, &status), MTK_OK);
+	cr_assert_eq(status, 200);
+	cr_assert_eq(memcmp(g.body, "hello", 5), 0);
+	cr_assert_eq(atomic_load(&S.accepts), 1);
+}
+
+Test(rthttp, another_request_than_the_one_sent_behind_goes_on_a_new_connection)
+{
+	struct got g = { 0 };
+	long status;
+
+	script(0, (struct step){ .reply = ACCEPTED });
+	script(1, (struct step){ .reply = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate" });
+	script(2, (struct step){ .reply = OK_HELLO });
+	cr_assert_eq(post_then("/r/response", "/next", &g, &status), MTK_OK);
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(get("/other", 1000, &g, &status), MTK_OK);
+	cr_assert_eq(status, 200);
+	cr_assert_eq(memcmp(g.body, "hello", 5), 0, "the answer to /next was taken for /other's");
+	cr_assert_eq(atomic_load(&S.accepts), 2);
+}
+
+Test(rthttp, a_get_sent_behind_on_a_connection_the_server_closed_is_sent_again)
+{
+	struct got g = { 0 };
+	long status;
+
+	/* The server answers the POST, then closes without reading on. */
+	script(0, (struct step){ .reply = ACCEPTED, .close = true });
+	script(1, (struct step){ .reply = OK_HELLO });
+	cr_assert_eq(post_then("/r/response", "/next", &g, &status), MTK_OK);
+	cr_assert_eq(status, 202);
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(get("/next", 1000, &g, &status), MTK_OK);
+	cr_assert_eq(status, 200);
+	cr_assert_eq(memcmp(g.body, "hello", 5), 0);
+	cr_assert(strncmp(S.requests[1], "GET /next HTTP/1.1\r\n", 20) == 0, "%s", S.requests[1]);
+	cr_assert_eq(atomic_load(&S.accepts), 2);
 }

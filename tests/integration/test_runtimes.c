@@ -539,3 +539,39 @@ Test(runtimes, without_reload_a_warm_runtime_keeps_serving_after_a_change)
 	cr_assert_eq(invoke_pid(), first);
 	cr_assert_null(strstr(read_log(), "code changed in"));
 }
+
+Test(runtimes, a_runtime_connection_is_not_held_to_the_per_client_cap)
+{
+	/* The caller's connection is the one 127.0.0.1 may have; the runtime's,
+	 * to its own Runtime API address, is the server's own business. */
+	const struct daemon_limits limits = { .per_client = 1 };
+	char cfg[3 * PATH_MAX];
+	struct test_response r;
+
+	snprintf(cfg, sizeof(cfg),
+	         "{\"functions\": [{\"name\": \"sh\", \"handler\": \"./libhello.so:handler\","
+	         " \"code_dir\": \"%s\"}]}",
+	         MTK_EXAMPLES_DIR);
+	cr_assert_eq(test_inproc_start(&ip, cfg, &limits), 0);
+	/* The runtime connects while the caller's connection waits open. */
+	invoke("{}", &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	cr_assert(strstr(r.body, "\"message\":\"hello\""), "%s", r.body);
+	test_response_free(&r);
+}
+
+Test(runtimes, a_server_that_runs_functions_serves_on_one_thread_unless_told)
+{
+	char cfg[3 * PATH_MAX];
+
+	/* One event loop: an invocation crosses no thread (app.c). */
+	start_c("./libhello.so:handler", "");
+	cr_assert_eq(daemon_threads(ip.daemon), 1);
+	test_inproc_stop(&ip, 1000);
+	snprintf(cfg, sizeof(cfg),
+	         "{\"limits\": {\"threads\": 3}, \"functions\": [{\"name\": \"sh\","
+	         " \"handler\": \"./libhello.so:handler\", \"code_dir\": \"%s\"}]}",
+	         MTK_EXAMPLES_DIR);
+	cr_assert_eq(test_inproc_start(&ip, cfg, NULL), 0);
+	cr_assert_eq(daemon_threads(ip.daemon), 3);
+}

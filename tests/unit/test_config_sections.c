@@ -142,7 +142,7 @@ Test(config, allowed_hosts_and_limits_are_read)
 
 	expect_ok("{\"allowed_hosts\": [\"dev.test\", \"10.0.0.5\", \"[fd00::1]\"],"
 	          " \"limits\": {\"connections\": 512, \"per_client\": 64, \"held_requests\": 10,"
-	          " \"header_timeout_s\": 5, \"idle_timeout_s\": 60}}",
+	          " \"header_timeout_s\": 5, \"idle_timeout_s\": 60, \"threads\": 3}}",
 	          &c);
 	cr_assert_eq(c.n_allowed_hosts, 3);
 	cr_assert_str_eq(c.allowed_hosts[0], "dev.test");
@@ -152,11 +152,13 @@ Test(config, allowed_hosts_and_limits_are_read)
 	cr_assert_eq(c.max_held_requests, 10);
 	cr_assert_eq(c.header_timeout_ms, 5000);
 	cr_assert_eq(c.idle_timeout_ms, 60000);
+	cr_assert_eq(c.threads, 3);
 	config_release(&c);
 	/* Absent, they keep the daemon's defaults (0 here). */
 	expect_ok("{}", &c);
 	cr_assert_eq(c.n_allowed_hosts, 0);
 	cr_assert_eq(c.max_connections, 0);
+	cr_assert_eq(c.threads, 0);
 	config_release(&c);
 }
 
@@ -173,6 +175,8 @@ Test(config, bad_allowed_hosts_and_limits_say_where)
 	             "cfg.json: limits.connections: must be a positive integer (got 0)");
 	expect_error("{\"limits\": {\"header_timeout_s\": 3601}}",
 	             "cfg.json: limits.header_timeout_s: must be at most 3600 (got 3601)");
+	expect_error("{\"limits\": {\"threads\": 257}}",
+	             "cfg.json: limits.threads: must be at most 256 (got 257)");
 	expect_error("{\"limits\": {\"idle_timeout\": 5}}",
 	             "cfg.json: limits.idle_timeout: unknown key");
 }
