@@ -224,18 +224,6 @@ void fn_finish(struct invocation *inv, int error, char *body, size_t len, const 
 	fn_invocation_free(inv);
 }
 
-char *function_error_doc(const char *type, const char *msg)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *doc = NULL;
-
-	if (o && cJSON_AddStringToObject(o, "errorMessage", msg) &&
-	    cJSON_AddStringToObject(o, "errorType", type))
-		doc = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return doc;
-}
-
 void fn_fail(struct invocation *inv, const char *type, const char *how, const char *fmt, ...)
 {
 	char msg[512];
@@ -347,42 +335,6 @@ enum invoke_result function_invoke(struct function *fn, const struct invoke_args
 	pthread_mutex_unlock(&fs->lock);
 	fn_invocation_free(inv);
 	return res;
-}
-
-void function_collect(struct invocation *inv, int give_up, struct invoke_outcome *o)
-{
-	struct functions *fs = inv->fn->fs;
-
-	memset(o, 0, sizeof(*o));
-	pthread_mutex_lock(&fs->lock);
-	snprintf(o->request_id, sizeof(o->request_id), "%s", inv->id);
-	o->version = inv->fn->version;
-	if (inv->state == INV_DONE) {
-		o->done = 1;
-		o->how = inv->how;
-		o->error = inv->error;
-		o->body = inv->body;
-		o->body_len = inv->body_len;
-		inv->body = NULL;
-		fn_invocation_free(inv);
-	} else if (give_up) {
-		/* Runs on alone and frees itself (fn_finish). It stays in the
-		 * queue it is in: `async` names that queue, so it never changes. */
-		inv->invoker = NULL;
-	}
-	pthread_mutex_unlock(&fs->lock);
-}
-
-void function_invoker_gone(struct invocation *inv)
-{
-	struct functions *fs = inv->fn->fs;
-
-	pthread_mutex_lock(&fs->lock);
-	if (inv->state == INV_DONE)
-		fn_invocation_free(inv);
-	else
-		inv->invoker = NULL; /* as give_up in function_collect */
-	pthread_mutex_unlock(&fs->lock);
 }
 
 /* ---- the Runtime API's side ---- */

@@ -121,9 +121,29 @@ void function_collect(struct invocation *inv, int give_up, struct invoke_outcome
 /* The invoker's request ended before it collected: forget it. */
 void function_invoker_gone(struct invocation *inv);
 
+/* How long a sync invoker's request is held: the function's timeout, a
+ * cold start's allowance (FN_QUEUE_WAIT_MS) and a backstop should the
+ * supervisor stall. */
+int64_t function_invoker_hold_ms(const struct function *fn);
+
+enum invoker_woken {
+	INVOKER_ANSWER,  /* done: answer from *o (the caller frees o->body) */
+	INVOKER_GAVE_UP, /* cannot wait on (rq->close: stopping; else the hold was
+	                  * refused): the invocation goes on alone */
+	INVOKER_WAITS,   /* not yet: held again */
+};
+/* A held invoker's handler runs again (rq->hstate is its invocation):
+ * collects the outcome into *o and says what to do. For every flavour that
+ * invokes (invoke_api.c, http_invoke.c). */
+enum invoker_woken function_invoker_woken(struct request *rq, struct invoke_outcome *o);
+
 /* {"errorMessage": msg, "errorType": type}, malloc'd; NULL when out of
  * memory. The shape of every error a runtime or invoker gets from here. */
 char *function_error_doc(const char *type, const char *msg);
+/* Answers rq with status and that document, the message from fmt: the
+ * Runtime API's errors and those of HTTP calls into a function. */
+__attribute__((format(printf, 4, 5))) void
+function_error_reply(struct request *rq, unsigned status, const char *type, const char *fmt, ...);
 
 /* ---- the Runtime API's side ---- */
 

@@ -17,29 +17,8 @@
 #include "reply.h"
 #include "server.h"
 
-#define INVOKER_BACKSTOP_MS 15000 /* past the function's timeout, should the supervisor stall */
-#define FIELDS_MAX          4096  /* headers or query arguments read from one request */
-#define MALFORMED           "Malformed serverless function response: "
-
-/* Replies {"errorMessage": ..., "errorType": type}. */
-__attribute__((format(printf, 4, 5))) static void
-error_reply(struct request *rq, unsigned status, const char *type, const char *fmt, ...)
-{
-	char msg[512];
-	char *doc;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	doc = function_error_doc(type, msg);
-	if (doc)
-		reply_owned(rq, status, CT_JSON, doc, strlen(doc));
-	else
-		reply_static(
-		    rq, 500, CT_JSON,
-		    "{\"errorMessage\":\"out of memory\",\"errorType\":\"InternalError\"}");
-}
+#define FIELDS_MAX 4096 /* headers or query arguments read from one request */
+#define MALFORMED  "Malformed serverless function response: "
 
 void http_invoke_flavour_error(struct request *rq, unsigned status, const char *text)
 {
@@ -47,16 +26,16 @@ void http_invoke_flavour_error(struct request *rq, unsigned status, const char *
 
 	if (len && text[len - 1] == '\n')
 		len--;
-	error_reply(rq, status,
-	            status == 400   ? "BadRequest"
-	            : status == 403 ? "Forbidden"
-	            : status == 404 ? "NotFound"
-	            : status == 413 ? "PayloadTooLarge"
-	            : status == 429 ? "TooManyRequests"
-	            : status == 503 ? "ServiceUnavailable"
-	            : status >= 500 ? "InternalError"
-	                            : "BadRequest",
-	            "%.*s", (int)len, text);
+	function_error_reply(rq, status,
+	                     status == 400   ? "BadRequest"
+	                     : status == 403 ? "Forbidden"
+	                     : status == 404 ? "NotFound"
+	                     : status == 413 ? "PayloadTooLarge"
+	                     : status == 429 ? "TooManyRequests"
+	                     : status == 503 ? "ServiceUnavailable"
+	                     : status >= 500 ? "InternalError"
+	                                     : "BadRequest",
+	                     "%.*s", (int)len, text);
 }
 
 /* ---- the event ---- */
@@ -148,7 +127,7 @@ static void malformed(struct request *rq, const char *why, const char *answer, s
 	if (doc)
 		reply_owned(rq, 502, CT_JSON, doc, strlen(doc));
 	else
-		error_reply(rq, 502, "ProxyIntegrationError", MALFORMED "%s", why);
+		function_error_reply(rq, 502, "ProxyIntegrationError", MALFORMED "%s", why);
 }
 
 /* The function's answer as the response. Returns whether it set its own
@@ -170,7 +149,7 @@ static int proxy_reply(struct request *rq, const struct invoke_outcome *o)
 		own_id |= strcasecmp(a.headers[i].name, "X-Request-Id") == 0;
 		if (reply_header_copy(rq, a.headers[i].name, a.headers[i].value) != 0) {
 			reply_reset(rq);
-			error_reply(rq, 500, "InternalError", "out of memory");
+			function_error_reply(rq, 500, "InternalError", "out of memory");
 			own_id = 0;
 			break;
 		}
@@ -195,7 +174,7 @@ static void reply_outcome(struct request *rq, struct invoke_outcome *o)
 		char *body = o->body ? o->body : strdup("");
 
 		if (!body) {
-			error_reply(rq, 500, "InternalError", "out of memory");
+			function_error_reply(rq, 500, "InternalError", "out of memory");
 		} else {
 			reply_owned(rq, status, CT_JSON, body, o->body ? o->body_len : 0);
 			o->body = NULL;
@@ -222,21 +201,23 @@ static void start(struct request *rq, struct function *fn)
 	size_t len = rq->req_body_len;
 
 	if (rq->req_body_len > (size_t)function_max_event(fn)) {
-		error_reply(rq, 413, "PayloadTooLarge",
-		            "the request body (%zu bytes) is over function %s's maximum event of "
-		            "%lld bytes",
-		            rq->req_body_len, function_name(fn), (long long)function_max_event(fn));
+		function_error_reply(
+		    rq, 413, "PayloadTooLarge",
+		    "the request body (%zu bytes) is over function %s's maximum event of "
+		    "%lld bytes",
+		    rq->req_body_len, function_name(fn), (long long)function_max_event(fn));
 		return;
 	}
 	if (function_request_id(id) != 0 || (!raw && !(event = make_event(rq, id, &len)))) {
-		error_reply(rq, 500, "InternalError",
-		            "could not make the event (out of memory, or over %d headers or query "
-		            "arguments)",
-		            FIELDS_MAX);
+		function_error_reply(
+		    rq, 500, "InternalError",
+		    "could not make the event (out of memory, or over %d headers or query "
+		    "arguments)",
+		    FIELDS_MAX);
 		return;
 	}
 	if (len > (size_t)function_max_event(fn)) {
-		error_reply(
+		function_error_reply(
 		    rq, 413, "PayloadTooLarge",
 		    "the event (%zu bytes, the body in base64 and the request's headers) is "
 		    "over function %s's maximum of %lld bytes",
@@ -250,20 +231,20 @@ static void start(struct request *rq, struct function *fn)
 	switch (function_invoke(fn, &a, rq, &inv)) {
 	case INVOKE_QUEUED:
 		rq->hstate = inv;
-		rq->hold_ms = function_timeout_ms(fn) + FN_QUEUE_WAIT_MS + INVOKER_BACKSTOP_MS;
+		rq->hold_ms = function_invoker_hold_ms(fn);
 		break;
 	case INVOKE_ACCEPTED: /* never: the call is synchronous */
 	case INVOKE_NOMEM:
-		error_reply(rq, 500, "InternalError", "out of memory");
+		function_error_reply(rq, 500, "InternalError", "out of memory");
 		break;
 	case INVOKE_TOO_MANY:
-		error_reply(rq, 429, "TooManyRequests",
-		            "function %s runs at most %lld invocations at once", function_name(fn),
-		            (long long)function_concurrency(fn));
+		function_error_reply(rq, 429, "TooManyRequests",
+		                     "function %s runs at most %lld invocations at once",
+		                     function_name(fn), (long long)function_concurrency(fn));
 		reply_header(rq, "Retry-After", "1");
 		break;
 	case INVOKE_STOPPING:
-		error_reply(rq, 503, "ServiceUnavailable", "metatokend is stopping");
+		function_error_reply(rq, 503, "ServiceUnavailable", "metatokend is stopping");
 		break;
 	}
 	free(event);
@@ -278,22 +259,20 @@ void http_invoke_handle(struct request *rq)
 
 	if (inv) {
 		/* Woken: the invocation ended, or the caller cannot wait on. */
-		int give_up = rq->close || rq->hold_refused;
-
-		function_collect(inv, give_up, &o);
-		if (o.done) {
-			rq->hstate = NULL;
+		switch (function_invoker_woken(rq, &o)) {
+		case INVOKER_ANSWER:
 			reply_outcome(rq, &o);
-		} else if (give_up) {
-			rq->hstate = NULL;
-			error_reply(rq, rq->close ? 503 : 429,
-			            rq->close ? "ServiceUnavailable" : "TooManyRequests",
-			            "%s; invocation %s goes on without an answer",
-			            rq->close ? "metatokend is stopping"
-			                      : "too many requests are waiting",
-			            o.request_id);
-		} else {
-			rq->hold_ms = INVOKER_BACKSTOP_MS; /* not yet: wait on */
+			break;
+		case INVOKER_GAVE_UP:
+			function_error_reply(rq, rq->close ? 503 : 429,
+			                     rq->close ? "ServiceUnavailable" : "TooManyRequests",
+			                     "%s; invocation %s goes on without an answer",
+			                     rq->close ? "metatokend is stopping"
+			                               : "too many requests are waiting",
+			                     o.request_id);
+			break;
+		case INVOKER_WAITS:
+			break;
 		}
 		return;
 	}
@@ -301,8 +280,8 @@ void http_invoke_handle(struct request *rq)
 	if (!fn) {
 		char *name = http_proxy_utf8(rq->arg[0], rq->arg_len[0] > 64 ? 64 : rq->arg_len[0]);
 
-		error_reply(rq, 404, "NotFound", "no function named \"%s\" is configured",
-		            name ? name : "?");
+		function_error_reply(rq, 404, "NotFound", "no function named \"%s\" is configured",
+		                     name ? name : "?");
 		free(name);
 		return;
 	}

@@ -15,8 +15,7 @@
 #include "reply.h"
 #include "server.h"
 
-#define CLIENT_CONTEXT_MAX  3583  /* AWS's cap on the base64 text */
-#define INVOKER_BACKSTOP_MS 15000 /* past the function's timeout, should the supervisor stall */
+#define CLIENT_CONTEXT_MAX 3583 /* AWS's cap on the base64 text */
 
 void invoke_api_error(struct request *rq, unsigned status, const char *type, const char *fmt, ...)
 {
@@ -148,22 +147,20 @@ void invoke_post(struct request *rq)
 
 	if (inv) {
 		/* Woken: the invocation ended, or the invoker cannot wait on. */
-		int give_up = rq->close || rq->hold_refused;
-
-		function_collect(inv, give_up, &o);
-		if (o.done) {
-			rq->hstate = NULL;
+		switch (function_invoker_woken(rq, &o)) {
+		case INVOKER_ANSWER:
 			reply_outcome(rq, &o);
-		} else if (give_up) {
-			rq->hstate = NULL;
+			break;
+		case INVOKER_GAVE_UP:
 			invoke_api_error(
 			    rq, rq->close ? 503 : 429,
 			    rq->close ? "ServiceException" : "TooManyRequestsException",
 			    "%s; invocation %s goes on without an answer",
 			    rq->close ? "metatokend is stopping" : "too many requests are waiting",
 			    o.request_id);
-		} else {
-			rq->hold_ms = INVOKER_BACKSTOP_MS; /* not yet: wait on */
+			break;
+		case INVOKER_WAITS:
+			break;
 		}
 		return;
 	}
@@ -217,7 +214,7 @@ void invoke_post(struct request *rq)
 	switch (function_invoke(fn, &a, rq, &inv)) {
 	case INVOKE_QUEUED:
 		rq->hstate = inv;
-		rq->hold_ms = function_timeout_ms(fn) + FN_QUEUE_WAIT_MS + INVOKER_BACKSTOP_MS;
+		rq->hold_ms = function_invoker_hold_ms(fn);
 		break;
 	case INVOKE_ACCEPTED:
 		reply_static(rq, 202, CT_JSON, "");

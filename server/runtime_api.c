@@ -33,24 +33,8 @@ static int no_functions(struct request *rq, struct function *fn)
 {
 	if (fn)
 		return 0;
-	runtime_api_error(rq, 404, "NotFound", "this server runs no functions");
+	function_error_reply(rq, 404, "NotFound", "this server runs no functions");
 	return 1;
-}
-
-void runtime_api_error(struct request *rq, unsigned status, const char *type, const char *fmt, ...)
-{
-	char msg[512];
-	char *doc;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	doc = function_error_doc(type, msg);
-	if (doc)
-		reply_owned(rq, status, CT_JSON, doc, strlen(doc));
-	else
-		reply_static(rq, 500, CT_JSON, "{\"errorMessage\":\"out of memory\"}");
 }
 
 /* The flavour's shape for the route layer's errors (404, 405, refusals). */
@@ -75,13 +59,13 @@ void runtime_api_flavour_error(struct request *rq, unsigned status, const char *
 
 	if (len && text[len - 1] == '\n')
 		len--;
-	runtime_api_error(rq, status,
-	                  status == 404   ? "NotFound"
-	                  : status == 405 ? "MethodNotAllowed"
-	                  : status == 413 ? "RequestEntityTooLarge"
-	                  : status >= 500 ? "ServiceException"
-	                                  : "BadRequest",
-	                  "%.*s", (int)len, text);
+	function_error_reply(rq, status,
+	                     status == 404   ? "NotFound"
+	                     : status == 405 ? "MethodNotAllowed"
+	                     : status == 413 ? "RequestEntityTooLarge"
+	                     : status >= 500 ? "ServiceException"
+	                                     : "BadRequest",
+	                     "%.*s", (int)len, text);
 }
 
 void runtime_next(struct request *rq)
@@ -103,9 +87,9 @@ void runtime_next(struct request *rq)
 	if (got < 0 || (got == 0 && (rq->close || rq->hold_refused))) {
 		if (got == 0)
 			function_next_gone(fn, rq);
-		runtime_api_error(rq, 503, "ServiceException",
-		                  rq->close ? "metatokend is stopping"
-		                            : "too many runtimes are waiting for invocations");
+		function_error_reply(rq, 503, "ServiceException",
+		                     rq->close ? "metatokend is stopping"
+		                               : "too many runtimes are waiting for invocations");
 		reply_header(rq, "Retry-After", "1");
 		return;
 	}
@@ -146,18 +130,18 @@ static void answer(struct request *rq, int error)
 		reply_static(rq, 202, CT_JSON, "{\"status\":\"OK\"}");
 		return;
 	case ANSWER_UNKNOWN:
-		runtime_api_error(rq, 400, "InvalidRequestID", "%s", why);
+		function_error_reply(rq, 400, "InvalidRequestID", "%s", why);
 		return;
 	case ANSWER_FINISHED:
-		runtime_api_error(rq, 403, "InvalidStateTransition", "%s", why);
+		function_error_reply(rq, 403, "InvalidStateTransition", "%s", why);
 		return;
 	case ANSWER_TOO_LARGE:
-		runtime_api_error(rq, 413, "RequestEntityTooLarge", "%s", why);
+		function_error_reply(rq, 413, "RequestEntityTooLarge", "%s", why);
 		return;
 	case ANSWER_NOMEM:
 		break;
 	}
-	runtime_api_error(rq, 500, "ServiceException", "out of memory");
+	function_error_reply(rq, 500, "ServiceException", "out of memory");
 }
 
 void runtime_response(struct request *rq)

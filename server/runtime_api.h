@@ -29,7 +29,4 @@ void runtime_init_error(struct request *rq);
 void runtime_api_flavour_error(struct request *rq, unsigned status, const char *text);
 void runtime_api_ended(struct request *rq);
 
-__attribute__((format(printf, 4, 5))) void
-runtime_api_error(struct request *rq, unsigned status, const char *type, const char *fmt, ...);
-
 #endif
