@@ -155,15 +155,22 @@ struct daemon *app_start(struct server *srv, struct clock *wait_clock, char *err
 	 * gains (bench/README.md, "Functions"). */
 	dc.threads = c->threads ? c->threads : c->n_functions ? 1 : 0;
 	dc.body_max = route_body_max;
-	d = daemon_start(&dc, err, errlen);
-	if (!d)
+	/* The functions exist before the daemon's threads do, which read
+	 * srv->functions on every request (route_body_max, the flavours). */
+	srv->functions = functions_new(srv, dc.wait_clock, err, errlen);
+	if (!srv->functions)
 		return NULL;
+	d = daemon_start(&dc, err, errlen);
+	if (!d) {
+		functions_free(srv->functions);
+		srv->functions = NULL;
+		return NULL;
+	}
 	snprintf(srv->bound, sizeof(srv->bound), "%s", daemon_bound(d));
 	snprintf(srv->bound_host, sizeof(srv->bound_host), "%s", daemon_bound_host(d));
-	/* Functions: their runtimes' listeners on the same host, and the
-	 * metadata variables their runtimes get point at this one. */
-	srv->functions = functions_new(srv, dc.wait_clock, err, errlen);
-	if (!srv->functions || functions_start(srv->functions, d, err, errlen)) {
+	/* Then their runtimes' listeners on the same host; the metadata
+	 * variables their runtimes get point at this one. */
+	if (functions_start(srv->functions, d, err, errlen)) {
 		daemon_stop(d, 0);
 		functions_free(srv->functions);
 		srv->functions = NULL;
