@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import unittest
+import zipfile
 
 CLI = DAEMON = HANDLER = None
 BOUND_S = 30  # no run takes this long unless it hangs
@@ -209,6 +210,18 @@ class PythonOneShot(Scratch):
                                cwd=self.tmp)
         self.assertEqual((rc, json.loads(out)), (0, ["pkg", {}]), err)
         self.assert_clean()
+
+    def test_a_zip_of_modules_in_the_code_directory(self):
+        # The runtime's own finder for the code directory leaves a .zip
+        # on sys.path to zipimport.
+        with zipfile.ZipFile(os.path.join(self.code, "deps.zip"), "w") as z:
+            z.writestr("zipped.py", "def fn(event, context):\n    return 'from the zip'\n")
+        with open(os.path.join(self.code, "usezip.py"), "w") as f:
+            f.write("import os, sys\n"
+                    "sys.path.insert(0, os.path.join(os.path.dirname(__file__), 'deps.zip'))\n"
+                    "from zipped import fn\n")
+        rc, out, err = self.py("usezip.fn")
+        self.assertEqual((rc, json.loads(out)), (0, "from the zip"), err)
 
     def test_the_interpreter_defaults_to_python3_from_the_path(self):
         bin_dir = os.path.join(self.tmp, "bin")

@@ -13,7 +13,9 @@ usage: test_python_http.py PATH/TO/metatokend
   after each of those works.
 - Reload: a function's index.py rewritten between two invocations answers
   the second with the new code, metatokend still the same process; Python's
-  own writes under __pycache__ restart nothing.
+  own writes under __pycache__ restart nothing; and a rewrite at the same
+  size within the same second (which Python's byte code check cannot see)
+  runs the new code too.
 """
 import base64
 import json
@@ -27,7 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import metatokend  # noqa: E402
 
 PY = "/usr/bin/python3"
-SERVER = WEB = RELOAD = None
+SERVER = WEB = RELOAD = SAME = None
 
 WEB_PY = r'''
 import base64, json, os, threading, urllib.request
@@ -166,15 +168,35 @@ class Reload(unittest.TestCase):
         self.assertEqual(self.invoke()["pid"], second["pid"])  # warm again
         self.assertTrue(SERVER.alive())
 
+    def test_a_rewrite_at_the_same_size_within_the_same_second(self):
+        # Python checks byte code against its source's mtime in whole
+        # seconds and its size: the runtime started for the new code must
+        # not run the old byte code.
+        status, _, body = SERVER.invoke("same", {})
+        self.assertEqual((status, json.loads(body)["version"]), (200, 1), body)
+        path = os.path.join(SAME, "index.py")
+        self.assertTrue([n for n in os.listdir(os.path.join(SAME, "__pycache__"))
+                         if n.startswith("index.")], "no byte code was written")
+        before = os.stat(path)
+        with open(path, "w") as f:
+            f.write(RELOAD_PY % 2)
+        # A millisecond later or earlier, in the same second.
+        ns = before.st_mtime_ns
+        ns = ns + 10**6 if (ns + 10**6) // 10**9 == ns // 10**9 else ns - 10**6
+        os.utime(path, ns=(ns, ns))
+        self.assertEqual(os.stat(path).st_size, before.st_size)
+        status, _, body = SERVER.invoke("same", {})
+        self.assertEqual((status, json.loads(body)["version"]), (200, 2), body)
+
 
 def main():
-    global SERVER, WEB, RELOAD
+    global SERVER, WEB, RELOAD, SAME
     if len(sys.argv) != 2:
         sys.exit("usage: test_python_http.py PATH/TO/metatokend")
     binary = sys.argv.pop(1)
     tmp = tempfile.mkdtemp(prefix="metatoken-pyhttp-")
-    WEB, RELOAD = os.path.join(tmp, "web"), os.path.join(tmp, "reload")
-    for folder, text in ((WEB, WEB_PY), (RELOAD, RELOAD_PY % 1)):
+    WEB, RELOAD, SAME = (os.path.join(tmp, name) for name in ("web", "reload", "same"))
+    for folder, text in ((WEB, WEB_PY), (RELOAD, RELOAD_PY % 1), (SAME, RELOAD_PY % 1)):
         os.mkdir(folder)
         with open(os.path.join(folder, "index.py"), "w") as f:
             f.write(text)
@@ -182,7 +204,8 @@ def main():
     SERVER = metatokend.Server(binary, {"functions": [
         dict(fn, name="web", code_dir=WEB),
         dict(fn, name="slow", code_dir=WEB, timeout_s=0.3),
-        dict(fn, name="reload", code_dir=RELOAD)]}, tmp, args=["--reload"])
+        dict(fn, name="reload", code_dir=RELOAD),
+        dict(fn, name="same", code_dir=SAME)]}, tmp, args=["--reload"])
     try:
         ok = unittest.main(exit=False, verbosity=2).result.wasSuccessful()
     finally:
