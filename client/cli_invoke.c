@@ -166,10 +166,13 @@ static int function_error(const struct answer *a)
 	int timed_out = cJSON_IsString(type) && strcmp(type->valuestring, "Sandbox.Timedout") == 0;
 
 	cJSON_Delete(doc);
+	/* One piece: the one-shot form's log reader writes to stderr too. */
+	flockfile(stderr);
 	if (a->body.len)
 		fwrite(a->body.data, 1, a->body.len, stderr);
 	if (!a->body.len || a->body.data[a->body.len - 1] != '\n')
 		fputc('\n', stderr);
+	funlockfile(stderr);
 	return timed_out ? INVOKE_TIMED_OUT : INVOKE_FUNCTION_ERROR;
 }
 
@@ -181,6 +184,7 @@ static int api_error(const struct invoke_request *rq, long status, const struct 
 
 	if (!cJSON_IsString(m))
 		m = cJSON_GetObjectItemCaseSensitive(doc, "Message");
+	flockfile(stderr); /* one line, whatever else writes to stderr */
 	if (a->error_type[0])
 		fprintf(stderr, "metatoken invoke: %s: HTTP %ld %s: ", rq->name, status,
 		        a->error_type);
@@ -195,6 +199,7 @@ static int api_error(const struct invoke_request *rq, long status, const struct 
 		fprintf(stderr, "%.*s\n",
 		        (int)(a->body.len < ERROR_TEXT_SHOWN ? a->body.len : ERROR_TEXT_SHOWN),
 		        a->body.data ? a->body.data : "");
+	funlockfile(stderr);
 	cJSON_Delete(doc);
 	return INVOKE_API_ERROR;
 }

@@ -209,9 +209,13 @@ static int is_request_line(const char *l, size_t n)
 static void pump_emit(struct pump *p)
 {
 	if (p->len && (p->verbose || !is_request_line(p->line, p->len))) {
+		/* A whole line: the main thread writes the result's error
+		 * document to stderr meanwhile. */
+		flockfile(stderr);
 		fwrite(p->line, 1, p->len, stderr);
 		fputc('\n', stderr);
 		fflush(stderr);
+		funlockfile(stderr);
 	}
 	p->len = 0;
 }
