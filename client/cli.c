@@ -3,7 +3,7 @@
  *
  *   metatoken token [--json] [--endpoint HOST:PORT] [--account NAME]
  *   metatoken admin [--server HOST:PORT] COMMAND ...   (cli_admin.c)
- *   metatoken invoke [OPTIONS] NAME [EVENT]             (cli_invoke.c)
+ *   metatoken invoke [OPTIONS] NAME|HANDLER [EVENT]     (cli_invoke.c)
  *   metatoken exec [OPTIONS] [--] CMD [ARGS...]         (cli_exec.c)
  *
  * prints the current access token (like `gcloud auth print-access-token`),
@@ -27,7 +27,7 @@ static void usage(FILE *f)
 	fputs("usage: metatoken token [--json] [--endpoint HOST:PORT] [--account NAME]\n"
 	      "       metatoken admin [--server HOST:PORT] COMMAND   (metatoken admin --help)\n"
 	      "       metatoken invoke [OPTIONS] NAME [EVENT]        (metatoken invoke --help)\n"
-	      "       metatoken invoke --handler LIB.so:SYMBOL [OPTIONS] [EVENT]\n"
+	      "       metatoken invoke [OPTIONS] MODULE.FUNCTION|LIB.so[:SYMBOL] [EVENT]\n"
 	      "       metatoken exec [OPTIONS] [--] CMD [ARGS...]    (metatoken exec --help)\n"
 	      "\n"
 	      "Prints an access token for the service account from the metadata service.\n"

@@ -30,59 +30,69 @@
 
 static void usage(FILE *f)
 {
-	fputs(
-	    "usage: metatoken invoke [OPTIONS] NAME [EVENT]\n"
-	    "       metatoken invoke --handler LIB.so[:SYMBOL] [OPTIONS] [EVENT]\n"
-	    "\n"
-	    "Invokes a function once and prints its result on stdout.\n"
-	    "\n"
-	    "The first form calls the Invoke API of a running metatokend\n"
-	    "(POST /2015-03-31/functions/NAME/invocations). The second needs no server:\n"
-	    "it starts a private metatokend on a free loopback port with the C handler\n"
-	    "SYMBOL (default: handler) in LIB.so as its function, invokes it, and stops\n"
-	    "the server. The function's output and its START/END/REPORT lines go to\n"
-	    "stderr.\n"
-	    "\n"
-	    "The event is EVENT, or the contents of --event FILE, or stdin (with\n"
-	    "--event -, or when stdin is not a terminal); no event at all is {}. Its\n"
-	    "bytes are sent as they are.\n"
-	    "\n"
-	    "  --event FILE|-          read the event from FILE, or from stdin with -\n"
-	    "  --client-context JSON   client context for the function (sent base64-encoded\n"
-	    "                          as X-Amz-Client-Context)\n"
-	    "  --timeout S             first form: stop waiting after S seconds;\n"
-	    "                          second form: the function's timeout (default 3)\n"
-	    "  --help                  this text\n"
-	    "\n"
-	    "First form:\n"
-	    "  --endpoint HOST:PORT    the server (default: $METATOKEN_SERVER, else " DEFAULT_SERVER
-	    ")\n"
-	    "  --async                 asynchronous invocation (type Event): the server\n"
-	    "                          answers 202 and runs it later; nothing is printed\n"
-	    "  --dry-run               only check that NAME may be invoked (type DryRun)\n"
-	    "\n"
-	    "Second form:\n"
-	    "  --handler LIB.so[:SYMBOL]\n"
-	    "                          the handler (SYMBOL defaults to handler); LIB.so\n"
-	    "                          is relative to the current directory\n"
-	    "  --code-dir DIR          LAMBDA_TASK_ROOT and working directory (default: .)\n"
-	    "  --memory MB             the function's memory size, 128..10240 (default 128)\n"
-	    "  --env K=V               an environment variable for the function (repeat it)\n"
-	    "  --service-account NAME  whose token the context carries (default: default)\n"
-	    "  --no-token              no service account: the context has no token\n"
-	    "  --verbose               also show metatokend's log of each request\n"
-	    "\n"
-	    "Exit status:\n"
-	    "  0    success (for --async and --dry-run: the server accepted the call)\n"
-	    "  1    the function failed; its error document is on stderr\n"
-	    "  2    bad command line\n"
-	    "  3    the function timed out (errorType Sandbox.Timedout, on stderr)\n"
-	    "  4    the Invoke API refused the call, e.g. 404 ResourceNotFoundException or\n"
-	    "       429 TooManyRequestsException; the type and message are on stderr\n"
-	    "  5    no answer: cannot connect, nothing within --timeout, or the private\n"
-	    "       metatokend did not start\n"
-	    "  130, 143  interrupted by SIGINT, SIGTERM (the second form stops its server)\n",
-	    f);
+	fputs("usage: metatoken invoke [OPTIONS] NAME [EVENT]\n"
+	      "       metatoken invoke [OPTIONS] MODULE.FUNCTION [EVENT]\n"
+	      "       metatoken invoke [OPTIONS] LIB.so[:SYMBOL] [EVENT]\n"
+	      "\n"
+	      "Invokes a function once and prints its result on stdout.\n"
+	      "\n"
+	      "The first form calls the Invoke API of a running metatokend\n"
+	      "(POST /2015-03-31/functions/NAME/invocations). The others need no server:\n"
+	      "they start a private metatokend on a free loopback port with the handler as\n"
+	      "its function, invoke it, and stop the server. The function's output and its\n"
+	      "START/END/REPORT lines go to stderr.\n"
+	      "\n"
+	      "A function NAME has no '.', so an argument with one is a handler. A handler\n"
+	      "with a ':', or whose file name ends in .so (or .so.N), is a C handler: SYMBOL\n"
+	      "(default: handler) in LIB.so, run by metatoken-bootstrap. Any other is a\n"
+	      "Python handler, MODULE.FUNCTION: index.handler is the function handler in\n"
+	      "index.py in the code directory, run by metatoken-python-runtime.\n"
+	      "\n"
+	      "The event is EVENT, or the contents of --event FILE, or stdin (with\n"
+	      "--event -, or when stdin is not a terminal); no event at all is {}. Its\n"
+	      "bytes are sent as they are; a handler's is checked to be JSON first.\n"
+	      "\n"
+	      "  --event FILE|-          read the event from FILE, or from stdin with -\n"
+	      "  --client-context JSON   client context for the function (sent base64-encoded\n"
+	      "                          as X-Amz-Client-Context)\n"
+	      "  --timeout S             with NAME: stop waiting after S seconds;\n"
+	      "                          with a handler: the function's timeout (default 3)\n"
+	      "  --help                  this text\n"
+	      "\n"
+	      "With NAME:\n"
+	      "  --endpoint HOST:PORT    the server (default: $METATOKEN_SERVER,\n"
+	      "                          else " DEFAULT_SERVER ")\n"
+	      "  --async                 asynchronous invocation (type Event): the server\n"
+	      "                          answers 202 and runs it later; nothing is printed\n"
+	      "  --dry-run               only check that NAME may be invoked (type DryRun)\n"
+	      "\n"
+	      "With a handler:\n"
+	      "  --handler HANDLER       the handler, in place of the argument\n"
+	      "  --code-dir DIR          LAMBDA_TASK_ROOT and working directory (default: .);\n"
+	      "                          Python modules are found there, while LIB.so is\n"
+	      "                          relative to the current directory\n"
+	      "  --python PATH           the interpreter for a Python handler (default:\n"
+	      "                          python3 from the PATH, as metatokend's)\n"
+	      "  --memory MB             the function's memory size, 128..10240 (default 128)\n"
+	      "  --env K=V               an environment variable for the function (repeat it)\n"
+	      "  --service-account NAME  whose token the context carries (default: default)\n"
+	      "  --no-token              no service account: the context has no token\n"
+	      "  --verbose               also show metatokend's log of each request\n"
+	      "\n"
+	      "Exit status:\n"
+	      "  0    success (for --async and --dry-run: the server accepted the call)\n"
+	      "  1    the function failed; its error document is on stderr (for a Python\n"
+	      "       module that cannot be loaded: Runtime.ImportModuleError,\n"
+	      "       Runtime.UserCodeSyntaxError with the file and line,\n"
+	      "       Runtime.HandlerNotFound)\n"
+	      "  2    bad command line, or a handler's event that is not JSON\n"
+	      "  3    the function timed out (errorType Sandbox.Timedout, on stderr)\n"
+	      "  4    the Invoke API refused the call, e.g. 404 ResourceNotFoundException or\n"
+	      "       429 TooManyRequestsException; the type and message are on stderr\n"
+	      "  5    no answer: cannot connect, nothing within --timeout, or the private\n"
+	      "       metatokend did not start\n"
+	      "  130, 143  interrupted by SIGINT, SIGTERM (a handler's run stops its server)\n",
+	      f);
 }
 
 static int bad(const char *what, const char *arg)
@@ -156,10 +166,13 @@ static int function_error(const struct answer *a)
 	int timed_out = cJSON_IsString(type) && strcmp(type->valuestring, "Sandbox.Timedout") == 0;
 
 	cJSON_Delete(doc);
+	/* One piece: the one-shot form's log reader writes to stderr too. */
+	flockfile(stderr);
 	if (a->body.len)
 		fwrite(a->body.data, 1, a->body.len, stderr);
 	if (!a->body.len || a->body.data[a->body.len - 1] != '\n')
 		fputc('\n', stderr);
+	funlockfile(stderr);
 	return timed_out ? INVOKE_TIMED_OUT : INVOKE_FUNCTION_ERROR;
 }
 
@@ -171,6 +184,7 @@ static int api_error(const struct invoke_request *rq, long status, const struct 
 
 	if (!cJSON_IsString(m))
 		m = cJSON_GetObjectItemCaseSensitive(doc, "Message");
+	flockfile(stderr); /* one line, whatever else writes to stderr */
 	if (a->error_type[0])
 		fprintf(stderr, "metatoken invoke: %s: HTTP %ld %s: ", rq->name, status,
 		        a->error_type);
@@ -185,6 +199,7 @@ static int api_error(const struct invoke_request *rq, long status, const struct 
 		fprintf(stderr, "%.*s\n",
 		        (int)(a->body.len < ERROR_TEXT_SHOWN ? a->body.len : ERROR_TEXT_SHOWN),
 		        a->body.data ? a->body.data : "");
+	funlockfile(stderr);
 	cJSON_Delete(doc);
 	return INVOKE_API_ERROR;
 }
@@ -309,6 +324,7 @@ static int read_all(FILE *f, const char *what, char **out, size_t *len)
 		free(buf);
 		return -1;
 	}
+	buf[n] = '\0'; /* fread stopped short of cap: there is room */
 	*out = buf;
 	*len = n;
 	return 0;
@@ -339,6 +355,41 @@ static int load_event(const char *arg, const char *file, char **out, size_t *len
 	rc = read_all(f, file, out, len);
 	fclose(f);
 	return rc ? INVOKE_USAGE : 0;
+}
+
+/*
+ * The one-shot form's event must be one JSON value, as metatokend's Invoke
+ * API takes it: said here, with where it went wrong, before a server is
+ * started for nothing. event is NUL-terminated at len. Exit status or 0.
+ */
+static int check_event(const char *event, size_t len, const char *arg, const char *file)
+{
+	const char *end = NULL, *nul = memchr(event, '\0', len);
+	/* cJSON would skip a NUL inside as if it were white space. */
+	cJSON *v = nul ? NULL : cJSON_ParseWithLengthOpts(event, len + 1, &end, 1);
+	size_t line = 1, col = 1;
+
+	cJSON_Delete(v);
+	if (v)
+		return 0;
+	if (nul)
+		end = nul;
+	if (!end || end < event || end > event + len)
+		end = event + len;
+	for (const char *p = event; p < end; p++, col++)
+		if (*p == '\n')
+			line++, col = 0;
+	fprintf(stderr,
+	        "metatoken invoke: %s%s: not JSON (line %zu, column %zu): the event must be "
+	        "one JSON value, e.g. {} or {\"key\": \"value\"}\n",
+	        arg                         ? "the EVENT argument"
+	        : file && strcmp(file, "-") ? "--event "
+	                                    : "",
+	        arg                         ? ""
+	        : file && strcmp(file, "-") ? file
+	                                    : "the event from stdin",
+	        line, col);
+	return INVOKE_USAGE;
 }
 
 /* --client-context: must be JSON; becomes its base64 (malloc'd) in *out. */
@@ -383,6 +434,7 @@ int cli_invoke(int argc, char **argv)
 		O_DRY,
 		O_HANDLER,
 		O_CODE,
+		O_PYTHON,
 		O_MEMORY,
 		O_ENV,
 		O_ACCOUNT,
@@ -399,6 +451,7 @@ int cli_invoke(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "handler", required_argument, NULL, O_HANDLER },
 		{ "code-dir", required_argument, NULL, O_CODE },
+		{ "python", required_argument, NULL, O_PYTHON },
 		{ "memory", required_argument, NULL, O_MEMORY },
 		{ "env", required_argument, NULL, O_ENV },
 		{ "service-account", required_argument, NULL, O_ACCOUNT },
@@ -447,6 +500,14 @@ int cli_invoke(int argc, char **argv)
 			lo.code_dir = optarg;
 			local_only = "--code-dir";
 			break;
+		case O_PYTHON:
+			if (!*optarg) {
+				rc = bad("--python: the interpreter's path is empty", NULL);
+				goto out;
+			}
+			lo.python_path = optarg;
+			local_only = "--python";
+			break;
 		case O_MEMORY:
 			errno = 0;
 			lo.memory_mb = strtol(optarg, &end, 10);
@@ -489,13 +550,31 @@ int cli_invoke(int argc, char **argv)
 		}
 	}
 
+	/* A function's NAME has no '.' (metatokend's rule, and AWS's): an
+	 * argument with one is a handler. */
+	if (!lo.handler && optind < argc && strchr(argv[optind], '.'))
+		lo.handler = argv[optind++];
 	if (lo.handler && remote_only) {
-		rc = bad("--handler runs a private server once: it does not go with", remote_only);
+		rc = bad("a handler runs a private server once: it does not go with", remote_only);
 		goto out;
 	}
 	if (!lo.handler && local_only) {
-		rc = bad("this option needs --handler:", local_only);
+		rc = bad("this option is for a handler (MODULE.FUNCTION or LIB.so[:SYMBOL]):",
+		         local_only);
 		goto out;
+	}
+	if (lo.handler) {
+		const char *why = invoke_handler_kind(lo.handler, &lo.python);
+
+		if (why) {
+			rc = bad(why, lo.handler);
+			goto out;
+		}
+		if (lo.python_path && !lo.python) {
+			rc = bad("--python is for a Python handler (MODULE.FUNCTION), not",
+			         lo.handler);
+			goto out;
+		}
 	}
 	if (lo.service_account && lo.no_token) {
 		rc = bad("--service-account and --no-token exclude each other", NULL);
@@ -503,7 +582,7 @@ int cli_invoke(int argc, char **argv)
 	}
 	if (!lo.handler) {
 		if (optind >= argc) {
-			rc = bad("which function? Give its NAME, or --handler", NULL);
+			rc = bad("which function? Give its NAME, or a handler", NULL);
 			goto out;
 		}
 		rq.name = argv[optind++];
@@ -536,6 +615,8 @@ int cli_invoke(int argc, char **argv)
 	rq.client_context = ctx;
 
 	if (lo.handler) {
+		if ((rc = check_event(rq.event, rq.event_len, event_arg, event_file)) != 0)
+			goto out;
 		lo.timeout_s = timeout;
 		rc = invoke_local_run(&lo, &rq);
 		goto out;

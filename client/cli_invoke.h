@@ -40,9 +40,19 @@ struct invoke_request {
  */
 int invoke_call(const struct invoke_request *rq);
 
+/*
+ * Whether handler is a C handler ("path/to/lib.so[:symbol]": it has a ':',
+ * or its file name ends in .so or .so.N) or else a Python one
+ * ("module.function", handlername.h). Returns NULL and sets *python, or
+ * the reason it is neither (the caller prints it with the handler).
+ */
+const char *invoke_handler_kind(const char *handler, int *python);
+
 /* What the one-shot form configures for its function "function". */
 struct invoke_local {
-	const char *handler;         /* "path/to/lib.so:symbol" as the user gave it */
+	const char *handler;         /* as the user gave it: lib.so[:symbol] or module.function */
+	int python;                  /* handler is module.function (invoke_handler_kind) */
+	const char *python_path;     /* --python: the interpreter, or NULL (metatokend's default) */
 	const char *code_dir;        /* NULL: the current directory */
 	const char *timeout_s;       /* the text of --timeout, or NULL (the default) */
 	long memory_mb;              /* 0: the default */

@@ -1,7 +1,8 @@
 /*
- * metatoken invoke --handler LIB.so:SYMBOL: one invocation with no server
- * running. It writes a private configuration with one function named
- * "function" (the C runtime, metatoken-bootstrap, loads the handler), starts
+ * metatoken invoke LIB.so:SYMBOL or MODULE.FUNCTION: one invocation with no
+ * server running. It writes a private configuration with one function named
+ * "function" (the C runtime, metatoken-bootstrap, loads a C handler; the
+ * Python runtime, metatoken-python-runtime, a Python one), starts
  * `metatokend --listen 127.0.0.1:0 --config FILE --no-control` as a child,
  * learns its port from the first line of its banner, invokes the function
  * once through the Invoke API, and stops the child.
@@ -27,6 +28,7 @@
 
 #include "cli_invoke.h"
 #include "cli_private.h"
+#include "handlername.h"
 
 #define LOG_LINGER_MS     1000  /* the log may still flow after the daemon exits */
 #define INVOKE_SLACK_MS   60000 /* beyond the function's timeout: a safety net only */
@@ -47,38 +49,74 @@ static void on_signal(int sig)
 		kill((pid_t)priv.pid, SIGTERM);
 }
 
+const char *invoke_handler_kind(const char *h, int *python)
+{
+	const char *colon = strrchr(h, ':'), *file = h, *p;
+	size_t n = colon ? (size_t)(colon - h) : strlen(h);
+	int so = n >= 3 && memcmp(h + n - 3, ".so", 3) == 0;
+
+	for (p = h; p < h + n; p++)
+		if (*p == '/')
+			file = p + 1;
+	for (p = file; !so && p + 4 <= h + n; p++)
+		so = memcmp(p, ".so.", 4) == 0; /* libfn.so.1 */
+	if (colon || so) {
+		if (colon && (colon == h || !colon[1]))
+			return "expected LIB.so or LIB.so:SYMBOL, got";
+		*python = 0;
+		return NULL;
+	}
+	if (n > 3 && strcmp(h + n - 3, ".py") == 0)
+		return "a Python handler is module.function (index.handler for def handler "
+		       "in index.py), not a file:";
+	if (!handlername_python_ok(h))
+		return "not a handler: expected module.function (Python) or LIB.so[:SYMBOL] "
+		       "(C), got";
+	*python = 1;
+	return NULL;
+}
+
+/* path made absolute against cwd (malloc'd), or NULL when out of memory. */
+static char *absolute(const char *cwd, const char *path)
+{
+	char *out;
+
+	if (path[0] == '/')
+		return strdup(path);
+	return asprintf(&out, "%s/%s", cwd, path) < 0 ? NULL : out;
+}
+
 /* The configuration: {"functions":[{...}]}, or NULL with the reason printed. */
 static char *config_json(const struct invoke_local *lo)
 {
-	char cwd[PATH_MAX], code_dir[PATH_MAX], *handler = NULL, *text = NULL;
-	const char *colon = strrchr(lo->handler, ':');
+	char cwd[PATH_MAX], code_dir[PATH_MAX], *handler = NULL, *python = NULL, *text = NULL;
 	cJSON *root = cJSON_CreateObject(), *fns, *fn, *env;
 
-	/* LIB.so alone means its symbol `handler`, as metatoken-bootstrap reads it. */
-	if (colon && (colon == lo->handler || !colon[1])) {
-		fprintf(stderr,
-		        "metatoken invoke: --handler \"%s\": expected LIB.so or LIB.so:SYMBOL\n",
-		        lo->handler);
-		goto out;
-	}
 	if (!getcwd(cwd, sizeof(cwd)) || !realpath(lo->code_dir ? lo->code_dir : ".", code_dir)) {
 		fprintf(stderr, "metatoken invoke: --code-dir %s: %s\n",
 		        lo->code_dir ? lo->code_dir : ".", strerror(errno));
 		goto out;
 	}
-	/* The handler's file is taken relative to where the user is, not to
-	 * code_dir; and a bare "libfn.so" must not become a dlopen() search. */
-	if (asprintf(&handler, "%s%s%s", lo->handler[0] == '/' ? "" : cwd,
-	             lo->handler[0] == '/' ? "" : "/", lo->handler) < 0) {
-		handler = NULL;
-		goto out;
-	}
+	/* A C handler's file is taken relative to where the user is, not to
+	 * code_dir; and a bare "libfn.so" must not become a dlopen() search.
+	 * A Python handler is a module name, found in code_dir. An
+	 * interpreter named by a path is taken relative to where the user
+	 * is too; a bare name is looked up in the PATH. */
+	handler = lo->python ? strdup(lo->handler) : absolute(cwd, lo->handler);
+	if (!handler)
+		goto out_oom;
+	if (lo->python_path && strchr(lo->python_path, '/') &&
+	    !(python = absolute(cwd, lo->python_path)))
+		goto out_oom;
 	if (!root || !(fns = cJSON_AddArrayToObject(root, "functions")) ||
 	    !(fn = cJSON_CreateObject()) || !cJSON_AddItemToArray(fns, fn) ||
 	    !cJSON_AddStringToObject(fn, "name", "function") ||
 	    !cJSON_AddStringToObject(fn, "handler", handler) ||
-	    !cJSON_AddStringToObject(fn, "runtime", "c") ||
+	    !cJSON_AddStringToObject(fn, "runtime", lo->python ? "python" : "c") ||
 	    !cJSON_AddStringToObject(fn, "code_dir", code_dir))
+		goto out_oom;
+	if (lo->python_path &&
+	    !cJSON_AddStringToObject(fn, "python", python ? python : lo->python_path))
 		goto out_oom;
 	if (lo->timeout_s && !cJSON_AddNumberToObject(fn, "timeout_s", strtod(lo->timeout_s, NULL)))
 		goto out_oom;
@@ -115,6 +153,7 @@ out_oom:
 	fprintf(stderr, "metatoken invoke: out of memory\n");
 out:
 	free(handler);
+	free(python);
 	cJSON_Delete(root);
 	return text;
 }
@@ -170,9 +209,13 @@ static int is_request_line(const char *l, size_t n)
 static void pump_emit(struct pump *p)
 {
 	if (p->len && (p->verbose || !is_request_line(p->line, p->len))) {
+		/* A whole line: the main thread writes the result's error
+		 * document to stderr meanwhile. */
+		flockfile(stderr);
 		fwrite(p->line, 1, p->len, stderr);
 		fputc('\n', stderr);
 		fflush(stderr);
+		funlockfile(stderr);
 	}
 	p->len = 0;
 }

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "config_internal.h"
+#include "handlername.h"
 #include "json.h"
 
 #include <cjson/cJSON.h>
@@ -45,39 +46,6 @@ static const char *check_env_name(const char *s)
 		if (strcmp(s, reserved[i]) == 0)
 			return "is set by metatokend for every runtime and cannot be configured";
 	return NULL;
-}
-
-/* Python's module.function: identifiers joined by dots (the module's may
- * be joined by slashes too, as AWS's runtime takes dir/index.handler),
- * two at least. Bytes past ASCII may be letters of an identifier. */
-static int python_handler_ok(const char *s)
-{
-	size_t parts = 0;
-
-	if (!s)
-		return 0;
-	for (;;) {
-		size_t len = 0;
-
-		if (s[0] >= '0' && s[0] <= '9')
-			return 0;
-		while (s[len] == '_' || (s[len] >= 'a' && s[len] <= 'z') ||
-		       (s[len] >= 'A' && s[len] <= 'Z') || (s[len] >= '0' && s[len] <= '9') ||
-		       (unsigned char)s[len] >= 0x80)
-			len++;
-		if (len == 0)
-			return 0;
-		parts++;
-		s += len;
-		if (*s == '\0')
-			return parts >= 2;
-		/* The last separator, before the function, must be a dot. */
-		if (*s == '/' && !strpbrk(s + 1, "."))
-			return 0;
-		if (*s != '.' && *s != '/')
-			return 0;
-		s++;
-	}
 }
 
 static void free_strv(char **v, size_t n)
@@ -302,7 +270,7 @@ static int parse_function(struct json_reader *r, const cJSON *obj, struct config
 		json_path_pop(r, mark);
 		return -1;
 	}
-	if (f->runtime == CONFIG_RUNTIME_PYTHON && !python_handler_ok(f->handler)) {
+	if (f->runtime == CONFIG_RUNTIME_PYTHON && !handlername_python_ok(f->handler)) {
 		cJSON shown = json_string_item(f->handler ? f->handler : "");
 		size_t mark = json_path_key(r, "handler");
 

@@ -164,11 +164,44 @@ class Remote(unittest.TestCase):
                      ["--handler", "a.so:f", "--async"], ["--timeout", "0", "echo"],
                      ["--timeout", "x", "echo"], ["echo", "{}", "extra"],
                      ["--service-account", "a", "--no-token", "--handler", "a.so:f"],
-                     ["--handler", "nocolon.so"], ["--env", "NOEQUALS", "--handler", "a.so:f"]):
+                     ["--handler", "nocolon.so"], ["--env", "NOEQUALS", "--handler", "a.so:f"],
+                     ["index.handler"], ["--python", "/usr/bin/python3", "echo"]):
             rc, _, err = run(self.ep + args)
             self.assertEqual(rc, 2, args)
             self.assertIn("metatoken invoke", err)
         self.assertEqual(self.srv.requests, [])
+
+
+class HandlerCommandLine(unittest.TestCase):
+    """What a handler may be, and the options that go with each kind."""
+
+    def test_bad_handlers_and_options_are_exit_2_before_any_server(self):
+        env = {"METATOKEN_DAEMON": "/nonexistent/metatokend"}
+        for args, says in (
+                (["index.py"], 'not a file: "index.py"'),
+                (["--handler", "index"], 'expected module.function (Python) or LIB.so'),
+                (["index.1x"], 'not a handler'),
+                (["index.handler."], 'not a handler'),
+                (["fn.so:"], 'expected LIB.so or LIB.so:SYMBOL, got "fn.so:"'),
+                (["--handler", ":h"], 'expected LIB.so or LIB.so:SYMBOL'),
+                (["fn.so:h", "--python", "/usr/bin/python3"],
+                 '--python is for a Python handler (MODULE.FUNCTION), not "fn.so:h"'),
+                (["index.handler", "--python", ""], "--python: the interpreter's path is empty"),
+                (["index.handler", "--endpoint", "127.0.0.1:1"], "does not go with"),
+                (["echo", "--python", "python3"], "this option is for a handler")):
+            rc, _, err = run(args, env=env)
+            self.assertEqual(rc, 2, (args, err))
+            self.assertIn(says, err, args)
+            self.assertNotIn("cannot run", err)
+
+    def test_help_names_both_kinds(self):
+        rc, out, _ = run(["--help"])
+        self.assertEqual(rc, 0)
+        text = out.decode()
+        for needle in ("MODULE.FUNCTION", "LIB.so[:SYMBOL]", "--python PATH",
+                       "index.handler is the function handler in"):
+            self.assertIn(needle, text)
+        self.assertEqual([l for l in text.splitlines() if len(l) > 79], [])
 
 
 class OneShot(unittest.TestCase):
@@ -211,6 +244,53 @@ class OneShot(unittest.TestCase):
         self.assertIn("START RequestId: 1", err)
         self.assertNotIn("POST /2015-03-31", err)  # the request log is --verbose's
         self.assert_clean()
+
+    def test_a_python_handler_as_the_argument(self):
+        code = os.path.join(self.tmp, "code")
+        os.mkdir(code)
+        rc, out, err = run(["pkg/mod.handle", "--code-dir", code, "--python", "bin/py", "[1]"],
+                           env=self.env)
+        self.assertEqual((rc, out), (0, b"[1]"), err)
+        # The module name stays a name (found in the code directory); the
+        # interpreter's path is taken from where the user is.
+        self.assertEqual(self.recorded()["config"], {"functions": [{
+            "name": "function", "handler": "pkg/mod.handle", "runtime": "python",
+            "code_dir": os.path.realpath(code), "python": os.getcwd() + "/bin/py"}]})
+        self.assert_clean()
+        rc, _, err = run(["--handler", "index.handler", "--python", "python3.11"],
+                         env=self.env)
+        self.assertEqual(rc, 0, err)
+        fn = self.recorded()["config"]["functions"][0]
+        self.assertEqual((fn["runtime"], fn["python"]), ("python", "python3.11"))
+
+    def test_which_handler_is_c_and_which_python(self):
+        for handler, runtime in (("index.handler", "python"), ("a.b.c", "python"),
+                                 ("./libfn.so", "c"), ("libfn.so.1", "c"),
+                                 ("dir.d/fn.so:h", "c"), ("fn.x:sym", "c")):
+            rc, _, err = run([handler], env=self.env)
+            self.assertEqual(rc, 0, (handler, err))
+            self.assertEqual(self.recorded()["config"]["functions"][0]["runtime"], runtime,
+                             handler)
+
+    def test_a_handlers_event_must_be_json_and_no_server_starts(self):
+        path = os.path.join(self.tmp, "event.json")
+        with open(path, "w") as f:
+            f.write('{"a": 1,\n "b": nope}')
+        rc, out, err = run(["index.handler", "--event", path], env=self.env)
+        self.assertEqual((rc, out), (2, b""))
+        self.assertIn("--event %s: not JSON (line 2, column 7)" % path, err)
+        rc, _, err = run(["--handler", "f.so:h", "{'a': 1}"], env=self.env)
+        self.assertEqual(rc, 2)
+        self.assertIn("the EVENT argument: not JSON (line 1, column ", err)
+        rc, _, err = run(["index.handler", "--event", "-"], env=self.env, input=b"{} {}")
+        self.assertEqual(rc, 2)
+        self.assertIn("the event from stdin: not JSON (line 1, column 4)", err)
+        rc, _, err = run(["index.handler", "--event", "-"], env=self.env, input=b"{}\0")
+        self.assertEqual(rc, 2)
+        self.assertFalse(os.path.exists(self.record), "a daemon was started")
+        self.assertEqual(os.listdir(self.scratch), [])
+        rc, out, err = run(["index.handler", "--event", "-"], env=self.env, input=b"")
+        self.assertEqual((rc, out), (0, b"{}"), err)  # no event at all is {}
 
     def test_verbose_shows_the_request_log_and_defaults_are_left_out(self):
         code = os.path.join(self.tmp, "code")

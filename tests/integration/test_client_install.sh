@@ -5,7 +5,8 @@
 # symbols, and run the example under the installed metatoken-bootstrap: a
 # Runtime API stand-in (python3) that sends no token header, so the context
 # must carry the token a real metatokend's metadata path gives curl. The
-# installed metatoken-python-runtime serves the same stand-in.
+# installed metatoken-python-runtime serves the same stand-in, and the
+# installed `metatoken invoke MODULE.FUNCTION` runs a handler once.
 #
 # usage: test_client_install.sh BUILD_DIR SOURCE_DIR METATOKEND [SANITIZE]
 set -eu
@@ -211,4 +212,14 @@ grep -q '^{"event": {"event": 1}, "token": null}$' "$out" ||
 # The installed CLI prints the token curl gets.
 got=$(env LD_LIBRARY_PATH="$libdir" "$tmp/prefix/bin/metatoken" token --endpoint "$addr")
 [ "$got" = "$want" ] || fail "metatoken token printed something else than curl got"
+# The installed one-shot form runs a Python handler: metatokend and the
+# Python runtime are found next to the CLI, and the runtime's package in
+# share/, all in the prefix.
+got=$(cd "$tmp" && env -u METATOKEN_DAEMON -u METATOKEN_PYTHON_RUNTIME -u METATOKEN_SERVER \
+	"$tmp/prefix/bin/metatoken" invoke pyhandler.handler '{"x": 1}' 2>"$tmp/invoke.err") ||
+	{ cat "$tmp/invoke.err" >&2; fail "metatoken invoke pyhandler.handler failed"; }
+case "$got" in
+'{"event": {"x": 1}, "token": {"access_token": '*) ;;
+*) cat "$tmp/invoke.err" >&2; fail "metatoken invoke pyhandler.handler printed: $got" ;;
+esac
 echo "test_client_install: ok"

@@ -9,81 +9,29 @@ import base64
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import unittest
 
-DAEMON = HANDLER = None
-BOUND_S = 30  # no call takes this long unless something hangs
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import metatokend  # noqa: E402
+
+DAEMON = HANDLER = SERVER = None
 
 
-class Server:
+def start():
     """metatokend with two functions whose runtime is the C one: `web`, and
     `slow` with a timeout of 0.3 s."""
-
-    def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="metatoken-http-invoke-")
-        shutil.copy(HANDLER, os.path.join(self.tmp, "http_fn.so"))
-        fn = {"handler": "http_fn.so:http_fn_handle", "code_dir": self.tmp}
-        config = {"functions": [dict(fn, name="web", max_event_bytes=65536),
-                                dict(fn, name="slow", timeout_s=0.3)]}
-        path = os.path.join(self.tmp, "config.json")
-        with open(path, "w") as f:
-            json.dump(config, f)
-        env = dict(os.environ, HOME=self.tmp)
-        env.pop("XDG_RUNTIME_DIR", None)
-        self.log = open(os.path.join(self.tmp, "metatokend.log"), "w+")
-        self.proc = subprocess.Popen(
-            [DAEMON, "--listen", "127.0.0.1:0", "--log-level", "info", "--config", path],
-            stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
-        self.base = None
-        for line in self.proc.stdout:
-            line = line.strip()
-            if line.startswith("export AWS_EC2_METADATA_SERVICE_ENDPOINT="):
-                self.base = line.split("=", 1)[1].rstrip("/")
-            if line == "# Ctrl-C stops it.":
-                break
-        self.proc.stdout.close()
-        if not self.base:
-            self.stop()
-            raise RuntimeError("metatokend printed no endpoint line")
-
-    def log_text(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(BOUND_S)
-        self.log.close()
-        shutil.rmtree(self.tmp)
-
-
-SERVER = None
+    tmp = tempfile.mkdtemp(prefix="metatoken-http-invoke-")
+    shutil.copy(HANDLER, os.path.join(tmp, "http_fn.so"))
+    fn = {"handler": "http_fn.so:http_fn_handle", "code_dir": tmp}
+    return metatokend.Server(DAEMON, {"functions": [
+        dict(fn, name="web", max_event_bytes=65536),
+        dict(fn, name="slow", timeout_s=0.3)]}, tmp)
 
 
 def curl(path, *args, data=None):
-    """Calls path with curl: (status, {lower-case name: [values]}, body bytes)."""
-    out = os.path.join(SERVER.tmp, "body")
-    cmd = ["curl", "-sS", "--noproxy", "*", "--max-time", str(BOUND_S), "-D", "-",
-           "-o", out] + list(args)
-    if data is not None:
-        cmd += ["--data-binary", "@-"]
-    p = subprocess.run(cmd + [SERVER.base + path], input=data, capture_output=True,
-                       timeout=BOUND_S)
-    assert p.returncode == 0, p.stderr
-    head = p.stdout
-    with open(out, "rb") as f:
-        body = f.read()
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, value = line.split(":", 1)
-            headers.setdefault(name.strip().lower(), []).append(value.strip())
-    return int(lines[0].split()[1]), headers, body
+    return SERVER.curl(path, *args, data=data)
 
 
 class HttpInvoke(unittest.TestCase):
@@ -170,12 +118,13 @@ def main():
     global DAEMON, HANDLER, SERVER
     DAEMON, HANDLER = sys.argv[1], sys.argv[2]
     del sys.argv[1:]
-    SERVER = Server()
+    SERVER = start()
     try:
         ok = unittest.main(verbosity=2, exit=False).result.wasSuccessful()
     finally:
-        SERVER.stop()
-    sys.exit(0 if ok else 1)
+        code = SERVER.stop()
+        shutil.rmtree(SERVER.home)
+    sys.exit(0 if ok and code == 0 else 1)
 
 
 if __name__ == "__main__":

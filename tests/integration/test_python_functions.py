@@ -28,14 +28,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import unittest
-import urllib.error
-import urllib.request
 
-BOUND_S = 60  # nothing here takes this long unless it hangs
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import metatokend  # noqa: E402
+
+BOUND_S = metatokend.BOUND_S
 SERVER = CLI = CODE = None
 PY = "/usr/bin/python3"
 
@@ -110,81 +108,6 @@ def handler(event, context):
             "project": project, "token": index.fingerprint(credentials.token),
             "same_as_context": credentials.token == context.token["access_token"]}
 '''
-
-
-class Server(object):
-    """The real metatokend on an ephemeral port; its log read as it comes."""
-
-    def __init__(self, binary, config, home):
-        self.home = home
-        path = os.path.join(home, "config.json")
-        with open(path, "w") as f:
-            json.dump(config, f)
-        env = dict(os.environ, HOME=home)
-        for name in ("XDG_RUNTIME_DIR", "METATOKEN_PYTHON_RUNTIME", "PYTHONPATH"):
-            env.pop(name, None)
-        self.proc = subprocess.Popen(
-            [binary, "--listen", "127.0.0.1:0", "--log-level", "warn", "--config", path],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        self.banner = {}
-        for line in self.proc.stdout:
-            if line.startswith("export "):
-                name, _, value = line[len("export "):].strip().partition("=")
-                self.banner[name] = value
-            if line.strip() == "# Ctrl-C stops it.":
-                break
-        self.proc.stdout.close()
-        self.lines = []
-        self.cond = threading.Condition()
-        self.reader = threading.Thread(target=self._read_log, daemon=True)
-        self.reader.start()
-        if "METATOKEN_SERVER" not in self.banner:
-            self.proc.kill()
-            raise RuntimeError("metatokend did not start: %s" % self.log_text())
-        self.addr = self.banner["METATOKEN_SERVER"]
-        self.secret = self.banner["METATOKEN_ADMIN_SECRET"]
-
-    def _read_log(self):
-        for line in self.proc.stderr:
-            with self.cond:
-                self.lines.append(line.rstrip("\n"))
-                self.cond.notify_all()
-
-    def wait_log(self, needle):
-        """Waits for a log line holding needle; the lines so far."""
-        with self.cond:
-            self.cond.wait_for(lambda: any(needle in l for l in self.lines), BOUND_S)
-            return list(self.lines)
-
-    def log_text(self):
-        with self.cond:
-            return "\n".join(self.lines)
-
-    def invoke(self, name, body):
-        """(status, headers, body bytes) of one Invoke API call."""
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        req = urllib.request.Request(
-            "http://%s/2015-03-31/functions/%s/invocations" % (self.addr, name),
-            method="POST", data=data)
-        try:
-            with OPENER.open(req, timeout=BOUND_S) as resp:
-                return resp.status, resp.headers, resp.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers, e.read()
-
-    def control(self, method, path, doc=None):
-        req = urllib.request.Request(
-            "http://%s/metatoken/v1/%s" % (self.addr, path), method=method,
-            data=json.dumps(doc).encode() if doc is not None else None,
-            headers={"Authorization": "Bearer " + self.secret})
-        with OPENER.open(req, timeout=BOUND_S) as resp:
-            return json.loads(resp.read() or b"null")
-
-    def stop(self):
-        self.proc.terminate()
-        code = self.proc.wait(timeout=BOUND_S)
-        self.reader.join(BOUND_S)
-        return code
 
 
 class Case(unittest.TestCase):
@@ -373,7 +296,7 @@ def main():
             fn("caps", "index.misc", max_event_bytes=1024, max_response_bytes=1024),
             {"name": "plain", "runtime": "python", "handler": "index.misc", "code_dir": CODE},
         ]}
-    SERVER = Server(binary, config, tmp)
+    SERVER = metatokend.Server(binary, config, tmp, level="warn")
     try:
         prog = unittest.main(exit=False, verbosity=2)
     finally:
