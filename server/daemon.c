@@ -392,6 +392,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 /* MHD's completion callback: logs the request and frees its state. */
+/* A log line names a path the server knows as it came (query cut), and
+ * any other by its route's pattern: a client's path may hold a secret. */
+static const char *log_path(const struct req_state *st)
+{
+	if (st->rq.log_path_known)
+		return st->path;
+	return st->rq.log_route ? st->rq.log_route : "(no route)";
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode why)
 {
@@ -405,11 +414,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	if (!log_enabled(LOG_INFO))
 		;
 	else if (why == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		log_msg(LOG_INFO, "%s %s %u %lldus", st->method, st->path, st->rq.status,
+		log_msg(LOG_INFO, "%s %s %u %lldus", st->method, log_path(st), st->rq.status,
 		        (long long)(mono_us() - st->start_us));
 	else
 		log_msg(LOG_INFO, "%s %s %u %lldus (connection ended early: %d)",
-		        st->method[0] ? st->method : "-", st->path, st->rq.status,
+		        st->method[0] ? st->method : "-", log_path(st), st->rq.status,
 		        (long long)(mono_us() - st->start_us), (int)why);
 	reply_reset(&st->rq);
 	free(st->body);

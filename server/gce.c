@@ -435,6 +435,7 @@ void gce_handle(struct request *rq)
 		reply_static(rq, 404, CT_TEXT, "not found\n");
 		return;
 	}
+	rq->log_path_known = 1; /* a path of the tree: no client's secret */
 	serve_node(rq, n, json, recursive);
 	hold_if_unchanged(rq, n);
 }

@@ -118,6 +118,12 @@ struct request {
 	int woken;        /* a wake came before the hold (delays.c's, under its lock) */
 	int hold_refused; /* the hold asked for was not granted (cap, stopping) */
 	void *hstate;     /* the handler's own, across runs; its flavour's ended hook frees it */
+	/* What the request's log line names (issue 14: a path is the client's
+	 * text and may hold a secret): the route layer sets the route's
+	 * pattern; a flavour that found the path among its own (the GCE tree)
+	 * sets log_path_known, and the path itself is logged. */
+	const char *log_route;
+	int log_path_known;
 	/* The listener's binding (daemon_config.cls): which function's Runtime
 	 * API a request to a function's own listener is for (function.h). */
 	void *site;

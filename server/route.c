@@ -481,6 +481,7 @@ static int route_first(struct request *rq)
 
 	rq->routed = 1;
 	rq->route = r;
+	rq->log_route = r->pattern;
 	rq->leaf = r->leaf;
 	if (rq->refuse_status) {
 		flavour_error(rq, f, rq->refuse_status, rq->refuse_text);

@@ -155,13 +155,26 @@ Test(daemon, one_log_line_per_request_and_never_a_token)
 	snprintf(url, sizeof(url), "%s/computeMetadata/v1/nope?access_token=%s", s.base_url, token);
 	cr_assert_eq(test_http_gce(url, &r), 0);
 	test_response_free(&r);
+	/* A token a client put in a path: the log names the route instead. */
+	snprintf(url, sizeof(url), "%s/computeMetadata/v1/%s", s.base_url, token);
+	cr_assert_eq(test_http_gce(url, &r), 0);
+	cr_assert_eq(r.status, 404);
+	test_response_free(&r);
+	snprintf(url, sizeof(url), "%s/protected/%s", s.base_url, token);
+	cr_assert_eq(test_http_gce(url, &r), 0);
+	test_response_free(&r);
+	snprintf(url, sizeof(url), "%s/no/such/%s", s.base_url, token);
+	cr_assert_eq(test_http_gce(url, &r), 0);
+	test_response_free(&r);
 	cr_assert_eq(test_server_stop(&s), 0);
 
 	take_log(log_path, log, sizeof(log));
 	cr_assert_not_null(
 	    strstr(log, "GET /computeMetadata/v1/instance/service-accounts/default/token 200 "),
 	    "log: %s", log);
-	cr_assert_not_null(strstr(log, "GET /computeMetadata/v1/nope 404 "), "log: %s", log);
+	cr_assert_not_null(strstr(log, "GET /computeMetadata/** 404 "), "log: %s", log);
+	cr_assert_not_null(strstr(log, "GET /protected/** 401 "), "log: %s", log);
+	cr_assert_not_null(strstr(log, "GET /** 404 "), "log: %s", log);
 	cr_assert_null(strstr(log, token), "the log shows a token: %s", log);
 	cr_assert_null(strstr(log, "t1."), "the log shows a token: %s", log);
 }
