@@ -77,6 +77,7 @@ struct fixture {
 	struct slot s;
 	struct tokens_key *key;
 	struct tokens_minter tm;
+	struct awscreds_minter am; /* AWS sets: the token minter plus a derivation key */
 	struct fake_minter fm;
 };
 
@@ -101,6 +102,10 @@ static void fixture_init(struct fixture *f, const struct kind *k, int64_t lifeti
 		f->tm.account = "sa@folder";
 		cr_assert_eq(tokens_minter_check(&f->tm), 0);
 		o.mint_arg = &f->tm;
+		if (k->mint == awscreds_mint) {
+			cr_assert_eq(awscreds_minter_init(&f->am, f->key, f->tm.account), 0);
+			o.mint_arg = &f->am;
+		}
 	}
 	cr_assert_eq(slot_init(&f->s, &o), 0, "%s", k->name);
 }
@@ -108,6 +113,7 @@ static void fixture_init(struct fixture *f, const struct kind *k, int64_t lifeti
 static void fixture_release(struct fixture *f)
 {
 	slot_release(&f->s);
+	awscreds_minter_release(&f->am);
 	tokens_key_free(f->key);
 }
 
