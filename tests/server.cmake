@@ -63,3 +63,6 @@ mtk_add_test(test_runtimes SOURCES integration/test_runtimes.c
 target_compile_definitions(test_runtimes PRIVATE
 	MTK_EXAMPLES_DIR="$<TARGET_FILE_DIR:metatoken_example_hello>")
 add_dependencies(test_runtimes metatoken_bootstrap metatoken_example_hello)
+# Metrics, health and readiness (issue 14): in-process, the real daemon.
+mtk_add_test(test_ops SOURCES integration/test_ops.c
+	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON)
