@@ -9,7 +9,8 @@
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <ctype.h>
-#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,8 +304,9 @@ Test(ops, every_family_is_present_and_well_formed)
 	cr_assert_eq(value(&sc, "metatoken_connections_open", ""), 1, "this scrape's connection");
 }
 
-#define TOKEN_PATH "/computeMetadata/v1/instance/service-accounts/default/token"
-#define REQ        "metatoken_requests_total"
+#define TOKEN_PATH     "/computeMetadata/v1/instance/service-accounts/default/token"
+#define REQ            "metatoken_requests_total"
+#define INVOKE_PATTERN "/2015-03-31/functions/*/invocations"
 
 Test(ops, counters_move_by_exactly_the_requests_made)
 {
@@ -493,4 +495,101 @@ Test(ops, the_metrics_section_is_parsed_strictly)
 	             err);
 	cr_assert_eq(c.metrics_enabled, 1);
 	config_release(&c);
+}
+
+/* ---- invocations: the test is the root function's runtime ---- */
+
+#define NEXT   "/2018-06-01/runtime/invocation/next"
+#define INVOKE "/2015-03-31/functions/function/invocations"
+
+/* A sync invoker, held until its invocation ends: on a thread of its own. */
+struct invoker {
+	pthread_t thread;
+	struct test_response r;
+	int rc;
+};
+
+static void *invoker_run(void *arg)
+{
+	struct invoker *v = arg;
+	char url[256];
+
+	snprintf(url, sizeof(url), "%s%s", ip.base, INVOKE);
+	v->rc = test_http("POST", url, NULL, "{}", &v->r);
+	return NULL;
+}
+
+static int held_one(const struct daemon_counts *c, void *arg)
+{
+	(void)arg;
+	return c->held >= 1;
+}
+
+/* Starts an invocation and takes it as the runtime; returns its id. */
+static void invoke_and_take(struct invoker *v, char *id, size_t idlen)
+{
+	struct test_response next;
+
+	cr_assert_eq(pthread_create(&v->thread, NULL, invoker_run, v), 0);
+	get(NEXT, NULL, &next);
+	cr_assert_eq(next.status, 200, "%s", next.body);
+	cr_assert_not_null(test_response_header(&next, "Lambda-Runtime-Aws-Request-Id", id, idlen));
+	test_response_free(&next);
+}
+
+static void answer(const char *id, const char *what)
+{
+	struct test_response r;
+	char url[256];
+
+	snprintf(url, sizeof(url), "%s/2018-06-01/runtime/invocation/%s/%s", ip.base, id, what);
+	cr_assert_eq(test_http("POST", url, NULL, "{\"errorMessage\":\"x\"}", &r), 0);
+	cr_assert_eq(r.status, 202, "%s", r.body);
+	test_response_free(&r);
+}
+
+static void invoker_join(struct invoker *v)
+{
+	pthread_join(v->thread, NULL);
+	cr_assert_eq(v->rc, 0, "no answer to the invoker");
+	cr_assert_eq(v->r.status, 200, "%s", v->r.body);
+	test_response_free(&v->r);
+}
+
+#define INV "metatoken_invocations_total"
+
+Test(ops, invocations_are_counted_by_function_and_outcome)
+{
+	struct invoker v = { 0 };
+	struct scrape sc;
+	char id[64];
+
+	start(NULL);
+	invoke_and_take(&v, id, sizeof(id));
+	cr_assert_eq(test_inproc_until(&ip, held_one, NULL), 0);
+	scrape(&sc);
+	cr_assert_eq(value(&sc, "metatoken_requests_held", ""), 1, "the invoker is held");
+	answer(id, "response");
+	invoker_join(&v);
+
+	memset(&v, 0, sizeof(v));
+	invoke_and_take(&v, id, sizeof(id));
+	answer(id, "error");
+	invoker_join(&v);
+
+	/* The default timeout is 3 s of the wait clock. */
+	memset(&v, 0, sizeof(v));
+	invoke_and_take(&v, id, sizeof(id));
+	cr_assert_eq(test_inproc_until(&ip, held_one, NULL), 0);
+	fake_clock_advance(&ip.wait_time, 3010);
+	test_inproc_wait(&ip, 0);
+	invoker_join(&v);
+
+	scrape(&sc);
+	cr_assert_eq(value(&sc, INV, "function=\"function\",outcome=\"ok\""), 1);
+	cr_assert_eq(value(&sc, INV, "function=\"function\",outcome=\"error\""), 1);
+	cr_assert_eq(value(&sc, INV, "function=\"function\",outcome=\"timeout\""), 1);
+	cr_assert_eq(value(&sc, "metatoken_requests_held", ""), 0);
+	cr_assert_eq(
+	    value(&sc, REQ, "flavour=\"invoke\",route=\"" INVOKE_PATTERN "\",status=\"200\""), 3);
 }
