@@ -13,6 +13,7 @@ mtk_add_test(test_faults SOURCES unit/test_faults.c LIBS metatokend_core)
 mtk_add_test(test_timefmt SOURCES unit/test_timefmt.c LIBS metatokend_core)
 mtk_add_test(test_secret SOURCES unit/test_secret.c LIBS metatokend_core)
 mtk_add_test(test_grow SOURCES unit/test_grow.c LIBS metatokend_core)
+mtk_add_test(test_metrics SOURCES unit/test_metrics.c LIBS metatokend_core)
 mtk_add_test(test_stats SOURCES unit/test_stats.c LIBS metatokend_core PkgConfig::CJSON
 	LABELS concurrency)
 
