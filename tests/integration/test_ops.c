@@ -21,6 +21,8 @@
 
 static struct test_inproc ip;
 
+#define TOKEN_PATH "/computeMetadata/v1/instance/service-accounts/default/token"
+
 static void stop(void)
 {
 	if (ip.daemon)
@@ -402,10 +404,20 @@ Test(ops, no_path_or_token_a_client_sent_appears)
 	cJSON_Delete(j);
 }
 
+static int failing_mint(void *arg, int64_t now_ms, int64_t expires_ms, void *value)
+{
+	(void)arg;
+	(void)now_ms;
+	(void)expires_ms;
+	(void)value;
+	return -1;
+}
+
 Test(ops, health_and_readiness_answer_without_the_metadata_header)
 {
 	struct test_response r;
 	struct tokens_key *key;
+	int (*mint)(void *, int64_t, int64_t, void *);
 
 	start(NULL);
 	get("/healthz", NULL, &r);
@@ -425,6 +437,24 @@ Test(ops, health_and_readiness_answer_without_the_metadata_header)
 	ip.srv.key = key;
 	cr_assert_eq(r.status, 503);
 	cr_assert_str_eq(r.body, "not ready: no signing key\n");
+	test_response_free(&r);
+	/* An account whose mint fails (its minter swapped for one that
+	 * fails, between requests) makes it not ready until a mint succeeds. */
+	mint = ip.srv.accounts[0].slot.mint;
+	ip.srv.accounts[0].slot.mint = failing_mint;
+	get(TOKEN_PATH, (const char *const[]){ "Metadata-Flavor: Google", NULL }, &r);
+	cr_assert_geq(r.status, 500, "a failed mint: %ld", r.status);
+	test_response_free(&r);
+	get("/readyz", NULL, &r);
+	cr_assert_eq(r.status, 503);
+	cr_assert_str_eq(r.body, "not ready: 1 account(s) cannot mint a token\n");
+	test_response_free(&r);
+	ip.srv.accounts[0].slot.mint = mint;
+	get(TOKEN_PATH, (const char *const[]){ "Metadata-Flavor: Google", NULL }, &r);
+	cr_assert_eq(r.status, 200);
+	test_response_free(&r);
+	get("/readyz", NULL, &r);
+	cr_assert_eq(r.status, 200, "ready again: %s", r.body);
 	test_response_free(&r);
 	get("/healthz", (const char *const[]){ "Metadata-Flavor: Google", NULL }, &r);
 	cr_assert_eq(r.status, 200, "the metadata header changes nothing");
