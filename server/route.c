@@ -504,10 +504,11 @@ static int64_t mono_us(void)
 static void count(struct request *rq)
 {
 	const struct route *r = rq->route;
-	int row = r && r->handle ? (int)(r - routes) : METRICS_UNMATCHED;
-	double s = rq->started_us ? (double)(mono_us() - rq->started_us) / 1e6 : -1;
 
 	if (!rq->counted) {
+		int row = r && r->handle ? (int)(r - routes) : METRICS_UNMATCHED;
+		double s = rq->started_us ? (double)(mono_us() - rq->started_us) / 1e6 : -1;
+
 		rq->counted = 1;
 		stats_count(&rq->srv->stats, rq->path, rq->status);
 		metrics_count(&rq->srv->metrics, row, r ? r->flavour->name : "none", rq->status, s);
