@@ -27,6 +27,7 @@ int app_init(struct server *srv, char *err, size_t errlen)
 	revocations_init(&srv->revoked);
 	faults_init(&srv->faults);
 	stats_init(&srv->stats);
+	metrics_init(&srv->metrics);
 	srv->control_enabled = c->control_enabled;
 	if (c->signing_key_path)
 		srv->key = tokens_key_load(c->signing_key_path, err, errlen);
@@ -96,6 +97,7 @@ void app_release(struct server *srv)
 	revocations_release(&srv->revoked);
 	faults_release(&srv->faults);
 	stats_release(&srv->stats);
+	metrics_release(&srv->metrics);
 	config_release(&srv->cfg);
 	srv->gce = NULL;
 	srv->accounts = NULL;

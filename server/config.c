@@ -106,7 +106,8 @@ static int parse_root(struct json_reader *r, const cJSON *root, struct config *c
 {
 	static const char *const keys[] = {
 		"listen", "signing_key",      "allowed_hosts", "limits", "project",   "instance",
-		"yandex", "service_accounts", "control",       "aws",    "functions", NULL,
+		"yandex", "service_accounts", "control",       "aws",    "functions", "metrics",
+		NULL,
 	};
 	const cJSON *item;
 
@@ -140,6 +141,9 @@ static int parse_root(struct json_reader *r, const cJSON *root, struct config *c
 		return -1;
 	if ((item = cJSON_GetObjectItemCaseSensitive(root, "control")) &&
 	    config__parse_control(r, item, c))
+		return -1;
+	if ((item = cJSON_GetObjectItemCaseSensitive(root, "metrics")) &&
+	    config__parse_metrics(r, item, c))
 		return -1;
 	if ((item = cJSON_GetObjectItemCaseSensitive(root, "aws")) && config__parse_aws(r, item, c))
 		return -1;
@@ -190,6 +194,7 @@ static int load(const char *text, size_t len, const char *source, struct config 
 
 	memset(&c, 0, sizeof(c));
 	c.control_enabled = 1;
+	c.metrics_enabled = -1;
 	if (parse_document(&c, config_embedded_default, strlen(config_embedded_default),
 	                   EMBEDDED_SOURCE, err, errlen))
 		goto out;

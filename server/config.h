@@ -27,6 +27,9 @@
  *       "secret": "...",                   16..256 printable chars (generated)
  *       "secret_file": "path"              where the secret is written, mode 0600
  *     },                                   (see control.h for the default path)
+ *     "metrics": {                         GET /metrics (Prometheus); /healthz and
+ *       "enabled": true                    /readyz answer regardless (on when the
+ *     },                                   listener is a loopback address)
  *     "aws": {                             the AWS IMDS flavour under /latest/
  *       "imdsv2_only": false,              token-less (IMDSv1) requests get 401 (false)
  *       "instance_id": "i-0123...",        "i-" and 8 or 17 hex digits
@@ -151,6 +154,9 @@ struct config {
 	unsigned threads; /* request threads; 0: the default (app.c) */
 	int64_t header_timeout_ms;
 	int64_t idle_timeout_ms;
+	/* GET /metrics (ops.c): 1 on, 0 off, -1 (unset) on only when the
+	 * listener is a loopback address. */
+	int metrics_enabled;
 
 	char *project_id;
 	int64_t numeric_project_id;

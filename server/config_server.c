@@ -1,7 +1,8 @@
 /*
  * The configuration of the server itself, beside what it serves:
  * "allowed_hosts" (Host names accepted besides the built-in ones, route.c)
- * and "limits" (the daemon's caps and deadlines, daemon.h).
+ * "limits" (the daemon's caps and deadlines, daemon.h) and "metrics"
+ * (whether GET /metrics answers, ops.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,28 @@ int config__parse_limits(struct json_reader *r, const cJSON *obj, struct config 
 	c->header_timeout_ms = header_s * 1000;
 	c->idle_timeout_ms = idle_s * 1000;
 	c->threads = (unsigned)threads;
+	rc = 0;
+out:
+	json_path_pop(r, mark);
+	return rc;
+}
+
+int config__parse_metrics(struct json_reader *r, const cJSON *obj, struct config *c)
+{
+	static const char *const keys[] = { "enabled", NULL };
+	size_t mark = json_path_key(r, "metrics");
+	int enabled = c->metrics_enabled;
+	int rc = -1;
+
+	if (!cJSON_IsObject(obj)) {
+		json_fail(r, obj, "must be a JSON object");
+		goto out;
+	}
+	if (json_check_keys(r, obj, keys) < 0)
+		goto out;
+	if (json_get_bool(r, obj, "enabled", 0, &enabled) < 0)
+		goto out;
+	c->metrics_enabled = enabled;
 	rc = 0;
 out:
 	json_path_pop(r, mark);

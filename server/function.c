@@ -207,6 +207,12 @@ void fn_finish(struct invocation *inv, int error, char *body, size_t len, const 
 			inv->slot->running = NULL;
 	}
 	remember(fn, inv->id, how);
+	if (!error)
+		fn->n_ok++;
+	else if (strcmp(how, "timed out") == 0)
+		fn->n_timeout++;
+	else
+		fn->n_error++;
 	inv->state = INV_DONE;
 	inv->how = how;
 	inv->error = error;
@@ -633,6 +639,21 @@ int64_t function_concurrency(const struct function *fn)
 int64_t function_max_response(const struct function *fn)
 {
 	return fn->max_response;
+}
+
+void functions_outcomes(struct functions *fs,
+                        void (*each)(void *arg, const char *name,
+                                     const struct function_outcomes *o),
+                        void *arg)
+{
+	pthread_mutex_lock(&fs->lock);
+	for (size_t i = 0; i < fs->n; i++) {
+		const struct function *fn = &fs->fns[i];
+		struct function_outcomes o = { fn->n_ok, fn->n_error, fn->n_timeout };
+
+		each(arg, fn->name, &o);
+	}
+	pthread_mutex_unlock(&fs->lock);
 }
 
 size_t functions_body_max(const struct functions *fs)

@@ -54,6 +54,18 @@ void functions_stop(struct functions *fs, int64_t grace_ms);
 void functions_free(struct functions *fs);
 
 /* The largest body any function accepts (event or response). */
+/* Invocations ended, by outcome: answered, a function or runtime error, the
+ * timeout. */
+struct function_outcomes {
+	uint64_t ok, error, timeout;
+};
+/* Calls each(arg, name, outcomes) for every function, the root's `function`
+ * included, under the functions' lock: each must be quick and must not call
+ * into the functions. */
+void functions_outcomes(struct functions *fs,
+                        void (*each)(void *arg, const char *name,
+                                     const struct function_outcomes *o),
+                        void *arg);
 size_t functions_body_max(const struct functions *fs);
 
 /* The function of that name, or NULL. */

@@ -98,6 +98,8 @@ struct function {
 	int external;
 	int reload_truncated_said; /* the walk's cap was logged */
 	uint64_t code_sig;         /* function_reload.c; 0: not looked yet */
+	/* Invocations ended (fn_finish), by outcome; under the lock. */
+	uint64_t n_ok, n_error, n_timeout;
 	char arn[200];
 	char log_group[96];
 	struct inv_list sync_q, async_q, running;

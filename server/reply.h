@@ -88,7 +88,8 @@ struct request {
 	size_t arg_len[ROUTE_ARGS_MAX];
 	int has_fault; /* a fault rule fired for this request (faults.h) */
 	struct faults_rule fault;
-	int counted; /* in the stats already */
+	int counted;        /* in the stats already */
+	int64_t started_us; /* monotonic, when first routed; 0: never routed */
 
 	/* The reply, filled in by the handler. */
 	unsigned status;          /* 0: no reply yet */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "aws.h"
 #include "control.h"
@@ -17,6 +18,8 @@
 #include "http_invoke.h"
 #include "identity.h"
 #include "invoke_api.h"
+#include "metrics.h"
+#include "ops.h"
 #include "function.h"
 #include "runtime_api.h"
 #include "reply.h"
@@ -144,6 +147,16 @@ static const struct flavour http_fn = {
 	.ended = http_invoke_ended,
 };
 
+/* Metrics and health (ops.c): for a scraper and a supervisor, with no
+ * metadata header, no faults and no X-Forwarded-For. */
+static const struct flavour ops = {
+	.name = "ops",
+	.flags = FLAVOUR_NO_FAULTS,
+	.content_type = CT_PLAIN,
+	.not_found = "not found\n",
+	.not_allowed = "method not allowed\n",
+};
+
 /* ---- the table ---- */
 
 #define CONTROL "/metatoken/v1"
@@ -222,9 +235,23 @@ static const struct route routes[] = {
 	{ METHOD_GET, CONTROL "/stats", &control, control_stats_get, 0 },
 	{ METHOD_POST, CONTROL "/reset", &control, control_reset_post, 0 },
 	{ 0, CONTROL "/**", &control, NULL, 0 },
+	/* Operations: metrics, liveness, readiness. */
+	{ GET_HEAD, "/metrics", &ops, ops_metrics, 0 },
+	{ GET_HEAD, "/healthz", &ops, ops_healthz, 0 },
+	{ GET_HEAD, "/readyz", &ops, ops_readyz, 0 },
 	/* Anything else. */
 	{ 0, "/**", &gce_open, NULL, 0 },
 };
+
+size_t route_rows(void)
+{
+	return sizeof(routes) / sizeof(routes[0]);
+}
+
+const char *route_pattern(size_t row)
+{
+	return row < route_rows() ? routes[row].pattern : NULL;
+}
 
 /* ---- matching ---- */
 
@@ -464,11 +491,27 @@ static int host_refused(struct request *rq, const struct flavour *f)
 /* What the last hold of a request was for. */
 enum { PHASE_NONE, PHASE_FAULT_HOLD, PHASE_HANDLER_HOLD };
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Counts a request once: in the control API's stats by path, and in the
+ * metrics by route pattern (a row with no handler is `unmatched`). */
 static void count(struct request *rq)
 {
+	const struct route *r = rq->route;
+
 	if (!rq->counted) {
+		int row = r && r->handle ? (int)(r - routes) : METRICS_UNMATCHED;
+		double s = rq->started_us ? (double)(mono_us() - rq->started_us) / 1e6 : -1;
+
 		rq->counted = 1;
 		stats_count(&rq->srv->stats, rq->path, rq->status);
+		metrics_count(&rq->srv->metrics, row, r ? r->flavour->name : "none", rq->status, s);
 	}
 }
 
@@ -479,6 +522,7 @@ static int route_first(struct request *rq)
 	const struct route *r = find(rq, &rq->allow);
 	const struct flavour *f = r->flavour;
 
+	rq->started_us = mono_us();
 	rq->routed = 1;
 	rq->route = r;
 	rq->log_route = r->pattern;

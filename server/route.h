@@ -60,6 +60,11 @@ void route_ended(void *cls, struct request *rq);
  * daemon's default). */
 size_t route_body_max(void *cls, struct server *srv, const char *url);
 
+/* The route table's rows, and row's pattern (NULL past the end): what
+ * /metrics labels a request with, never the path it had. */
+size_t route_rows(void);
+const char *route_pattern(size_t row);
+
 /*
  * Matches path against pattern: returns 1 and fills args (at most
  * ROUTE_ARGS_MAX segments) on a match. Exposed for the fuzz target.

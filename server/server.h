@@ -14,6 +14,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "faults.h"
+#include "metrics.h"
 #include "reply.h"
 #include "revoke.h"
 #include "slot.h"
@@ -51,6 +52,7 @@ struct server {
 	struct revocations revoked;
 	struct faults faults;
 	struct stats stats;
+	struct metrics metrics;          /* /metrics' request counters (metrics.h) */
 	_Atomic uint64_t *revoked_count; /* per account */
 	int control_enabled;
 	char admin_secret[ADMIN_SECRET_MAX + 1];

@@ -119,8 +119,11 @@ static int mint_current(struct slot *s, int64_t now_ms)
 
 	if (s->mint(s->mint_arg, now_ms, expires_ms, s->fresh) != 0) {
 		OPENSSL_cleanse(s->fresh, s->value_size);
+		s->mint_failures++;
+		s->last_mint_failed = 1;
 		return -1;
 	}
+	s->last_mint_failed = 0;
 	forget(s);
 	old = s->value;
 	s->value = s->fresh;
@@ -269,6 +272,8 @@ int slot_reset(struct slot *s, int64_t lifetime_s, int64_t margin_s)
 	forget(s);
 	s->minted = 0;
 	s->served = 0;
+	s->mint_failures = 0;
+	s->last_mint_failed = 0;
 	s->lifetime_ms = lifetime_s * 1000;
 	s->margin_ms = margin_s * 1000;
 	pthread_mutex_unlock(&s->lock);
@@ -282,5 +287,7 @@ void slot_snapshot(struct slot *s, struct slot_snapshot *out)
 	out->margin_s = s->margin_ms / 1000;
 	out->minted = s->minted;
 	out->served = s->served;
+	out->mint_failures = s->mint_failures;
+	out->last_mint_failed = s->last_mint_failed;
 	pthread_mutex_unlock(&s->lock);
 }

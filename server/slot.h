@@ -72,8 +72,10 @@ struct slot {
 	uint64_t gen; /* the current value's generation; 0 when none */
 	int64_t lifetime_ms;
 	int64_t margin_ms;
-	uint64_t minted; /* values minted (get, read and rotate) */
-	uint64_t served; /* values handed out (get and read) */
+	uint64_t minted;        /* values minted (get, read and rotate) */
+	uint64_t served;        /* values handed out (get and read) */
+	uint64_t mint_failures; /* mints that failed */
+	int last_mint_failed;   /* the last mint failed (none yet: 0) */
 };
 
 /* What a caller learns about the value it got or peeked at. */
@@ -92,6 +94,8 @@ struct slot_snapshot {
 	int64_t margin_s;
 	uint64_t minted;
 	uint64_t served;
+	uint64_t mint_failures;
+	int last_mint_failed;
 };
 
 /*

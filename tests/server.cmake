@@ -13,6 +13,7 @@ mtk_add_test(test_faults SOURCES unit/test_faults.c LIBS metatokend_core)
 mtk_add_test(test_timefmt SOURCES unit/test_timefmt.c LIBS metatokend_core)
 mtk_add_test(test_secret SOURCES unit/test_secret.c LIBS metatokend_core)
 mtk_add_test(test_grow SOURCES unit/test_grow.c LIBS metatokend_core)
+mtk_add_test(test_metrics SOURCES unit/test_metrics.c LIBS metatokend_core)
 mtk_add_test(test_stats SOURCES unit/test_stats.c LIBS metatokend_core PkgConfig::CJSON
 	LABELS concurrency)
 
@@ -63,3 +64,6 @@ mtk_add_test(test_runtimes SOURCES integration/test_runtimes.c
 target_compile_definitions(test_runtimes PRIVATE
 	MTK_EXAMPLES_DIR="$<TARGET_FILE_DIR:metatoken_example_hello>")
 add_dependencies(test_runtimes metatoken_bootstrap metatoken_example_hello)
+# Metrics, health and readiness (issue 14): in-process, the real daemon.
+mtk_add_test(test_ops SOURCES integration/test_ops.c
+	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON)
