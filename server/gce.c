@@ -1,7 +1,7 @@
 /*
- * Serves the GCE-compatible metadata tree (built by gce_tree.c): walks it
- * without locks, since nothing in it changes while the daemon runs, and
- * answers listings, text, JSON and recursive views. Dynamic leaves (tokens)
+ * Serves the GCE-compatible metadata tree (built by gce_tree.c): walks the
+ * current one under gce_live.c's read lock, since a change swaps in a new
+ * one, and answers listings, text, JSON and recursive views. Dynamic leaves (tokens)
  * are computed per request from the account they point at.
  */
 #include <cjson/cJSON.h>
@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "gce.h"
+#include "gce_live.h"
 #include "gce_token.h"
 #include "gce_tree.h"
 #include "grow.h"
@@ -94,6 +95,7 @@ static cJSON *to_json(const struct gce_node *n)
 		return cJSON_CreateString(n->text);
 	case GCE_NODE_NUMBER:
 		/* Raw digits: instance ids exceed a double's 53 bits. */
+	case GCE_NODE_JSON:
 		return cJSON_CreateRaw(n->text);
 	case GCE_NODE_LIST:
 		return list_json(n);
@@ -196,6 +198,19 @@ static void reply_buf(struct request *rq, struct text_buf *b)
 		reply_owned(rq, 200, CT_TEXT, b->data, b->len);
 }
 
+/* A 200 with a copy of s: the tree it comes from may be swapped out and
+ * freed while the answer is still going out, so no reply_static(). */
+static void reply_copy(struct request *rq, const char *content_type, const char *s)
+{
+	char *body = strdup(s);
+
+	if (!body) {
+		reply_static(rq, 500, CT_TEXT, "out of memory\n");
+		return;
+	}
+	reply_owned(rq, 200, content_type, body, strlen(body));
+}
+
 static void reply_json(struct request *rq, cJSON *v)
 {
 	char *s = v ? cJSON_PrintUnformatted(v) : NULL;
@@ -292,12 +307,15 @@ static void serve_node(struct request *rq, const struct gce_node *n, int json, i
 	case GCE_NODE_IDENTITY:
 		serve_identity(rq, n->account);
 		return;
+	case GCE_NODE_JSON:
+		reply_copy(rq, CT_JSON, n->text);
+		return;
 	case GCE_NODE_TEXT:
 	case GCE_NODE_NUMBER:
 		if (json)
 			reply_json(rq, to_json(n));
 		else
-			reply_static(rq, 200, CT_TEXT, n->text);
+			reply_copy(rq, CT_TEXT, n->text);
 		return;
 	case GCE_NODE_LIST:
 		if (json) {
@@ -346,9 +364,9 @@ static int is_true(const char *v)
 /*
  * ?wait_for_change=true&last_etag=E[&timeout_sec=N]: if the answer's ETag
  * is still E, hold the request until the value changes or the timeout
- * passes (GCE's watch protocol). Nothing in the tree changes while the
- * server runs, so a held request waits out its timeout and then gets the
- * same answer; tokens change every second and are answered at once.
+ * passes (GCE's watch protocol). A change to the metadata (gce_live.h)
+ * wakes the watch, which then answers from the new tree; tokens change
+ * every second and are answered at once.
  */
 static void hold_if_unchanged(struct request *rq, const struct gce_node *n)
 {
@@ -375,6 +393,7 @@ static void hold_if_unchanged(struct request *rq, const struct gce_node *n)
 			timeout_s = WAIT_MAX_S;
 	}
 	rq->hold_ms = (int64_t)timeout_s * 1000;
+	gce_live_watch(rq->srv->gce, rq);
 }
 
 /* Google requires `Metadata-Flavor: Google`; it also still honours the
@@ -405,9 +424,9 @@ void gce_handle_root(struct request *rq)
 	reply_static(rq, 200, CT_TEXT, "computeMetadata/\n");
 }
 
-void gce_handle(struct request *rq)
+static void handle(struct request *rq, struct gce_node *v1)
 {
-	struct gce_node *v1 = rq->srv->gce->v1, *n;
+	struct gce_node *n;
 	const char *path = rq->path + strlen("/computeMetadata");
 	const char *alt = request_query(rq, "alt");
 	int recursive = is_true(request_query(rq, "recursive")), json;
@@ -437,4 +456,28 @@ void gce_handle(struct request *rq)
 	}
 	serve_node(rq, n, json, recursive);
 	hold_if_unchanged(rq, n);
+}
+
+void gce_handle(struct request *rq)
+{
+	struct gce_live *l = rq->srv->gce;
+
+	/* Back from a hold (a change, or the timeout): the watch is spent. */
+	if (rq->resumed)
+		gce_live_unwatch(l, rq);
+	handle(rq, gce_live_read(l)->v1);
+	gce_live_read_end(l);
+}
+
+void gce_ended(struct request *rq)
+{
+	gce_live_unwatch(rq->srv->gce, rq);
+}
+
+void gce_vendor_document(struct request *rq)
+{
+	struct gce_live *l = rq->srv->gce;
+
+	reply_copy(rq, CT_JSON, gce_live_read(l)->document);
+	gce_live_read_end(l);
 }

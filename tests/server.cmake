@@ -24,6 +24,9 @@ mtk_add_test(test_hardening SOURCES integration/test_hardening.c
 # Held requests and the drain on the wait clock.
 mtk_add_test(test_waits SOURCES integration/test_waits.c
 	LIBS mtk_test_inproc mtk_test_support LABELS concurrency)
+# Metadata that changes, and the identity document (issue 14).
+mtk_add_test(test_meta SOURCES integration/test_meta.c
+	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON LABELS concurrency)
 mtk_add_test(test_reissue SOURCES integration/test_reissue.c
 	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON LABELS concurrency)
 
