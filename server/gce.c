@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "daemon.h"
 #include "gce.h"
 #include "gce_live.h"
 #include "gce_token.h"
@@ -365,21 +366,35 @@ static int is_true(const char *v)
  * ?wait_for_change=true&last_etag=E[&timeout_sec=N]: if the answer's ETag
  * is still E, hold the request until the value changes or the timeout
  * passes (GCE's watch protocol). A change to the metadata (gce_live.h)
- * wakes the watch, which then answers from the new tree; tokens change
- * every second and are answered at once.
+ * wakes every watch: one whose value changed answers from the new tree,
+ * one whose value did not is held again for what is left of its timeout
+ * (a watch without last_etag answers at any change). Tokens change every
+ * second and are answered at once. `changed`: a change woke rq, whose
+ * watch had until deadline_ms on the wait clock.
  */
-static void hold_if_unchanged(struct request *rq, const struct gce_node *n)
+static void hold_if_unchanged(struct request *rq, const struct gce_node *n, int changed,
+                              int64_t deadline_ms)
 {
 	const char *last = request_query(rq, "last_etag"), *t = request_query(rq, "timeout_sec");
 	char etag[17];
 	long timeout_s = WAIT_DEFAULT_S;
+	int64_t now_ms;
 
-	if (rq->resumed || rq->status != 200 || !is_true(request_query(rq, "wait_for_change")) ||
-	    n->kind == GCE_NODE_TOKEN || n->kind == GCE_NODE_IDENTITY)
+	if ((rq->resumed && !changed) || rq->status != 200 ||
+	    !is_true(request_query(rq, "wait_for_change")) || n->kind == GCE_NODE_TOKEN ||
+	    n->kind == GCE_NODE_IDENTITY)
 		return;
 	reply_etag(rq->body, rq->body_len, etag);
-	if (last && strcmp(last, etag) != 0)
+	if ((rq->resumed && !last) || (last && strcmp(last, etag) != 0))
 		return;
+	now_ms = daemon_wait_now_ms(rq);
+	if (rq->resumed) {
+		if (deadline_ms > now_ms) {
+			rq->hold_ms = deadline_ms - now_ms;
+			gce_live_watch(rq->srv->gce, rq, deadline_ms);
+		}
+		return;
+	}
 	if (t) {
 		char *end;
 
@@ -393,7 +408,7 @@ static void hold_if_unchanged(struct request *rq, const struct gce_node *n)
 			timeout_s = WAIT_MAX_S;
 	}
 	rq->hold_ms = (int64_t)timeout_s * 1000;
-	gce_live_watch(rq->srv->gce, rq);
+	gce_live_watch(rq->srv->gce, rq, now_ms + rq->hold_ms);
 }
 
 /* Google requires `Metadata-Flavor: Google`; it also still honours the
@@ -424,7 +439,7 @@ void gce_handle_root(struct request *rq)
 	reply_static(rq, 200, CT_TEXT, "computeMetadata/\n");
 }
 
-static void handle(struct request *rq, struct gce_node *v1)
+static void handle(struct request *rq, struct gce_node *v1, int changed, int64_t deadline_ms)
 {
 	struct gce_node *n;
 	const char *path = rq->path + strlen("/computeMetadata");
@@ -455,23 +470,23 @@ static void handle(struct request *rq, struct gce_node *v1)
 		return;
 	}
 	serve_node(rq, n, json, recursive);
-	hold_if_unchanged(rq, n);
+	hold_if_unchanged(rq, n, changed, deadline_ms);
 }
 
 void gce_handle(struct request *rq)
 {
 	struct gce_live *l = rq->srv->gce;
-
+	int64_t deadline_ms = 0;
 	/* Back from a hold (a change, or the timeout): the watch is spent. */
-	if (rq->resumed)
-		gce_live_unwatch(l, rq);
-	handle(rq, gce_live_read(l)->v1);
+	int changed = rq->resumed && gce_live_unwatch(l, rq, &deadline_ms);
+
+	handle(rq, gce_live_read(l)->v1, changed, deadline_ms);
 	gce_live_read_end(l);
 }
 
 void gce_ended(struct request *rq)
 {
-	gce_live_unwatch(rq->srv->gce, rq);
+	gce_live_forget(rq->srv->gce, rq);
 }
 
 void gce_vendor_document(struct request *rq)

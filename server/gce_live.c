@@ -22,12 +22,19 @@
 #define KEY_MAX_LEN  128  /* as the configuration's maps (config_sections.c) */
 #define MAP_MAX_KEYS 1024 /* keys in one map after a patch */
 
+/* A watch's record, in its request's hstate. */
+struct gce_watch {
+	int64_t deadline_ms; /* on the wait clock */
+	int listed;          /* in watchers: a change wakes it */
+	int changed;         /* a change woke it */
+};
+
 struct gce_live {
 	pthread_mutex_t change_lock; /* one change at a time; the maps, for changes */
 	pthread_rwlock_t lock;       /* the tree and maps: read to serve, write to swap */
 	struct gce_tree *tree;
 	struct gce_maps maps;
-	pthread_mutex_t watch_lock; /* watchers, and each watcher's rq->hstate */
+	pthread_mutex_t watch_lock; /* watchers, and the records of their watches */
 	struct request **watchers;
 	size_t n_watchers, cap_watchers;
 };
@@ -133,27 +140,67 @@ void gce_live_read_end(struct gce_live *l)
 	pthread_rwlock_unlock(&l->lock);
 }
 
-void gce_live_watch(struct gce_live *l, struct request *rq)
+void gce_live_watch(struct gce_live *l, struct request *rq, int64_t deadline_ms)
 {
+	struct gce_watch *w;
+
 	pthread_mutex_lock(&l->watch_lock);
-	if (!rq->hstate && grow_reserve(&l->watchers, &l->cap_watchers, l->n_watchers + 1, SIZE_MAX,
-	                                sizeof(*l->watchers)) == 0) {
-		l->watchers[l->n_watchers++] = rq;
-		rq->hstate = l;
-	}
+	w = rq->hstate;
+	if (!w)
+		w = rq->hstate = calloc(1, sizeof(*w));
 	/* Out of memory: the watch still ends at its timeout. */
+	if (w && !w->listed &&
+	    grow_reserve(&l->watchers, &l->cap_watchers, l->n_watchers + 1, SIZE_MAX,
+	                 sizeof(*l->watchers)) == 0) {
+		l->watchers[l->n_watchers++] = rq;
+		w->listed = 1;
+		w->changed = 0;
+		w->deadline_ms = deadline_ms;
+	}
 	pthread_mutex_unlock(&l->watch_lock);
 }
 
-void gce_live_unwatch(struct gce_live *l, struct request *rq)
+/* Takes rq off the list, under the watch lock. */
+static void unlist(struct gce_live *l, struct request *rq, struct gce_watch *w)
 {
+	if (!w->listed)
+		return;
+	for (size_t i = 0; i < l->n_watchers; i++)
+		if (l->watchers[i] == rq) {
+			l->watchers[i] = l->watchers[--l->n_watchers];
+			break;
+		}
+	w->listed = 0;
+}
+
+int gce_live_unwatch(struct gce_live *l, struct request *rq, int64_t *deadline_ms)
+{
+	struct gce_watch *w;
+	int changed = 0;
+
+	/* rq->hstate is written by rq's own thread only: no watch, no lock. */
+	if (!rq->hstate)
+		return 0;
 	pthread_mutex_lock(&l->watch_lock);
-	if (rq->hstate == l) {
-		for (size_t i = 0; i < l->n_watchers; i++)
-			if (l->watchers[i] == rq) {
-				l->watchers[i] = l->watchers[--l->n_watchers];
-				break;
-			}
+	w = rq->hstate;
+	if (w) {
+		unlist(l, rq, w);
+		changed = w->changed;
+		*deadline_ms = w->deadline_ms;
+		w->changed = 0;
+	}
+	pthread_mutex_unlock(&l->watch_lock);
+	return changed;
+}
+
+void gce_live_forget(struct gce_live *l, struct request *rq)
+{
+	if (!rq->hstate)
+		return; /* most requests: no watch, and no lock taken */
+	pthread_mutex_lock(&l->watch_lock);
+	if (rq->hstate) {
+		unlist(l, rq, rq->hstate);
+		free(rq->hstate);
 		rq->hstate = NULL;
 	}
 	pthread_mutex_unlock(&l->watch_lock);
@@ -165,7 +212,10 @@ static void wake_all(struct gce_live *l)
 {
 	pthread_mutex_lock(&l->watch_lock);
 	for (size_t i = 0; i < l->n_watchers; i++) {
-		l->watchers[i]->hstate = NULL;
+		struct gce_watch *w = l->watchers[i]->hstate;
+
+		w->listed = 0;
+		w->changed = 1;
 		daemon_wake(l->watchers[i]);
 	}
 	l->n_watchers = 0;

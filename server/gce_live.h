@@ -42,10 +42,15 @@ struct gce_tree *gce_live_read(struct gce_live *l);
 void gce_live_read_end(struct gce_live *l);
 
 /* Call between gce_live_read() and gce_live_read_end(): rq, about to be
- * held, is woken by the next change. */
-void gce_live_watch(struct gce_live *l, struct request *rq);
-/* Forgets rq's watch, if any (its hold ended, or the request did). */
-void gce_live_unwatch(struct gce_live *l, struct request *rq);
+ * held until deadline_ms on the wait clock, is woken by the next change.
+ * Its record lives in rq->hstate until gce_live_forget(). */
+void gce_live_watch(struct gce_live *l, struct request *rq, int64_t deadline_ms);
+/* rq is back from its hold: ends its watch. Returns 1 if a change woke it,
+ * with the deadline its watch was given in *deadline_ms; else 0 (its
+ * timeout ended it, or it never watched). */
+int gce_live_unwatch(struct gce_live *l, struct request *rq, int64_t *deadline_ms);
+/* The request ended: its watch, if any, is forgotten and freed. */
+void gce_live_forget(struct gce_live *l, struct request *rq);
 
 /*
  * Checks a patch for one map: an object of string values (set) or null

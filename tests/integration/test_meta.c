@@ -153,6 +153,45 @@ Test(meta, a_watch_wakes_on_a_patch_with_the_new_value_and_etag)
 	cr_assert_str_eq(after.etag, w.got.etag);
 }
 
+Test(meta, a_watch_sleeps_on_through_changes_to_other_values)
+{
+	struct watch w = { 0 };
+	struct got before;
+
+	cr_assert_eq(test_inproc_start(&ip, NULL, NULL), 0);
+	get("/computeMetadata/v1/instance/attributes/serial-port-enable", &before);
+	watch_start(&w, "/computeMetadata/v1/instance/attributes/serial-port-enable", before.etag);
+	/* Other values change: the watch is woken, finds its own unchanged
+	 * and is held again, not answered. */
+	cr_assert_eq(control("PATCH", "instance", "{\"labels\": {\"a\": \"1\"}}", NULL, 0), 200);
+	cr_assert_eq(control("PATCH", "project", "{\"attributes\": {\"b\": \"2\"}}", NULL, 0), 200);
+	cr_assert_eq(test_inproc_until_held(&ip, 1), 0);
+	cr_assert_eq(control("PATCH", "instance",
+	                     "{\"attributes\": {\"serial-port-enable\": \"1\"}}", NULL, 0),
+	             200);
+	pthread_join(w.thread, NULL);
+	cr_assert_str_eq(w.got.body, "1");
+}
+
+Test(meta, a_watch_held_again_keeps_its_first_deadline)
+{
+	struct watch w = { 0 };
+	struct got before;
+
+	cr_assert_eq(test_inproc_start(&ip, NULL, NULL), 0);
+	get("/computeMetadata/v1/project/project-id", &before);
+	watch_start(&w, "/computeMetadata/v1/project/project-id", before.etag);
+	test_inproc_wait(&ip, 400000);
+	cr_assert_eq(control("PATCH", "project", "{\"attributes\": {\"b\": \"2\"}}", NULL, 0), 200);
+	cr_assert_eq(test_inproc_until_held(&ip, 1), 0);
+	/* 600 s in all from the start, not 600 from the change. */
+	test_inproc_wait(&ip, 200000);
+	pthread_join(w.thread, NULL);
+	cr_assert_eq(w.got.status, 200);
+	cr_assert_str_eq(w.got.body, "metatoken-local");
+	cr_assert_str_eq(w.got.etag, before.etag);
+}
+
 Test(meta, a_recursive_watch_on_a_directory_wakes_on_a_new_key)
 {
 	struct watch w = { 0 };
