@@ -75,6 +75,7 @@ static void section_patch(struct request *rq, const char *section, const struct 
 	struct json_reader jr = { .err = err, .errlen = sizeof(err) };
 	cJSON *o;
 	size_t n = 0;
+	enum gce_map full = 0;
 	int rc;
 
 	for (const struct meta_field *f = fields; f->name; f++)
@@ -94,14 +95,19 @@ static void section_patch(struct request *rq, const char *section, const struct 
 				goto out_bad;
 			patches[f->map] = p;
 		}
-		rc = gce_live_apply(rq->srv->gce, rq->srv, patches);
+		rc = gce_live_apply(rq->srv->gce, rq->srv, patches, &full);
 		cJSON_Delete(o);
 		if (rc < 0) {
 			reply_static(rq, 500, CT_JSON, "{\"error\":\"out of memory\"}");
 			return;
 		}
 		if (rc > 0) {
-			reply_error(rq, 400, "a map may hold at most 1024 keys");
+			for (const struct meta_field *f = fields; f->name; f++)
+				if (f->map == full)
+					snprintf(err, sizeof(err),
+					         "%s: at most %d keys, with those there", f->name,
+					         GCE_MAP_MAX_KEYS);
+			reply_error(rq, 400, err);
 			return;
 		}
 		log_msg(LOG_INFO, "control: %s metadata changed", section);

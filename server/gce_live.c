@@ -19,8 +19,7 @@
 #include "reply.h"
 #include "server.h"
 
-#define KEY_MAX_LEN  128  /* as the configuration's maps (config_sections.c) */
-#define MAP_MAX_KEYS 1024 /* keys in one map after a patch */
+#define KEY_MAX_LEN 128 /* as the configuration's maps (config_sections.c) */
 
 /* A watch's record, in its request's hstate. */
 struct gce_watch {
@@ -206,8 +205,8 @@ void gce_live_forget(struct gce_live *l, struct request *rq)
 	pthread_mutex_unlock(&l->watch_lock);
 }
 
-/* Wakes and forgets every watch: each held request answers again, from
- * the new tree. */
+/* Wakes and forgets every watch: each held request runs again on the new
+ * tree, and answers or, its value unchanged, is held again (gce.c). */
 static void wake_all(struct gce_live *l)
 {
 	pthread_mutex_lock(&l->watch_lock);
@@ -231,8 +230,8 @@ int gce_live_check(const cJSON *patch, const char *field, char *err, size_t errl
 		         field);
 		return 1;
 	}
-	if (cJSON_GetArraySize(patch) > MAP_MAX_KEYS) {
-		snprintf(err, errlen, "%s: at most %d keys", field, MAP_MAX_KEYS);
+	if (cJSON_GetArraySize(patch) > GCE_MAP_MAX_KEYS) {
+		snprintf(err, errlen, "%s: at most %d keys", field, GCE_MAP_MAX_KEYS);
 		return 1;
 	}
 	cJSON_ArrayForEach(e, patch)
@@ -311,7 +310,7 @@ static int swap_in(struct gce_live *l, const struct server *srv, struct gce_maps
 }
 
 int gce_live_apply(struct gce_live *l, const struct server *srv,
-                   const cJSON *const patches[GCE_MAP_COUNT])
+                   const cJSON *const patches[GCE_MAP_COUNT], enum gce_map *full)
 {
 	struct gce_maps next = { 0 };
 	int rc = -1;
@@ -323,7 +322,8 @@ int gce_live_apply(struct gce_live *l, const struct server *srv,
 		if (merge(&next, &l->maps, w, patches[w]) != 0)
 			goto out;
 	for (int w = 0; w < GCE_MAP_COUNT; w++)
-		if (next.n[w] > MAP_MAX_KEYS) {
+		if (next.n[w] > GCE_MAP_MAX_KEYS) {
+			*full = (enum gce_map)w;
 			rc = 1;
 			goto out;
 		}

@@ -32,6 +32,8 @@ struct gce_maps {
 
 struct gce_live;
 
+#define GCE_MAP_MAX_KEYS 1024 /* keys in one map */
+
 /* Builds the tree from srv->cfg. NULL (and why in err) on failure. */
 struct gce_live *gce_live_new(const struct server *srv, char *err, size_t errlen);
 /* No operation is performed if l is NULL. */
@@ -59,10 +61,11 @@ void gce_live_forget(struct gce_live *l, struct request *rq);
  */
 int gce_live_check(const struct cJSON *patch, const char *field, char *err, size_t errlen);
 /* Applies checked patches (NULL: that map unchanged) at once, so a
- * reader sees all of them or none, and wakes every watch. -1: out of
- * memory, 1: a map would pass its cap of keys; nothing changed then. */
+ * reader sees all of them or none, and wakes every watch. Returns 0; -1
+ * when out of memory; 1 when map *full would pass GCE_MAP_MAX_KEYS.
+ * Nothing changes unless 0. */
 int gce_live_apply(struct gce_live *l, const struct server *srv,
-                   const struct cJSON *const patches[GCE_MAP_COUNT]);
+                   const struct cJSON *const patches[GCE_MAP_COUNT], enum gce_map *full);
 /* Back to the configured maps; wakes every watch. -1: out of memory. */
 int gce_live_reset(struct gce_live *l, const struct server *srv);
 /* A copy of map `which` as a JSON object, or NULL when out of memory. */

@@ -254,6 +254,39 @@ Test(meta, bad_patches_are_refused_naming_the_field_and_change_nothing)
 	cr_assert_str_eq(after, before);
 }
 
+/* {"labels": {"<prefix>0": "v", ...}}, n keys. */
+static char *many_labels(const char *prefix, int n)
+{
+	size_t cap = (size_t)n * 24 + 32, o;
+	char *s = malloc(cap);
+
+	cr_assert_not_null(s);
+	o = (size_t)snprintf(s, cap, "{\"labels\": {");
+	for (int i = 0; i < n; i++)
+		o += (size_t)snprintf(s + o, cap - o, "%s\"%s%d\":\"v\"", i ? "," : "", prefix, i);
+	snprintf(s + o, cap - o, "}}");
+	return s;
+}
+
+Test(meta, a_map_holds_at_most_1024_keys)
+{
+	char body[256], *big;
+
+	cr_assert_eq(test_inproc_start(&ip, NULL, NULL), 0);
+	big = many_labels("k", 1025);
+	cr_assert_eq(control("PATCH", "instance", big, body, sizeof(body)), 400);
+	cr_assert_str_eq(body, "{\"error\":\"labels: at most 1024 keys\"}");
+	free(big);
+	/* Two there already (env, managed-by): 1022 more fit, 1023 do not. */
+	big = many_labels("k", 1023);
+	cr_assert_eq(control("PATCH", "instance", big, body, sizeof(body)), 400);
+	cr_assert_str_eq(body, "{\"error\":\"labels: at most 1024 keys, with those there\"}");
+	free(big);
+	big = many_labels("k", 1022);
+	cr_assert_eq(control("PATCH", "instance", big, NULL, 0), 200);
+	free(big);
+}
+
 Test(meta, reset_restores_the_configured_maps_and_wakes_watches)
 {
 	struct watch w = { 0 };
