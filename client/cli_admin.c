@@ -52,6 +52,12 @@ static void usage(FILE *f)
 	      "      '{\"path\":\"/computeMetadata/\",\"status\":503,\"count\":3}'\n"
 	      "  fault rm ID                   remove one rule\n"
 	      "  faults clear                  remove every rule\n"
+	      "  metadata instance|project     attributes (and the instance's labels)\n"
+	      "  attributes instance|project [KEY=VALUE | --delete KEY]...\n"
+	      "                                set or delete attributes (wait_for_change\n"
+	      "                                watches on them wake)\n"
+	      "  labels [KEY=VALUE | --delete KEY]...\n"
+	      "                                set or delete the instance's labels\n"
 	      "  stats                         request and token counters\n"
 	      "  reset                         back to the start-up state\n"
 	      "\n"
@@ -214,6 +220,71 @@ static int set_body(int argc, char **argv, char *body, size_t cap)
 	return 0;
 }
 
+/*
+ * `attributes SECTION ...` or `labels ...`: KEY=VALUE sets, --delete KEY
+ * deletes; -> {"<field>": {"KEY": "VALUE", "KEY": null}} in *out (malloc'd).
+ */
+static int map_body(const char *cmd, const char *field, int argc, char **argv, char **out)
+{
+	cJSON *o = cJSON_CreateObject(), *m = o ? cJSON_AddObjectToObject(o, field) : NULL;
+	int rc = 0;
+
+	if (!m) {
+		cJSON_Delete(o);
+		fprintf(stderr, "metatoken admin: out of memory\n");
+		return EXIT_FAIL;
+	}
+	for (int i = 0; i < argc && rc == 0; i++) {
+		const char *eq = strchr(argv[i], '=');
+		char key[256];
+
+		if (strcmp(argv[i], "--delete") == 0) {
+			if (i + 1 == argc || !*argv[i + 1])
+				rc = bad("%s: --delete needs a KEY", cmd);
+			else if (cJSON_GetObjectItemCaseSensitive(m, argv[i + 1]))
+				rc = bad("%s: \"%.40s\" given twice", cmd, argv[i + 1]);
+			else if (!cJSON_AddNullToObject(m, argv[++i]))
+				rc = bad("%s: out of memory", cmd);
+			continue;
+		}
+		if (!eq || eq == argv[i] || (size_t)(eq - argv[i]) >= sizeof(key)) {
+			rc = bad("%s: expected KEY=VALUE or --delete KEY, not \"%.40s\"", cmd,
+			         argv[i]);
+			continue;
+		}
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - argv[i]), argv[i]);
+		if (cJSON_GetObjectItemCaseSensitive(m, key))
+			rc = bad("%s: \"%.40s\" given twice", cmd, key);
+		else if (!cJSON_AddStringToObject(m, key, eq + 1))
+			rc = bad("%s: out of memory", cmd);
+	}
+	if (rc == 0 && argc == 0)
+		rc = bad("%s: give KEY=VALUE or --delete KEY, or several", cmd);
+	if (rc == 0 && !(*out = cJSON_PrintUnformatted(o)))
+		rc = bad("%s: out of memory", cmd);
+	cJSON_Delete(o);
+	return rc;
+}
+
+static int is_section(const char *s)
+{
+	return s && (strcmp(s, "instance") == 0 || strcmp(s, "project") == 0);
+}
+
+/* `attributes instance|project ...` and `labels ...`: one PATCH. */
+static int map_patch(const char *server, const char *secret, const char *cmd, const char *section,
+                     int argc, char **argv)
+{
+	char *body = NULL;
+	int rc =
+	    map_body(cmd, strcmp(cmd, "labels") == 0 ? "labels" : "attributes", argc, argv, &body);
+
+	if (rc == 0)
+		rc = call(server, secret, "PATCH", section, body);
+	cJSON_free(body);
+	return rc;
+}
+
 int cli_admin(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -317,6 +388,12 @@ int cli_admin(int argc, char **argv)
 		snprintf(path, sizeof(path), "faults/%s", a2);
 		return call(server, secret, "DELETE", path, NULL);
 	}
+	if (strcmp(cmd, "metadata") == 0 && n == 1 && is_section(a1))
+		return call(server, secret, "GET", a1, NULL);
+	if (strcmp(cmd, "attributes") == 0 && n >= 1 && is_section(a1))
+		return map_patch(server, secret, cmd, a1, n - 1, argv + optind + 2);
+	if (strcmp(cmd, "labels") == 0)
+		return map_patch(server, secret, cmd, "instance", n, argv + optind + 1);
 	if (strcmp(cmd, "stats") == 0 && n == 0)
 		return call(server, secret, "GET", "stats", NULL);
 	if (strcmp(cmd, "reset") == 0 && n == 0)

@@ -12,6 +12,7 @@
 #include "aws.h"
 #include "function.h"
 #include "gce.h"
+#include "gce_live.h"
 #include "gce_token.h"
 #include "identity.h"
 #include "route.h"
@@ -71,7 +72,7 @@ int app_init(struct server *srv, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	srv->gce = gce_tree_build(srv, err, errlen);
+	srv->gce = gce_live_new(srv, err, errlen);
 	if (!srv->gce)
 		return -1;
 	srv->aws = aws_new(srv, err, errlen);
@@ -83,7 +84,7 @@ void app_release(struct server *srv)
 	/* After the daemon's drain: what is still running ends now. */
 	functions_free(srv->functions);
 	srv->functions = NULL;
-	gce_tree_free(srv->gce);
+	gce_live_free(srv->gce);
 	identity_free(srv->identity);
 	srv->identity = NULL;
 	aws_free(srv->aws);

@@ -166,7 +166,8 @@ struct config {
 	char *instance_id;
 	char *instance_name;
 	char *hostname;
-	char *zone; /* short form, e.g. "ru-central1-a" */
+	char *zone;     /* short form, e.g. "ru-central1-a" */
+	char *image_id; /* the identity document's imageId; "" if not set */
 	struct config_kv *instance_attributes;
 	size_t n_instance_attributes;
 	struct config_kv *labels;

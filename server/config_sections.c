@@ -149,9 +149,10 @@ static void release_instance(struct config *c)
 	free(c->instance_name);
 	free(c->hostname);
 	free(c->zone);
+	free(c->image_id);
 	free_kvs(c->instance_attributes, c->n_instance_attributes);
 	free_kvs(c->labels, c->n_labels);
-	c->instance_id = c->instance_name = c->hostname = c->zone = NULL;
+	c->instance_id = c->instance_name = c->hostname = c->zone = c->image_id = NULL;
 	c->instance_attributes = c->labels = NULL;
 	c->n_instance_attributes = c->n_labels = 0;
 }
@@ -184,7 +185,7 @@ out:
 int config__parse_instance(struct json_reader *r, const cJSON *obj, struct config *c)
 {
 	static const char *const keys[] = {
-		"id", "name", "hostname", "zone", "attributes", "labels", NULL,
+		"id", "name", "hostname", "zone", "image_id", "attributes", "labels", NULL,
 	};
 	size_t mark = json_path_key(r, "instance");
 	int rc = -1;
@@ -195,11 +196,13 @@ int config__parse_instance(struct json_reader *r, const cJSON *obj, struct confi
 	    json_dup_string(r, obj, "name", 0, 0, NULL, &c->instance_name) < 0 ||
 	    json_dup_string(r, obj, "hostname", 0, 0, NULL, &c->hostname) < 0 ||
 	    json_dup_string(r, obj, "zone", 0, 0, NULL, &c->zone) < 0 ||
+	    json_dup_string(r, obj, "image_id", 0, 0, NULL, &c->image_id) < 0 ||
 	    get_map(r, obj, "attributes", &c->instance_attributes, &c->n_instance_attributes) < 0 ||
 	    get_map(r, obj, "labels", &c->labels, &c->n_labels) < 0)
 		goto out;
 	if (default_to(r, &c->instance_id, "") || default_to(r, &c->instance_name, "") ||
-	    default_to(r, &c->hostname, "") || default_to(r, &c->zone, ""))
+	    default_to(r, &c->hostname, "") || default_to(r, &c->zone, "") ||
+	    default_to(r, &c->image_id, ""))
 		goto out;
 	rc = 0;
 out:

@@ -13,6 +13,7 @@
 
 #include "admin.h"
 #include "aws.h"
+#include "gce_live.h"
 #include "json.h"
 #include "log.h"
 #include "server.h"
@@ -501,6 +502,11 @@ void control_reset_post(struct request *rq)
 	}
 	aws_reset(srv);
 	stats_reset(&srv->stats);
+	/* The configured attributes and labels; watches on them wake. */
+	if (gce_live_reset(srv->gce, srv) != 0) {
+		reply_error(rq, 500, "out of memory restoring the configured metadata");
+		return;
+	}
 	log_msg(LOG_INFO, "control: reset to the start-up state");
 	reply_static(rq, 200, CT_JSON, "{\"reset\":true}");
 }

@@ -32,6 +32,11 @@ void control_faults_post(struct request *rq);
 void control_faults_delete(struct request *rq);
 void control_fault_delete(struct request *rq);
 void control_stats_get(struct request *rq);
+/* Instance and project metadata (control_meta.c). */
+void control_instance_get(struct request *rq);
+void control_instance_patch(struct request *rq);
+void control_project_get(struct request *rq);
+void control_project_patch(struct request *rq);
 void control_reset_post(struct request *rq);
 
 /* GET /tokeninfo?access_token=T: Google's shape. */

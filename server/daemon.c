@@ -557,6 +557,11 @@ void daemon_wake(struct request *rq)
 	delays_resume(rq->daemon->delays, rq->conn, &rq->woken);
 }
 
+int64_t daemon_wait_now_ms(const struct request *rq)
+{
+	return clock_now_ms(rq->daemon->cfg.wait_clock);
+}
+
 void daemon_poll(struct daemon *d)
 {
 	delays_poll(d->delays);

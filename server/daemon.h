@@ -132,6 +132,9 @@ void daemon_counts(struct daemon *d, struct daemon_counts *out);
  * has run for it (whoever keeps rq for a later wake forgets it there).
  */
 void daemon_wake(struct request *rq);
+/* The wait clock's now, on which rq->hold_ms counts (a handler that
+ * holds again for what is left of a deadline reads it). */
+int64_t daemon_wait_now_ms(const struct request *rq);
 
 /* Runs what is due on the wait clock now: held requests to resume,
  * deadlines to enforce. The daemon's own thread does this on the real

@@ -1,7 +1,7 @@
 /*
- * Serves the GCE-compatible metadata tree (built by gce_tree.c): walks it
- * without locks, since nothing in it changes while the daemon runs, and
- * answers listings, text, JSON and recursive views. Dynamic leaves (tokens)
+ * Serves the GCE-compatible metadata tree (built by gce_tree.c): walks the
+ * current one under gce_live.c's read lock, since a change swaps in a new
+ * one, and answers listings, text, JSON and recursive views. Dynamic leaves (tokens)
  * are computed per request from the account they point at.
  */
 #include <cjson/cJSON.h>
@@ -12,7 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "daemon.h"
 #include "gce.h"
+#include "gce_live.h"
 #include "gce_token.h"
 #include "gce_tree.h"
 #include "grow.h"
@@ -94,6 +96,7 @@ static cJSON *to_json(const struct gce_node *n)
 		return cJSON_CreateString(n->text);
 	case GCE_NODE_NUMBER:
 		/* Raw digits: instance ids exceed a double's 53 bits. */
+	case GCE_NODE_JSON:
 		return cJSON_CreateRaw(n->text);
 	case GCE_NODE_LIST:
 		return list_json(n);
@@ -196,6 +199,19 @@ static void reply_buf(struct request *rq, struct text_buf *b)
 		reply_owned(rq, 200, CT_TEXT, b->data, b->len);
 }
 
+/* A 200 with a copy of s: the tree it comes from may be swapped out and
+ * freed while the answer is still going out, so no reply_static(). */
+static void reply_copy(struct request *rq, const char *content_type, const char *s)
+{
+	char *body = strdup(s);
+
+	if (!body) {
+		reply_static(rq, 500, CT_TEXT, "out of memory\n");
+		return;
+	}
+	reply_owned(rq, 200, content_type, body, strlen(body));
+}
+
 static void reply_json(struct request *rq, cJSON *v)
 {
 	char *s = v ? cJSON_PrintUnformatted(v) : NULL;
@@ -292,12 +308,15 @@ static void serve_node(struct request *rq, const struct gce_node *n, int json, i
 	case GCE_NODE_IDENTITY:
 		serve_identity(rq, n->account);
 		return;
+	case GCE_NODE_JSON:
+		reply_copy(rq, CT_JSON, n->text);
+		return;
 	case GCE_NODE_TEXT:
 	case GCE_NODE_NUMBER:
 		if (json)
 			reply_json(rq, to_json(n));
 		else
-			reply_static(rq, 200, CT_TEXT, n->text);
+			reply_copy(rq, CT_TEXT, n->text);
 		return;
 	case GCE_NODE_LIST:
 		if (json) {
@@ -346,22 +365,36 @@ static int is_true(const char *v)
 /*
  * ?wait_for_change=true&last_etag=E[&timeout_sec=N]: if the answer's ETag
  * is still E, hold the request until the value changes or the timeout
- * passes (GCE's watch protocol). Nothing in the tree changes while the
- * server runs, so a held request waits out its timeout and then gets the
- * same answer; tokens change every second and are answered at once.
+ * passes (GCE's watch protocol). A change to the metadata (gce_live.h)
+ * wakes every watch: one whose value changed answers from the new tree,
+ * one whose value did not is held again for what is left of its timeout
+ * (a watch without last_etag answers at any change). Tokens change every
+ * second and are answered at once. `changed`: a change woke rq, whose
+ * watch had until deadline_ms on the wait clock.
  */
-static void hold_if_unchanged(struct request *rq, const struct gce_node *n)
+static void hold_if_unchanged(struct request *rq, const struct gce_node *n, int changed,
+                              int64_t deadline_ms)
 {
 	const char *last = request_query(rq, "last_etag"), *t = request_query(rq, "timeout_sec");
 	char etag[17];
 	long timeout_s = WAIT_DEFAULT_S;
+	int64_t now_ms;
 
-	if (rq->resumed || rq->status != 200 || !is_true(request_query(rq, "wait_for_change")) ||
-	    n->kind == GCE_NODE_TOKEN || n->kind == GCE_NODE_IDENTITY)
+	if ((rq->resumed && !changed) || rq->status != 200 ||
+	    !is_true(request_query(rq, "wait_for_change")) || n->kind == GCE_NODE_TOKEN ||
+	    n->kind == GCE_NODE_IDENTITY)
 		return;
 	reply_etag(rq->body, rq->body_len, etag);
-	if (last && strcmp(last, etag) != 0)
+	if ((rq->resumed && !last) || (last && strcmp(last, etag) != 0))
 		return;
+	now_ms = daemon_wait_now_ms(rq);
+	if (rq->resumed) {
+		if (deadline_ms > now_ms) {
+			rq->hold_ms = deadline_ms - now_ms;
+			gce_live_watch(rq->srv->gce, rq, deadline_ms);
+		}
+		return;
+	}
 	if (t) {
 		char *end;
 
@@ -375,6 +408,7 @@ static void hold_if_unchanged(struct request *rq, const struct gce_node *n)
 			timeout_s = WAIT_MAX_S;
 	}
 	rq->hold_ms = (int64_t)timeout_s * 1000;
+	gce_live_watch(rq->srv->gce, rq, now_ms + rq->hold_ms);
 }
 
 /* Google requires `Metadata-Flavor: Google`; it also still honours the
@@ -405,9 +439,9 @@ void gce_handle_root(struct request *rq)
 	reply_static(rq, 200, CT_TEXT, "computeMetadata/\n");
 }
 
-void gce_handle(struct request *rq)
+static void handle(struct request *rq, struct gce_node *v1, int changed, int64_t deadline_ms)
 {
-	struct gce_node *v1 = rq->srv->gce->v1, *n;
+	struct gce_node *n;
 	const char *path = rq->path + strlen("/computeMetadata");
 	const char *alt = request_query(rq, "alt");
 	int recursive = is_true(request_query(rq, "recursive")), json;
@@ -437,5 +471,29 @@ void gce_handle(struct request *rq)
 	}
 	rq->log_path_known = 1; /* a path of the tree: no client's secret */
 	serve_node(rq, n, json, recursive);
-	hold_if_unchanged(rq, n);
+	hold_if_unchanged(rq, n, changed, deadline_ms);
+}
+
+void gce_handle(struct request *rq)
+{
+	struct gce_live *l = rq->srv->gce;
+	int64_t deadline_ms = 0;
+	/* Back from a hold (a change, or the timeout): the watch is spent. */
+	int changed = rq->resumed && gce_live_unwatch(l, rq, &deadline_ms);
+
+	handle(rq, gce_live_read(l)->v1, changed, deadline_ms);
+	gce_live_read_end(l);
+}
+
+void gce_ended(struct request *rq)
+{
+	gce_live_forget(rq->srv->gce, rq);
+}
+
+void gce_vendor_document(struct request *rq)
+{
+	struct gce_live *l = rq->srv->gce;
+
+	reply_copy(rq, CT_JSON, gce_live_read(l)->document);
+	gce_live_read_end(l);
 }

@@ -1,7 +1,8 @@
 /*
  * The GCE-compatible metadata flavour, served by Google and by Yandex Cloud
- * (PROTOCOL.md §1): a tree of directories and leaves built once from the
- * configuration, served as listings, text, JSON and recursive JSON.
+ * (PROTOCOL.md §1): a tree of directories and leaves built from the
+ * configuration and the maps that change (gce_live.h), served as listings,
+ * text, JSON and recursive JSON.
  */
 #ifndef METATOKEN_SERVER_GCE_H
 #define METATOKEN_SERVER_GCE_H
@@ -12,8 +13,13 @@ struct server;
 struct request;
 struct gce_tree;
 
-/* Builds the tree from srv->cfg. Returns NULL (and says why in err) on failure. */
-struct gce_tree *gce_tree_build(const struct server *srv, char *err, size_t errlen);
+struct gce_maps;
+
+/* Builds a tree from srv->cfg and the maps that change (gce_live.h), which
+ * it points into: they must outlive it. Returns NULL (and says why in
+ * err) on failure. */
+struct gce_tree *gce_tree_build(const struct server *srv, const struct gce_maps *m, char *err,
+                                size_t errlen);
 /* No operation is performed if t is NULL. */
 void gce_tree_free(struct gce_tree *t);
 
@@ -26,5 +32,10 @@ void gce_decorate(struct request *rq);
 void gce_handle_root(struct request *rq);
 /* Everything under /computeMetadata. */
 void gce_handle(struct request *rq);
+/* The flavour's ended hook: forgets a wait_for_change watch. */
+void gce_ended(struct request *rq);
+/* IMDS's /latest/vendor/instance-identity/document: Yandex's identity
+ * document, EC2-style. */
+void gce_vendor_document(struct request *rq);
 
 #endif

@@ -1,18 +1,22 @@
 /*
- * Builds the GCE-compatible metadata tree once at start from the
- * configuration (PROTOCOL.md §1), and frees it. Nothing in it changes while
- * the daemon runs, so gce.c walks it without locks. Its arrays grow with no
- * cap of their own (SIZE_MAX): the configuration, at most 1 MiB, bounds them.
+ * Builds the GCE-compatible metadata tree from the configuration and the
+ * maps that change (PROTOCOL.md §1), and frees it. A tree never changes
+ * once built: a change builds a new one (gce_live.c). Its arrays grow with
+ * no cap of their own (SIZE_MAX): the configuration, at most 1 MiB, and
+ * the control API's caps bound them.
  */
+#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "gce.h"
+#include "gce_live.h"
 #include "gce_tree.h"
 #include "grow.h"
 #include "server.h"
+#include "timefmt.h"
 
 static const char *const default_alias[] = { "default" };
 
@@ -98,6 +102,26 @@ static void kv_dir(struct gce_tree *t, struct gce_node *parent, const char *name
 		text(t, d, kv[i].key, kv[i].value);
 }
 
+/* Yandex's identity document (PROTOCOL.md §1), as compact JSON. */
+static const char *identity_document(struct gce_tree *t, const struct server *srv)
+{
+	const struct config *c = &srv->cfg;
+	char created[TIMEFMT_RFC3339_SIZE];
+	cJSON *o = cJSON_CreateObject();
+	char *s = NULL;
+
+	timefmt_rfc3339(srv->started_ms, created);
+	if (o && cJSON_AddStringToObject(o, "instanceId", c->instance_id) &&
+	    cJSON_AddNullToObject(o, "productCodes") &&
+	    cJSON_AddStringToObject(o, "imageId", c->image_id) &&
+	    cJSON_AddArrayToObject(o, "productIds") &&
+	    cJSON_AddStringToObject(o, "createdAt", created) &&
+	    cJSON_AddStringToObject(o, "version", "2023-03-01"))
+		s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return own(t, s);
+}
+
 static int all_digits(const char *s)
 {
 	if (!*s)
@@ -148,21 +172,24 @@ static const char *owned_printf(struct gce_tree *t, const char *fmt, ...)
  * The tree, as PROTOCOL.md §1 lists it. Directory entries are listed in the
  * order they are added here, which is GCE's alphabetical order.
  */
-struct gce_tree *gce_tree_build(const struct server *srv, char *err, size_t errlen)
+struct gce_tree *gce_tree_build(const struct server *srv, const struct gce_maps *m, char *err,
+                                size_t errlen)
 {
 	const struct config *c = &srv->cfg;
 	struct gce_tree *t = calloc(1, sizeof(*t));
-	struct gce_node *instance, *project, *accounts, *vendor, *yandex;
+	struct gce_node *instance, *project, *accounts, *vendor, *yandex, *ident, *doc;
 
 	if (!t)
 		goto out_oom;
 	t->v1 = dir(t, NULL, "v1");
 	if (!t->v1)
 		goto out_oom;
+	t->document = identity_document(t, srv);
 
 	instance = dir(t, t->v1, "instance");
 	if (instance) {
-		kv_dir(t, instance, "attributes", c->instance_attributes, c->n_instance_attributes);
+		kv_dir(t, instance, "attributes", m->kv[GCE_MAP_INSTANCE_ATTRIBUTES],
+		       m->n[GCE_MAP_INSTANCE_ATTRIBUTES]);
 		text(t, instance, "hostname", c->hostname);
 		if (c->instance_id && all_digits(c->instance_id))
 			number(t, instance, "id", c->instance_id);
@@ -181,7 +208,11 @@ struct gce_tree *gce_tree_build(const struct server *srv, char *err, size_t errl
 		if (vendor) {
 			text(t, vendor, "cloud-id", c->cloud_id);
 			text(t, vendor, "folder-id", c->folder_id);
-			kv_dir(t, vendor, "labels", c->labels, c->n_labels);
+			ident = dir(t, vendor, "identity");
+			doc = ident ? node_new(t, ident, "document", GCE_NODE_JSON) : NULL;
+			if (doc)
+				doc->text = t->document;
+			kv_dir(t, vendor, "labels", m->kv[GCE_MAP_LABELS], m->n[GCE_MAP_LABELS]);
 		}
 		text(t, instance, "zone",
 		     owned_printf(t, "projects/%lld/zones/%s", (long long)c->numeric_project_id,
@@ -189,7 +220,8 @@ struct gce_tree *gce_tree_build(const struct server *srv, char *err, size_t errl
 	}
 	project = dir(t, t->v1, "project");
 	if (project) {
-		kv_dir(t, project, "attributes", c->project_attributes, c->n_project_attributes);
+		kv_dir(t, project, "attributes", m->kv[GCE_MAP_PROJECT_ATTRIBUTES],
+		       m->n[GCE_MAP_PROJECT_ATTRIBUTES]);
 		number(t, project, "numeric-project-id",
 		       owned_printf(t, "%lld", (long long)c->numeric_project_id));
 		text(t, project, "project-id", c->project_id);

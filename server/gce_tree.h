@@ -16,6 +16,7 @@ enum gce_node_kind {
 	GCE_NODE_LIST,     /* strings: one per line as text, an array as JSON */
 	GCE_NODE_TOKEN,    /* an account's access token; never in recursive views */
 	GCE_NODE_IDENTITY, /* an account's ID token (a JWT per audience); likewise */
+	GCE_NODE_JSON,     /* a JSON document (text), served as application/json */
 };
 
 struct gce_node {
@@ -34,6 +35,7 @@ struct gce_node {
 struct gce_tree {
 	struct gce_node *v1;        /* /computeMetadata/v1/ */
 	struct gce_node *allocated; /* every node, for gce_tree_free */
+	const char *document;       /* Yandex's identity document (JSON) */
 	char **owned;               /* strings the tree made */
 	size_t n_owned, cap_owned;
 	int failed; /* an allocation failed while building */

@@ -45,6 +45,7 @@ static const struct flavour gce = {
 	.not_allowed = "method not allowed\n",
 	.admit = gce_admit,
 	.decorate = gce_decorate,
+	.ended = gce_ended,
 };
 /* The root ping and paths no flavour claims: they answer like GCE (a GCE
  * client probing is the likeliest caller), with no header required. */
@@ -198,6 +199,8 @@ static const struct route routes[] = {
 	  AWS_LEAF_IDENTITY_DIR },
 	{ GET_HEAD, "/latest/dynamic/instance-identity/document", &imds, aws_imds_leaf,
 	  AWS_LEAF_IDENTITY_DOC },
+	/* Yandex's identity document, EC2-style (PROTOCOL.md §1). */
+	{ GET_HEAD, "/latest/vendor/instance-identity/document", &imds, gce_vendor_document, 0 },
 	{ 0, "/latest/**", &imds, NULL, 0 },
 	{ GET_HEAD, AWS_CONTAINER_PATH, &container, aws_handle_container, 0 },
 	/* Stand-ins for the cloud APIs a token is for. */
@@ -232,6 +235,10 @@ static const struct route routes[] = {
 	{ METHOD_POST, CONTROL "/faults", &control, control_faults_post, 0 },
 	{ METHOD_DELETE, CONTROL "/faults", &control, control_faults_delete, 0 },
 	{ METHOD_DELETE, CONTROL "/faults/*", &control, control_fault_delete, 0 },
+	{ METHOD_GET, CONTROL "/instance", &control, control_instance_get, 0 },
+	{ METHOD_PATCH, CONTROL "/instance", &control, control_instance_patch, 0 },
+	{ METHOD_GET, CONTROL "/project", &control, control_project_get, 0 },
+	{ METHOD_PATCH, CONTROL "/project", &control, control_project_patch, 0 },
 	{ METHOD_GET, CONTROL "/stats", &control, control_stats_get, 0 },
 	{ METHOD_POST, CONTROL "/reset", &control, control_reset_post, 0 },
 	{ 0, CONTROL "/**", &control, NULL, 0 },

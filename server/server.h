@@ -21,7 +21,7 @@
 #include "stats.h"
 #include "tokens.h"
 
-struct gce_tree;
+struct gce_live;
 struct aws;
 
 #define ADMIN_SECRET_MAX 256
@@ -42,7 +42,7 @@ struct server {
 	struct tokens_key *key;
 	struct account_token *accounts; /* one per cfg.accounts[i], same order */
 	size_t n_accounts;
-	struct gce_tree *gce;
+	struct gce_live *gce;        /* the GCE tree, and what changes in it (gce_live.h) */
 	struct identity *identity;   /* ID tokens (identity.c) */
 	int64_t started_ms;          /* server clock at start: the instance's creation */
 	struct aws *aws;             /* the AWS IMDS flavour (aws.h) */

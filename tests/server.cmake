@@ -25,6 +25,9 @@ mtk_add_test(test_hardening SOURCES integration/test_hardening.c
 # Held requests and the drain on the wait clock.
 mtk_add_test(test_waits SOURCES integration/test_waits.c
 	LIBS mtk_test_inproc mtk_test_support LABELS concurrency)
+# Metadata that changes, and the identity document (issue 14).
+mtk_add_test(test_meta SOURCES integration/test_meta.c
+	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON LABELS concurrency)
 mtk_add_test(test_reissue SOURCES integration/test_reissue.c
 	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON LABELS concurrency)
 
@@ -43,6 +46,10 @@ mtk_add_test(test_control SOURCES integration/test_control.c
 # The scenarios of issue 4: the real client library against the real server.
 mtk_add_test(test_scenarios SOURCES integration/test_scenarios.c
 	LIBS metatoken_static mtk_test_support PkgConfig::CJSON)
+# Metadata that changes, from the shell: metatoken admin and curl.
+add_test(NAME test_admin_meta
+	COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_admin_meta.sh
+		$<TARGET_FILE:metatokend> $<TARGET_FILE:metatoken_cli>)
 # The README's scenario commands, run with the CLI and curl.
 add_test(NAME test_readme
 	COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_readme.sh
