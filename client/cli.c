@@ -49,7 +49,7 @@ static int cmd_token(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mtk_client_options opts = { 0 };
+	struct mtk_client_options opts = MTK_CLIENT_OPTIONS_INIT;
 	struct mtk_client *c = NULL;
 	struct mtk_token *t = NULL;
 	char detail[512], *json = NULL;

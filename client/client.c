@@ -17,6 +17,7 @@
 
 #include "metatoken/aws.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,9 +115,36 @@ static enum mtk_flavour pick_flavour(enum mtk_flavour f)
 	return aws && *aws && !(yc && *yc) && !(gce && *gce) ? MTK_FLAVOUR_AWS : MTK_FLAVOUR_GCE;
 }
 
-enum mtk_status mtk_client_new(const struct mtk_client_options *opts, struct mtk_client **out)
+/* The first struct mtk_client_options with a struct_size: the smallest
+ * size ever accepted. Later versions only add fields after `testing`. */
+#define OPTIONS_V1_SIZE                                                                            \
+	(offsetof(struct mtk_client_options, testing) + sizeof(const struct mtk_testing_seams *))
+
+/* Copies the caller's options, of the size it was built with, into *o:
+ * fields it does not know of stay zero (their defaults); bytes this library
+ * does not know of must be zero. */
+static enum mtk_status read_options(const struct mtk_client_options *in,
+                                    struct mtk_client_options *o)
 {
-	static const struct mtk_client_options defaults = { 0 };
+	const unsigned char *extra = (const unsigned char *)in + sizeof(*o);
+	size_t n = in->struct_size;
+
+	if (n < OPTIONS_V1_SIZE)
+		return MTK_ERR_BAD_STRUCT_SIZE;
+	for (size_t i = sizeof(*o); i < n; i++)
+		if (extra[i - sizeof(*o)])
+			return MTK_ERR_BAD_STRUCT_SIZE;
+	memset(o, 0, sizeof(*o));
+	memcpy(o, in, n < sizeof(*o) ? n : sizeof(*o));
+	return MTK_OK;
+}
+
+enum mtk_status mtk_client_new(const struct mtk_client_options *in, struct mtk_client **out)
+{
+	static const struct mtk_testing_seams no_seams = { 0 };
+	struct mtk_client_options own = MTK_CLIENT_OPTIONS_INIT;
+	const struct mtk_client_options *opts = &own;
+	const struct mtk_testing_seams *seams;
 	struct mtk__retry_options ro = { 0 };
 	struct mtk__cache_options ko = { 0 };
 	const char *account;
@@ -125,17 +153,18 @@ enum mtk_status mtk_client_new(const struct mtk_client_options *opts, struct mtk
 
 	if (!out)
 		return MTK_ERR_INVALID_ARGUMENT;
-	if (!opts)
-		opts = &defaults;
+	if (in && (st = read_options(in, &own)) != MTK_OK)
+		return st;
+	seams = opts->testing ? opts->testing : &no_seams;
 	account = opts->account ? opts->account : "default";
 	if ((st = mtk__account_check(account)) != MTK_OK)
 		return st;
 	if ((st = pick_numbers(opts, &ro, &ko)) != MTK_OK)
 		return st;
-	pick_clock(opts->clock, &ko);
+	pick_clock(seams->clock, &ko);
 	ro.clock = ko.clock;
-	ko.random_u64 = ro.random_u64 = opts->random_u64 ? opts->random_u64 : mtk__random_u64;
-	ko.random_arg = ro.random_arg = opts->random_arg;
+	ko.random_u64 = ro.random_u64 = seams->random_u64 ? seams->random_u64 : mtk__random_u64;
+	ko.random_arg = ro.random_arg = seams->random_arg;
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -156,8 +185,8 @@ enum mtk_status mtk_client_new(const struct mtk_client_options *opts, struct mtk
 	if (st != MTK_OK)
 		goto out_free;
 
-	if (opts->transport && opts->transport->perform) {
-		c->retry.o.transport = *opts->transport;
+	if (seams->transport && seams->transport->perform) {
+		c->retry.o.transport = *seams->transport;
 	} else {
 		if ((st = mtk__curl_new(&c->curl)) != MTK_OK)
 			goto out_free;

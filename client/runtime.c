@@ -408,13 +408,15 @@ static void token_from_metadata(struct loop *l, struct mtk_context *ctx)
 	if (l->opts->no_metadata_token || now < l->metadata_next_ms)
 		return;
 	if (!l->metadata) {
+		const struct mtk_testing_seams seams = { .clock = l->opts->clock };
 		const struct mtk_client_options co = {
+			.struct_size = sizeof(co),
 			.connect_timeout_ms = 250,
 			.request_timeout_ms = 1000,
 			.fetch_budget_ms = 2000,
 			.max_attempts = 2,
 			.flavour = MTK_FLAVOUR_GCE,
-			.clock = l->opts->clock,
+			.testing = &seams,
 		};
 
 		if ((st = mtk_client_new(&co, &l->metadata)) != MTK_OK) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "metatoken/metatoken.h"
+#include "metatoken/testing.h"
 
 /*
  * Wipes n bytes at p so that no compiler drops the stores, as

@@ -61,6 +61,7 @@
 
 #include "metatoken/context.h"
 #include "metatoken/metatoken.h"
+#include "metatoken/testing.h" /* struct mtk_clock: the runtime loop's seam, unstable */
 
 #ifdef __cplusplus
 extern "C" {
