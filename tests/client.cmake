@@ -87,3 +87,13 @@ add_test(NAME test_client_exports
 	COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_client_exports.sh
 		$<TARGET_FILE:metatoken_shared> ${PROJECT_SOURCE_DIR}/client/exports.txt
 		"${METATOKEN_SANITIZE}")
+
+# The CLI: --server for every command (--endpoint kept for token and
+# invoke), one help per command, admin's server from the metadata
+# variables, and no guessed AWS flavour in `metatoken token`.
+find_program(MTK_PYTHON3 python3)
+if(MTK_PYTHON3)
+	add_test(NAME test_cli_server
+		COMMAND ${MTK_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_server.py
+			$<TARGET_FILE:metatoken_cli>)
+endif()
