@@ -120,22 +120,18 @@ static enum mtk_flavour pick_flavour(enum mtk_flavour f)
 #define OPTIONS_V1_SIZE                                                                            \
 	(offsetof(struct mtk_client_options, testing) + sizeof(const struct mtk_testing_seams *))
 
-/* Copies the caller's options, of the size it was built with, into *o:
- * fields it does not know of stay zero (their defaults); bytes this library
- * does not know of must be zero. */
-static enum mtk_status read_options(const struct mtk_client_options *in,
-                                    struct mtk_client_options *o)
+enum mtk_status mtk__options_read(const void *in, size_t in_size, size_t min_size, void *out,
+                                  size_t out_size)
 {
-	const unsigned char *extra = (const unsigned char *)in + sizeof(*o);
-	size_t n = in->struct_size;
+	const unsigned char *bytes = in;
 
-	if (n < OPTIONS_V1_SIZE)
+	if (in_size < min_size)
 		return MTK_ERR_BAD_STRUCT_SIZE;
-	for (size_t i = sizeof(*o); i < n; i++)
-		if (extra[i - sizeof(*o)])
+	for (size_t i = out_size; i < in_size; i++)
+		if (bytes[i])
 			return MTK_ERR_BAD_STRUCT_SIZE;
-	memset(o, 0, sizeof(*o));
-	memcpy(o, in, n < sizeof(*o) ? n : sizeof(*o));
+	memset(out, 0, out_size);
+	memcpy(out, in, in_size < out_size ? in_size : out_size);
 	return MTK_OK;
 }
 
@@ -153,7 +149,8 @@ enum mtk_status mtk_client_new(const struct mtk_client_options *in, struct mtk_c
 
 	if (!out)
 		return MTK_ERR_INVALID_ARGUMENT;
-	if (in && (st = read_options(in, &own)) != MTK_OK)
+	if (in && (st = mtk__options_read(in, in->struct_size, OPTIONS_V1_SIZE, &own,
+	                                  sizeof(own))) != MTK_OK)
 		return st;
 	seams = opts->testing ? opts->testing : &no_seams;
 	account = opts->account ? opts->account : "default";

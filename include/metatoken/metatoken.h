@@ -129,7 +129,7 @@ extern "C" {
 	X(MTK_ERR_NO_LIBCURL,                                                                      \
 	  "libcurl.so.4 could not be loaded: install libcurl (Debian, Ubuntu: libcurl4)")          \
 	X(MTK_ERR_BAD_STRUCT_SIZE,                                                                 \
-	  "struct_size is 0 or not a size of this struct: set it with MTK_CLIENT_OPTIONS_INIT")
+	  "the options' struct_size is 0 or not a size of that struct: start from its _INIT")
 
 enum mtk_status {
 #define MTK_STATUS_ENUM_(name, msg) name,

@@ -7,9 +7,10 @@
  * (and aws.h, context.h, runtime.h) and leaves mtk_client_options.testing
  * NULL.
  *
- * Use: fill a struct mtk_testing_seams and point the options' `testing`
- * field at it; it is read during mtk_client_new() only, but the clock and
- * transport it points to must outlive the client.
+ * Use: fill a struct mtk_testing_seams and point the client options'
+ * `testing` field at it; it is read during mtk_client_new() only, but the
+ * clock and transport it points to must outlive the client. The runtime
+ * loop's are a struct mtk_testing_runtime_seams, in mtk_runtime_options.
  */
 #ifndef METATOKEN_TESTING_H
 #define METATOKEN_TESTING_H
@@ -84,6 +85,53 @@ struct mtk_testing_seams {
 	const struct mtk_transport *transport;
 	uint64_t (*random_u64)(void *arg); /* jitter source */
 	void *random_arg;
+};
+
+/*
+ * The runtime loop's seam (metatoken/runtime.h): its HTTP transport. One request,
+ * synchronous; the response's headers and body go to the sink as they
+ * arrive.
+ */
+struct mtk_runtime_request {
+	const char *method;         /* "GET" or "POST" */
+	const char *url;            /* absolute http:// URL */
+	const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+	const char *body;           /* POST: body_len bytes (may be NULL when 0) */
+	size_t body_len;
+	int64_t connect_timeout_ms; /* > 0 */
+	int64_t timeout_ms;         /* whole request; 0: none (the /next long poll) */
+};
+
+struct mtk_runtime_sink {
+	/* One response header (no CR/LF; value without surrounding blanks).
+	 * Non-zero means "too much": the transport stops and returns
+	 * MTK_ERR_BODY_TOO_LARGE. */
+	int (*header)(void *arg, const char *name, size_t name_len, const char *value,
+	              size_t value_len);
+	/* The next len bytes of the body; non-zero as for header. */
+	int (*body)(void *arg, const char *data, size_t len);
+	void *arg;
+};
+
+/*
+ * perform() returns MTK_OK when a response arrived, with *status set (any
+ * status); else MTK_ERR_CONNECT, MTK_ERR_TIMEOUT, MTK_ERR_TRANSPORT,
+ * MTK_ERR_NO_MEMORY or MTK_ERR_BODY_TOO_LARGE (the sink refused).
+ */
+struct mtk_runtime_transport {
+	enum mtk_status (*perform)(void *arg, const struct mtk_runtime_request *req,
+	                           const struct mtk_runtime_sink *sink, long *status);
+	void *arg;
+};
+
+/* The seams of a runtime loop (mtk_runtime_options.testing); each NULL one
+ * is the real thing. */
+struct mtk_testing_runtime_seams {
+	const struct mtk_runtime_transport *transport;
+	const struct mtk_clock *clock; /* monotonic_ms and sleep_ms (backoff) */
+	/* Receives each log line without prefix or newline. */
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
 };
 
 #ifdef __cplusplus
