@@ -20,6 +20,7 @@
  */
 #include <curl/curl.h>
 #include <metatoken/metatoken.h>
+#include <metatoken/testing.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -236,8 +237,11 @@ static void bench_cached(void)
 	double floor_v[8], get_v[8], hdr_v[8], copy_v[8], floor_ns;
 
 	if (mtk_client_new(
-	        &(struct mtk_client_options){ .endpoint = "127.0.0.1:9", .transport = &tr }, &c) !=
-	        MTK_OK ||
+	        &(struct mtk_client_options){ .struct_size = sizeof(struct mtk_client_options),
+	                                      .endpoint = "127.0.0.1:9",
+	                                      .testing =
+	                                          &(struct mtk_testing_seams){ .transport = &tr } },
+	        &c) != MTK_OK ||
 	    mtk_client_get_token(c, &t) != MTK_OK) {
 		fprintf(stderr, "client_bench: cannot prime a client\n");
 		exit(1);
@@ -319,11 +323,14 @@ static void bench_stampede(int n)
 	int rounds = quick ? 5 : 20;
 	long worst = 0, total = 0;
 
-	if (mtk_client_new(&(struct mtk_client_options){ .endpoint = "127.0.0.1:9",
-	                                                 .transport = &tr,
-	                                                 .clock = &clk,
-	                                                 .random_u64 = fixed_random },
-	                   &c) != MTK_OK ||
+	if (mtk_client_new(
+	        &(struct mtk_client_options){
+	            .struct_size = sizeof(struct mtk_client_options),
+	            .endpoint = "127.0.0.1:9",
+	            .testing = &(struct mtk_testing_seams){ .transport = &tr,
+	                                                    .clock = &clk,
+	                                                    .random_u64 = fixed_random } },
+	        &c) != MTK_OK ||
 	    mtk_client_get_token(c, &t) != MTK_OK) {
 		fprintf(stderr, "client_bench: cannot prime a client\n");
 		exit(1);
@@ -393,10 +400,13 @@ static void bench_cold(const char *addr)
 	CURL *e;
 
 	atomic_store(&fake_now_ms, 0);
-	if (mtk_client_new(&(struct mtk_client_options){ .endpoint = addr,
-	                                                 .clock = &clk,
-	                                                 .min_refresh_interval_ms = 1 },
-	                   &c) != MTK_OK) {
+	if (mtk_client_new(
+	        &(struct mtk_client_options){ .struct_size = sizeof(struct mtk_client_options),
+	                                      .endpoint = addr,
+	                                      .min_refresh_interval_ms = 1,
+	                                      .testing =
+	                                          &(struct mtk_testing_seams){ .clock = &clk } },
+	        &c) != MTK_OK) {
 		fprintf(stderr, "client_bench: cannot make a client for %s\n", addr);
 		exit(1);
 	}

@@ -127,7 +127,7 @@ static int load(const struct mtk_runtime_options *opts, mtk_handler_fn *fn)
 
 int main(int argc, char **argv)
 {
-	struct mtk_runtime_options opts = { .log_prefix = PROG };
+	struct mtk_runtime_options opts = { .struct_size = sizeof(opts), .log_prefix = PROG };
 	mtk_handler_fn fn;
 	char *end;
 	int i;

@@ -1,7 +1,7 @@
 /*
  * metatoken: the command-line face of libmetatoken.
  *
- *   metatoken token [--json] [--endpoint HOST:PORT] [--account NAME]
+ *   metatoken token [--json] [--server HOST:PORT] [--account NAME] [--flavour F]
  *   metatoken admin [--server HOST:PORT] COMMAND ...   (cli_admin.c)
  *   metatoken invoke [OPTIONS] NAME|HANDLER [EVENT]     (cli_invoke.c)
  *   metatoken exec [OPTIONS] [--] CMD [ARGS...]         (cli_exec.c)
@@ -16,7 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+
 #include "cli.h"
+#include "metatoken/aws.h"
 #include "metatoken/metatoken.h"
 
 #define EXIT_FAIL  1
@@ -24,32 +28,93 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: metatoken token [--json] [--endpoint HOST:PORT] [--account NAME]\n"
-	      "       metatoken admin [--server HOST:PORT] COMMAND   (metatoken admin --help)\n"
-	      "       metatoken invoke [OPTIONS] NAME [EVENT]        (metatoken invoke --help)\n"
-	      "       metatoken invoke [OPTIONS] MODULE.FUNCTION|LIB.so[:SYMBOL] [EVENT]\n"
-	      "       metatoken exec [OPTIONS] [--] CMD [ARGS...]    (metatoken exec --help)\n"
-	      "\n"
-	      "Prints an access token for the service account from the metadata service.\n"
-	      "\n"
-	      "  --json             print {\"access_token\",\"expires_in\",\"token_type\"}\n"
-	      "  --endpoint ADDR    host[:port] of the metadata service (default:\n"
-	      "                     $YC_METADATA_ADDR, $GCE_METADATA_HOST, 169.254.169.254)\n"
-	      "  --account NAME     service account: \"default\" or its email\n"
-	      "  --help             show this help\n",
-	      f);
+	fputs(
+	    "usage: metatoken token [--json] [--server HOST:PORT] [--account NAME] [--flavour F]\n"
+	    "       metatoken admin [--server HOST:PORT] COMMAND   (metatoken admin --help)\n"
+	    "       metatoken invoke [OPTIONS] NAME [EVENT]        (metatoken invoke --help)\n"
+	    "       metatoken invoke [OPTIONS] MODULE.FUNCTION|LIB.so[:SYMBOL] [EVENT]\n"
+	    "       metatoken exec [OPTIONS] [--] CMD [ARGS...]    (metatoken exec --help)\n"
+	    "       metatoken --version\n"
+	    "\n"
+	    "Each command has its own --help (metatoken token --help, ...).\n",
+	    f);
+}
+
+static void token_usage(FILE *f)
+{
+	fputs(
+	    "usage: metatoken token [--json] [--server HOST:PORT] [--account NAME]\n"
+	    "                       [--flavour gce|aws]\n"
+	    "\n"
+	    "Prints an access token for the service account from the metadata service.\n"
+	    "\n"
+	    "  --json             print {\"access_token\",\"expires_in\",\"token_type\"}\n"
+	    "  --server ADDR      host[:port] of the metadata service (default:\n"
+	    "                     $YC_METADATA_ADDR, $GCE_METADATA_HOST, 169.254.169.254);\n"
+	    "                     --endpoint is another name for it\n"
+	    "  --account NAME     service account: \"default\" or its email (aws: the role)\n"
+	    "  --flavour gce|aws  gce (the default): a Bearer token. aws: the IMDS role\n"
+	    "                     credentials (server: $AWS_EC2_METADATA_SERVICE_ENDPOINT),\n"
+	    "                     printed as AWS_ACCESS_KEY_ID=..., AWS_SECRET_ACCESS_KEY=...\n"
+	    "                     and AWS_SESSION_TOKEN=... lines, or with --json as\n"
+	    "                     {\"AccessKeyId\",\"SecretAccessKey\",\"Token\",\"expires_in\"}\n"
+	    "  --help             show this help\n"
+	    "\n"
+	    "When only $AWS_EC2_METADATA_SERVICE_ENDPOINT is set (no --server,\n"
+	    "$YC_METADATA_ADDR or $GCE_METADATA_HOST), the flavour is not guessed:\n"
+	    "pass --flavour.\n",
+	    f);
+}
+
+static int set(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v;
+}
+
+/* AWS credentials: env lines, or a JSON object. */
+static int print_aws(const struct mtk_token *t, int json_out)
+{
+	cJSON *o;
+	char *text;
+
+	if (!json_out) {
+		printf("AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\nAWS_SESSION_TOKEN=%s\n",
+		       mtk_token_aws_access_key_id(t), mtk_token_aws_secret_access_key(t),
+		       mtk_token_aws_session_token(t));
+		return 0;
+	}
+	o = cJSON_CreateObject();
+	if (!o || !cJSON_AddStringToObject(o, "AccessKeyId", mtk_token_aws_access_key_id(t)) ||
+	    !cJSON_AddStringToObject(o, "SecretAccessKey", mtk_token_aws_secret_access_key(t)) ||
+	    !cJSON_AddStringToObject(o, "Token", mtk_token_aws_session_token(t)) ||
+	    !cJSON_AddNumberToObject(o, "expires_in",
+	                             (double)((mtk_token_expires_in_ms(t) + 999) / 1000)) ||
+	    !(text = cJSON_PrintUnformatted(o))) {
+		cJSON_Delete(o);
+		fprintf(stderr, "metatoken: %s\n", mtk_strerror(MTK_ERR_NO_MEMORY));
+		return -1;
+	}
+	printf("%s\n", text);
+	OPENSSL_cleanse(text, strlen(text));
+	cJSON_free(text);
+	cJSON_Delete(o);
+	return 0;
 }
 
 static int cmd_token(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "server", required_argument, NULL, 'e' },
 		{ "endpoint", required_argument, NULL, 'e' },
 		{ "account", required_argument, NULL, 'a' },
+		{ "flavour", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mtk_client_options opts = { 0 };
+	struct mtk_client_options opts = MTK_CLIENT_OPTIONS_INIT;
 	struct mtk_client *c = NULL;
 	struct mtk_token *t = NULL;
 	char detail[512], *json = NULL;
@@ -67,11 +132,23 @@ static int cmd_token(int argc, char **argv)
 		case 'a':
 			opts.account = optarg;
 			break;
+		case 'f':
+			if (strcmp(optarg, "gce") == 0) {
+				opts.flavour = MTK_FLAVOUR_GCE;
+			} else if (strcmp(optarg, "aws") == 0) {
+				opts.flavour = MTK_FLAVOUR_AWS;
+			} else {
+				fprintf(stderr,
+				        "metatoken token: --flavour \"%s\": expected gce or aws\n",
+				        optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'h':
-			usage(stdout);
+			token_usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
+			token_usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
@@ -79,11 +156,24 @@ static int cmd_token(int argc, char **argv)
 		fprintf(stderr, "metatoken token: unexpected argument \"%s\"\n", argv[optind]);
 		return EXIT_USAGE;
 	}
+	/* The library would pick AWS here, and its session token would be
+	 * printed as if it were an access token: ask instead. */
+	if (opts.flavour == MTK_FLAVOUR_AUTO) {
+		if (!opts.endpoint && set("AWS_EC2_METADATA_SERVICE_ENDPOINT") &&
+		    !set("YC_METADATA_ADDR") && !set("GCE_METADATA_HOST")) {
+			fputs("metatoken token: only $AWS_EC2_METADATA_SERVICE_ENDPOINT names a "
+			      "metadata service: pass --flavour aws for its role credentials, or "
+			      "--flavour gce (with --server) for a service account token\n",
+			      stderr);
+			return EXIT_USAGE;
+		}
+		opts.flavour = MTK_FLAVOUR_GCE;
+	}
 
 	st = mtk_client_new(&opts, &c);
 	if (st == MTK_ERR_BAD_ENDPOINT || st == MTK_ERR_BAD_ACCOUNT) {
 		fprintf(stderr, "metatoken: %s \"%s\": %s\n",
-		        st == MTK_ERR_BAD_ACCOUNT ? "--account" : "endpoint",
+		        st == MTK_ERR_BAD_ACCOUNT ? "--account" : "server",
 		        st == MTK_ERR_BAD_ACCOUNT ? opts.account
 		        : opts.endpoint           ? opts.endpoint
 		                                  : "from environment",
@@ -101,7 +191,10 @@ static int cmd_token(int argc, char **argv)
 		fprintf(stderr, "metatoken: %s\n", detail[0] ? detail : mtk_strerror(st));
 		goto out_free;
 	}
-	if (json_out) {
+	if (opts.flavour == MTK_FLAVOUR_AWS) {
+		if (print_aws(t, json_out) != 0)
+			goto out_free;
+	} else if (json_out) {
 		if ((st = mtk_token_to_json(t, &json)) != MTK_OK) {
 			fprintf(stderr, "metatoken: %s\n", mtk_strerror(st));
 			goto out_free;

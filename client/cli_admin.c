@@ -3,7 +3,8 @@
  * so that a test script needs no hand-written curl. Each command is one
  * HTTP call; the answer (JSON) goes to stdout, pretty-printed.
  *
- * Server: --server HOST:PORT, else $METATOKEN_SERVER, else 127.0.0.1:8169.
+ * Server: --server HOST:PORT, else $METATOKEN_SERVER, else $YC_METADATA_ADDR,
+ * else $GCE_METADATA_HOST, else 127.0.0.1:8169.
  * Secret: $METATOKEN_ADMIN_SECRET, else --secret-file, else the file
  * metatokend writes for that port ($XDG_RUNTIME_DIR/metatoken/ or
  * ~/.metatoken/admin-PORT.secret, the rule of server/control.c).
@@ -61,7 +62,8 @@ static void usage(FILE *f)
 	      "  stats                         request and token counters\n"
 	      "  reset                         back to the start-up state\n"
 	      "\n"
-	      "The server is --server, $METATOKEN_SERVER or " DEFAULT_SERVER ". The secret is\n"
+	      "The server is --server, else $METATOKEN_SERVER, $YC_METADATA_ADDR,\n"
+	      "$GCE_METADATA_HOST, else " DEFAULT_SERVER ". The secret is\n"
 	      "$METATOKEN_ADMIN_SECRET, --secret-file, or the file metatokend wrote at start.\n",
 	      f);
 }
@@ -314,8 +316,16 @@ int cli_admin(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	/* As `metatoken token` finds the metadata service: metatokend serves
+	 * its control API on the same address. */
+	if (!server || !*server)
+		server = getenv("YC_METADATA_ADDR");
+	if (!server || !*server)
+		server = getenv("GCE_METADATA_HOST");
 	if (!server || !*server)
 		server = DEFAULT_SERVER;
+	if (strncmp(server, "http://", 7) == 0)
+		server += 7;
 	if (optind >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;

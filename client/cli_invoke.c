@@ -4,9 +4,9 @@
  * and its Runtime Interface Emulator take it), or, with --handler, through
  * a private metatokend started for one invocation (cli_invoke_local.c).
  *
- * The server is --endpoint, else $METATOKEN_SERVER (the variable metatokend's
- * banner exports and `metatoken admin` reads), else 127.0.0.1:8169.
- * Exit statuses: enum invoke_exit in cli_invoke.h.
+ * The server is --server (or its other name, --endpoint), else $METATOKEN_SERVER (the variable
+ * metatokend's banner exports and `metatoken admin` reads), else 127.0.0.1:8169. Exit statuses:
+ * enum invoke_exit in cli_invoke.h.
  */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -60,8 +60,9 @@ static void usage(FILE *f)
 	      "  --help                  this text\n"
 	      "\n"
 	      "With NAME:\n"
-	      "  --endpoint HOST:PORT    the server (default: $METATOKEN_SERVER,\n"
-	      "                          else " DEFAULT_SERVER ")\n"
+	      "  --server HOST:PORT      the server (default: $METATOKEN_SERVER,\n"
+	      "                          else " DEFAULT_SERVER "); --endpoint is another\n"
+	      "                          name for it\n"
 	      "  --async                 asynchronous invocation (type Event): the server\n"
 	      "                          answers 202 and runs it later; nothing is printed\n"
 	      "  --dry-run               only check that NAME may be invoked (type DryRun)\n"
@@ -261,7 +262,7 @@ int invoke_call(const struct invoke_request *rq)
 	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {
 		fprintf(stderr,
 		        "metatoken invoke: cannot connect to %s: %s (is metatokend running? "
-		        "--endpoint or METATOKEN_SERVER name the server)\n",
+		        "--server or METATOKEN_SERVER name the server)\n",
 		        rq->address, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		goto out;
 	}
@@ -440,12 +441,14 @@ int cli_invoke(int argc, char **argv)
 		O_ACCOUNT,
 		O_NO_TOKEN,
 		O_VERBOSE,
-		O_HELP
+		O_HELP,
+		O_SERVER
 	};
 	static const struct option longopts[] = {
 		{ "event", required_argument, NULL, O_EVENT },
 		{ "client-context", required_argument, NULL, O_CTX },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "server", required_argument, NULL, O_SERVER },
 		{ "endpoint", required_argument, NULL, O_ENDPOINT },
 		{ "async", no_argument, NULL, O_ASYNC },
 		{ "dry-run", no_argument, NULL, O_DRY },
@@ -464,6 +467,7 @@ int cli_invoke(int argc, char **argv)
 	struct invoke_local lo = { 0 };
 	const char *endpoint = NULL, *event_file = NULL, *event_arg = NULL, *ctx_json = NULL;
 	const char *timeout = NULL, *remote_only = NULL, *local_only = NULL;
+	const char *server_from = "$METATOKEN_SERVER";
 	char *event = NULL, *ctx = NULL, *end, address[256];
 	int opt, rc;
 
@@ -481,9 +485,10 @@ int cli_invoke(int argc, char **argv)
 		case O_TIMEOUT:
 			timeout = optarg;
 			break;
+		case O_SERVER:
 		case O_ENDPOINT:
 			endpoint = optarg;
-			remote_only = "--endpoint";
+			remote_only = server_from = opt == O_SERVER ? "--server" : "--endpoint";
 			break;
 		case O_ASYNC:
 			rq.invocation_type = "Event";
@@ -632,7 +637,10 @@ int cli_invoke(int argc, char **argv)
 		address[strlen(address) - 1] = '\0';
 	rq.address = address;
 	if (!*address || strpbrk(address, "/?#@ ") || strlen(endpoint) >= sizeof(address) - 8) {
-		rc = bad("--endpoint: expected HOST:PORT, got", endpoint);
+		char what[64];
+
+		snprintf(what, sizeof(what), "%s: expected HOST:PORT, got", server_from);
+		rc = bad(what, endpoint);
 		goto out;
 	}
 	rq.timeout_ms = timeout ? seconds_ms(timeout) : 0;

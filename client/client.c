@@ -17,6 +17,7 @@
 
 #include "metatoken/aws.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,9 +115,32 @@ static enum mtk_flavour pick_flavour(enum mtk_flavour f)
 	return aws && *aws && !(yc && *yc) && !(gce && *gce) ? MTK_FLAVOUR_AWS : MTK_FLAVOUR_GCE;
 }
 
-enum mtk_status mtk_client_new(const struct mtk_client_options *opts, struct mtk_client **out)
+/* The first struct mtk_client_options with a struct_size: the smallest
+ * size ever accepted. Later versions only add fields after `testing`. */
+#define OPTIONS_V1_SIZE                                                                            \
+	(offsetof(struct mtk_client_options, testing) + sizeof(const struct mtk_testing_seams *))
+
+enum mtk_status mtk__options_read(const void *in, size_t in_size, size_t min_size, void *out,
+                                  size_t out_size)
 {
-	static const struct mtk_client_options defaults = { 0 };
+	const unsigned char *bytes = in;
+
+	if (in_size < min_size)
+		return MTK_ERR_BAD_STRUCT_SIZE;
+	for (size_t i = out_size; i < in_size; i++)
+		if (bytes[i])
+			return MTK_ERR_BAD_STRUCT_SIZE;
+	memset(out, 0, out_size);
+	memcpy(out, in, in_size < out_size ? in_size : out_size);
+	return MTK_OK;
+}
+
+enum mtk_status mtk_client_new(const struct mtk_client_options *in, struct mtk_client **out)
+{
+	static const struct mtk_testing_seams no_seams = { 0 };
+	struct mtk_client_options own = MTK_CLIENT_OPTIONS_INIT;
+	const struct mtk_client_options *opts = &own;
+	const struct mtk_testing_seams *seams;
 	struct mtk__retry_options ro = { 0 };
 	struct mtk__cache_options ko = { 0 };
 	const char *account;
@@ -125,17 +149,19 @@ enum mtk_status mtk_client_new(const struct mtk_client_options *opts, struct mtk
 
 	if (!out)
 		return MTK_ERR_INVALID_ARGUMENT;
-	if (!opts)
-		opts = &defaults;
+	if (in && (st = mtk__options_read(in, in->struct_size, OPTIONS_V1_SIZE, &own,
+	                                  sizeof(own))) != MTK_OK)
+		return st;
+	seams = opts->testing ? opts->testing : &no_seams;
 	account = opts->account ? opts->account : "default";
 	if ((st = mtk__account_check(account)) != MTK_OK)
 		return st;
 	if ((st = pick_numbers(opts, &ro, &ko)) != MTK_OK)
 		return st;
-	pick_clock(opts->clock, &ko);
+	pick_clock(seams->clock, &ko);
 	ro.clock = ko.clock;
-	ko.random_u64 = ro.random_u64 = opts->random_u64 ? opts->random_u64 : mtk__random_u64;
-	ko.random_arg = ro.random_arg = opts->random_arg;
+	ko.random_u64 = ro.random_u64 = seams->random_u64 ? seams->random_u64 : mtk__random_u64;
+	ko.random_arg = ro.random_arg = seams->random_arg;
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -156,8 +182,8 @@ enum mtk_status mtk_client_new(const struct mtk_client_options *opts, struct mtk
 	if (st != MTK_OK)
 		goto out_free;
 
-	if (opts->transport && opts->transport->perform) {
-		c->retry.o.transport = *opts->transport;
+	if (seams->transport && seams->transport->perform) {
+		c->retry.o.transport = *seams->transport;
 	} else {
 		if ((st = mtk__curl_new(&c->curl)) != MTK_OK)
 			goto out_free;

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,9 @@ struct answer {
 };
 
 struct loop {
-	const struct mtk_runtime_options *opts;
+	const struct mtk_runtime_options *opts; /* &own */
+	struct mtk_runtime_options own;         /* the caller's, at this library's size */
+	const struct mtk_testing_runtime_seams *seams;
 	char *base;               /* "http://host[:port]" */
 	struct mtk__rthttp *http; /* the default transport, when no seam */
 	struct mtk_runtime_transport transport;
@@ -73,7 +76,12 @@ struct loop {
 	const char *then_next;
 };
 
-static const struct mtk_runtime_options no_options = { 0 };
+static const struct mtk_testing_runtime_seams no_seams = { 0 };
+
+/* The first struct mtk_runtime_options with a struct_size. */
+#define OPTIONS_V1_SIZE                                                                            \
+	(offsetof(struct mtk_runtime_options, testing) +                                           \
+	 sizeof(const struct mtk_testing_runtime_seams *))
 
 static void say(const struct loop *l, const char *fmt, ...) MTK_PRINTF_(2, 3);
 static void say(const struct loop *l, const char *fmt, ...)
@@ -84,8 +92,8 @@ static void say(const struct loop *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (l->opts->log)
-		l->opts->log(l->opts->log_arg, line);
+	if (l->seams->log)
+		l->seams->log(l->seams->log_arg, line);
 	else
 		fprintf(stderr, "%s: %s\n", l->prefix, line);
 }
@@ -269,12 +277,26 @@ static void loop_release(struct loop *l)
 /* Fills l from opts. MTK_ERR_BAD_ENVIRONMENT (logged) without an address. */
 static enum mtk_status loop_init(struct loop *l, const struct mtk_runtime_options *opts)
 {
+	const struct mtk_clock *clock;
 	const char *api;
 	enum mtk_status st;
 
 	memset(l, 0, sizeof(*l));
-	l->opts = opts ? opts : &no_options;
+	l->own = (struct mtk_runtime_options)MTK_RUNTIME_OPTIONS_INIT;
+	l->opts = &l->own;
+	l->seams = &no_seams;
+	l->prefix = "metatoken-runtime";
+	if (opts && mtk__options_read(opts, opts->struct_size, OPTIONS_V1_SIZE, &l->own,
+	                              sizeof(l->own)) != MTK_OK) {
+		say(l,
+		    "struct mtk_runtime_options: struct_size %zu: start from "
+		    "MTK_RUNTIME_OPTIONS_INIT",
+		    opts->struct_size);
+		return MTK_ERR_BAD_STRUCT_SIZE;
+	}
 	opts = l->opts;
+	if (opts->testing)
+		l->seams = opts->testing;
 	l->prefix = opts->log_prefix ? opts->log_prefix : "metatoken-runtime";
 	l->connect_timeout_ms = pick(opts->connect_timeout_ms, 1000);
 	l->request_timeout_ms = pick(opts->request_timeout_ms, 10000);
@@ -283,11 +305,11 @@ static enum mtk_status loop_init(struct loop *l, const struct mtk_runtime_option
 	l->metadata_retry_ms = pick(opts->metadata_retry_ms, 30000);
 	l->next_attempts = opts->next_attempts > 0 ? opts->next_attempts : 5;
 	l->metadata = opts->metadata_client;
-	l->clock.monotonic_ms = opts->clock && opts->clock->monotonic_ms ? opts->clock->monotonic_ms
-	                                                                 : mtk__monotonic_ms;
-	l->clock.sleep_ms =
-	    opts->clock && opts->clock->sleep_ms ? opts->clock->sleep_ms : mtk__sleep_ms;
-	l->clock.arg = opts->clock ? opts->clock->arg : NULL;
+	clock = l->seams->clock;
+	l->clock.monotonic_ms =
+	    clock && clock->monotonic_ms ? clock->monotonic_ms : mtk__monotonic_ms;
+	l->clock.sleep_ms = clock && clock->sleep_ms ? clock->sleep_ms : mtk__sleep_ms;
+	l->clock.arg = clock ? clock->arg : NULL;
 
 	api = opts->runtime_api ? opts->runtime_api : getenv("AWS_LAMBDA_RUNTIME_API");
 	if (!api || !*api) {
@@ -298,8 +320,8 @@ static enum mtk_status loop_init(struct loop *l, const struct mtk_runtime_option
 		say(l, "AWS_LAMBDA_RUNTIME_API: must be host:port (got \"%s\")", api);
 		return MTK_ERR_BAD_ENVIRONMENT;
 	}
-	if (opts->transport) {
-		l->transport = *opts->transport;
+	if (l->seams->transport) {
+		l->transport = *l->seams->transport;
 	} else {
 		if ((st = mtk__rthttp_new(&l->http)) != MTK_OK) {
 			say(l, "cannot start the HTTP transport: %s", failure(st));
@@ -408,13 +430,15 @@ static void token_from_metadata(struct loop *l, struct mtk_context *ctx)
 	if (l->opts->no_metadata_token || now < l->metadata_next_ms)
 		return;
 	if (!l->metadata) {
+		const struct mtk_testing_seams seams = { .clock = l->seams->clock };
 		const struct mtk_client_options co = {
+			.struct_size = sizeof(co),
 			.connect_timeout_ms = 250,
 			.request_timeout_ms = 1000,
 			.fetch_budget_ms = 2000,
 			.max_attempts = 2,
 			.flavour = MTK_FLAVOUR_GCE,
-			.clock = l->opts->clock,
+			.testing = &seams,
 		};
 
 		if ((st = mtk_client_new(&co, &l->metadata)) != MTK_OK) {
@@ -569,9 +593,8 @@ static bool more(const struct loop *l, uint64_t done)
 enum mtk_status mtk_runtime_run(const struct mtk_runtime_options *opts, mtk_handler_fn handler,
                                 void *arg)
 {
-	size_t max_event =
-	    opts && opts->max_event_bytes ? opts->max_event_bytes : MTK_RUNTIME_MAX_EVENT;
 	struct mtk_context *probe = NULL;
+	size_t max_event;
 	enum mtk_status st;
 	uint64_t done = 0;
 	char url[1024];
@@ -583,6 +606,7 @@ enum mtk_status mtk_runtime_run(const struct mtk_runtime_options *opts, mtk_hand
 		return MTK_ERR_INVALID_ARGUMENT;
 	if ((st = loop_init(&l, opts)) != MTK_OK)
 		goto out;
+	max_event = l.opts->max_event_bytes ? l.opts->max_event_bytes : MTK_RUNTIME_MAX_EVENT;
 	/* A broken environment fails every invocation alike: say so once, as
 	 * an init error, rather than per invocation. */
 	if (mtk_context_from_env(NULL, &probe) != MTK_OK) {

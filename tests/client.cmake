@@ -2,7 +2,7 @@
 # drive it through its test seams (fake clock, fake transport).
 set(MTK_CLIENT_FAKE unit/test_client_fake.c)
 
-foreach(t options cache retry malformed)
+foreach(t options abi cache retry malformed)
 	mtk_add_test(test_client_${t}
 		SOURCES unit/test_client_${t}.c ${MTK_CLIENT_FAKE}
 		LIBS metatoken_static)
@@ -81,3 +81,19 @@ mtk_add_test(test_client_libcurl_missing
 target_include_directories(test_client_libcurl_missing PRIVATE
 	${PROJECT_SOURCE_DIR}/client
 	$<TARGET_PROPERTY:PkgConfig::CURL,INTERFACE_INCLUDE_DIRECTORIES>)
+
+# ABI: the shared library exports exactly client/exports.txt.
+add_test(NAME test_client_exports
+	COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_client_exports.sh
+		$<TARGET_FILE:metatoken_shared> ${PROJECT_SOURCE_DIR}/client/exports.txt
+		"${METATOKEN_SANITIZE}")
+
+# The CLI: --server for every command (--endpoint kept for token and
+# invoke), one help per command, admin's server from the metadata
+# variables, and no guessed AWS flavour in `metatoken token`.
+find_program(MTK_PYTHON3 python3)
+if(MTK_PYTHON3)
+	add_test(NAME test_cli_server
+		COMMAND ${MTK_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_server.py
+			$<TARGET_FILE:metatoken_cli>)
+endif()

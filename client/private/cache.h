@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "metatoken/metatoken.h"
+#include "metatoken/testing.h"
 #include "private/fetcher.h"
 
 struct mtk__cache_options {

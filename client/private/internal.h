@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "metatoken/metatoken.h"
+#include "metatoken/testing.h"
 
 /*
  * Wipes n bytes at p so that no compiler drops the stores, as
@@ -123,5 +124,16 @@ int64_t mtk__wall_ms(void *arg);
 void mtk__sleep_ms(void *arg, int64_t ms);
 /* Uniform 64 random bits from OpenSSL's CSPRNG (0 if it fails). */
 uint64_t mtk__random_u64(void *arg);
+
+/*
+ * Copies a caller's options struct of in_size bytes (its struct_size: the
+ * size it was compiled with) into out, of this library's out_size: fields
+ * the caller does not know of are zeroed (their defaults). An in_size below
+ * min_size (the first released struct), or bytes past out_size that are not
+ * zero (a newer caller asking for what this library cannot do), give
+ * MTK_ERR_BAD_STRUCT_SIZE.
+ */
+enum mtk_status mtk__options_read(const void *in, size_t in_size, size_t min_size, void *out,
+                                  size_t out_size);
 
 #endif

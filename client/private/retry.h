@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "metatoken/metatoken.h"
+#include "metatoken/testing.h"
 
 /* The longest pause a Retry-After is read as: any budget is shorter. */
 #define MTK__RETRY_AFTER_MAX_MS (24LL * 3600 * 1000)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "metatoken/runtime.h"
+#include "metatoken/testing.h"
 
 /*
  * The real transport of the runtime loop: HTTP/1.1 over a plain TCP socket,

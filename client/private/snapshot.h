@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "metatoken/metatoken.h"
+#include "metatoken/testing.h"
 
 #define MTK__SNAP_WORDS ((MTK_MAX_ACCESS_TOKEN + 8) / 8)
 

@@ -2,10 +2,12 @@
  * libmetatoken's AWS flavour: role credentials from the EC2 instance
  * metadata service (IMDS), from metatokend, or from a real EC2 instance.
  *
+ *	struct mtk_client_options o = MTK_CLIENT_OPTIONS_INIT;
  *	struct mtk_client *c;
  *	struct mtk_token *t;
  *
- *	if (mtk_client_new(&(struct mtk_client_options){ .flavour = MTK_FLAVOUR_AWS }, &c))
+ *	o.flavour = MTK_FLAVOUR_AWS;
+ *	if (mtk_client_new(&o, &c))
  *		...;
  *	if (mtk_client_get_token(c, &t) == MTK_OK) {
  *		sign_with(mtk_token_aws_access_key_id(t), mtk_token_aws_secret_access_key(t),

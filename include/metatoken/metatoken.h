@@ -7,7 +7,10 @@
  *	struct mtk_client *c;
  *	struct mtk_token *t;
  *
- *	if (mtk_client_new(&(struct mtk_client_options){ .account = "default" }, &c) != MTK_OK)
+ *	struct mtk_client_options o = MTK_CLIENT_OPTIONS_INIT;
+ *
+ *	o.account = "default";
+ *	if (mtk_client_new(&o, &c) != MTK_OK)
  *		...;
  *	if (mtk_client_get_token(c, &t) == MTK_OK) {
  *		use(mtk_token_access_token(t));
@@ -58,7 +61,7 @@
  * that answer's status, and mtk_client_last_error() says so.
  *
  * libcurl is not linked but loaded (dlopen of libcurl.so.4) when the first
- * client without a transport seam is created, so that a program which never
+ * client without a transport seam (metatoken/testing.h) is created, so that a program which never
  * fetches does not pay for loading it. Without it, mtk_client_new() returns
  * MTK_ERR_NO_LIBCURL.
  */
@@ -68,6 +71,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* memset, for mtk_client_options_init() */
 
 #include <metatoken/version.h> /* MTK_VERSION_STRING, _MAJOR, _MINOR, _PATCH */
 
@@ -123,7 +127,9 @@ extern "C" {
 	  "Expiration is not a YYYY-MM-DDTHH:MM:SSZ time in the future, at most 10 years away")    \
 	X(MTK_ERR_WRONG_FLAVOUR, "the call does not apply to this client's metadata flavour")      \
 	X(MTK_ERR_NO_LIBCURL,                                                                      \
-	  "libcurl.so.4 could not be loaded: install libcurl (Debian, Ubuntu: libcurl4)")
+	  "libcurl.so.4 could not be loaded: install libcurl (Debian, Ubuntu: libcurl4)")          \
+	X(MTK_ERR_BAD_STRUCT_SIZE,                                                                 \
+	  "the options' struct_size is 0 or not a size of that struct: start from its _INIT")
 
 enum mtk_status {
 #define MTK_STATUS_ENUM_(name, msg) name,
@@ -140,61 +146,6 @@ MTK_EXPORT const char *mtk_status_name(enum mtk_status s);
 /* The library's version, MTK_VERSION_STRING of the build. */
 MTK_EXPORT const char *mtk_version(void);
 
-/*
- * Test seam: the clocks. Each NULL function falls back to the real one, so
- * a test replaces all three. arg is passed to each. Must be thread-safe.
- * - monotonic_ms: any monotonic origin; all expiry logic runs on it.
- * - wall_ms: milliseconds since the Unix epoch; used only to report
- *   absolute expiry times and for contexts' deadlines.
- * - sleep_ms: the pause between retries (never called with a value <= 0).
- */
-struct mtk_clock {
-	int64_t (*monotonic_ms)(void *arg);
-	int64_t (*wall_ms)(void *arg);
-	void (*sleep_ms)(void *arg, int64_t ms);
-	void *arg;
-};
-
-/*
- * Test seam: the HTTP transport. One GET, synchronous. The client calls
- * perform() from at most one thread at a time per client, never holding the
- * client's lock.
- */
-struct mtk_http_request {
-	const char *url;            /* absolute http:// URL */
-	const char *const *headers; /* NULL-terminated "Name: value" lines */
-	int64_t connect_timeout_ms; /* > 0 */
-	int64_t timeout_ms;         /* > 0, whole request */
-	/* "GET" or "PUT" (the AWS flavour's IMDSv2 session request, sent with
-	 * Content-Length: 0). NULL means GET: transports written before this
-	 * field existed see only GETs from a GCE-flavour client. */
-	const char *method;
-};
-
-struct mtk_http_response {
-	long status;     /* out: HTTP status */
-	char *body;      /* caller-owned buffer of body_cap bytes */
-	size_t body_cap; /* MTK_MAX_BODY */
-	size_t body_len; /* out: bytes written to body (no NUL is added) */
-	/* out: the value of the response's Retry-After header, NUL-terminated
-	 * and cut to fit, into this caller-owned buffer of retry_after_cap
-	 * bytes, which the client hands over holding "". A transport written
-	 * before these fields existed leaves it so: no Retry-After. */
-	char *retry_after;
-	size_t retry_after_cap;
-};
-
-/*
- * perform() returns MTK_OK when a response arrived (whatever its status),
- * MTK_ERR_CONNECT, MTK_ERR_TIMEOUT or MTK_ERR_TRANSPORT (retried), or
- * MTK_ERR_BODY_TOO_LARGE when the body would exceed body_cap (not retried).
- */
-struct mtk_transport {
-	enum mtk_status (*perform)(void *arg, const struct mtk_http_request *req,
-	                           struct mtk_http_response *resp);
-	void *arg;
-};
-
 /* Which metadata service the client speaks to. */
 enum mtk_flavour {
 	/* AWS when $AWS_EC2_METADATA_SERVICE_ENDPOINT is set and non-empty and
@@ -205,11 +156,25 @@ enum mtk_flavour {
 };
 
 /*
- * Options. Zero means "the default" for every field, so
- * `&(struct mtk_client_options){ .account = "sa@x" }` is a complete value,
- * and NULL options mean all defaults. Strings are copied at creation.
+ * Options. Start from MTK_CLIENT_OPTIONS_INIT (or mtk_client_options_init()),
+ * which sets struct_size and zeroes the rest; zero means "the default" for
+ * every other field, so
+ *	struct mtk_client_options o = MTK_CLIENT_OPTIONS_INIT;
+ *	o.account = "sa@x";
+ * is a complete value, and NULL options mean all defaults. Strings are
+ * copied at creation.
+ *
+ * ABI: new fields are only ever added at the end. struct_size tells the
+ * library which version of the struct the caller was built with: a caller
+ * built against an older, smaller struct gets the defaults for the fields it
+ * does not know of; a struct_size of 0, smaller than the first released
+ * struct, or larger than this library's struct with any of the bytes it
+ * does not know of non-zero is refused with MTK_ERR_BAD_STRUCT_SIZE.
  */
+struct mtk_testing_seams;
+
 struct mtk_client_options {
+	size_t struct_size; /* sizeof(struct mtk_client_options), set by the init */
 	/* host[:port] or http://host[:port]; NULL: $YC_METADATA_ADDR, else
 	 * $GCE_METADATA_HOST, else 169.254.169.254 (port 80). The AWS
 	 * flavour reads $AWS_EC2_METADATA_SERVICE_ENDPOINT instead. */
@@ -231,18 +196,28 @@ struct mtk_client_options {
 	 * for I/O once the first token arrived. mtk_client_free() stops it. */
 	bool background_refresh;
 
-	/* Test seams: leave NULL otherwise. */
-	const struct mtk_clock *clock;
-	const struct mtk_transport *transport;
-	uint64_t (*random_u64)(void *arg); /* jitter source */
-	void *random_arg;
-
 	/* The flavour (see metatoken/aws.h for the AWS one). */
 	enum mtk_flavour flavour;
 	/* AWS: the IMDSv2 session TTL asked for, 1..21600 s (0: 21600, what
 	 * every AWS SDK asks). The session is renewed before it runs out. */
 	int64_t aws_session_ttl_s;
+	/* Not a stable interface: the test seams of metatoken/testing.h, whose
+	 * contents may change in any release. NULL outside tests. */
+	const struct mtk_testing_seams *testing;
 };
+
+#define MTK_CLIENT_OPTIONS_INIT                                                                    \
+	{                                                                                          \
+		.struct_size = sizeof(struct mtk_client_options)                                   \
+	}
+
+/* Sets *o to MTK_CLIENT_OPTIONS_INIT. Inline on purpose: struct_size must be
+ * the size the caller was compiled with, not the library's. */
+static inline void mtk_client_options_init(struct mtk_client_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->struct_size = sizeof(*o);
+}
 
 struct mtk_client;
 struct mtk_token;

@@ -58,6 +58,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* memset, for mtk_runtime_options_init() */
 
 #include "metatoken/context.h"
 #include "metatoken/metatoken.h"
@@ -111,48 +112,17 @@ MTK_EXPORT enum mtk_status mtk_result_take(struct mtk_result *out, void *bytes, 
 MTK_EXPORT enum mtk_status mtk_result_error(struct mtk_result *out, const char *type,
                                             const char *fmt, ...) MTK_PRINTF_(3, 4);
 
-/*
- * Test seam: the HTTP transport of the runtime loop. One request,
- * synchronous; the response's headers and body go to the sink as they
- * arrive.
- */
-struct mtk_runtime_request {
-	const char *method;         /* "GET" or "POST" */
-	const char *url;            /* absolute http:// URL */
-	const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
-	const char *body;           /* POST: body_len bytes (may be NULL when 0) */
-	size_t body_len;
-	int64_t connect_timeout_ms; /* > 0 */
-	int64_t timeout_ms;         /* whole request; 0: none (the /next long poll) */
-};
-
-struct mtk_runtime_sink {
-	/* One response header (no CR/LF; value without surrounding blanks).
-	 * Non-zero means "too much": the transport stops and returns
-	 * MTK_ERR_BODY_TOO_LARGE. */
-	int (*header)(void *arg, const char *name, size_t name_len, const char *value,
-	              size_t value_len);
-	/* The next len bytes of the body; non-zero as for header. */
-	int (*body)(void *arg, const char *data, size_t len);
-	void *arg;
-};
+struct mtk_testing_runtime_seams;
 
 /*
- * perform() returns MTK_OK when a response arrived, with *status set (any
- * status); else MTK_ERR_CONNECT, MTK_ERR_TIMEOUT, MTK_ERR_TRANSPORT,
- * MTK_ERR_NO_MEMORY or MTK_ERR_BODY_TOO_LARGE (the sink refused).
- */
-struct mtk_runtime_transport {
-	enum mtk_status (*perform)(void *arg, const struct mtk_runtime_request *req,
-	                           const struct mtk_runtime_sink *sink, long *status);
-	void *arg;
-};
-
-/*
- * Options. Zero means "the default" for every field; NULL options mean all
- * defaults. Strings are read during the call only.
+ * Options. Start from MTK_RUNTIME_OPTIONS_INIT (or
+ * mtk_runtime_options_init()), which sets struct_size; zero means "the
+ * default" for every other field; NULL options mean all defaults. Strings
+ * are read during the call only. struct_size works as in struct
+ * mtk_client_options (metatoken.h): a wrong one is MTK_ERR_BAD_STRUCT_SIZE.
  */
 struct mtk_runtime_options {
+	size_t struct_size; /* sizeof(struct mtk_runtime_options), set by the init */
 	/* host[:port] of the Runtime API; NULL: $AWS_LAMBDA_RUNTIME_API. */
 	const char *runtime_api;
 	/* Return MTK_OK after this many /next answers (0: loop forever). */
@@ -177,13 +147,22 @@ struct mtk_runtime_options {
 	/* The prefix of log lines (NULL: "metatoken-runtime"). */
 	const char *log_prefix;
 
-	/* Test seams: leave NULL otherwise. */
-	const struct mtk_runtime_transport *transport;
-	const struct mtk_clock *clock; /* monotonic_ms and sleep_ms (backoff) */
-	/* Receives each log line without prefix or newline. */
-	void (*log)(void *arg, const char *line);
-	void *log_arg;
+	/* Not a stable interface: the test seams of metatoken/testing.h, whose
+	 * contents may change in any release. NULL outside tests. */
+	const struct mtk_testing_runtime_seams *testing;
 };
+
+#define MTK_RUNTIME_OPTIONS_INIT                                                                   \
+	{                                                                                          \
+		.struct_size = sizeof(struct mtk_runtime_options)                                  \
+	}
+
+/* Sets *o to MTK_RUNTIME_OPTIONS_INIT (inline: the caller's size). */
+static inline void mtk_runtime_options_init(struct mtk_runtime_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->struct_size = sizeof(*o);
+}
 
 /*
  * Runs the loop until max_invocations answers of /next were handled, or

@@ -14,6 +14,7 @@
 
 #include "http.h"
 #include "metatoken/aws.h"
+#include "metatoken/testing.h"
 #include "server_proc.h"
 
 #define ROLE     "metatoken-role"
@@ -79,10 +80,12 @@ static void advance(long long s, int client_too)
 
 static struct mtk_client *client(int64_t session_ttl_s)
 {
-	struct mtk_client_options o = { .endpoint = srv.base_url,
+	static const struct mtk_testing_seams seams = { .clock = &shifted };
+	struct mtk_client_options o = { .struct_size = sizeof(o),
+		                        .endpoint = srv.base_url,
 		                        .flavour = MTK_FLAVOUR_AWS,
-		                        .clock = &shifted,
-		                        .aws_session_ttl_s = session_ttl_s };
+		                        .aws_session_ttl_s = session_ttl_s,
+		                        .testing = &seams };
 	struct mtk_client *c = NULL;
 	enum mtk_status st = mtk_client_new(&o, &c);
 

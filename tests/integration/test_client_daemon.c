@@ -45,7 +45,10 @@ static struct mtk_client *client_for(const char *account)
 	enum mtk_status st;
 
 	st = mtk_client_new(
-	    &(struct mtk_client_options){ .endpoint = srv.host_port, .account = account }, &x);
+	    &(struct mtk_client_options){ .struct_size = sizeof(struct mtk_client_options),
+	                                  .endpoint = srv.host_port,
+	                                  .account = account },
+	    &x);
 	cr_assert_eq(st, MTK_OK, "%s", mtk_strerror(st));
 	return x;
 }
@@ -158,7 +161,11 @@ Test(client_daemon, the_endpoint_comes_from_the_environment)
 	/* YC_METADATA_ADDR wins over GCE_METADATA_HOST. */
 	mtk_client_free(c);
 	setenv("YC_METADATA_ADDR", "127.0.0.1:1", 1);
-	cr_assert_eq(mtk_client_new(&(struct mtk_client_options){ .max_attempts = 1 }, &c), MTK_OK);
+	cr_assert_eq(mtk_client_new(
+	                 &(struct mtk_client_options){
+	                     .struct_size = sizeof(struct mtk_client_options), .max_attempts = 1 },
+	                 &c),
+	             MTK_OK);
 	cr_assert_null(get(c, &st));
 	cr_assert_eq(st, MTK_ERR_CONNECT);
 }

@@ -58,7 +58,7 @@ san=
 cc=${CC:-cc}
 
 # Each public header compiles on its own, as C and as C++.
-for h in metatoken.h context.h runtime.h; do
+for h in metatoken.h context.h runtime.h aws.h testing.h; do
 	printf '#include <metatoken/%s>\n' "$h" >"$tmp/h.c"
 	$cc -std=c11 -Wall -Wextra -Werror $cflags -c "$tmp/h.c" -o "$tmp/h.o" ||
 		fail "$h does not compile on its own"

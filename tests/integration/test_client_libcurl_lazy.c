@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "metatoken/metatoken.h"
+#include "metatoken/testing.h"
 
 static const char response[] =
     "HTTP/1.1 200 OK\r\n"
@@ -83,10 +84,13 @@ Test(client_libcurl_lazy, not_loaded_until_the_first_client_that_does_http)
 	cr_assert_str_eq(mtk_version(), MTK_VERSION_STRING);
 
 	/* A client on a transport seam never needs it. */
-	cr_assert_eq(
-	    mtk_client_new(
-	        &(struct mtk_client_options){ .endpoint = "127.0.0.1:1", .transport = &fake }, &c),
-	    MTK_OK);
+	cr_assert_eq(mtk_client_new(
+	                 &(struct mtk_client_options){
+	                     .struct_size = sizeof(struct mtk_client_options),
+	                     .endpoint = "127.0.0.1:1",
+	                     .testing = &(struct mtk_testing_seams){ .transport = &fake } },
+	                 &c),
+	             MTK_OK);
 	mtk_client_free(c);
 	cr_assert_not(libcurl_mapped(), "a client on a transport seam loaded libcurl");
 
@@ -98,7 +102,10 @@ Test(client_libcurl_lazy, not_loaded_until_the_first_client_that_does_http)
 	snprintf(endpoint, sizeof(endpoint), "127.0.0.1:%d", ntohs(a.sin_port));
 	cr_assert_eq(pthread_create(&server, NULL, serve_one, &fd), 0);
 
-	cr_assert_eq(mtk_client_new(&(struct mtk_client_options){ .endpoint = endpoint }, &c),
+	cr_assert_eq(mtk_client_new(&(struct mtk_client_options){ .struct_size = sizeof(
+	                                                              struct mtk_client_options),
+	                                                          .endpoint = endpoint },
+	                            &c),
 	             MTK_OK);
 	cr_assert(libcurl_mapped(), "the first real client did not load libcurl");
 	cr_assert_eq(mtk_client_get_token(c, &t), MTK_OK);

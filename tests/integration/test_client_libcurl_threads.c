@@ -24,7 +24,10 @@ static void *create(void *arg)
 
 	pthread_barrier_wait(&start);
 	st[0] = mtk_client_new(
-	    &(struct mtk_client_options){ .endpoint = "127.0.0.1:1", .max_attempts = 1 }, &c);
+	    &(struct mtk_client_options){ .struct_size = sizeof(struct mtk_client_options),
+	                                  .endpoint = "127.0.0.1:1",
+	                                  .max_attempts = 1 },
+	    &c);
 	if (st[0] == MTK_OK) {
 		st[1] = mtk_client_get_token(c, &t);
 		mtk_token_free(t);

@@ -11,6 +11,7 @@
 
 #include "inproc.h"
 #include "metatoken/metatoken.h"
+#include "metatoken/testing.h"
 
 #define S 1000LL
 
@@ -60,9 +61,12 @@ TestSuite(client_reissue, .init = start, .fini = stop, .timeout = 30);
 
 static void new_client(void)
 {
+	static const struct mtk_testing_seams seams = { .clock = &shared_clock,
+		                                        .random_u64 = client_random };
 	enum mtk_status st = mtk_client_new(
-	    &(struct mtk_client_options){
-	        .endpoint = ip.srv.bound, .clock = &shared_clock, .random_u64 = client_random },
+	    &(struct mtk_client_options){ .struct_size = sizeof(struct mtk_client_options),
+	                                  .endpoint = ip.srv.bound,
+	                                  .testing = &seams },
 	    &c);
 
 	cr_assert_eq(st, MTK_OK, "%s", mtk_strerror(st));

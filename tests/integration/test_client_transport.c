@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "metatoken/metatoken.h"
+#include "metatoken/testing.h"
 
 #define TOKEN_DOC "{\"access_token\":\"tok-1\",\"expires_in\":3600,\"token_type\":\"Bearer\"}"
 
@@ -110,12 +111,13 @@ TestSuite(transport, .init = start, .fini = stop, .timeout = 30);
 
 static struct mtk_client *client(struct mtk_client_options o)
 {
+	static const struct mtk_testing_seams seams = { .clock = &fake_clock };
 	struct mtk_client *c = NULL;
 	char endpoint[64];
 
 	snprintf(endpoint, sizeof(endpoint), "127.0.0.1:%d", port);
 	o.endpoint = endpoint;
-	o.clock = &fake_clock;
+	o.testing = &seams;
 	cr_assert_eq(mtk_client_new(&o, &c), MTK_OK);
 	return c;
 }
@@ -133,7 +135,8 @@ static enum mtk_status get(struct mtk_client *c)
 
 Test(transport, sends_the_gce_request)
 {
-	struct mtk_client *c = client((struct mtk_client_options){ .account = "sa@p.iam" });
+	struct mtk_client *c = client((struct mtk_client_options){
+	    .struct_size = sizeof(struct mtk_client_options), .account = "sa@p.iam" });
 
 	cr_assert_eq(get(c), MTK_OK);
 	pthread_mutex_lock(&lock);
@@ -150,7 +153,7 @@ Test(transport, sends_the_gce_request)
 
 Test(transport, one_connection_is_kept_alive_across_fetches)
 {
-	struct mtk_client *c = client((struct mtk_client_options){ 0 });
+	struct mtk_client *c = client((struct mtk_client_options)MTK_CLIENT_OPTIONS_INIT);
 	int i;
 
 	for (i = 0; i < 3; i++) {
@@ -171,7 +174,8 @@ Test(transport, never_goes_through_a_proxy)
 	setenv("ALL_PROXY", "http://127.0.0.1:1", 1);
 	unsetenv("no_proxy");
 	unsetenv("NO_PROXY");
-	c = client((struct mtk_client_options){ .max_attempts = 1 });
+	c = client((struct mtk_client_options){ .struct_size = sizeof(struct mtk_client_options),
+	                                        .max_attempts = 1 });
 	cr_assert_eq(get(c), MTK_OK);
 	cr_assert_eq(atomic_load(&requests), 1);
 	mtk_client_free(c);
@@ -199,7 +203,7 @@ Test(transport, a_body_over_the_cap_is_refused)
 	memset(big + sizeof(head_len) - 1, ' ', 70000);
 	response = big;
 	response_len = sizeof(head_len) - 1 + 70000;
-	c = client((struct mtk_client_options){ 0 });
+	c = client((struct mtk_client_options)MTK_CLIENT_OPTIONS_INIT);
 	cr_assert_eq(get(c), MTK_ERR_BODY_TOO_LARGE);
 	mtk_client_free(c);
 	until_sent();
@@ -207,7 +211,7 @@ Test(transport, a_body_over_the_cap_is_refused)
 	memcpy(big, head_close, sizeof(head_close) - 1);
 	memset(big + sizeof(head_close) - 1, ' ', 70000);
 	response_len = sizeof(head_close) - 1 + 70000;
-	c = client((struct mtk_client_options){ 0 });
+	c = client((struct mtk_client_options)MTK_CLIENT_OPTIONS_INIT);
 	cr_assert_eq(get(c), MTK_ERR_BODY_TOO_LARGE);
 	mtk_client_free(c);
 	cr_assert_eq(atomic_load(&requests), 2, "retried");
@@ -221,7 +225,9 @@ Test(transport, a_silent_server_times_out)
 	struct mtk_client *c;
 
 	response = NULL; /* read the request, never answer */
-	c = client((struct mtk_client_options){ .request_timeout_ms = 200, .max_attempts = 2 });
+	c = client((struct mtk_client_options){ .struct_size = sizeof(struct mtk_client_options),
+	                                        .request_timeout_ms = 200,
+	                                        .max_attempts = 2 });
 	cr_assert_eq(get(c), MTK_ERR_TIMEOUT);
 	cr_assert_eq(atomic_load(&requests), 2);
 	mtk_client_free(c);
@@ -238,7 +244,8 @@ Test(transport, a_retry_after_past_the_budget_is_one_request)
 
 	response = busy;
 	response_len = sizeof(busy) - 1;
-	c = client((struct mtk_client_options){ .fetch_budget_ms = 2000 });
+	c = client((struct mtk_client_options){ .struct_size = sizeof(struct mtk_client_options),
+	                                        .fetch_budget_ms = 2000 });
 	cr_assert_eq(get(c), MTK_ERR_HTTP_SERVER);
 	cr_assert_eq(atomic_load(&requests), 1);
 	cr_assert_eq(mtk_client_last_error(c, why, sizeof(why)), MTK_OK);

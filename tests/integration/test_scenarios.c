@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <metatoken/metatoken.h>
+#include <metatoken/testing.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -76,11 +77,13 @@ static void advance_s(int64_t s)
 
 static void new_client(const struct mtk_client_options *extra)
 {
-	struct mtk_client_options o = extra ? *extra : (struct mtk_client_options){ 0 };
+	static const struct mtk_testing_seams seams = { .clock = &fake_clock,
+		                                        .random_u64 = no_jitter };
+	struct mtk_client_options o =
+	    extra ? *extra : (struct mtk_client_options)MTK_CLIENT_OPTIONS_INIT;
 
 	o.endpoint = srv.host_port;
-	o.clock = &fake_clock;
-	o.random_u64 = no_jitter;
+	o.testing = &seams;
 	cr_assert_eq(mtk_client_new(&o, &client), MTK_OK);
 }
 
@@ -284,6 +287,7 @@ Test(scenario, the_service_is_down_and_the_token_expired)
 Test(scenario, the_service_stalls_and_the_token_expired)
 {
 	const struct mtk_client_options o = {
+		.struct_size = sizeof(o),
 		.request_timeout_ms = 200,
 		.max_attempts = 2,
 		.fetch_budget_ms = 1000,

@@ -136,7 +136,7 @@ static struct mtk_client *client_with(int64_t session_ttl_s)
 {
 	struct mtk_client_options o = fake_options(&f);
 
-	o.transport = &transport;
+	f.seams.transport = &transport;
 	o.flavour = MTK_FLAVOUR_AWS;
 	o.aws_session_ttl_s = session_ttl_s;
 	return fake_client(&f, &o);
@@ -355,7 +355,7 @@ Test(client_aws, the_put_timeout_is_never_above_the_request_timeout)
 	struct mtk_client_options o = fake_options(&f);
 	struct mtk_client *c;
 
-	o.transport = &transport;
+	f.seams.transport = &transport;
 	o.flavour = MTK_FLAVOUR_AWS;
 	o.request_timeout_ms = 400;
 	o.connect_timeout_ms = 300;

@@ -446,7 +446,7 @@ Test(client_real_clock, cached_gets_never_overstate_the_remaining_life)
 
 	fake_init(&g);
 	o = fake_options(&g);
-	o.clock = NULL;
+	g.seams.clock = NULL;
 	fake_otherwise(&g, fake_token("tok-real", 3600));
 	rc = fake_client(&g, &o);
 	for (i = 0; i < 2000; i++) {

@@ -112,6 +112,10 @@ void fake_init(struct fake *f)
 		.monotonic_ms = mono, .wall_ms = wall, .sleep_ms = fake_sleep, .arg = f
 	};
 	f->transport = (struct mtk_transport){ .perform = perform, .arg = f };
+	f->seams = (struct mtk_testing_seams){ .clock = &f->clock,
+		                               .transport = &f->transport,
+		                               .random_u64 = fixed_random,
+		                               .random_arg = f };
 }
 
 void fake_release_all(struct fake *f)
@@ -122,11 +126,11 @@ void fake_release_all(struct fake *f)
 
 struct mtk_client_options fake_options(struct fake *f)
 {
-	return (struct mtk_client_options){ .endpoint = "127.0.0.1:1",
-		                            .clock = &f->clock,
-		                            .transport = &f->transport,
-		                            .random_u64 = fixed_random,
-		                            .random_arg = f };
+	struct mtk_client_options o = MTK_CLIENT_OPTIONS_INIT;
+
+	o.endpoint = "127.0.0.1:1";
+	o.testing = &f->seams;
+	return o;
 }
 
 struct mtk_client *fake_client(struct fake *f, const struct mtk_client_options *opts)

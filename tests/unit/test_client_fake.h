@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "metatoken/metatoken.h"
+#include "metatoken/testing.h"
 
 #define FAKE_MAX_SCRIPT 64
 #define FAKE_MAX_SLEEPS 64
@@ -51,6 +52,7 @@ struct fake {
 
 	struct mtk_clock clock;
 	struct mtk_transport transport;
+	struct mtk_testing_seams seams; /* the two above, no jitter */
 };
 
 void fake_init(struct fake *f);

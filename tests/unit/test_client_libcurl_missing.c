@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "metatoken/metatoken.h"
+#include "metatoken/testing.h"
 #include "private/libcurl.h"
 
 static void expect_no_libcurl(const char *soname)
@@ -20,7 +21,10 @@ static void expect_no_libcurl(const char *soname)
 	/* The first call loads and fails; later ones get the same answer. */
 	for (i = 0; i < 2; i++) {
 		cr_assert_eq(
-		    mtk_client_new(&(struct mtk_client_options){ .endpoint = "127.0.0.1:1" }, &c),
+		    mtk_client_new(&(struct mtk_client_options){ .struct_size = sizeof(
+		                                                     struct mtk_client_options),
+		                                                 .endpoint = "127.0.0.1:1" },
+		                   &c),
 		    MTK_ERR_NO_LIBCURL, "%s: call %d", soname, i + 1);
 		cr_assert_null(c, "the out-parameter was written on failure");
 	}
@@ -58,12 +62,13 @@ static enum mtk_status fake_perform(void *arg, const struct mtk_http_request *re
 Test(client_libcurl_missing, a_transport_seam_needs_none)
 {
 	const struct mtk_transport fake = { .perform = fake_perform };
+	const struct mtk_testing_seams seams = { .transport = &fake };
+	struct mtk_client_options o = MTK_CLIENT_OPTIONS_INIT;
 	struct mtk_client *c = NULL;
 
+	o.endpoint = "127.0.0.1:1";
+	o.testing = &seams;
 	mtk__libcurl_soname = "/nonexistent/libcurl.so.4";
-	cr_assert_eq(
-	    mtk_client_new(
-	        &(struct mtk_client_options){ .endpoint = "127.0.0.1:1", .transport = &fake }, &c),
-	    MTK_OK);
+	cr_assert_eq(mtk_client_new(&o, &c), MTK_OK);
 	mtk_client_free(c);
 }

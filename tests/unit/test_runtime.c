@@ -151,10 +151,12 @@ Test(runtime, a_failing_metadata_service_means_no_token_and_is_not_asked_every_t
 
 	fake_init(&meta);
 	fake_otherwise(&meta, (struct fake_answer){ .st = MTK_OK, .status = 404 });
-	client = fake_client(&meta, &(struct mtk_client_options){ .endpoint = "127.0.0.1:1",
-	                                                          .max_attempts = 1,
-	                                                          .clock = &meta.clock,
-	                                                          .transport = &meta.transport });
+	meta.seams.random_u64 = NULL; /* real jitter, as before the seams moved */
+	client = fake_client(
+	    &meta, &(struct mtk_client_options){ .struct_size = sizeof(struct mtk_client_options),
+	                                         .endpoint = "127.0.0.1:1",
+	                                         .max_attempts = 1,
+	                                         .testing = &meta.seams });
 	o.no_metadata_token = false;
 	o.metadata_client = client;
 	o.metadata_retry_ms = 30000;

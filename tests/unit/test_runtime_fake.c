@@ -85,12 +85,15 @@ static const struct mtk_clock rt_clock = { .monotonic_ms = fake_mono, .sleep_ms 
 
 struct mtk_runtime_options options(uint64_t max)
 {
-	return (struct mtk_runtime_options){ .runtime_api = "127.0.0.1:9001",
+	static const struct mtk_testing_runtime_seams seams = { .transport = &transport,
+		                                                .clock = &rt_clock,
+		                                                .log = fake_log };
+
+	return (struct mtk_runtime_options){ .struct_size = sizeof(struct mtk_runtime_options),
+		                             .runtime_api = "127.0.0.1:9001",
 		                             .max_invocations = max,
 		                             .no_metadata_token = true,
-		                             .transport = &transport,
-		                             .clock = &rt_clock,
-		                             .log = fake_log };
+		                             .testing = &seams };
 }
 
 void setup(void)

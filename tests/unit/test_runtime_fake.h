@@ -12,6 +12,7 @@
 
 #include "metatoken/context.h"
 #include "metatoken/runtime.h"
+#include "metatoken/testing.h"
 
 #define MAX_SCRIPT 16
 #define MAX_CALLS  32

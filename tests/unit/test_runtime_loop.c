@@ -287,3 +287,35 @@ Test(runtime, a_bad_memory_size_in_the_environment_is_an_init_error)
 	cr_assert_str_eq(last_post()->url, "http://127.0.0.1:9001/2018-06-01/runtime/init/error");
 	cr_assert(strstr(last_post()->body, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"));
 }
+
+/* struct_size, as for the client's options (test_client_abi.c): a caller
+ * built with a newer header is served when its new fields are zero; a
+ * missing size is refused before anything is sent. */
+struct newer_runtime_options {
+	struct mtk_runtime_options known;
+	int64_t added_later;
+};
+
+Test(runtime, the_options_struct_size_is_checked)
+{
+	struct newer_runtime_options n = { .known = options(1) };
+	struct mtk_runtime_options o = options(1), init;
+
+	mtk_runtime_options_init(&init);
+	cr_assert_eq(init.struct_size, sizeof(struct mtk_runtime_options));
+	cr_assert_null(init.testing);
+
+	o.struct_size = 0;
+	cr_assert_eq(mtk_runtime_run(&o, answer_bytes, NULL), MTK_ERR_BAD_STRUCT_SIZE);
+	cr_assert_eq(mtk_runtime_init_error(&o, NULL, "x"), MTK_ERR_BAD_STRUCT_SIZE);
+	cr_assert_eq(F.ncalls, 0);
+
+	n.known.struct_size = sizeof(n);
+	n.added_later = 1;
+	cr_assert_eq(mtk_runtime_run(&n.known, answer_bytes, NULL), MTK_ERR_BAD_STRUCT_SIZE);
+	cr_assert_eq(F.ncalls, 0);
+	n.added_later = 0;
+	push_event("Lambda-Runtime-Aws-Request-Id: r1", "{}");
+	cr_assert_eq(mtk_runtime_run(&n.known, answer_bytes, NULL), MTK_OK, "%s", F.log);
+	cr_assert_eq(F.ncalls, 2);
+}
