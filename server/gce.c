@@ -199,19 +199,6 @@ static void reply_buf(struct request *rq, struct text_buf *b)
 		reply_owned(rq, 200, CT_TEXT, b->data, b->len);
 }
 
-/* A 200 with a copy of s: the tree it comes from may be swapped out and
- * freed while the answer is still going out, so no reply_static(). */
-static void reply_copy(struct request *rq, const char *content_type, const char *s)
-{
-	char *body = strdup(s);
-
-	if (!body) {
-		reply_static(rq, 500, CT_TEXT, "out of memory\n");
-		return;
-	}
-	reply_owned(rq, 200, content_type, body, strlen(body));
-}
-
 static void reply_json(struct request *rq, cJSON *v)
 {
 	char *s = v ? cJSON_PrintUnformatted(v) : NULL;
@@ -309,14 +296,16 @@ static void serve_node(struct request *rq, const struct gce_node *n, int json, i
 		serve_identity(rq, n->account);
 		return;
 	case GCE_NODE_JSON:
-		reply_copy(rq, CT_JSON, n->text);
+		/* A tree a change replaces is kept (gce_live.c): its text can be
+		 * served, and its built response kept, as static. */
+		reply_static(rq, 200, CT_JSON, n->text);
 		return;
 	case GCE_NODE_TEXT:
 	case GCE_NODE_NUMBER:
 		if (json)
 			reply_json(rq, to_json(n));
 		else
-			reply_copy(rq, CT_TEXT, n->text);
+			reply_static(rq, 200, CT_TEXT, n->text);
 		return;
 	case GCE_NODE_LIST:
 		if (json) {
@@ -494,6 +483,6 @@ void gce_vendor_document(struct request *rq)
 {
 	struct gce_live *l = rq->srv->gce;
 
-	reply_copy(rq, CT_JSON, gce_live_read(l)->document);
+	reply_static(rq, 200, CT_JSON, gce_live_read(l)->document); /* kept: gce_live.c */
 	gce_live_read_end(l);
 }

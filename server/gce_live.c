@@ -28,8 +28,20 @@ struct gce_watch {
 	int changed;         /* a change woke it */
 };
 
+/* A tree a change replaced, with the maps its strings live in: kept until
+ * metatokend exits, because the daemon's threads keep built responses
+ * whose bodies are a tree's text (reply.c's per-thread cache of answers
+ * that repeat), which is what makes a metadata leaf cost little. A change
+ * is a test's control call: a few KiB each. */
+struct gce_retired {
+	struct gce_tree *tree;
+	struct gce_maps maps;
+	struct gce_retired *next;
+};
+
 struct gce_live {
 	pthread_mutex_t change_lock; /* one change at a time; the maps, for changes */
+	struct gce_retired *retired; /* under change_lock */
 	pthread_rwlock_t lock;       /* the tree and maps: read to serve, write to swap */
 	struct gce_tree *tree;
 	struct gce_maps maps;
@@ -121,6 +133,14 @@ void gce_live_free(struct gce_live *l)
 		return;
 	gce_tree_free(l->tree);
 	maps_free(&l->maps);
+	while (l->retired) {
+		struct gce_retired *r = l->retired;
+
+		l->retired = r->next;
+		gce_tree_free(r->tree);
+		maps_free(&r->maps);
+		free(r);
+	}
 	free(l->watchers);
 	pthread_rwlock_destroy(&l->lock);
 	pthread_mutex_destroy(&l->change_lock);
@@ -292,19 +312,21 @@ static int merge(struct gce_maps *next, const struct gce_maps *cur, int w, const
 static int swap_in(struct gce_live *l, const struct server *srv, struct gce_maps *m)
 {
 	char err[128];
-	struct gce_tree *t = gce_tree_build(srv, m, err, sizeof(err)), *old;
-	struct gce_maps old_maps;
+	struct gce_retired *r = calloc(1, sizeof(*r));
+	struct gce_tree *t = r ? gce_tree_build(srv, m, err, sizeof(err)) : NULL;
 
-	if (!t)
+	if (!t) {
+		free(r);
 		return -1;
+	}
 	pthread_rwlock_wrlock(&l->lock);
-	old = l->tree;
-	old_maps = l->maps;
+	r->tree = l->tree;
+	r->maps = l->maps;
 	l->tree = t;
 	l->maps = *m;
 	pthread_rwlock_unlock(&l->lock);
-	gce_tree_free(old);
-	maps_free(&old_maps);
+	r->next = l->retired;
+	l->retired = r;
 	wake_all(l);
 	return 0;
 }
