@@ -71,8 +71,7 @@ static void check_utf8(const cJSON *item)
 		FUZZ_CHECK(same && strcmp(same, item->valuestring) == 0, "bad UTF-8 in the event");
 		free(same);
 	}
-	cJSON_ArrayForEach(c, item)
-	check_utf8(c);
+	cJSON_ArrayForEach(c, item) check_utf8(c);
 }
 
 static void check_event(const uint8_t *data, size_t size)
@@ -114,7 +113,8 @@ static void check_event(const uint8_t *data, size_t size)
 		else if (line[0] == 'H' && line[1] == ' ' && (sep = strchr(line, ':')) &&
 		         c.n_headers < 32) {
 			*sep = '\0';
-			headers[c.n_headers++] = (struct http_kv){ line + 2, sep + 1 + (sep[1] == ' ') };
+			headers[c.n_headers++] =
+			    (struct http_kv){ line + 2, sep + 1 + (sep[1] == ' ') };
 		} else if (line[0] == 'Q' && line[1] == ' ' && c.n_query < 32) {
 			sep = strchr(line, '=');
 			if (sep)
