@@ -27,7 +27,7 @@
 static void usage(FILE *f)
 {
 	fputs("usage: metatokend [--listen HOST:PORT] [--config FILE] [--log-level LEVEL]\n"
-	      "                  [--no-control] [--reload] [--print-config] [--version]\n"
+	      "                  [--no-control] [--reload] [--quiet] [--print-config] [--version]\n"
 	      "\n"
 	      "Serves cloud metadata (GCE/Yandex and AWS flavours) and service-account\n"
 	      "tokens, and runs functions: the Lambda Runtime API (a runtime polls\n"
@@ -41,6 +41,8 @@ static void usage(FILE *f)
 	      "                       embedded default is served\n"
 	      "  --log-level LEVEL    error, warn, info (default: one line per request) or debug\n"
 	      "  --no-control         turn the control API (/metatoken/v1/) off\n"
+	      "  --quiet              no secret on stdout: the banner names the admin secret's\n"
+	      "                       file instead of its value, and hides the container token\n"
 	      "  --reload             every function restarts its runtimes when its code\n"
 	      "                       changes (as \"reload\": true on each function)\n"
 	      "  --print-config       print the embedded default configuration and exit\n"
@@ -81,8 +83,9 @@ static int crypto_init(void)
 	return RAND_set_DRBG_type(NULL, "HASH-DRBG", NULL, NULL, "SHA256") == 1 ? 0 : -1;
 }
 
-/* Says, on stdout, how to point SDKs at this server. Tests read these lines. */
-static void print_banner(const struct server *srv)
+/* Says, on stdout, how to point SDKs at this server. Tests read these lines.
+ * quiet: no secret (stdout often ends up in a CI log). */
+static void print_banner(const struct server *srv, int quiet)
 {
 	printf("metatokend listening on http://%s (%s)\n", srv->bound, srv->cfg.source);
 	printf("# point SDKs at it from another shell:\n");
@@ -96,8 +99,12 @@ static void print_banner(const struct server *srv)
 		    "# AWS container credentials (they take precedence over IMDS in AWS SDKs):\n");
 		printf("# export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://%s%s\n", srv->bound,
 		       AWS_CONTAINER_PATH);
-		printf("# export AWS_CONTAINER_AUTHORIZATION_TOKEN=%s\n",
-		       aws_container_token(srv->aws));
+		if (quiet)
+			printf("# export AWS_CONTAINER_AUTHORIZATION_TOKEN=<hidden by --quiet: set "
+			       "aws.container_token in the configuration to know it>\n");
+		else
+			printf("# export AWS_CONTAINER_AUTHORIZATION_TOKEN=%s\n",
+			       aws_container_token(srv->aws));
 	}
 	printf("# a Lambda runtime started by hand serves the function `function` "
 	       "(POST http://%s/2015-03-31/functions/function/invocations):\n",
@@ -109,9 +116,10 @@ static void print_banner(const struct server *srv)
 	if (srv->control_enabled) {
 		printf("# control API: http://%s/metatoken/v1/ (or `metatoken admin`);\n",
 		       srv->bound);
-		printf("# its secret is also in %s\n", srv->admin_secret_file);
+		printf("# its secret is %sin %s\n", quiet ? "" : "also ", srv->admin_secret_file);
 		printf("export METATOKEN_SERVER=%s\n", srv->bound);
-		printf("export METATOKEN_ADMIN_SECRET=%s\n", srv->admin_secret);
+		if (!quiet) /* metatoken admin reads the file without it */
+			printf("export METATOKEN_ADMIN_SECRET=%s\n", srv->admin_secret);
 	}
 	printf("# Ctrl-C stops it.\n");
 	fflush(stdout);
@@ -126,6 +134,7 @@ int main(int argc, char **argv)
 		{ "print-config", no_argument, NULL, 'P' },
 		{ "no-control", no_argument, NULL, 'N' },
 		{ "reload", no_argument, NULL, 'R' },
+		{ "quiet", no_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -135,7 +144,7 @@ int main(int argc, char **argv)
 	struct daemon *daemon = NULL;
 	char err[512];
 	sigset_t stop_signals;
-	int opt, sig, status = 1, no_control = 0, reload = 0;
+	int opt, sig, status = 1, no_control = 0, reload = 0, quiet = 0;
 
 	if (crypto_init() != 0) {
 		fputs("metatokend: cannot initialise OpenSSL\n", stderr);
@@ -166,6 +175,9 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			reload = 1;
+			break;
+		case 'Q':
+			quiet = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -248,7 +260,7 @@ int main(int argc, char **argv)
 		        srv.n_accounts, srv.bound, daemon_threads(daemon), l.connections,
 		        l.per_client, l.held, (long long)(l.header_timeout_ms / 1000));
 	}
-	print_banner(&srv);
+	print_banner(&srv, quiet);
 
 	if (sigwait(&stop_signals, &sig) != 0)
 		sig = SIGTERM;

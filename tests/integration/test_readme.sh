@@ -157,6 +157,30 @@ wait "$pid" && ok "SIGTERM: exit 0" || not_ok "SIGTERM: non-zero exit"
 pid=
 [ ! -e "$secret_file" ] && ok "the secret file is removed at exit" || not_ok "secret file left"
 
+# --quiet: no secret on stdout, and metatoken admin still works (it reads
+# the secret file the banner names).
+"$METATOKEND" --listen 127.0.0.1:0 --log-level warn --quiet >"$tmp/quiet" 2>>"$tmp/log" &
+pid=$!
+i=0
+until grep -q '^# Ctrl-C stops it.' "$tmp/quiet" 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -le 100 ] || { echo "metatokend --quiet printed no banner"; cat "$tmp/log"; exit 1; }
+	sleep 0.1
+done
+quiet_server=$(sed -n 's/^export METATOKEN_SERVER=//p' "$tmp/quiet")
+quiet_file="$HOME/.metatoken/admin-${quiet_server##*:}.secret"
+grep -q "^# its secret is in $quiet_file\$" "$tmp/quiet" && ok "--quiet: the banner names the secret file" ||
+	not_ok "--quiet: no secret file named: $(cat "$tmp/quiet")"
+grep -q "$(cat "$quiet_file")" "$tmp/quiet" && not_ok "--quiet: the admin secret is on stdout" ||
+	ok "--quiet: the admin secret is not on stdout"
+grep -q 'METATOKEN_ADMIN_SECRET\|AUTHORIZATION_TOKEN=[^<]' "$tmp/quiet" &&
+	not_ok "--quiet: a secret variable is on stdout" || ok "--quiet: no secret variable on stdout"
+(unset METATOKEN_ADMIN_SECRET && METATOKEN_SERVER=$quiet_server "$CLI" admin clock >/dev/null) &&
+	ok "--quiet: metatoken admin reads the secret file" || not_ok "--quiet: admin failed"
+kill "$pid"
+wait "$pid" || true
+pid=
+
 # metatokend's flags: its --help, the README's synopsis and its flag table
 # name the same ones (README.md sits two folders above this script).
 readme="$(dirname "$0")/../../README.md"
