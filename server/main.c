@@ -2,7 +2,7 @@
  * metatokend: a local stand-in for the cloud metadata service at
  * 169.254.169.254. See README.md and `metatokend --help`.
  *
- * Exit status: 0 after SIGINT/SIGTERM, 2 for a bad command line,
+ * Exit status: 0 after SIGINT/SIGTERM/SIGHUP, 2 for a bad command line,
  * configuration or listen address, 1 for anything else.
  */
 #include <getopt.h>
@@ -224,6 +224,10 @@ int main(int argc, char **argv)
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
+	/* Until SIGHUP reloads the configuration (issue 14), it stops cleanly
+	 * like SIGTERM, secret file removed, rather than killing the process
+	 * as its default action does. */
+	sigaddset(&stop_signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -265,7 +269,9 @@ int main(int argc, char **argv)
 	if (sigwait(&stop_signals, &sig) != 0)
 		sig = SIGTERM;
 	log_msg(LOG_INFO, "%s: finishing in-flight requests, then stopping",
-	        sig == SIGINT ? "SIGINT" : "SIGTERM");
+	        sig == SIGINT   ? "SIGINT"
+	        : sig == SIGHUP ? "SIGHUP (it does not reload the configuration yet)"
+	                        : "SIGTERM");
 	daemon_stop(daemon, SHUTDOWN_GRACE_MS);
 	status = 0;
 
