@@ -9,41 +9,13 @@ set -eu
 
 METATOKEND=$1
 CLI=$2
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/metatoken-meta-XXXXXX")
-pid=
-passed=0
-failed=0
-
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() {
-	passed=$((passed + 1))
-	echo "ok - $1"
-}
-not_ok() {
-	failed=$((failed + 1))
-	echo "not ok - $1"
-}
-# expect NAME WANT GOT
-expect() {
-	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: wanted [$2], got [$3]"; fi
-}
+. "$(dirname "$0")/../support/tap.sh"
+tap_init meta
 
 export HOME="$tmp"
 unset XDG_RUNTIME_DIR METATOKEN_SERVER METATOKEN_ADMIN_SECRET YC_METADATA_ADDR GCE_METADATA_HOST
 
-"$METATOKEND" --listen 127.0.0.1:0 --log-level warn >"$tmp/banner" 2>"$tmp/log" &
-pid=$!
-i=0
-until grep -q '^# Ctrl-C stops it.' "$tmp/banner" 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -le 100 ] || { echo "metatokend printed no banner"; cat "$tmp/log"; exit 1; }
-	sleep 0.1
-done
+start_metatokend "$tmp/banner"
 eval "$(grep '^export ' "$tmp/banner")"
 md="http://$METATOKEN_SERVER/computeMetadata/v1"
 
@@ -103,5 +75,4 @@ expect "the identity document's instanceId and version" '"fhm0metatoken0local01"
 expect "the EC2-style one is the same" "$doc" \
 	"$(curl -s "http://$METATOKEN_SERVER/latest/vendor/instance-identity/document")"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_finish

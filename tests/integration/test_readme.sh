@@ -8,42 +8,14 @@ set -eu
 
 METATOKEND=$1
 CLI=$2
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/metatoken-readme-XXXXXX")
-pid=
-passed=0
-failed=0
-
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() {
-	passed=$((passed + 1))
-	echo "ok - $1"
-}
-not_ok() {
-	failed=$((failed + 1))
-	echo "not ok - $1"
-}
-# expect NAME WANT GOT
-expect() {
-	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: wanted [$2], got [$3]"; fi
-}
+. "$(dirname "$0")/../support/tap.sh"
+tap_init readme
 
 # The secret file goes to this private HOME, not the user's.
 export HOME="$tmp"
 unset XDG_RUNTIME_DIR METATOKEN_SERVER METATOKEN_ADMIN_SECRET YC_METADATA_ADDR GCE_METADATA_HOST
 
-"$METATOKEND" --listen 127.0.0.1:0 --log-level warn >"$tmp/banner" 2>"$tmp/log" &
-pid=$!
-i=0
-until grep -q '^# Ctrl-C stops it.' "$tmp/banner" 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -le 100 ] || { echo "metatokend printed no banner"; cat "$tmp/log"; exit 1; }
-	sleep 0.1
-done
+start_metatokend "$tmp/banner"
 # What a user pastes from ./scripts/run's output.
 eval "$(grep '^export ' "$tmp/banner")"
 
@@ -159,14 +131,7 @@ pid=
 
 # --quiet: no secret on stdout, and metatoken admin still works (it reads
 # the secret file the banner names).
-"$METATOKEND" --listen 127.0.0.1:0 --log-level warn --quiet >"$tmp/quiet" 2>>"$tmp/log" &
-pid=$!
-i=0
-until grep -q '^# Ctrl-C stops it.' "$tmp/quiet" 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -le 100 ] || { echo "metatokend --quiet printed no banner"; cat "$tmp/log"; exit 1; }
-	sleep 0.1
-done
+start_metatokend "$tmp/quiet" --quiet
 quiet_server=$(sed -n 's/^export METATOKEN_SERVER=//p' "$tmp/quiet")
 quiet_file="$HOME/.metatoken/admin-${quiet_server##*:}.secret"
 grep -q "^# its secret is in $quiet_file\$" "$tmp/quiet" && ok "--quiet: the banner names the secret file" ||
@@ -196,5 +161,4 @@ table=$(sed -n '/^| flag | meaning |/,/^$/p' "$readme" | grep -o -- '^| `--[a-z]
 expect "README's metatokend synopsis = --help's flags" "$help_flags" "$synopsis"
 expect "README's metatokend flag table = --help's flags" "$help_flags" "$table"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_finish

@@ -12,29 +12,8 @@ set -eu
 METATOKEND=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 CLI=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 readme="$(cd "$(dirname "$0")/../.." && pwd)/README.md"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/metatoken-readme-py-XXXXXX")
-pid=
-passed=0
-failed=0
-
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() {
-	passed=$((passed + 1))
-	echo "ok - $1"
-}
-not_ok() {
-	failed=$((failed + 1))
-	echo "not ok - $1"
-}
-# expect NAME WANT GOT
-expect() {
-	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: wanted [$2], got [$3]"; fi
-}
+. "$(dirname "$0")/../support/tap.sh"
+tap_init readme-py
 # field JSON EXPR: a value out of a JSON document, by a Python expression on d.
 py=python3
 [ -x /usr/bin/python3 ] && py=/usr/bin/python3 # no version manager's shim to go through
@@ -71,14 +50,7 @@ sed -n "/^cat > fns.json <<'EOF'\$/,/^EOF\$/p" "$tmp/section" >"$tmp/fns.sh"
 sh "$tmp/fns.sh"
 expect "2: fns.json names a python function" python \
 	"$(field "$(cat fns.json)" 'd["functions"][0]["runtime"]')"
-"$METATOKEND" --config fns.json --listen 127.0.0.1:0 --log-level warn >"$tmp/banner" 2>"$tmp/log" &
-pid=$!
-i=0
-until grep -q '^# Ctrl-C stops it.' "$tmp/banner" 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -le 100 ] || { echo "metatokend printed no banner"; cat "$tmp/log"; exit 1; }
-	sleep 0.1
-done
+start_metatokend "$tmp/banner" --config fns.json
 addr=$(sed -n 's/^export METATOKEN_SERVER=//p' "$tmp/banner")
 out=$(METATOKEN_SERVER=$addr sh -c "$(line '^metatoken invoke hello ')")
 expect "2: metatoken invoke hello" you "$(field "$out" 'json.loads(d["body"])["hello"]')"
@@ -109,5 +81,4 @@ sh -c "$(line '^.*metatoken exec -- python3 -m unittest' | sed 's/.*\(metatoken 
 	>"$tmp/out" 2>&1 && grep -q '^Ran 1 test' "$tmp/out" && ok "3: metatoken exec -- python3 -m unittest" ||
 	not_ok "3: metatoken exec: $(cat "$tmp/out")"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_finish
