@@ -132,6 +132,9 @@ struct invoke_outcome {
 void function_collect(struct invocation *inv, int give_up, struct invoke_outcome *o);
 /* The invoker's request ended before it collected: forget it. */
 void function_invoker_gone(struct invocation *inv);
+/* The ended hook of every flavour that invokes: a held invoker's request
+ * (rq->hstate its invocation) ended, answered or not. */
+void function_invoker_ended(struct request *rq);
 
 /* How long a sync invoker's request is held: the function's timeout, a
  * cold start's allowance (FN_QUEUE_WAIT_MS) and a backstop should the

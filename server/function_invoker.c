@@ -96,3 +96,11 @@ void function_invoker_gone(struct invocation *inv)
 		inv->invoker = NULL; /* as give_up in function_collect */
 	pthread_mutex_unlock(&fs->lock);
 }
+
+void function_invoker_ended(struct request *rq)
+{
+	if (rq->hstate) {
+		function_invoker_gone(rq->hstate);
+		rq->hstate = NULL;
+	}
+}

@@ -287,11 +287,3 @@ void http_invoke_handle(struct request *rq)
 	}
 	start(rq, fn);
 }
-
-void http_invoke_ended(struct request *rq)
-{
-	if (rq->hstate) {
-		function_invoker_gone(rq->hstate);
-		rq->hstate = NULL;
-	}
-}

@@ -34,8 +34,7 @@ struct request;
 
 void http_invoke_handle(struct request *rq);
 
-/* The flavour's hooks: its error shape, and a request that ended. */
+/* The flavour's error shape (its ended hook is function_invoker_ended). */
 void http_invoke_flavour_error(struct request *rq, unsigned status, const char *text);
-void http_invoke_ended(struct request *rq);
 
 #endif

@@ -240,11 +240,3 @@ void invoke_post(struct request *rq)
 	}
 	free(cc);
 }
-
-void invoke_api_ended(struct request *rq)
-{
-	if (rq->hstate) {
-		function_invoker_gone(rq->hstate);
-		rq->hstate = NULL;
-	}
-}

@@ -22,9 +22,8 @@ struct request;
 
 void invoke_post(struct request *rq);
 
-/* The flavour's hooks: its error shape, and a request that ended. */
+/* The flavour's error shape (its ended hook is function_invoker_ended). */
 void invoke_api_flavour_error(struct request *rq, unsigned status, const char *text);
-void invoke_api_ended(struct request *rq);
 
 __attribute__((format(printf, 4, 5))) void invoke_api_error(struct request *rq, unsigned status,
                                                             const char *type, const char *fmt, ...);

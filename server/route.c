@@ -129,7 +129,7 @@ static const struct flavour invoke_api = {
 	.not_found = "no such Invoke API path\n",
 	.not_allowed = "method not allowed\n",
 	.error = invoke_api_flavour_error,
-	.ended = invoke_api_ended,
+	.ended = function_invoker_ended,
 };
 
 /*
@@ -145,7 +145,7 @@ static const struct flavour http_fn = {
 	.not_found = "no function name in the path: /functions/<name>\n",
 	.not_allowed = "method not allowed\n",
 	.error = http_invoke_flavour_error,
-	.ended = http_invoke_ended,
+	.ended = function_invoker_ended,
 };
 
 /* Metrics and health (ops.c): for a scraper and a supervisor, with no
