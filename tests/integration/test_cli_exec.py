@@ -26,6 +26,9 @@ import unittest
 import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from metatokend import processes_with, read_line  # noqa: E402
+
 CLI = DAEMON = None
 PY = sys.executable
 BOUND_S = 30  # no run takes this long unless it hangs
@@ -137,37 +140,6 @@ tok = json.loads(opener.open(req, timeout=5).read())["access_token"]
 print(json.dumps({"ints": seen.count(signal.SIGINT), "token": tok,
                   "same_group": same_group}), flush=True)
 '''
-
-
-def processes_with(needle):
-    """Live pids whose command line or environment holds needle."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        for what in ("cmdline", "environ"):
-            try:
-                with open("/proc/%s/%s" % (pid, what), "rb") as f:
-                    if needle.encode() in f.read():
-                        with open("/proc/%s/stat" % pid) as s:
-                            if s.read().split(")")[-1].split()[0] not in "ZX":
-                                found.append(int(pid))
-                        break
-            except OSError:
-                pass
-    return found
-
-
-def read_line(stream, deadline):
-    """One line from a pipe, or b"" at its end or past the deadline."""
-    fd, line = stream.fileno(), b""
-    while not line.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            return b""
-        c = os.read(fd, 1)
-        if not c:
-            return line
-        line += c
-    return line
 
 
 def start_daemon(env):

@@ -17,6 +17,9 @@ import time
 import unittest
 import zipfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from metatokend import processes_with  # noqa: E402
+
 CLI = DAEMON = HANDLER = None
 BOUND_S = 30  # no run takes this long unless it hangs
 PY = "/usr/bin/python3"
@@ -56,23 +59,6 @@ def error_document(err):
     docs = [json.loads(l) for l in err.splitlines() if l.startswith('{"errorMessage"')]
     assert len(docs) == 1, err
     return docs[0]
-
-
-def processes_with(needle):
-    """Pids whose command line or environment holds needle (ours are readable)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        for what in ("cmdline", "environ"):
-            try:
-                with open("/proc/%s/%s" % (pid, what), "rb") as f:
-                    if needle.encode() in f.read():
-                        with open("/proc/%s/stat" % pid) as s:
-                            if s.read().split(")")[-1].split()[0] not in "ZX":
-                                found.append(int(pid))
-                        break
-            except OSError:
-                pass
-    return found
 
 
 class Scratch(unittest.TestCase):
