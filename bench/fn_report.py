@@ -5,31 +5,14 @@ and one JSON line per figure, on stdout and in OUT.md / OUT.jsonl.
 Rates are compared per round (the invocation run against the GET run just
 after it, same connections) and the median of the rounds' ratios is
 reported, so that a slow spell of the machine hits both sides."""
-import argparse
-import datetime
-import json
-import statistics
-
-
-def med(xs):
-    return statistics.median(xs) if xs else None
+from report_common import args, med, publish, read_raw
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("raw")
-    ap.add_argument("--machine", default="")
-    ap.add_argument("--mode", default="")
-    ap.add_argument("--commit", default="")
-    ap.add_argument("--out", default=None)
-    a = ap.parse_args()
+    a = args()
 
     runs, rtt, cold = [], {}, {}
-    for line in open(a.raw):
-        line = line.strip()
-        if not line:
-            continue
-        o = json.loads(line)
+    for o in read_raw(a.raw):
         if o["kind"] == "run":
             runs.append(o)
         elif o["kind"] == "rtt":
@@ -97,25 +80,6 @@ def main():
                     add(figure=f"{what}_{q}", conc=1, value=cold[what][f"{q}_us"] / 1000,
                         unit="ms", baseline=None, baseline_value=None, ratio=None)
 
-    def num(v, nd=1):
-        if v is None:
-            return "n/a"
-        return f"{v:,.{nd}f}"
-
-    out = []
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    out.append(f"Run {now} at {a.commit}; {a.machine}; {a.mode}.")
-    out.append("")
-    out.append("| figure | concurrency | value | baseline | baseline value | ratio |")
-    out.append("| --- | ---: | ---: | --- | ---: | ---: |")
-    for f in figures:
-        unit = f["unit"]
-        nd = 0 if unit == "/s" else (2 if unit == "ms" else 1)
-        out.append(
-            f"| {f['figure']} | {f['conc']} | {num(f['value'], nd)} {unit} | "
-            f"{f['baseline'] or ''} | {num(f['baseline_value'], nd)} | "
-            f"{num(f['ratio'], 2) + 'x' if f['ratio'] is not None else 'n/a'} |")
-
     def get(name, conc=1, baseline_prefix=None):
         for f in figures:
             if f["figure"] == name and f["conc"] == conc and (
@@ -137,21 +101,7 @@ def main():
     if c:
         targets.append(("cold start (first invocation) p50 < 20 ms", c["value"] < 20,
                         f"{c['value']:.1f} ms"))
-    out.append("")
-    out.append("| target | met | figure |")
-    out.append("| --- | :---: | --- |")
-    for name, met, text in targets:
-        out.append(f"| {name} | {'yes' if met else '**no**'} | {text} |")
-    md = "\n".join(out) + "\n"
-    jl = "".join(json.dumps(f) + "\n" for f in figures)
-    print(md)
-    print(jl, end="")
-    if a.out:
-        with open(a.out + ".md", "w") as fh:
-            fh.write(md)
-        with open(a.out + ".jsonl", "w") as fh:
-            fh.write(jl)
-
+    publish(a, figures, targets, conc_column=True, baseline_title='baseline')
 
 if __name__ == "__main__":
     main()

@@ -6,31 +6,14 @@ Rates are compared per round (the Python run against the C run just after
 it, same connection count) and the median of the rounds' ratios is
 reported, so that a slow spell of the machine hits both sides. Round trips
 and cold starts come from runs interleaved in fn_bench itself."""
-import argparse
-import datetime
-import json
-import statistics
-
-
-def med(xs):
-    return statistics.median(xs) if xs else None
+from report_common import args, med, publish, read_raw
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("raw")
-    ap.add_argument("--machine", default="")
-    ap.add_argument("--mode", default="")
-    ap.add_argument("--commit", default="")
-    ap.add_argument("--out", default=None)
-    a = ap.parse_args()
+    a = args()
 
     runs, rtt, cold = [], {}, {}
-    for line in open(a.raw):
-        line = line.strip()
-        if not line:
-            continue
-        o = json.loads(line)
+    for o in read_raw(a.raw):
         if o["kind"] == "run":
             runs.append(o)
         elif o["kind"] == "py_rtt":
@@ -101,23 +84,6 @@ def main():
                         baseline_value=(cold["python_import_handler"][k + "_us"] / 1000
                                         if r else None), ratio=r)
 
-    def num(v, nd=1):
-        return "n/a" if v is None else "{:,.{}f}".format(v, nd)
-
-    out = []
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    out.append("Run %s at %s; %s; %s." % (now, a.commit, a.machine, a.mode))
-    out.append("")
-    out.append("| figure | value | baseline (same run) | baseline value | ratio |")
-    out.append("| --- | ---: | --- | ---: | ---: |")
-    for f in figures:
-        unit = f["unit"]
-        nd = 0 if unit == "/s" else (2 if unit == "ms" else 1)
-        out.append("| %s | %s %s | %s | %s | %s |" % (
-            f["figure"], num(f["value"], nd), unit, f["baseline"] or "",
-            num(f["baseline_value"], nd),
-            num(f["ratio"], 2) + "x" if f["ratio"] is not None else "n/a"))
-
     def get(name, baseline=None):
         for f in figures:
             if f["figure"] == name and (baseline is None or f["baseline"] == baseline):
@@ -137,21 +103,7 @@ def main():
             targets.append(("cold start %s <= 1.5x `python3 -c 'import fn_echo'`" % k,
                             r["ratio"] <= 1.5, "%.2fx (%.1f vs %.1f ms)" % (
                                 r["ratio"], r["value"], r["baseline_value"])))
-    out.append("")
-    out.append("| target | met | figure |")
-    out.append("| --- | :---: | --- |")
-    for name, met, text in targets:
-        out.append("| %s | %s | %s |" % (name, "yes" if met else "**no**", text))
-    md = "\n".join(out) + "\n"
-    jl = "".join(json.dumps(f) + "\n" for f in figures)
-    print(md)
-    print(jl, end="")
-    if a.out:
-        with open(a.out + ".md", "w") as fh:
-            fh.write(md)
-        with open(a.out + ".jsonl", "w") as fh:
-            fh.write(jl)
-
+    publish(a, figures, targets, conc_column=False, baseline_title='baseline (same run)')
 
 if __name__ == "__main__":
     main()
