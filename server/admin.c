@@ -78,7 +78,7 @@ int admin_make_secret(struct server *srv, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot generate the admin secret (OpenSSL failed)");
 		return -1;
 	}
-	b64url_encode(raw, sizeof(raw), srv->admin_secret);
+	mtk__b64url_encode(raw, sizeof(raw), srv->admin_secret);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	return 0;
 }

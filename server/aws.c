@@ -136,7 +136,7 @@ struct aws *aws_new(const struct server *srv, char *err, size_t errlen)
 			         "cannot generate the container token (OpenSSL failed)");
 			goto out_free;
 		}
-		b64url_encode(raw, sizeof(raw), a->container_token);
+		mtk__b64url_encode(raw, sizeof(raw), a->container_token);
 		OPENSSL_cleanse(raw, sizeof(raw));
 	}
 	for (size_t i = 0; i < c->n_accounts; i++) {

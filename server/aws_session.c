@@ -110,7 +110,7 @@ static void memo_store(const struct aws_sessions *s, uint64_t epoch, const char 
 static int decode_session(const char *in, size_t len, unsigned char out[SESSION_RAW_LEN])
 {
 	if (len != AWS_SESSION_TEXT_LEN ||
-	    b64url_decode(in, len, out, SESSION_RAW_LEN) != SESSION_RAW_LEN)
+	    mtk__b64url_decode(in, len, out, SESSION_RAW_LEN) != SESSION_RAW_LEN)
 		return -1;
 	return 0;
 }
@@ -155,7 +155,7 @@ int aws_session_mint(struct aws_sessions *s, int64_t expires_ms, char out[AWS_SE
 	if (RAND_bytes(raw + 9, SESSION_NONCE_LEN) != 1 ||
 	    session_mac(s, raw, raw + SESSION_PAYLOAD_LEN, NULL) != 0)
 		goto out;
-	b64url_encode(raw, SESSION_RAW_LEN, out);
+	mtk__b64url_encode(raw, SESSION_RAW_LEN, out);
 	rc = 0;
 out:
 	OPENSSL_cleanse(raw, sizeof(raw));

@@ -89,7 +89,7 @@ static char *encode_json(cJSON *o)
 	len = strlen(text);
 	out = malloc(B64URL_LEN(len) + 1);
 	if (out)
-		b64url_encode((const uint8_t *)text, len, out);
+		mtk__b64url_encode((const uint8_t *)text, len, out);
 	cJSON_free(text);
 	return out;
 }
@@ -153,7 +153,7 @@ char *identity_mint(struct identity *id, const char *account_id, const char *ema
 		goto out;
 	}
 	jwt[hlen + 1 + clen] = '.';
-	b64url_encode(sig, siglen, jwt + hlen + 1 + clen + 1);
+	mtk__b64url_encode(sig, siglen, jwt + hlen + 1 + clen + 1);
 out:
 	EVP_MD_CTX_free(md);
 	free(h);
@@ -178,7 +178,7 @@ static char *encode_bn(EVP_PKEY *k, const char *param)
 	if (bytes && BN_bn2bin(bn, bytes) == n) {
 		out = malloc(B64URL_LEN((size_t)n) + 1);
 		if (out)
-			b64url_encode(bytes, (size_t)n, out);
+			mtk__b64url_encode(bytes, (size_t)n, out);
 	}
 	free(bytes);
 	BN_free(bn);

@@ -206,7 +206,7 @@ int tokens_mint(const struct tokens_key *k, const char *account, int64_t issued_
 	memcpy(p, account, acclen);
 
 	memcpy(out, TOKEN_PREFIX, TOKEN_PREFIX_LEN);
-	b64url_encode(payload, plen, out + TOKEN_PREFIX_LEN);
+	mtk__b64url_encode(payload, plen, out + TOKEN_PREFIX_LEN);
 	md = EVP_MD_CTX_new();
 	if (!md)
 		goto out;
@@ -216,7 +216,7 @@ int tokens_mint(const struct tokens_key *k, const char *account, int64_t issued_
 	    siglen != SIG_LEN)
 		goto out;
 	out[signed_len] = '.';
-	b64url_encode(sig, SIG_LEN, out + signed_len + 1);
+	mtk__b64url_encode(sig, SIG_LEN, out + signed_len + 1);
 	out[tlen] = '\0';
 	ret = (int)tlen;
 out:
@@ -280,11 +280,11 @@ enum tokens_verdict tokens_verify(const struct tokens_key *k, const char *token,
 	/* What follows the second dot is the signature and nothing else; a third
 	 * dot or any trailing byte fails the length check or the decoder. */
 	if (len - (size_t)(dot + 1 - token) != SIG_B64_LEN ||
-	    b64url_decode(dot + 1, SIG_B64_LEN, sig, sizeof(sig)) != SIG_LEN)
+	    mtk__b64url_decode(dot + 1, SIG_B64_LEN, sig, sizeof(sig)) != SIG_LEN)
 		return TOKENS_MALFORMED;
 	if (b64len > PAYLOAD_B64_MAX_LEN)
 		return TOKENS_MALFORMED;
-	plen = b64url_decode(b64, b64len, payload, sizeof(payload));
+	plen = mtk__b64url_decode(b64, b64len, payload, sizeof(payload));
 	if (plen < (long)PAYLOAD_FIXED_LEN + 1)
 		return TOKENS_MALFORMED;
 

@@ -1,9 +1,9 @@
 /*
  * Unpadded base64url (RFC 4648 §5), the one encoding of tokens, secrets,
- * session tokens and JWTs in this server.
+ * session tokens and JWTs in this project (server and library).
  */
-#ifndef METATOKEN_SERVER_B64URL_H
-#define METATOKEN_SERVER_B64URL_H
+#ifndef METATOKEN_COMMON_B64URL_H
+#define METATOKEN_COMMON_B64URL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -15,7 +15,7 @@
  * Encodes n bytes into out, which must hold B64URL_LEN(n) + 1 chars, and
  * NUL-terminates it. Returns the number of chars before the NUL.
  */
-size_t b64url_encode(const uint8_t *in, size_t n, char *out);
+size_t mtk__b64url_encode(const uint8_t *in, size_t n, char *out);
 
 /*
  * Decodes exactly len chars into out (room for cap bytes). Returns the
@@ -25,6 +25,6 @@ size_t b64url_encode(const uint8_t *in, size_t n, char *out);
  * byte string is accepted, so every value has exactly one spelling. Never
  * reads past len.
  */
-long b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
+long mtk__b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
 #endif

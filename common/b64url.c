@@ -1,38 +1,37 @@
 #include "b64url.h"
 
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-size_t b64url_encode(const uint8_t *in, size_t n, char *out)
+size_t mtk__b64url_encode(const uint8_t *in, size_t n, char *out)
 {
 	size_t i, o = 0;
 
 	for (i = 0; i + 3 <= n; i += 3) {
 		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
 
-		out[o++] = b64url_alphabet[v >> 18 & 63];
-		out[o++] = b64url_alphabet[v >> 12 & 63];
-		out[o++] = b64url_alphabet[v >> 6 & 63];
-		out[o++] = b64url_alphabet[v & 63];
+		out[o++] = alphabet[v >> 18 & 63];
+		out[o++] = alphabet[v >> 12 & 63];
+		out[o++] = alphabet[v >> 6 & 63];
+		out[o++] = alphabet[v & 63];
 	}
 	if (n - i == 1) {
 		uint32_t v = (uint32_t)in[i] << 16;
 
-		out[o++] = b64url_alphabet[v >> 18 & 63];
-		out[o++] = b64url_alphabet[v >> 12 & 63];
+		out[o++] = alphabet[v >> 18 & 63];
+		out[o++] = alphabet[v >> 12 & 63];
 	} else if (n - i == 2) {
 		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
 
-		out[o++] = b64url_alphabet[v >> 18 & 63];
-		out[o++] = b64url_alphabet[v >> 12 & 63];
-		out[o++] = b64url_alphabet[v >> 6 & 63];
+		out[o++] = alphabet[v >> 18 & 63];
+		out[o++] = alphabet[v >> 12 & 63];
+		out[o++] = alphabet[v >> 6 & 63];
 	}
 	out[o] = '\0';
 	return o;
 }
 
 /* The 6-bit value of a base64url char, or -1 for anything else ('=' too). */
-static int b64url_value(unsigned char c)
+static int value_of(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -47,7 +46,7 @@ static int b64url_value(unsigned char c)
 	return -1;
 }
 
-long b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
+long mtk__b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 {
 	size_t i, o = 0, rem = len % 4;
 	size_t outlen = len / 4 * 3 + (rem ? rem - 1 : 0);
@@ -57,7 +56,7 @@ long b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 	if (rem == 1 || outlen > cap)
 		return -1;
 	for (i = 0; i < len; i++) {
-		int v = b64url_value((unsigned char)in[i]);
+		int v = value_of((unsigned char)in[i]);
 
 		if (v < 0)
 			return -1;
