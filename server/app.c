@@ -55,6 +55,9 @@ int app_init(struct server *srv, char *err, size_t errlen)
 			.margin_s = a->reissue_margin_s,
 		};
 
+		atomic_init(&t->conf_lifetime_s, a->lifetime_s);
+		atomic_init(&t->conf_margin_s, a->reissue_margin_s);
+		atomic_init(&t->conf_aws_lifetime_s, a->aws_lifetime_s);
 		t->minter.key = srv->key;
 		t->minter.account = a->id;
 		if (tokens_minter_check(&t->minter) != 0 || slot_init(&t->slot, &o) != 0) {

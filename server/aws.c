@@ -505,8 +505,9 @@ void aws_reset(struct server *srv)
 	if (!a)
 		return;
 	if (a->role_account >= 0)
-		slot_reset(&a->creds, srv->cfg.accounts[a->role_account].aws_lifetime_s,
-		           srv->cfg.accounts[a->role_account].reissue_margin_s);
+		slot_reset(&a->creds,
+		           atomic_load(&srv->accounts[a->role_account].conf_aws_lifetime_s),
+		           atomic_load(&srv->accounts[a->role_account].conf_margin_s));
 	if (aws_sessions_rekey(&a->sessions) != 0)
 		log_msg(LOG_WARN, "control: reset: could not draw a new IMDSv2 session key");
 }

@@ -178,6 +178,14 @@ static int parse_document(struct config *c, const char *text, size_t len, const 
 	if (!root)
 		return -1;
 	rc = parse_root(&r, root, c);
+	/* The file as given (not the default under it), for a reload to tell
+	 * what changed (reload.c). */
+	if (rc == 0 && strcmp(source, EMBEDDED_SOURCE) != 0) {
+		cJSON_free(c->document);
+		c->document = cJSON_PrintUnformatted(root);
+		if (!c->document)
+			rc = json_fail(&r, NULL, "out of memory");
+	}
 	cJSON_Delete(root);
 	return rc;
 }
@@ -423,6 +431,7 @@ void config_release(struct config *c)
 	if (!c)
 		return;
 	free(c->source);
+	cJSON_free(c->document);
 	free(c->listen_host);
 	free(c->signing_key_path);
 	config__release_sections(c);

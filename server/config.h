@@ -141,6 +141,7 @@ struct config_function {
 
 struct config {
 	char *source;      /* the file name, or "<embedded default>" */
+	char *document;    /* the file's JSON, compact; NULL for the default */
 	char *listen_host; /* without brackets for IPv6 */
 	uint16_t listen_port;
 	char *signing_key_path; /* NULL: generate a key at start */

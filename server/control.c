@@ -496,8 +496,8 @@ void control_reset_post(struct request *rq)
 	clock_set_offset_ms(&srv->clock, 0);
 	faults_clear(&srv->faults);
 	for (size_t i = 0; i < srv->n_accounts; i++) {
-		slot_reset(&srv->accounts[i].slot, srv->cfg.accounts[i].lifetime_s,
-		           srv->cfg.accounts[i].reissue_margin_s);
+		slot_reset(&srv->accounts[i].slot, atomic_load(&srv->accounts[i].conf_lifetime_s),
+		           atomic_load(&srv->accounts[i].conf_margin_s));
 		atomic_store(&srv->revoked_count[i], 0);
 	}
 	aws_reset(srv);

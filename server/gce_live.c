@@ -45,6 +45,9 @@ struct gce_live {
 	pthread_rwlock_t lock;       /* the tree and maps: read to serve, write to swap */
 	struct gce_tree *tree;
 	struct gce_maps maps;
+	/* What a reset goes back to: the configuration's maps, the file's at
+	 * start, a reloaded file's after SIGHUP. Under change_lock. */
+	struct gce_maps configured;
 	pthread_mutex_t watch_lock; /* watchers, and the records of their watches */
 	struct request **watchers;
 	size_t n_watchers, cap_watchers;
@@ -110,7 +113,10 @@ struct gce_live *gce_live_new(const struct server *srv, char *err, size_t errlen
 {
 	struct gce_live *l = calloc(1, sizeof(*l));
 
-	if (!l || maps_from_config(&l->maps, &srv->cfg) != 0) {
+	if (!l || maps_from_config(&l->maps, &srv->cfg) != 0 ||
+	    maps_from_config(&l->configured, &srv->cfg) != 0) {
+		if (l)
+			maps_free(&l->maps);
 		free(l);
 		snprintf(err, errlen, "out of memory building the metadata tree");
 		return NULL;
@@ -133,6 +139,7 @@ void gce_live_free(struct gce_live *l)
 		return;
 	gce_tree_free(l->tree);
 	maps_free(&l->maps);
+	maps_free(&l->configured);
 	while (l->retired) {
 		struct gce_retired *r = l->retired;
 
@@ -357,15 +364,67 @@ out:
 	return rc;
 }
 
+/* A copy of m into next; -1 when out of memory (next then freed). */
+static int maps_copy(struct gce_maps *next, const struct gce_maps *m)
+{
+	for (int w = 0; w < GCE_MAP_COUNT; w++)
+		if (map_copy(next, w, m->kv[w], m->n[w]) != 0) {
+			maps_free(next);
+			return -1;
+		}
+	return 0;
+}
+
+static int maps_equal(const struct gce_maps *a, const struct gce_maps *b)
+{
+	for (int w = 0; w < GCE_MAP_COUNT; w++) {
+		if (a->n[w] != b->n[w])
+			return 0;
+		for (size_t i = 0; i < a->n[w]; i++)
+			if (strcmp(a->kv[w][i].key, b->kv[w][i].key) ||
+			    strcmp(a->kv[w][i].value, b->kv[w][i].value))
+				return 0;
+	}
+	return 1;
+}
+
 int gce_live_reset(struct gce_live *l, const struct server *srv)
 {
 	struct gce_maps next = { 0 };
 	int rc = -1;
 
 	pthread_mutex_lock(&l->change_lock);
-	if (maps_from_config(&next, &srv->cfg) == 0)
-		rc = swap_in(l, srv, &next);
+	if (maps_copy(&next, &l->configured) == 0 && (rc = swap_in(l, srv, &next)) != 0)
+		maps_free(&next);
 	pthread_mutex_unlock(&l->change_lock);
+	return rc;
+}
+
+int gce_live_reconfigure(struct gce_live *l, const struct server *srv, const struct config *next)
+{
+	struct gce_maps conf = { 0 }, serve = { 0 };
+	int rc = -1;
+
+	if (maps_from_config(&conf, next) != 0)
+		return -1;
+	pthread_mutex_lock(&l->change_lock);
+	if (maps_equal(&conf, &l->configured)) {
+		rc = 0;
+		goto out;
+	}
+	if (maps_copy(&serve, &conf) != 0)
+		goto out;
+	if (swap_in(l, srv, &serve) != 0) {
+		maps_free(&serve);
+		goto out;
+	}
+	maps_free(&l->configured);
+	l->configured = conf;
+	memset(&conf, 0, sizeof(conf));
+	rc = 1;
+out:
+	pthread_mutex_unlock(&l->change_lock);
+	maps_free(&conf);
 	return rc;
 }
 

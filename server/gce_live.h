@@ -68,6 +68,15 @@ int gce_live_apply(struct gce_live *l, const struct server *srv,
                    const struct cJSON *const patches[GCE_MAP_COUNT], enum gce_map *full);
 /* Back to the configured maps; wakes every watch. -1: out of memory. */
 int gce_live_reset(struct gce_live *l, const struct server *srv);
+/*
+ * A reloaded configuration (reload.c): when next's attributes or labels
+ * differ from those configured so far, they become the configured ones
+ * (what a reset goes back to) and are served at once, replacing changes
+ * made through the control API, and every watch wakes. Returns 1 when
+ * they changed, 0 when not (nothing happens), -1 when out of memory
+ * (nothing changes).
+ */
+int gce_live_reconfigure(struct gce_live *l, const struct server *srv, const struct config *next);
 /* A copy of map `which` as a JSON object, or NULL when out of memory. */
 struct cJSON *gce_live_map_json(struct gce_live *l, enum gce_map which);
 

@@ -2,7 +2,7 @@
  * metatokend: a local stand-in for the cloud metadata service at
  * 169.254.169.254. See README.md and `metatokend --help`.
  *
- * Exit status: 0 after SIGINT/SIGTERM/SIGHUP, 2 for a bad command line,
+ * Exit status: 0 after SIGINT/SIGTERM (SIGHUP reloads), 2 for a bad command line,
  * configuration or listen address, 1 for anything else.
  */
 #include <getopt.h>
@@ -16,6 +16,7 @@
 #include "admin.h"
 #include "aws.h"
 #include "log.h"
+#include "reload.h"
 #include "app.h"
 #include "server.h"
 
@@ -224,9 +225,7 @@ int main(int argc, char **argv)
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
-	/* Until SIGHUP reloads the configuration (issue 14), it stops cleanly
-	 * like SIGTERM, secret file removed, rather than killing the process
-	 * as its default action does. */
+	/* SIGHUP reloads the configuration (reload.h), taken the same way. */
 	sigaddset(&stop_signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -266,12 +265,15 @@ int main(int argc, char **argv)
 	}
 	print_banner(&srv, quiet);
 
-	if (sigwait(&stop_signals, &sig) != 0)
-		sig = SIGTERM;
+	for (;;) {
+		if (sigwait(&stop_signals, &sig) != 0)
+			sig = SIGTERM;
+		if (sig != SIGHUP)
+			break;
+		reload_config(&srv, config_path);
+	}
 	log_msg(LOG_INFO, "%s: finishing in-flight requests, then stopping",
-	        sig == SIGINT   ? "SIGINT"
-	        : sig == SIGHUP ? "SIGHUP (it does not reload the configuration yet)"
-	                        : "SIGTERM");
+	        sig == SIGINT ? "SIGINT" : "SIGTERM");
 	daemon_stop(daemon, SHUTDOWN_GRACE_MS);
 	status = 0;
 

@@ -34,6 +34,9 @@ struct aws;
 struct account_token {
 	struct slot slot;
 	struct tokens_minter minter; /* the slot's mint argument */
+	/* The configured policy, what a reset goes back to: the file's at
+	 * start, a reloaded file's after SIGHUP (reload.c). */
+	_Atomic int64_t conf_lifetime_s, conf_margin_s, conf_aws_lifetime_s;
 };
 
 struct server {

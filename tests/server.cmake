@@ -74,3 +74,12 @@ add_dependencies(test_runtimes metatoken_bootstrap metatoken_example_hello)
 # Metrics, health and readiness (issue 14): in-process, the real daemon.
 mtk_add_test(test_ops SOURCES integration/test_ops.c
 	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON)
+
+# test_reload: SIGHUP re-reads the configuration, on the real daemon
+# (standard library only).
+find_program(MTK_PYTHON3_RELOAD python3)
+if(MTK_PYTHON3_RELOAD)
+	add_test(NAME test_reload
+		COMMAND ${MTK_PYTHON3_RELOAD} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_reload.py
+			$<TARGET_FILE:metatokend>)
+endif()
