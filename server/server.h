@@ -23,6 +23,7 @@
 
 struct gce_live;
 struct aws;
+struct upstream;
 
 #define ADMIN_SECRET_MAX 256
 
@@ -34,6 +35,8 @@ struct aws;
 struct account_token {
 	struct slot slot;
 	struct tokens_minter minter; /* the slot's mint argument */
+	/* Non-NULL: the tokens come from upstream (upstream.h), not the slot. */
+	struct upstream *upstream;
 };
 
 struct server {
