@@ -21,6 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The client's expiry margin (mtk_client_options.expiry_margin_ms), set
+ * here so that serving knows it. */
+#define EXPIRY_MARGIN_MS 10000
+
 struct upstream {
 	enum config_upstream_kind kind;
 	char *id; /* the account's, for log lines */
@@ -30,6 +34,7 @@ struct upstream {
 	pthread_mutex_t lock;
 	/* Guarded by lock. */
 	int64_t valid_until_ms; /* real monotonic: the held token's expiry; 0: none */
+	int64_t lifetime_ms;    /* its life when fetched */
 	int failing;            /* the last fetch failed */
 	uint64_t fetches, failures;
 	int64_t last_success_wall_ms, last_failure_wall_ms; /* 0: never */
@@ -42,6 +47,19 @@ static int64_t now_mono(void)
 	return mtk__monotonic_ms(NULL);
 }
 
+/*
+ * Whether the cache holds a token it serves without fetching: not within
+ * its expiry margin (the client's 10 s, or half a short token's life),
+ * where a get would fetch and wait. Under lock.
+ */
+static int usable(const struct upstream *u, int64_t now)
+{
+	int64_t margin =
+	    u->lifetime_ms / 2 < EXPIRY_MARGIN_MS ? u->lifetime_ms / 2 : EXPIRY_MARGIN_MS;
+
+	return u->valid_until_ms - margin > now;
+}
+
 /* ---- the watcher: every fetch of the source goes through here ---- */
 
 static enum mtk_status watch_fetch(void *self, struct mtk__token_doc *doc, int64_t *sent_ms,
@@ -51,22 +69,29 @@ static enum mtk_status watch_fetch(void *self, struct mtk__token_doc *doc, int64
 	enum mtk_status st = u->inner.fetch(u->inner.self, doc, sent_ms, detail, detail_len);
 	char fp[TOKENS_FINGERPRINT_LEN + 1];
 	int64_t left_s;
-	int was_failing;
+	int was_failing, same;
 
 	pthread_mutex_lock(&u->lock);
 	u->fetches++;
 	was_failing = u->failing;
 	if (st == MTK_OK) {
-		tokens_fingerprint(doc->access_token, doc->access_token_len, u->fingerprint);
+		tokens_fingerprint(doc->access_token, doc->access_token_len, fp);
+		same = strcmp(fp, u->fingerprint) == 0;
+		memcpy(u->fingerprint, fp, sizeof(fp));
 		u->valid_until_ms = *sent_ms + doc->expires_in_s * 1000;
+		u->lifetime_ms = doc->expires_in_s * 1000;
 		u->failing = 0;
 		u->last_success_wall_ms = mtk__wall_ms(NULL);
-		memcpy(fp, u->fingerprint, sizeof(fp));
 		pthread_mutex_unlock(&u->lock);
-		log_msg(was_failing ? LOG_WARN : LOG_INFO,
-		        "upstream %s: %snew token %s from %s, expires in %lld s", u->id,
-		        was_failing ? "recovered: " : "", fp, u->inner.where,
-		        (long long)doc->expires_in_s);
+		/* The same token again (a source that keeps one for a while)
+		 * is no news, unless it ends a run of failures. */
+		if (was_failing)
+			log_msg(LOG_WARN,
+			        "upstream %s: recovered: token %s from %s, expires in %lld s",
+			        u->id, fp, u->inner.where, (long long)doc->expires_in_s);
+		else if (!same)
+			log_msg(LOG_INFO, "upstream %s: new token %s from %s, expires in %lld s",
+			        u->id, fp, u->inner.where, (long long)doc->expires_in_s);
 		return st;
 	}
 	u->failures++;
@@ -171,6 +196,7 @@ static void client_options(const struct config_upstream *cfg, struct mtk_client_
 	o->refresh_window_ms = cfg->refresh_window_s * 1000;
 	o->refresh_jitter_ms = o->refresh_window_ms / 4 > 0 ? o->refresh_window_ms / 4 : 1;
 	o->min_refresh_interval_ms = cfg->retry_interval_ms;
+	o->expiry_margin_ms = EXPIRY_MARGIN_MS;
 	o->background_refresh = true;
 }
 
@@ -244,10 +270,15 @@ int upstream_answer(struct upstream *u, const int64_t *expires_in_override, char
 	int held, failing, n = -1;
 
 	pthread_mutex_lock(&u->lock);
-	held = u->valid_until_ms > now_mono();
+	held = usable(u, now_mono());
 	failing = u->failing;
-	if (!held && failing) {
-		snprintf(why, whylen, "upstream %s: %s", u->inner.where, u->last_error);
+	if (!held) {
+		if (failing)
+			/* The fetchers' details name where already. */
+			snprintf(why, whylen, "upstream: %s", u->last_error);
+		else
+			snprintf(why, whylen, "upstream %s: no token yet; the fetch is under way",
+			         u->inner.where);
 		pthread_mutex_unlock(&u->lock);
 		return -1;
 	}
@@ -274,13 +305,19 @@ int upstream_answer(struct upstream *u, const int64_t *expires_in_override, char
 
 int upstream_expire(struct upstream *u)
 {
+	char tok[MTK_MAX_ACCESS_TOKEN + 1];
+
 	if (!mtk_client_invalidate(u->client, NULL))
 		return -1;
 	pthread_mutex_lock(&u->lock);
 	u->valid_until_ms = 0;
 	pthread_mutex_unlock(&u->lock);
-	log_msg(LOG_INFO, "upstream %s: cached token dropped; the next request fetches a new one",
-	        u->id);
+	log_msg(LOG_INFO, "upstream %s: cached token dropped; fetching a new one", u->id);
+	/* The fetch, now (or the wait for the one under way): the refresher
+	 * would wait out the retry interval first. Its outcome is the
+	 * watcher's to record. */
+	mtk_client_copy_token(u->client, tok, sizeof(tok), NULL);
+	OPENSSL_cleanse(tok, sizeof(tok));
 	return 0;
 }
 
@@ -289,7 +326,7 @@ int upstream_ready(struct upstream *u)
 	int held;
 
 	pthread_mutex_lock(&u->lock);
-	held = u->valid_until_ms > now_mono();
+	held = usable(u, now_mono());
 	pthread_mutex_unlock(&u->lock);
 	return held;
 }
@@ -309,7 +346,7 @@ int upstream_serving_last_good(struct upstream *u)
 	int yes;
 
 	pthread_mutex_lock(&u->lock);
-	yes = u->failing && u->valid_until_ms > now_mono();
+	yes = u->failing && usable(u, now_mono());
 	pthread_mutex_unlock(&u->lock);
 	return yes;
 }
@@ -343,20 +380,23 @@ static void add_time(cJSON *o, const char *key, int64_t wall_ms)
 int upstream_add_json(struct upstream *u, struct cJSON *parent)
 {
 	cJSON *o = cJSON_AddObjectToObject(parent, "upstream");
-	int64_t left_ms;
+	int64_t now;
+	int has;
 
 	if (!o)
 		return -1;
 	cJSON_AddStringToObject(o, "source", upstream_kind_name(u));
 	cJSON_AddStringToObject(o, "where", u->inner.where ? u->inner.where : "");
 	pthread_mutex_lock(&u->lock);
-	left_ms = u->valid_until_ms - now_mono();
-	cJSON_AddBoolToObject(o, "has_token", left_ms > 0);
-	if (left_ms > 0) {
+	now = now_mono();
+	has = usable(u, now);
+	cJSON_AddBoolToObject(o, "has_token", has);
+	if (has) {
 		cJSON_AddStringToObject(o, "fingerprint", u->fingerprint);
-		cJSON_AddNumberToObject(o, "expires_in_s", (double)(left_ms / 1000));
+		cJSON_AddNumberToObject(o, "expires_in_s",
+		                        (double)((u->valid_until_ms - now) / 1000));
 	}
-	cJSON_AddBoolToObject(o, "serving_last_good", u->failing && left_ms > 0);
+	cJSON_AddBoolToObject(o, "serving_last_good", u->failing && has);
 	cJSON_AddBoolToObject(o, "failing", u->failing);
 	if (u->failing)
 		cJSON_AddStringToObject(o, "last_error", u->last_error);

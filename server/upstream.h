@@ -44,19 +44,20 @@ void upstream_free(struct upstream *u);
 /*
  * The GCE token answer {"access_token","expires_in","token_type"} with the
  * token's true remaining life in whole seconds (at least 1), or, when
- * expires_in_override is not NULL, that value (a fault rule's). Never waits
- * while the source is failing and no token is left: then returns -1 with
- * why ("upstream <where>: <last error>"). Before the first fetch ended, or
- * just after an expire, waits for that fetch (at most the source's
- * timeout). Returns the answer's length, or -1. The caller wipes out.
+ * expires_in_override is not NULL, that value (a fault rule's). Never
+ * waits for the source (a request thread serves many connections): with
+ * no usable token (none yet, dropped by an expire, failing, or within the
+ * last 10 s of its life) returns -1 with why ("upstream: <last error>",
+ * which names the source). Returns the answer's length, or -1. The caller wipes out.
  */
 int upstream_answer(struct upstream *u, const int64_t *expires_in_override, char *out,
                     size_t outlen, char *why, size_t whylen);
 
 /*
- * The control API's `expire`: drops the cached token; the next request
- * waits for a fresh one from the source. Returns 0, or -1 when an expire
- * was honoured less than the retry interval ago (the client's rule against
+ * The control API's `expire`: drops the cached token and fetches a new
+ * one before returning (waiting at most the source's timeout; the outcome
+ * is in the view and the log). Returns 0, or -1 when an expire was
+ * honoured less than the retry interval ago (the client's rule against
  * fetch loops).
  */
 int upstream_expire(struct upstream *u);

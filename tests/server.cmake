@@ -74,3 +74,14 @@ add_dependencies(test_runtimes metatoken_bootstrap metatoken_example_hello)
 # Metrics, health and readiness (issue 14): in-process, the real daemon.
 mtk_add_test(test_ops SOURCES integration/test_ops.c
 	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON)
+
+# Upstream mode (issue 13 item 4): the configuration's forms, the command
+# source's fetcher; chaining and the command source on real daemons.
+mtk_add_test(test_upstream_config SOURCES unit/test_upstream_config.c LIBS metatokend_core)
+mtk_add_test(test_upstream_command SOURCES unit/test_upstream_command.c LIBS metatokend_core
+	PkgConfig::CJSON)
+if(DEBIAN_PYTHON3)
+	add_test(NAME test_upstream
+		COMMAND ${DEBIAN_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_upstream.py
+			$<TARGET_FILE:metatokend>)
+endif()
