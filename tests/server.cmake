@@ -77,6 +77,8 @@ mtk_add_test(test_ops SOURCES integration/test_ops.c
 
 # Upstream mode (issue 13 item 4): the configuration's forms, the command
 # source's fetcher; chaining and the command source on real daemons.
+mtk_add_test(test_client_with_fetcher SOURCES unit/test_client_with_fetcher.c
+	LIBS metatokend_core)
 mtk_add_test(test_upstream_config SOURCES unit/test_upstream_config.c LIBS metatokend_core)
 mtk_add_test(test_upstream_command SOURCES unit/test_upstream_command.c LIBS metatokend_core
 	PkgConfig::CJSON)
