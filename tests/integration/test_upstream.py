@@ -107,8 +107,9 @@ class Chaining(unittest.TestCase):
         self.b = upstream_b(self.a, self.homes[1])
 
     def tearDown(self):
-        self.b.stop()
-        self.a.stop()
+        # 0: a clean exit (under ASan, no leak and no error either).
+        self.assertEqual(self.b.stop(), 0, self.b.log_text()[-2000:])
+        self.assertEqual(self.a.stop(), 0)
         for h in self.homes:
             shutil.rmtree(h, ignore_errors=True)
 
@@ -170,9 +171,9 @@ class Failure(unittest.TestCase):
         self.b = upstream_b(self.a, self.homes[1], refresh_window_s=7200)
 
     def tearDown(self):
-        self.b.stop()
+        self.assertEqual(self.b.stop(), 0, self.b.log_text()[-2000:])
         if self.a.alive():
-            self.a.stop()
+            self.assertEqual(self.a.stop(), 0)
         for h in self.homes:
             shutil.rmtree(h, ignore_errors=True)
 
@@ -215,7 +216,7 @@ class Failure(unittest.TestCase):
                                 "ajebbbbbbbbbbbbbbbbb"), 0)
 
         # A gone: still the last good token, with a connection error.
-        self.a.stop()
+        self.assertEqual(self.a.stop(), 0)
         until("B notices A is gone", lambda: "connect" in (self.view()["last_error"] or ""))
         status, t = token(self.b)
         self.assertEqual((status, t["access_token"]), (200, fresh))
@@ -265,7 +266,7 @@ class Command(unittest.TestCase):
             self.home)
 
     def tearDown(self):
-        self.srv.stop()
+        self.assertEqual(self.srv.stop(), 0, self.srv.log_text()[-2000:])
         shutil.rmtree(self.home, ignore_errors=True)
 
     def test_the_four_programs(self):
