@@ -147,6 +147,15 @@ class Chaining(unittest.TestCase):
         self.assertEqual(metric(self.b, "metatoken_upstream_refresh_failures_total",
                                 "ajebbbbbbbbbbbbbbbbb"), 0)
 
+        # Fault rules apply to the route as to any other.
+        self.b.control("POST", "faults", {"path": TOKEN_PATH % "default", "expires_in": 5,
+                                          "count": 1})
+        self.assertEqual(token(self.b)[1], dict(ta2, expires_in=5))
+        self.b.control("POST", "faults", {"path": TOKEN_PATH % "default", "status": 500,
+                                          "count": 1})
+        self.assertEqual(token(self.b)[0], 500)
+        self.assertEqual(token(self.b)[1]["access_token"], ta2["access_token"])
+
         # What metatokend cannot do to a real token.
         for action in ("revoke", "rotate"):
             status, err = control_status(self.b, "POST", "accounts/default/" + action)
@@ -306,6 +315,11 @@ class Command(unittest.TestCase):
 
         # expire: the program runs again.
         self.srv.control("POST", "accounts/ajeok/expire")
+        self.assertEqual(token(self.srv, "ok@metatoken.iam")[1]["access_token"], "t1.cmd-2")
+        # Not again within retry_interval_ms: no fetch loops.
+        status, err = control_status(self.srv, "POST", "accounts/ajeok/expire")
+        self.assertEqual(status, 409, err)
+        self.assertIn("less than retry_interval_ms ago", err["error"])
         self.assertEqual(token(self.srv, "ok@metatoken.iam")[1]["access_token"], "t1.cmd-2")
 
         status, body = get(self.srv, "/readyz")
