@@ -135,7 +135,14 @@ enum mtk_status mtk__options_read(const void *in, size_t in_size, size_t min_siz
 	return MTK_OK;
 }
 
-enum mtk_status mtk_client_new(const struct mtk_client_options *in, struct mtk_client **out)
+/*
+ * mtk_client_new(), and mtk__client_new_with_fetcher() (internal.h): given,
+ * when not NULL, is the caller's fetcher, which the client takes (setting
+ * given->free to NULL) once it has a place to keep it; wrap, when not
+ * NULL, wraps whichever fetcher the client fetches through.
+ */
+static enum mtk_status client_new(const struct mtk_client_options *in, struct mtk__fetcher *given,
+                                  const struct mtk__fetcher_wrap *wrap, struct mtk_client **out)
 {
 	static const struct mtk_testing_seams no_seams = { 0 };
 	struct mtk_client_options own = MTK_CLIENT_OPTIONS_INIT;
@@ -173,7 +180,11 @@ enum mtk_status mtk_client_new(const struct mtk_client_options *in, struct mtk_c
 	}
 	if ((st = mtk__retry_init(&c->retry, &ro)) != MTK_OK)
 		goto out_free;
-	if (c->flavour == MTK_FLAVOUR_AWS)
+	if (given) {
+		c->fetcher = *given;
+		given->free = NULL; /* the client's now: mtk_client_free frees it */
+		st = MTK_OK;
+	} else if (c->flavour == MTK_FLAVOUR_AWS)
 		st = mtk__fetcher_imds_new(
 		    opts->endpoint, strcmp(account, "default") == 0 ? NULL : account,
 		    opts->aws_session_ttl_s, ko.min_refresh_interval_ms, &c->retry, &c->fetcher);
@@ -181,8 +192,12 @@ enum mtk_status mtk_client_new(const struct mtk_client_options *in, struct mtk_c
 		st = mtk__fetcher_gce_new(opts->endpoint, account, &c->retry, &c->fetcher);
 	if (st != MTK_OK)
 		goto out_free;
+	if (wrap && (st = wrap->wrap(wrap->arg, &c->fetcher)) != MTK_OK)
+		goto out_free;
 
-	if (seams->transport && seams->transport->perform) {
+	if (given) {
+		/* The caller's fetcher brings its own I/O: no libcurl. */
+	} else if (seams->transport && seams->transport->perform) {
 		c->retry.o.transport = *seams->transport;
 	} else {
 		if ((st = mtk__curl_new(&c->curl)) != MTK_OK)
@@ -199,6 +214,28 @@ enum mtk_status mtk_client_new(const struct mtk_client_options *in, struct mtk_c
 
 out_free:
 	mtk_client_free(c);
+	return st;
+}
+
+enum mtk_status mtk_client_new(const struct mtk_client_options *in, struct mtk_client **out)
+{
+	return client_new(in, NULL, NULL, out);
+}
+
+enum mtk_status mtk__client_new_with_fetcher(const struct mtk_client_options *opts,
+                                             const struct mtk__fetcher *fetcher,
+                                             const struct mtk__fetcher_wrap *wrap,
+                                             struct mtk_client **out)
+{
+	struct mtk__fetcher own;
+	enum mtk_status st;
+
+	if (!fetcher)
+		return client_new(opts, NULL, wrap, out);
+	own = *fetcher;
+	st = client_new(opts, &own, wrap, out);
+	if (own.free) /* not taken */
+		own.free(own.self);
 	return st;
 }
 

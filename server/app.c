@@ -18,6 +18,7 @@
 #include "route.h"
 #include "app.h"
 #include "server.h"
+#include "upstream.h"
 
 int app_init(struct server *srv, char *err, size_t errlen)
 {
@@ -66,6 +67,14 @@ int app_init(struct server *srv, char *err, size_t errlen)
 			return -1;
 		}
 		srv->n_accounts = i + 1;
+		if (a->upstream.kind != CONFIG_UPSTREAM_NONE) {
+			char where[256];
+
+			snprintf(where, sizeof(where), "%s: service_accounts[%zu].upstream",
+			         c->source, i);
+			if (!(t->upstream = upstream_new(&a->upstream, a->id, where, err, errlen)))
+				return -1;
+		}
 	}
 	if (admin_make_secret(srv, err, errlen) != 0)
 		return -1;
@@ -92,8 +101,10 @@ void app_release(struct server *srv)
 	srv->identity = NULL;
 	aws_free(srv->aws);
 	srv->aws = NULL;
-	for (size_t i = 0; i < srv->n_accounts; i++)
+	for (size_t i = 0; i < srv->n_accounts; i++) {
+		upstream_free(srv->accounts[i].upstream);
 		slot_release(&srv->accounts[i].slot);
+	}
 	free(srv->accounts);
 	free(srv->revoked_count);
 	srv->revoked_count = NULL;

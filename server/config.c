@@ -303,7 +303,8 @@ int config_load(const char *path, struct config *out, char *err, size_t errlen)
 	rc = load(text, len, path, out, err, errlen);
 	free(text);
 	/* Paths in a file are relative to its folder, wherever metatokend
-	 * runs from: "signing_key" and each function's "code_dir". */
+	 * runs from: "signing_key", each function's "code_dir" and the
+	 * upstreams' files. */
 	slash = strrchr(path, '/');
 	if (rc == 0 && slash) {
 		size_t dir_len = slash == path ? 1 : (size_t)(slash - path);
@@ -311,6 +312,16 @@ int config_load(const char *path, struct config *out, char *err, size_t errlen)
 
 		for (size_t i = 0; i < out->n_functions; i++)
 			bad |= rebase(&out->functions[i].code_dir, path, dir_len);
+		/* An upstream's files, and its command when it names a file
+		 * (with a '/'; a bare name is looked up in PATH). */
+		for (size_t i = 0; i < out->n_accounts; i++) {
+			struct config_upstream *u = &out->accounts[i].upstream;
+
+			bad |= rebase(&u->key_file, path, dir_len);
+			bad |= rebase(&u->ca_file, path, dir_len);
+			if (u->command && strchr(u->command[0], '/'))
+				bad |= rebase(&u->command[0], path, dir_len);
+		}
 		if (bad) {
 			config_release(out);
 			snprintf(err, errlen, "%s: out of memory", path);

@@ -50,7 +50,22 @@
  *         "reissue_margin_s": 300,         non-negative integer (300)
  *         "aws_role": "metatoken-role",    1..64 chars of [A-Za-z0-9+=,.@_-]; the
  *                                          instance's IAM role; at most one account
- *         "aws_lifetime_s": 21600          positive integer (21600): AWS credentials
+ *         "aws_lifetime_s": 21600,         positive integer (21600): AWS credentials
+ *         "upstream": {                    tokens fetched from a real source instead of
+ *                                          minted (upstream.h); exactly one source:
+ *           "metadata": "http://h:port",   another metadata server (GCE flavour), its
+ *           "account": "default",            account there ("default")
+ *           "key_file": "key.json",        or: an authorized key (mode 0600) exchanged
+ *           "iam_endpoint": "https://...",   at an IAM endpoint (the client's default)
+ *           "command": ["yc", "iam", "create-token"],  or: a program printing a token
+ *           "lifetime_s": 43200,             command only: a bare token's life (43200)
+ *           "ca_file": "ca.pem",           https endpoints: the CA to trust
+ *           "timeout_ms": 10000,           one fetch, retries included (10000)
+ *           "refresh_window_s": 240,       refresh this long before expiry (240)
+ *           "retry_interval_ms": 30000     at least this between refresh attempts (30000)
+ *         }                                an upstream account takes no lifetime_s,
+ *                                          reissue_margin_s or aws_role: its tokens'
+ *                                          life is the source's
  *       }
  *     ],
  *     "functions": [                       functions metatokend runs (function.h)
@@ -93,6 +108,30 @@ struct config_kv {
 	char *value;
 };
 
+enum config_upstream_kind {
+	CONFIG_UPSTREAM_NONE = 0, /* tokens minted here */
+	CONFIG_UPSTREAM_METADATA,
+	CONFIG_UPSTREAM_KEY_FILE,
+	CONFIG_UPSTREAM_COMMAND,
+};
+
+/* An account's "upstream" (upstream.h). Paths are relative to the
+ * configuration file's folder once loaded. */
+struct config_upstream {
+	enum config_upstream_kind kind;
+	char *metadata; /* METADATA: the endpoint */
+	char *account;  /* METADATA: the account there */
+	char *key_file; /* KEY_FILE */
+	char *iam_endpoint;
+	char *ca_file;  /* NULL: the system's CAs */
+	char **command; /* COMMAND: NULL-terminated argv */
+	size_t n_command;
+	int64_t lifetime_s; /* COMMAND: the life of a token printed bare */
+	int64_t timeout_ms;
+	int64_t refresh_window_s;
+	int64_t retry_interval_ms;
+};
+
 struct config_account {
 	char *id;
 	char *email;
@@ -100,8 +139,9 @@ struct config_account {
 	size_t n_scopes;
 	int64_t lifetime_s;
 	int64_t reissue_margin_s;
-	char *aws_role;         /* NULL: no AWS role (at most one account has one) */
-	int64_t aws_lifetime_s; /* lifetime of the role's credentials */
+	char *aws_role;                  /* NULL: no AWS role (at most one account has one) */
+	int64_t aws_lifetime_s;          /* lifetime of the role's credentials */
+	struct config_upstream upstream; /* kind NONE: tokens minted here */
 };
 
 #define CONFIG_DEFAULT_FUNCTION_TIMEOUT_S  3

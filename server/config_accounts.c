@@ -6,6 +6,7 @@
 #include "config.h"
 #include "config_internal.h"
 #include "json.h"
+#include "upstream_config.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -64,6 +65,7 @@ static void release_account(struct config_account *a)
 	free(a->id);
 	free(a->email);
 	free(a->aws_role);
+	config_upstream_release(&a->upstream);
 	for (size_t i = 0; i < a->n_scopes; i++)
 		free(a->scopes[i]);
 	free(a->scopes);
@@ -128,11 +130,46 @@ out:
 	return rc;
 }
 
+/*
+ * "upstream" (upstream_config.c). An account whose tokens come from
+ * upstream has no minting policy and no AWS role: a lifetime_s,
+ * reissue_margin_s or aws_role beside it is refused, not ignored, so that
+ * nobody believes it applies.
+ */
+static int parse_upstream(struct json_reader *r, const cJSON *obj, struct config_account *a)
+{
+	static const char *const minted_only[] = { "lifetime_s", "reissue_margin_s", "aws_role",
+		                                   "aws_lifetime_s" };
+	const cJSON *up = cJSON_GetObjectItemCaseSensitive(obj, "upstream");
+	size_t mark;
+	int rc;
+
+	if (!up)
+		return 0;
+	for (size_t i = 0; i < sizeof(minted_only) / sizeof(minted_only[0]); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, minted_only[i]);
+
+		if (!v)
+			continue;
+		mark = json_path_key(r, minted_only[i]);
+		json_fail(
+		    r, v,
+		    "does not apply to an account with an upstream (its tokens and their life "
+		    "come from the upstream)");
+		json_path_pop(r, mark);
+		return -1;
+	}
+	mark = json_path_key(r, "upstream");
+	rc = config_upstream_parse(r, up, &a->upstream);
+	json_path_pop(r, mark);
+	return rc;
+}
+
 static int parse_account(struct json_reader *r, const cJSON *obj, struct config_account *a)
 {
 	static const char *const keys[] = {
-		"id",       "email",          "scopes", "lifetime_s", "reissue_margin_s",
-		"aws_role", "aws_lifetime_s", NULL,
+		"id",       "email",          "scopes",   "lifetime_s", "reissue_margin_s",
+		"aws_role", "aws_lifetime_s", "upstream", NULL,
 	};
 
 	a->lifetime_s = CONFIG_DEFAULT_LIFETIME_S;
@@ -145,7 +182,8 @@ static int parse_account(struct json_reader *r, const cJSON *obj, struct config_
 	    json_get_int(r, obj, "lifetime_s", 0, 1, SECONDS_MAX, &a->lifetime_s) < 0 ||
 	    json_get_int(r, obj, "reissue_margin_s", 0, 0, SECONDS_MAX, &a->reissue_margin_s) < 0 ||
 	    json_dup_string(r, obj, "aws_role", JSON_NONEMPTY, 0, check_role, &a->aws_role) < 0 ||
-	    json_get_int(r, obj, "aws_lifetime_s", 0, 1, SECONDS_MAX, &a->aws_lifetime_s) < 0)
+	    json_get_int(r, obj, "aws_lifetime_s", 0, 1, SECONDS_MAX, &a->aws_lifetime_s) < 0 ||
+	    parse_upstream(r, obj, a) < 0)
 		return -1;
 	return 0;
 }

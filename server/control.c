@@ -17,6 +17,7 @@
 #include "json.h"
 #include "log.h"
 #include "server.h"
+#include "upstream.h"
 #include "timefmt.h"
 
 #define TEN_YEARS_S (10LL * 365 * 86400)
@@ -123,6 +124,8 @@ static cJSON *account_json(struct server *srv, size_t i)
 	} else {
 		cJSON_AddNullToObject(o, "current");
 	}
+	if (srv->accounts[i].upstream)
+		upstream_add_json(srv->accounts[i].upstream, o);
 	if (a->aws_role) {
 		cJSON *aws = cJSON_AddObjectToObject(o, "aws");
 		char key_id[21], when[TIMEFMT_RFC3339_SIZE];
@@ -160,6 +163,25 @@ static void account_get(struct request *rq, int account)
 	reply_obj(rq, 200, account_json(rq->srv, (size_t)account));
 }
 
+/*
+ * An account whose tokens come from upstream (upstream.h): metatokend
+ * cannot revoke, rotate or re-time a real token, only drop its copy and
+ * fetch another. Answers 409 for those and returns 1; 0 for a minted
+ * account.
+ */
+static int upstream_refuses(struct request *rq, int account, const char *what)
+{
+	struct upstream *u = rq->srv->accounts[account].upstream;
+
+	if (!u)
+		return 0;
+	reply_error(rq, 409,
+	            "%s takes its tokens from upstream (%s): metatokend cannot %s a real token; "
+	            "expire drops the cached one and fetches a new one",
+	            rq->srv->cfg.accounts[account].id, upstream_kind_name(u), what);
+	return 1;
+}
+
 static void account_patch(struct request *rq, int account)
 {
 	static const char *const known[] = { "lifetime_s", "reissue_margin_s", "aws_lifetime_s",
@@ -169,10 +191,12 @@ static void account_patch(struct request *rq, int account)
 	char err[512];
 	struct json_reader jr = { .err = err, .errlen = sizeof(err) };
 	int64_t lifetime = -1, margin = -1, aws_lifetime = -1, unused;
-	cJSON *o = read_body(rq, &jr, known);
+	cJSON *o;
 	int bad;
 
-	if (!o)
+	if (upstream_refuses(rq, account, "change the lifetime of"))
+		return;
+	if (!(o = read_body(rq, &jr, known)))
 		return;
 	bad = json_get_int(&jr, o, "lifetime_s", 0, 1, TEN_YEARS_S, &lifetime) < 0 ||
 	      json_get_int(&jr, o, "reissue_margin_s", 0, 0, TEN_YEARS_S, &margin) < 0 ||
@@ -283,7 +307,19 @@ static void retire_current(struct request *rq, int account, enum revoke_reason w
 
 static void account_expire(struct request *rq, int account)
 {
-	retire_current(rq, account, REVOKE_EXPIRED, NULL);
+	struct upstream *u = rq->srv->accounts[account].upstream;
+
+	if (!u) {
+		retire_current(rq, account, REVOKE_EXPIRED, NULL);
+	} else if (upstream_expire(u) != 0) {
+		reply_error(rq, 409,
+		            "%s: its upstream token was expired less than retry_interval_ms ago",
+		            rq->srv->cfg.accounts[account].id);
+	} else {
+		log_msg(LOG_INFO, "control: %s: upstream token expired",
+		        rq->srv->cfg.accounts[account].id);
+		account_get(rq, account);
+	}
 }
 
 static void account_revoke(struct request *rq, int account)
@@ -295,10 +331,12 @@ static void account_revoke(struct request *rq, int account)
 	struct tokens_claims claims;
 	const char *token = NULL;
 	enum tokens_verdict v;
-	cJSON *o = read_body(rq, &jr, known);
+	cJSON *o;
 	int got;
 
-	if (!o)
+	if (upstream_refuses(rq, account, "revoke"))
+		return;
+	if (!(o = read_body(rq, &jr, known)))
 		return;
 	got = json_get_string(&jr, o, "token", 0, 0, NULL, &token);
 	if (got <= 0) {
@@ -333,6 +371,8 @@ static void account_revoke(struct request *rq, int account)
 
 static void account_rotate(struct request *rq, int account)
 {
+	if (upstream_refuses(rq, account, "rotate"))
+		return;
 	if (slot_rotate(&rq->srv->accounts[account].slot, clock_now_ms(&rq->srv->clock)) != 0) {
 		reply_error(rq, 500, "could not mint a token");
 		return;

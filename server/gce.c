@@ -16,6 +16,7 @@
 #include "gce.h"
 #include "gce_live.h"
 #include "gce_token.h"
+#include "upstream.h"
 #include "gce_tree.h"
 #include "grow.h"
 #include "identity.h"
@@ -211,6 +212,29 @@ static void reply_json(struct request *rq, cJSON *v)
 	reply_owned(rq, 200, CT_JSON, s, strlen(s));
 }
 
+/* The token endpoint of an account whose tokens come from upstream
+ * (upstream.h): 503 with the reason while it has none to give. */
+static void serve_upstream_token(struct request *rq, struct upstream *u)
+{
+	char answer[GCE_TOKEN_ANSWER_MAX + 1], why[768];
+	int len = upstream_answer(
+	    u, rq->has_fault && rq->fault.has_expires_in ? &rq->fault.expires_in : NULL, answer,
+	    sizeof(answer), why, sizeof(why));
+	char *body = len > 0 ? strndup(answer, (size_t)len) : NULL;
+
+	OPENSSL_cleanse(answer, sizeof(answer));
+	if (len < 0) {
+		reply_printf(rq, 503, CT_TEXT, "%s\n", why);
+		return;
+	}
+	if (!body) {
+		reply_static(rq, 500, CT_TEXT, "out of memory\n");
+		return;
+	}
+	reply_owned(rq, 200, CT_JSON, body, (size_t)len);
+	rq->secret = 1;
+}
+
 /*
  * The token endpoint (gce_token.h). On the hot path the answer is formatted
  * once per second and token, and each pool thread builds its response once
@@ -224,6 +248,10 @@ static void serve_token(struct request *rq, size_t account)
 	char answer[GCE_TOKEN_ANSWER_MAX + 1], *body;
 	int len;
 
+	if (srv->accounts[account].upstream) {
+		serve_upstream_token(rq, srv->accounts[account].upstream);
+		return;
+	}
 	if (rq->has_fault && rq->fault.has_expires_in)
 		/* A fault rule chooses what expires_in says (0, negative, huge). */
 		len = gce_token_answer_saying(s, clock_now_ms(&srv->clock), rq->fault.expires_in,

@@ -63,6 +63,11 @@ static int read_answer(void *arg, const void *value, void *derived, const struct
 	return (int)c->len;
 }
 
+int gce_token_format(char *out, size_t outlen, const char *token, int64_t expires_in)
+{
+	return out ? format(out, outlen, token, expires_in) : -1;
+}
+
 int gce_token_answer(struct slot *s, int64_t now_ms, uint64_t have_gen, char *out, size_t outlen,
                      uint64_t *gen)
 {

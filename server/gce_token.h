@@ -51,4 +51,11 @@ int gce_token_answer(struct slot *s, int64_t now_ms, uint64_t have_gen, char *ou
 int gce_token_answer_saying(struct slot *s, int64_t now_ms, int64_t expires_in, char *out,
                             size_t outlen);
 
+/*
+ * The answer for token with expires_in as given, formatted the one way
+ * (for tokens that come from no slot: upstream.c). Returns the length, or
+ * -1 if out is too small.
+ */
+int gce_token_format(char *out, size_t outlen, const char *token, int64_t expires_in);
+
 #endif

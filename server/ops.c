@@ -10,6 +10,7 @@
 #include "reply.h"
 #include "route.h"
 #include "server.h"
+#include "upstream.h"
 
 #define CT_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
 
@@ -129,6 +130,31 @@ static void connections(FILE *f, struct daemon *d)
 	fprintf(f, "metatoken_connections_timed_out_total %u\n", c.timed_out);
 }
 
+/* Upstream accounts only (upstream.h): failed refreshes, and whether a
+ * last good token is being served. */
+static void upstreams(FILE *f, struct server *srv)
+{
+	family(f, "metatoken_upstream_refresh_failures_total", "counter",
+	       "Failed fetches from an account's upstream, by account id.");
+	for (size_t i = 0; i < srv->n_accounts; i++) {
+		if (!srv->accounts[i].upstream)
+			continue;
+		fputs("metatoken_upstream_refresh_failures_total{account=\"", f);
+		label(f, srv->cfg.accounts[i].id);
+		fprintf(f, "\"} %llu\n",
+		        (unsigned long long)upstream_failures(srv->accounts[i].upstream));
+	}
+	family(f, "metatoken_upstream_serving_last_good", "gauge",
+	       "1 while an account serves its last good upstream token, its upstream failing.");
+	for (size_t i = 0; i < srv->n_accounts; i++) {
+		if (!srv->accounts[i].upstream)
+			continue;
+		fputs("metatoken_upstream_serving_last_good{account=\"", f);
+		label(f, srv->cfg.accounts[i].id);
+		fprintf(f, "\"} %d\n", upstream_serving_last_good(srv->accounts[i].upstream));
+	}
+}
+
 static int metrics_enabled(const struct request *rq)
 {
 	int on = rq->srv->cfg.metrics_enabled;
@@ -168,6 +194,7 @@ void ops_metrics(struct request *rq)
 	         "Tokens revoked or expired through the control API, by account id.");
 	accounts(f, srv, AC_FAILED, "metatoken_token_mint_failures_total",
 	         "Mints that failed, by account id.");
+	upstreams(f, srv);
 	family(f, "metatoken_invocations_total", "counter",
 	       "Function invocations ended, by function and outcome (ok, error, timeout).");
 	if (srv->functions)
@@ -189,8 +216,8 @@ void ops_healthz(struct request *rq)
 /*
  * Ready: the signing key is loaded and no account's last mint failed (an
  * account that has not minted yet is taken to be able to). There are no
- * upstreams yet (tokens are minted here, not fetched from a cloud): when
- * there are, an unreachable one with no last good token makes this 503 too.
+ * upstream account without a token (fresh or last good) makes this 503
+ * too: before its first fetch ends, or once its last good token expired.
  */
 void ops_readyz(struct request *rq)
 {
@@ -211,6 +238,14 @@ void ops_readyz(struct request *rq)
 		reply_printf(rq, 503, CT_PLAIN, "not ready: %zu account(s) cannot mint a token\n",
 		             failing);
 		return;
+	}
+	for (size_t i = 0; i < srv->n_accounts; i++) {
+		if (srv->accounts[i].upstream && !upstream_ready(srv->accounts[i].upstream)) {
+			reply_printf(rq, 503, CT_PLAIN,
+			             "not ready: account %s has no token from its upstream yet\n",
+			             srv->cfg.accounts[i].id);
+			return;
+		}
 	}
 	reply_static(rq, 200, CT_PLAIN, "ready\n");
 }

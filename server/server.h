@@ -23,6 +23,7 @@
 
 struct gce_live;
 struct aws;
+struct upstream;
 
 #define ADMIN_SECRET_MAX 256
 
@@ -37,6 +38,8 @@ struct account_token {
 	/* The configured policy, what a reset goes back to: the file's at
 	 * start, a reloaded file's after SIGHUP (reload.c). */
 	_Atomic int64_t conf_lifetime_s, conf_margin_s, conf_aws_lifetime_s;
+	/* Non-NULL: the tokens come from upstream (upstream.h), not the slot. */
+	struct upstream *upstream;
 };
 
 struct server {

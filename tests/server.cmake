@@ -83,3 +83,16 @@ if(MTK_PYTHON3_RELOAD)
 		COMMAND ${MTK_PYTHON3_RELOAD} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_reload.py
 			$<TARGET_FILE:metatokend>)
 endif()
+
+# Upstream mode (issue 13 item 4): the configuration's forms, the command
+# source's fetcher; chaining and the command source on real daemons.
+mtk_add_test(test_client_with_fetcher SOURCES unit/test_client_with_fetcher.c
+	LIBS metatokend_core)
+mtk_add_test(test_upstream_config SOURCES unit/test_upstream_config.c LIBS metatokend_core)
+mtk_add_test(test_upstream_command SOURCES unit/test_upstream_command.c LIBS metatokend_core
+	PkgConfig::CJSON)
+if(DEBIAN_PYTHON3)
+	add_test(NAME test_upstream
+		COMMAND ${DEBIAN_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_upstream.py
+			$<TARGET_FILE:metatokend>)
+endif()

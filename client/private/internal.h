@@ -118,6 +118,28 @@ enum mtk_status mtk__aws_role_parse(const char *body, size_t len, char *out, siz
 enum mtk_status mtk__aws_creds_parse(const char *body, size_t len, int64_t now_wall_ms,
                                      struct mtk__token_doc *out, char *why, size_t whylen);
 
+/*
+ * Clients whose tokens come from elsewhere (metatokend's upstream mode).
+ * mtk__client_new_with_fetcher() is mtk_client_new() with two changes:
+ * - fetcher, when not NULL, is fetched through instead of the flavour's
+ *   fetcher (the flavour should be GCE: bearer tokens). The client owns it
+ *   from this call on, even when the call fails (it is freed then), and
+ *   loads no libcurl for it;
+ * - wrap, when not NULL, is called once with the fetcher the client is to
+ *   fetch through (given or made) and replaces *f with one of its own that
+ *   fetches through it and frees it, to watch every fetch (metatokend logs
+ *   and counts them). When it fails, *f must be left as it was.
+ */
+struct mtk__fetcher;
+struct mtk__fetcher_wrap {
+	enum mtk_status (*wrap)(void *arg, struct mtk__fetcher *f);
+	void *arg;
+};
+enum mtk_status mtk__client_new_with_fetcher(const struct mtk_client_options *opts,
+                                             const struct mtk__fetcher *fetcher,
+                                             const struct mtk__fetcher_wrap *wrap,
+                                             struct mtk_client **out);
+
 /* The real clocks. */
 int64_t mtk__monotonic_ms(void *arg);
 int64_t mtk__wall_ms(void *arg);
