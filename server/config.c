@@ -295,7 +295,8 @@ int config_load(const char *path, struct config *out, char *err, size_t errlen)
 	rc = load(text, len, path, out, err, errlen);
 	free(text);
 	/* Paths in a file are relative to its folder, wherever metatokend
-	 * runs from: "signing_key" and each function's "code_dir". */
+	 * runs from: "signing_key", each function's "code_dir" and each
+	 * authorized key's "public_key_file". */
 	slash = strrchr(path, '/');
 	if (rc == 0 && slash) {
 		size_t dir_len = slash == path ? 1 : (size_t)(slash - path);
@@ -303,6 +304,10 @@ int config_load(const char *path, struct config *out, char *err, size_t errlen)
 
 		for (size_t i = 0; i < out->n_functions; i++)
 			bad |= rebase(&out->functions[i].code_dir, path, dir_len);
+		for (size_t i = 0; i < out->n_accounts; i++)
+			for (size_t j = 0; j < out->accounts[i].n_authorized_keys; j++)
+				bad |= rebase(&out->accounts[i].authorized_keys[j].public_key_file,
+				              path, dir_len);
 		if (bad) {
 			config_release(out);
 			snprintf(err, errlen, "%s: out of memory", path);
