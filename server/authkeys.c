@@ -73,9 +73,10 @@ EVP_PKEY *authkeys_parse_public_pem(const char *pem, size_t len, char *err, size
 		return NULL;
 	}
 	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
-		snprintf(err, errlen,
-		         "a %s key, not RSA (authorized keys are RSA_2048 or RSA_4096)",
-		         OBJ_nid2sn(EVP_PKEY_get_base_id(key)));
+		const char *type = EVP_PKEY_get0_type_name(key);
+
+		snprintf(err, errlen, "%s key, not RSA (authorized keys are RSA_2048 or RSA_4096)",
+		         type ? type : "another");
 		EVP_PKEY_free(key);
 		return NULL;
 	}

@@ -160,7 +160,7 @@ static int parse_root(struct json_reader *r, const cJSON *root, struct config *c
 static int parse_document(struct config *c, const char *text, size_t len, const char *source,
                           char *err, size_t errlen)
 {
-	static const char *const multiline[] = { "attributes", NULL };
+	static const char *const multiline[] = { "attributes", "public_key", NULL };
 	struct json_reader r = {
 		.source = source, .err = err, .errlen = errlen, .multiline_keys = multiline
 	};
