@@ -332,6 +332,23 @@ Test(iam, expire_through_the_control_api_retires_the_exchanged_token)
 	free(jwt2);
 }
 
+Test(iam, revoke_through_the_control_api_retires_the_exchanged_token)
+{
+	char *jwt = good_jwt(), *body;
+	char token[600];
+	size_t n;
+
+	exchange_ok(jwt, token, sizeof(token), NULL, 0);
+	cr_assert_eq(protected_status(token), 200);
+	n = strlen(token) + 16;
+	body = malloc(n);
+	snprintf(body, n, "{\"token\":\"%s\"}", token);
+	cr_assert_eq(control("POST", "accounts/" ACCOUNT "/revoke", body, NULL), 200);
+	cr_assert_eq(protected_status(token), 401, "a revoked token still accepted");
+	free(body);
+	free(jwt);
+}
+
 /* ---- malformed: 400, INVALID_ARGUMENT ---- */
 
 Test(iam, a_body_that_is_not_json_is_invalid_argument)
@@ -374,6 +391,17 @@ Test(iam, a_header_or_claims_that_are_not_json_objects_are_invalid_argument)
 }
 
 /* ---- refused: 401, UNAUTHENTICATED ---- */
+
+Test(iam, a_typ_other_than_jwt_or_no_kid_is_invalid_argument)
+{
+	char *typ = with_header("{\"typ\":\"JWE\",\"alg\":\"PS256\",\"kid\":\"" KID "\"}");
+	char *no_kid = with_header("{\"alg\":\"PS256\"}");
+
+	expect_refused(typ, 400, 3, "typ: must be \"JWT\"");
+	expect_refused(no_kid, 400, 3, "jwt header: kid: is required");
+	free(typ);
+	free(no_kid);
+}
 
 Test(iam, alg_other_than_ps256_is_refused)
 {
