@@ -2,7 +2,7 @@
 # items 1 and 2): in-process on fake clocks, the configuration's keys, the
 # CLI against the real daemon, and PyJWT as Yandex's documentation uses it.
 mtk_add_test(test_iam SOURCES integration/test_iam.c
-	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON)
+	LIBS mtk_test_inproc mtk_test_support PkgConfig::CJSON LABELS concurrency)
 mtk_add_test(test_config_authkeys SOURCES unit/test_config_authkeys.c LIBS metatokend_core)
 mtk_add_test(test_iam_cli SOURCES integration/test_iam_cli.c
 	LIBS metatoken_static mtk_test_support PkgConfig::CJSON)

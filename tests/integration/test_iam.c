@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,6 +524,45 @@ Test(iam, a_replayed_jwt_is_refused)
 	cr_assert_eq(control("POST", "reset", NULL, NULL), 200);
 	fake_clock_advance(&ip.server_time, 0);
 	expect_refused(jwt, 401, 16, "replayed");
+	free(jwt);
+}
+
+struct racer {
+	pthread_t thread;
+	const char *jwt;
+	long status;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	struct test_response resp;
+
+	post_jwt(r->jwt, &resp);
+	r->status = resp.status;
+	test_response_free(&resp);
+	return NULL;
+}
+
+/* The replay check and the remembering are one step: of requests racing
+ * with one JWT, exactly one gets a token. */
+Test(iam, of_concurrent_exchanges_of_one_jwt_exactly_one_succeeds)
+{
+	struct racer r[8];
+	char *jwt = good_jwt();
+	int ok = 0, replayed = 0;
+
+	for (size_t i = 0; i < 8; i++) {
+		r[i].jwt = jwt;
+		cr_assert_eq(pthread_create(&r[i].thread, NULL, race, &r[i]), 0);
+	}
+	for (size_t i = 0; i < 8; i++) {
+		pthread_join(r[i].thread, NULL);
+		ok += r[i].status == 200;
+		replayed += r[i].status == 401;
+	}
+	cr_assert_eq(ok, 1, "%d exchanges succeeded", ok);
+	cr_assert_eq(replayed, 7);
 	free(jwt);
 }
 
