@@ -29,6 +29,9 @@
 #include "server.h"
 
 #define NEW_KEY_BITS 2048
+/* Room for the key file's text: printed into one buffer, never grown, so
+ * that no copy of the private key is left behind in freed memory. */
+#define KEY_FILE_MAX 16384
 
 static void key_error(struct request *rq, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -154,8 +157,12 @@ static char *key_file_json(const char *id, const char *account_id, int64_t creat
 	    cJSON_AddStringToObject(o, "created_at", when) &&
 	    cJSON_AddStringToObject(o, "key_algorithm", "RSA_2048") &&
 	    cJSON_AddStringToObject(o, "public_key", public_pem) &&
-	    (priv = cJSON_AddStringToObject(o, "private_key", private_pem)))
-		s = cJSON_Print(o);
+	    (priv = cJSON_AddStringToObject(o, "private_key", private_pem)) &&
+	    (s = malloc(KEY_FILE_MAX)) && !cJSON_PrintPreallocated(o, s, KEY_FILE_MAX, 1)) {
+		OPENSSL_cleanse(s, KEY_FILE_MAX);
+		free(s);
+		s = NULL;
+	}
 	if (priv)
 		OPENSSL_cleanse(priv->valuestring, strlen(priv->valuestring));
 	cJSON_Delete(o);
