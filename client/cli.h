@@ -27,4 +27,19 @@ struct cli_body {
 };
 size_t cli_collect(char *ptr, size_t size, size_t nmemb, void *arg);
 
+/*
+ * One control API call of `metatoken admin` (cli_admin.c): method on
+ * /metatoken/v1/<path> at server (host:port) with the admin secret and a
+ * JSON body or NULL. The answer goes into *answer, its status into
+ * *status. Returns 0 when an answer came, or -1 after saying why on stderr.
+ */
+int cli_admin_request(const char *server, const char *secret, const char *method, const char *path,
+                      const char *body, struct cli_body *answer, long *status);
+/* Says on stderr why a control call was refused (the answer's "error"). */
+void cli_admin_say_error(const char *method, const char *path, long status,
+                         const struct cli_body *answer);
+/* `metatoken admin key create NAME [--output FILE]` (cli_admin_key.c):
+ * argv[0..argc) are the words after "create". Returns the exit status. */
+int cli_admin_key_create(const char *server, const char *secret, int argc, char **argv);
+
 #endif

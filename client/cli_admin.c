@@ -61,6 +61,12 @@ static void usage(FILE *f)
 	      "                                set or delete the instance's labels\n"
 	      "  stats                         request and token counters\n"
 	      "  reset                         back to the start-up state\n"
+	      "  key create NAME [--output FILE]\n"
+	      "                                create an authorized key for the account and\n"
+	      "                                write its key file (Yandex's format, mode\n"
+	      "                                0600, never overwritten; FILE defaults to\n"
+	      "                                <key id>.json); prints the path and key id\n"
+	      "  key list NAME                 the account's authorized keys (no secrets)\n"
 	      "\n"
 	      "The server is --server, else $METATOKEN_SERVER, $YC_METADATA_ADDR,\n"
 	      "$GCE_METADATA_HOST, else " DEFAULT_SERVER ". The secret is\n"
@@ -103,22 +109,19 @@ static int read_secret(const char *path, char *out, size_t cap)
 	return 0;
 }
 
-/* Makes one control call and prints its answer. Returns the exit status. */
-static int call(const char *server, const char *secret, const char *method, const char *path,
-                const char *body)
+int cli_admin_request(const char *server, const char *secret, const char *method, const char *path,
+                      const char *body, struct cli_body *answer, long *status)
 {
-	struct cli_body a = { .max = ANSWER_MAX };
 	struct curl_slist *h = NULL;
 	char url[512], auth[512];
-	long status = 0;
 	CURLcode rc;
 	CURL *c;
-	int ret = EXIT_FAIL;
 
+	*status = 0;
 	c = curl_easy_init();
 	if (!c) {
 		fprintf(stderr, "metatoken admin: cannot initialise libcurl\n");
-		return EXIT_FAIL;
+		return -1;
 	}
 	snprintf(url, sizeof(url), "http://%s/metatoken/v1/%s", server, path);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
@@ -131,37 +134,54 @@ static int call(const char *server, const char *secret, const char *method, cons
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cli_collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, answer);
 	if (body)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	rc = curl_easy_perform(c);
-	if (rc != CURLE_OK) {
+	if (rc != CURLE_OK)
 		fprintf(stderr, "metatoken admin: %s %s: %s\n", method, url,
 		        curl_easy_strerror(rc));
+	else
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return rc == CURLE_OK ? 0 : -1;
+}
+
+void cli_admin_say_error(const char *method, const char *path, long status,
+                         const struct cli_body *answer)
+{
+	cJSON *j = answer->data ? cJSON_Parse(answer->data) : NULL;
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+
+	fprintf(stderr, "metatoken admin: %s %s: HTTP %ld: %s\n", method, path, status,
+	        cJSON_IsString(e) ? e->valuestring : (answer->data ? answer->data : ""));
+	cJSON_Delete(j);
+}
+
+/* Makes one control call and prints its answer. Returns the exit status. */
+static int call(const char *server, const char *secret, const char *method, const char *path,
+                const char *body)
+{
+	struct cli_body a = { .max = ANSWER_MAX };
+	long status = 0;
+	int ret = EXIT_FAIL;
+
+	if (cli_admin_request(server, secret, method, path, body, &a, &status) != 0)
 		goto out;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	{
+	if (status >= 200 && status < 300) {
 		cJSON *j = a.data ? cJSON_Parse(a.data) : NULL;
-		const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+		char *pretty = j ? cJSON_Print(j) : NULL;
 
-		if (status >= 200 && status < 300) {
-			char *pretty = j ? cJSON_Print(j) : NULL;
-
-			printf("%s\n", pretty ? pretty : (a.data ? a.data : ""));
-			cJSON_free(pretty);
-			ret = 0;
-		} else {
-			fprintf(stderr, "metatoken admin: %s %s: HTTP %ld: %s\n", method, path,
-			        status,
-			        cJSON_IsString(e) ? e->valuestring : (a.data ? a.data : ""));
-		}
+		printf("%s\n", pretty ? pretty : (a.data ? a.data : ""));
+		cJSON_free(pretty);
 		cJSON_Delete(j);
+		ret = 0;
+	} else {
+		cli_admin_say_error(method, path, status, &a);
 	}
 out:
 	free(a.data);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
 	return ret;
 }
 
@@ -408,5 +428,11 @@ int cli_admin(int argc, char **argv)
 		return call(server, secret, "GET", "stats", NULL);
 	if (strcmp(cmd, "reset") == 0 && n == 0)
 		return call(server, secret, "POST", "reset", NULL);
+	if (strcmp(cmd, "key") == 0 && n == 2 && strcmp(a1, "list") == 0) {
+		snprintf(path, sizeof(path), "accounts/%s/keys", a2);
+		return call(server, secret, "GET", path, NULL);
+	}
+	if (strcmp(cmd, "key") == 0 && n >= 1 && strcmp(a1, "create") == 0)
+		return cli_admin_key_create(server, secret, n - 1, argv + optind + 2);
 	return bad("unknown command or wrong arguments: \"%s\"", cmd);
 }

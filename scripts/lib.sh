@@ -8,6 +8,7 @@ MTK_PACKAGES=(
 	cmake make gcc pkg-config git
 	libmicrohttpd-dev libssl-dev libcjson-dev libcriterion-dev libcurl4-openssl-dev
 	curl openssl python3 python3-google-auth python3-requests python3-botocore
+	python3-jwt python3-cryptography
 )
 
 mtk_say() { printf '%s\n' "$*" >&2; }

@@ -9,11 +9,13 @@
 #include <string.h>
 
 #include "admin.h"
+#include "authkeys.h"
 #include "aws.h"
 #include "function.h"
 #include "gce.h"
 #include "gce_live.h"
 #include "gce_token.h"
+#include "iam.h"
 #include "identity.h"
 #include "route.h"
 #include "app.h"
@@ -87,6 +89,14 @@ int app_init(struct server *srv, char *err, size_t errlen)
 	srv->gce = gce_live_new(srv, err, errlen);
 	if (!srv->gce)
 		return -1;
+	srv->authkeys = authkeys_new();
+	srv->iam = iam_new();
+	if (!srv->authkeys || !srv->iam) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (authkeys_load_config(srv->authkeys, c, srv->started_ms, err, errlen) != 0)
+		return -1;
 	srv->aws = aws_new(srv, err, errlen);
 	return srv->aws ? 0 : -1;
 }
@@ -101,6 +111,10 @@ void app_release(struct server *srv)
 	srv->identity = NULL;
 	aws_free(srv->aws);
 	srv->aws = NULL;
+	authkeys_free(srv->authkeys);
+	srv->authkeys = NULL;
+	iam_free(srv->iam);
+	srv->iam = NULL;
 	for (size_t i = 0; i < srv->n_accounts; i++) {
 		upstream_free(srv->accounts[i].upstream);
 		slot_release(&srv->accounts[i].slot);

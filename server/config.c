@@ -160,7 +160,7 @@ static int parse_root(struct json_reader *r, const cJSON *root, struct config *c
 static int parse_document(struct config *c, const char *text, size_t len, const char *source,
                           char *err, size_t errlen)
 {
-	static const char *const multiline[] = { "attributes", NULL };
+	static const char *const multiline[] = { "attributes", "public_key", NULL };
 	struct json_reader r = {
 		.source = source, .err = err, .errlen = errlen, .multiline_keys = multiline
 	};
@@ -303,8 +303,8 @@ int config_load(const char *path, struct config *out, char *err, size_t errlen)
 	rc = load(text, len, path, out, err, errlen);
 	free(text);
 	/* Paths in a file are relative to its folder, wherever metatokend
-	 * runs from: "signing_key", each function's "code_dir" and the
-	 * upstreams' files. */
+	 * runs from: "signing_key", each function's "code_dir", each
+	 * authorized key's "public_key_file" and the upstreams' files. */
 	slash = strrchr(path, '/');
 	if (rc == 0 && slash) {
 		size_t dir_len = slash == path ? 1 : (size_t)(slash - path);
@@ -322,6 +322,10 @@ int config_load(const char *path, struct config *out, char *err, size_t errlen)
 			if (u->command && strchr(u->command[0], '/'))
 				bad |= rebase(&u->command[0], path, dir_len);
 		}
+		for (size_t i = 0; i < out->n_accounts; i++)
+			for (size_t j = 0; j < out->accounts[i].n_authorized_keys; j++)
+				bad |= rebase(&out->accounts[i].authorized_keys[j].public_key_file,
+				              path, dir_len);
 		if (bad) {
 			config_release(out);
 			snprintf(err, errlen, "%s: out of memory", path);

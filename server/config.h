@@ -51,6 +51,15 @@
  *         "aws_role": "metatoken-role",    1..64 chars of [A-Za-z0-9+=,.@_-]; the
  *                                          instance's IAM role; at most one account
  *         "aws_lifetime_s": 21600,         positive integer (21600): AWS credentials
+ *         "authorized_keys": [             keys that may exchange a JWT for this
+ *           {                              account's token (POST /iam/v1/tokens)
+ *             "id": "ajeXXXXXXXXXXXXXXXXX",   required; the JWT's kid, 1..128 chars of
+ *                                          [A-Za-z0-9._-]; unique across all accounts
+ *             "public_key": "-----BEGIN PUBLIC KEY-----\n...",  RSA 2048..8192 bits,
+ *                                          SPKI PEM; or instead
+ *             "public_key_file": "sa.pub"  the same in a file (relative to this one's
+ *           }                              folder); exactly one of the two
+ *         ]
  *         "upstream": {                    tokens fetched from a real source instead of
  *                                          minted (upstream.h); exactly one source:
  *           "metadata": "http://h:port",   another metadata server (GCE flavour), its
@@ -132,6 +141,13 @@ struct config_upstream {
 	int64_t retry_interval_ms;
 };
 
+/* An authorized key of an account (authkeys.h): one of the two is set. */
+struct config_authkey {
+	char *id;
+	char *public_key;      /* PEM text, checked when parsed */
+	char *public_key_file; /* relative to the file's folder once loaded; read at start */
+};
+
 struct config_account {
 	char *id;
 	char *email;
@@ -142,6 +158,8 @@ struct config_account {
 	char *aws_role;                  /* NULL: no AWS role (at most one account has one) */
 	int64_t aws_lifetime_s;          /* lifetime of the role's credentials */
 	struct config_upstream upstream; /* kind NONE: tokens minted here */
+	struct config_authkey *authorized_keys;
+	size_t n_authorized_keys;
 };
 
 #define CONFIG_DEFAULT_FUNCTION_TIMEOUT_S  3

@@ -3,6 +3,7 @@
  * fields, and what must hold across them: unique ids and emails, at most one
  * AWS role.
  */
+#include "authkeys.h"
 #include "config.h"
 #include "config_internal.h"
 #include "json.h"
@@ -62,6 +63,12 @@ static const char *check_role(const char *s)
 
 static void release_account(struct config_account *a)
 {
+	for (size_t i = 0; i < a->n_authorized_keys; i++) {
+		free(a->authorized_keys[i].id);
+		free(a->authorized_keys[i].public_key);
+		free(a->authorized_keys[i].public_key_file);
+	}
+	free(a->authorized_keys);
 	free(a->id);
 	free(a->email);
 	free(a->aws_role);
@@ -165,11 +172,83 @@ static int parse_upstream(struct json_reader *r, const cJSON *obj, struct config
 	return rc;
 }
 
+/* One of "authorized_keys": an id and exactly one of public_key (an RSA
+ * public key PEM, checked here) and public_key_file (read at start). */
+static int parse_authkey(struct json_reader *r, const cJSON *obj, struct config_authkey *k)
+{
+	static const char *const keys[] = { "id", "public_key", "public_key_file", NULL };
+	const cJSON *pem;
+	EVP_PKEY *pub;
+	char why[256];
+
+	if (json_check_keys(r, obj, keys) < 0 ||
+	    json_dup_string(r, obj, "id", JSON_REQUIRED, 0, check_account_id, &k->id) < 0 ||
+	    json_dup_string(r, obj, "public_key", JSON_NONEMPTY, 0, NULL, &k->public_key) < 0 ||
+	    json_dup_string(r, obj, "public_key_file", JSON_NONEMPTY, 0, NULL,
+	                    &k->public_key_file) < 0)
+		return -1;
+	if (!k->public_key == !k->public_key_file)
+		return json_fail(r, NULL, "give exactly one of public_key and public_key_file");
+	if (!k->public_key)
+		return 0;
+	pem = cJSON_GetObjectItemCaseSensitive(obj, "public_key");
+	pub = authkeys_parse_public_pem(k->public_key, strlen(k->public_key), why, sizeof(why));
+	if (!pub) {
+		size_t mark = json_path_key(r, "public_key");
+
+		json_fail(r, pem, "%s", why);
+		json_path_pop(r, mark);
+		return -1;
+	}
+	EVP_PKEY_free(pub);
+	return 0;
+}
+
+static int parse_authkeys(struct json_reader *r, const cJSON *obj, struct config_account *a)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, "authorized_keys");
+	const cJSON *child;
+	size_t mark = json_path_key(r, "authorized_keys");
+	size_t count;
+	int rc = -1;
+
+	if (!item) {
+		rc = 0;
+		goto out;
+	}
+	if (!cJSON_IsArray(item)) {
+		json_fail(r, item, "must be an array of {\"id\", \"public_key\"} objects");
+		goto out;
+	}
+	count = (size_t)cJSON_GetArraySize(item);
+	if (count > AUTHKEYS_MAX) {
+		json_fail(r, NULL, "at most %d keys", AUTHKEYS_MAX);
+		goto out;
+	}
+	if (count > 0 && !(a->authorized_keys = calloc(count, sizeof(*a->authorized_keys)))) {
+		json_fail(r, NULL, "out of memory");
+		goto out;
+	}
+	cJSON_ArrayForEach(child, item)
+	{
+		size_t imark = json_path_index(r, a->n_authorized_keys);
+		int bad = parse_authkey(r, child, &a->authorized_keys[a->n_authorized_keys++]);
+
+		json_path_pop(r, imark);
+		if (bad)
+			goto out;
+	}
+	rc = 0;
+out:
+	json_path_pop(r, mark);
+	return rc;
+}
+
 static int parse_account(struct json_reader *r, const cJSON *obj, struct config_account *a)
 {
 	static const char *const keys[] = {
-		"id",       "email",          "scopes",   "lifetime_s", "reissue_margin_s",
-		"aws_role", "aws_lifetime_s", "upstream", NULL,
+		"id",       "email",          "scopes",          "lifetime_s", "reissue_margin_s",
+		"aws_role", "aws_lifetime_s", "authorized_keys", "upstream",   NULL,
 	};
 
 	a->lifetime_s = CONFIG_DEFAULT_LIFETIME_S;
@@ -183,7 +262,7 @@ static int parse_account(struct json_reader *r, const cJSON *obj, struct config_
 	    json_get_int(r, obj, "reissue_margin_s", 0, 0, SECONDS_MAX, &a->reissue_margin_s) < 0 ||
 	    json_dup_string(r, obj, "aws_role", JSON_NONEMPTY, 0, check_role, &a->aws_role) < 0 ||
 	    json_get_int(r, obj, "aws_lifetime_s", 0, 1, SECONDS_MAX, &a->aws_lifetime_s) < 0 ||
-	    parse_upstream(r, obj, a) < 0)
+	    parse_authkeys(r, obj, a) < 0 || parse_upstream(r, obj, a) < 0)
 		return -1;
 	return 0;
 }
@@ -245,6 +324,42 @@ static int check_unique(struct json_reader *r, const struct config *c, const cha
 	return rc;
 }
 
+/* Reports the first authorized key whose id repeats an earlier one's, in
+ * any account: a JWT's kid must name one key. */
+static int check_unique_kids(struct json_reader *r, const struct config *c)
+{
+	for (size_t i = 0; i < c->n_accounts; i++) {
+		for (size_t j = 0; j < c->accounts[i].n_authorized_keys; j++) {
+			const char *id = c->accounts[i].authorized_keys[j].id;
+
+			for (size_t p = 0; p <= i; p++) {
+				size_t n = p == i ? j : c->accounts[p].n_authorized_keys;
+
+				for (size_t q = 0; q < n; q++) {
+					cJSON shown;
+					size_t mark;
+
+					if (strcmp(c->accounts[p].authorized_keys[q].id, id) != 0)
+						continue;
+					shown = json_string_item(id);
+					mark = json_path_index(r, i);
+					json_path_key(r, "authorized_keys");
+					json_path_index(r, j);
+					json_path_key(r, "id");
+					json_fail(
+					    r, &shown,
+					    "duplicates service_accounts[%zu].authorized_keys[%zu]"
+					    ".id (key ids are unique across accounts)",
+					    p, q);
+					json_path_pop(r, mark);
+					return -1;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
 int config__parse_accounts(struct json_reader *r, const cJSON *arr, struct config *c)
 {
 	const cJSON *child;
@@ -278,7 +393,8 @@ int config__parse_accounts(struct json_reader *r, const cJSON *arr, struct confi
 		if (bad)
 			goto out;
 	}
-	if (check_unique(r, c, "id") || check_unique(r, c, "email") || check_one_role(r, c))
+	if (check_unique(r, c, "id") || check_unique(r, c, "email") || check_one_role(r, c) ||
+	    check_unique_kids(r, c))
 		goto out;
 	rc = 0;
 out:

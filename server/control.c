@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "authkeys.h"
 #include "aws.h"
 #include "gce_live.h"
 #include "json.h"
@@ -532,7 +533,8 @@ void control_reset_post(struct request *rq)
 	struct server *srv = rq->srv;
 
 	/* Revoked and expired-early tokens stay out of service: a reset must
-	 * not bring back a token a test took away. */
+	 * not bring back a token a test took away. So does a JWT exchanged
+	 * (iam.c): it stays refused as a replay. */
 	clock_set_offset_ms(&srv->clock, 0);
 	faults_clear(&srv->faults);
 	for (size_t i = 0; i < srv->n_accounts; i++) {
@@ -541,6 +543,8 @@ void control_reset_post(struct request *rq)
 		atomic_store(&srv->revoked_count[i], 0);
 	}
 	aws_reset(srv);
+	/* Keys created at run time go; the configured ones stay. */
+	authkeys_reset(srv->authkeys);
 	stats_reset(&srv->stats);
 	/* The configured attributes and labels; watches on them wake. */
 	if (gce_live_reset(srv->gce, srv) != 0) {

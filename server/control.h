@@ -38,6 +38,9 @@ void control_instance_patch(struct request *rq);
 void control_project_get(struct request *rq);
 void control_project_patch(struct request *rq);
 void control_reset_post(struct request *rq);
+/* Authorized keys (control_keys.c): list an account's, or create one. */
+void control_account_keys_get(struct request *rq);
+void control_account_keys_post(struct request *rq);
 
 /* GET /tokeninfo?access_token=T: Google's shape. */
 void validate_handle_tokeninfo(struct request *rq);

@@ -326,9 +326,11 @@ static int check_duplicate_keys(struct json_reader *r, const cJSON *obj)
 	return rc;
 }
 
+/* Whether obj's strings may span lines: obj is an object, or itself a
+ * string, held under one of r->multiline_keys. */
 static int is_multiline(const struct json_reader *r, const cJSON *obj)
 {
-	if (!r->multiline_keys || !cJSON_IsObject(obj) || !obj->string)
+	if (!r->multiline_keys || !(cJSON_IsObject(obj) || cJSON_IsString(obj)) || !obj->string)
 		return 0;
 	for (size_t k = 0; r->multiline_keys[k]; k++)
 		if (strcmp(r->multiline_keys[k], obj->string) == 0)
@@ -368,7 +370,9 @@ static int walk(struct json_reader *r, const cJSON *item, int multiline)
 	{
 		size_t mark =
 		    cJSON_IsObject(item) ? json_path_key(r, child->string) : json_path_index(r, i);
-		int rc = walk(r, child, is_multiline(r, item));
+		int rc = walk(r, child,
+		              is_multiline(r, item) ||
+		                  (cJSON_IsString(child) && is_multiline(r, child)));
 
 		json_path_pop(r, mark);
 		if (rc)

@@ -66,8 +66,9 @@ struct json_reader {
 	/* Nesting limit; 0: JSON_DEPTH_MAX. */
 	unsigned max_depth;
 	/* NULL-terminated key names: string values held directly in an object
-	 * under one of these keys may contain tab, newline and carriage return
-	 * (metadata attributes: user-data, startup-script). NULL: none may. */
+	 * under one of these keys, or a string value under one of them, may
+	 * contain tab, newline and carriage return (metadata attributes:
+	 * user-data, startup-script; a PEM public key). NULL: none may. */
 	const char *const *multiline_keys;
 
 	/* Private: the current field path, e.g. "service_accounts[1].id". */

@@ -16,6 +16,7 @@
 #include "control.h"
 #include "gce.h"
 #include "http_invoke.h"
+#include "iam.h"
 #include "identity.h"
 #include "invoke_api.h"
 #include "metrics.h"
@@ -102,6 +103,16 @@ static const struct flavour sts = {
 	.not_found = "not found\n",
 	.not_allowed = "method not allowed\n",
 	.error = sts_flavour_error,
+};
+/* The Yandex IAM API stand-in (iam.c): the JWT exchange, no metadata
+ * header (a real client calls it over the internet), Yandex's error shape.
+ * It hands out credentials, so X-Forwarded-For is refused. */
+static const struct flavour iam = {
+	.name = "iam",
+	.content_type = CT_JSON,
+	.not_found = "no such IAM API path",
+	.not_allowed = "method not allowed",
+	.error = iam_flavour_error,
 };
 /* The control API (control.c): the admin secret, JSON errors, no faults. */
 static const struct flavour control = {
@@ -208,6 +219,9 @@ static const struct route routes[] = {
 	{ ALL_METHODS, "/protected/**", &cloud_api, validate_handle_protected, 0 },
 	{ GET_HEAD, "/oauth2/v1/certs", &cloud_api, identity_handle_certs_v1, 0 },
 	{ GET_HEAD, "/oauth2/v3/certs", &cloud_api, identity_handle_certs, 0 },
+	/* Yandex IAM: a JWT signed with an authorized key for a token. */
+	{ METHOD_POST, "/iam/v1/tokens", &iam, iam_tokens_post, 0 },
+	{ 0, "/iam/**", &iam, NULL, 0 },
 	/* Functions: the Runtime API a runtime polls, the Invoke API, and
 	 * HTTP calls into a function. */
 	{ METHOD_GET, RUNTIME_PREFIX "/invocation/next", &runtime_api, runtime_next,
@@ -229,6 +243,8 @@ static const struct route routes[] = {
 	{ METHOD_POST, CONTROL "/accounts/*/expire", &control, control_account_expire, 0 },
 	{ METHOD_POST, CONTROL "/accounts/*/revoke", &control, control_account_revoke, 0 },
 	{ METHOD_POST, CONTROL "/accounts/*/rotate", &control, control_account_rotate, 0 },
+	{ METHOD_GET, CONTROL "/accounts/*/keys", &control, control_account_keys_get, 0 },
+	{ METHOD_POST, CONTROL "/accounts/*/keys", &control, control_account_keys_post, 0 },
 	{ METHOD_GET, CONTROL "/clock", &control, control_clock_get, 0 },
 	{ METHOD_POST, CONTROL "/clock", &control, control_clock_post, 0 },
 	{ METHOD_GET, CONTROL "/faults", &control, control_faults_get, 0 },

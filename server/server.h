@@ -24,6 +24,8 @@
 struct gce_live;
 struct aws;
 struct upstream;
+struct authkeys;
+struct iam;
 
 #define ADMIN_SECRET_MAX 256
 
@@ -53,6 +55,8 @@ struct server {
 	int64_t started_ms;          /* server clock at start: the instance's creation */
 	struct aws *aws;             /* the AWS IMDS flavour (aws.h) */
 	struct functions *functions; /* function.h; made by app_start */
+	struct authkeys *authkeys;   /* authorized keys (authkeys.h) */
+	struct iam *iam;             /* the IAM exchange's JWTs seen (iam.h) */
 
 	/* What the control API changes (control.c). */
 	struct revocations revoked;
