@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -234,6 +235,44 @@ class Https(unittest.TestCase):
             with self.assertRaises(requests.exceptions.SSLError):
                 s.get(self.base + TOKEN, headers={"Metadata-Flavor": "Google"},
                       timeout=metatokend.BOUND_S)
+
+
+def have_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class CommandLine(unittest.TestCase):
+    """The --tls-* flags instead of the configuration, with no functions (so
+    a pool of request threads), on IPv6 loopback: the certificate's ::1."""
+
+    @unittest.skipUnless(have_ipv6_loopback(), "no IPv6 loopback here")
+    def test_flags_and_ipv6(self):
+        tmp = tempfile.mkdtemp(prefix="metatoken-https-flags-")
+        try:
+            gen_certs(os.path.join(tmp, "certs"))
+            srv = metatokend.Server(DAEMON, {}, tmp, args=[
+                "--tls-listen", "[::1]:0",
+                "--tls-cert", os.path.join(tmp, "certs", "server.pem"),
+                "--tls-key", os.path.join(tmp, "certs", "server.key")])
+            try:
+                m = re.search(r"https://(\[::1\]:(\d+)) ", "\n".join(srv.banner_lines))
+                self.assertTrue(m, srv.banner_lines)
+                ca = os.path.join(tmp, "certs", "ca.pem")
+                for base in ("https://" + m.group(1), "https://localhost:" + m.group(2)):
+                    rc, status, body, err = curl(base + TOKEN, "--cacert", ca, *GOOGLE)
+                    self.assertEqual((rc, status), (0, 200), err + body)
+                    self.assertIn("access_token", body)
+                self.assertIn("and https://[::1]:%s with" % m.group(2), srv.log_text())
+            finally:
+                self.assertEqual(srv.stop(), 0, srv.log_text())
+                srv.proc.stderr.close()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class Refusals(unittest.TestCase):
