@@ -1,8 +1,7 @@
 /*
  * The libmicrohttpd daemon (daemon.h): listener, limits, request framing,
  * bodies, holds and the drain. Paths and flavours are the dispatch
- * callback's business. An HTTPS listener is a second libmicrohttpd daemon
- * calling the same callbacks with the same struct daemon (daemon.h).
+ * callback's business. HTTPS: a second libmicrohttpd daemon (daemon.h).
  */
 #include "daemon.h"
 
@@ -46,8 +45,7 @@ struct daemon {
 	struct listener tls_listener;
 	char *tls_key;
 	size_t tls_key_len;
-	_Atomic int tls_starting; /* on_mhd_error keeps the message in tls_err */
-	char tls_err[256];
+	char tls_err[256]; /* libmicrohttpd's message when it would not start */
 	struct conns conns;
 	unsigned threads;
 	_Atomic int draining;
@@ -437,6 +435,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	*req_cls = NULL;
 }
 
+/* Set in the thread starting the HTTPS daemon only: it alone writes and
+ * reads tls_err. */
+static _Thread_local int keeping_tls_err;
+
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
 	struct daemon *d = cls;
@@ -447,7 +449,7 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n && line[n - 1] == '\n')
 		line[--n] = '\0';
-	if (atomic_load(&d->tls_starting) && !d->tls_err[0])
+	if (keeping_tls_err && !d->tls_err[0])
 		snprintf(d->tls_err, sizeof(d->tls_err), "%s", line);
 	/* Past even the spare connections kept to say 503, libmicrohttpd
 	 * closes new ones itself: that is a cap hit too. */
@@ -496,11 +498,9 @@ static int start_tls(struct daemon *d, const struct daemon_tls *t, char *err, si
 		                        { MHD_OPTION_HTTPS_MEM_KEY, 0, NULL },
 		                        { MHD_OPTION_END, 0, NULL } };
 
-	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES || !t->cert_pem || !t->key_pem) {
-		snprintf(err, errlen, "cannot serve HTTPS: %s",
-		         t->cert_pem && t->key_pem
-		             ? "this libmicrohttpd was built without TLS (GnuTLS) support"
-		             : "no certificate or key given");
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		snprintf(err, errlen,
+		         "cannot serve HTTPS: this libmicrohttpd was built without TLS support");
 		return -1;
 	}
 	d->tls_key_len = strlen(t->key_pem) + 1;
@@ -513,11 +513,10 @@ static int start_tls(struct daemon *d, const struct daemon_tls *t, char *err, si
 	tls[1].ptr_value = d->tls_key;
 	if (listener_open(&d->tls_listener, t->host, t->port, err, errlen) != 0)
 		goto out_wipe;
-	atomic_store(&d->tls_starting, 1);
+	keeping_tls_err = 1;
 	d->mhd_tls = start_mhd(d, d->tls_listener.fd, MHD_USE_TLS, tls);
-	atomic_store(&d->tls_starting, 0);
+	keeping_tls_err = 0;
 	if (!d->mhd_tls) {
-		/* GnuTLS refusing what OpenSSL accepted (tls.c). */
 		snprintf(
 		    err, errlen, "cannot start the HTTPS daemon on %s: %s", d->tls_listener.bound,
 		    d->tls_err[0] ? d->tls_err : "libmicrohttpd refused the certificate or key");

@@ -61,7 +61,7 @@ struct daemon_limits {
 		.idle_timeout_ms = 120000, .body_max = 16 * 1024,                                  \
 	}
 
-/* The HTTPS listener; host NULL: none. */
+/* The HTTPS listener; host NULL: none, else both PEM texts are required. */
 struct daemon_tls {
 	const char *host;
 	uint16_t port;        /* 0: an ephemeral port */
