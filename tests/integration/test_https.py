@@ -335,6 +335,22 @@ class Refusals(unittest.TestCase):
         err = self.start("--tls-cert", self.path("server.pem"), "--tls-key", junk)
         self.assertIn("metatokend: %s: not an unencrypted PEM private key" % junk, err)
 
+    def test_a_pair_openssl_takes_and_gnutls_refuses(self):
+        # A brainpool curve: OpenSSL reads it, GnuTLS (libmicrohttpd's TLS)
+        # has no such curve, so libmicrohttpd fails to start and its reason
+        # is passed on.
+        cert, key = self.path("bp.pem"), self.path("bp.key")
+        p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:brainpoolP256r1", "-nodes", "-keyout", key,
+                            "-out", cert, "-subj", "/CN=localhost", "-days", "1"],
+                           capture_output=True, text=True, timeout=metatokend.BOUND_S)
+        if p.returncode != 0:
+            self.skipTest("this openssl makes no brainpool key: %s" % p.stderr)
+        os.chmod(key, 0o600)
+        err = self.start("--tls-cert", cert, "--tls-key", key)
+        self.assertRegex(err, r"^metatokend: cannot start the HTTPS daemon on 127\.0\.0\.1:\d+: "
+                              r"GnuTLS failed to setup x509 certificate/key: .+\n$")
+
     def test_a_key_without_a_certificate_and_a_bad_address(self):
         err = self.start("--tls-key", self.path("server.key"))
         self.assertIn("HTTPS needs a certificate and its key: give --tls-cert FILE", err)
