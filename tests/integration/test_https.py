@@ -3,7 +3,9 @@
 scripts/gen-certs in a private folder, the real metatokend with a TLS
 listener on an ephemeral loopback port beside the plain one, and clients we
 did not write (curl, Python requests) that verify it with the generated CA.
-Then each start-up refusal of a bad certificate or key.
+Then what gen-certs writes (modes, SANs, serverAuth, the CA kept unless
+--force), the --tls-* flags on IPv6, and each start-up refusal of a bad
+certificate or key.
 
 usage: test_https.py PATH/TO/metatokend PATH/TO/scripts/gen-certs
 (run with Debian's /usr/bin/python3, which has python3-requests)
@@ -235,6 +237,67 @@ class Https(unittest.TestCase):
             with self.assertRaises(requests.exceptions.SSLError):
                 s.get(self.base + TOKEN, headers={"Metadata-Flavor": "Google"},
                       timeout=metatokend.BOUND_S)
+
+
+class GenCerts(unittest.TestCase):
+    """scripts/gen-certs: what it writes, and that it keeps the CA."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="metatoken-gen-certs-")
+        self.certs = os.path.join(self.dir, "certs")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def read(self, name):
+        with open(os.path.join(self.certs, name), "rb") as f:
+            return f.read()
+
+    def openssl(self, *args):
+        p = subprocess.run(["openssl"] + list(args), capture_output=True, text=True,
+                           timeout=metatokend.BOUND_S)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout
+
+    def test_what_it_writes(self):
+        out = gen_certs(self.certs)
+        for name, mode in (("ca.key", 0o600), ("server.key", 0o600), ("ca.pem", 0o644),
+                           ("server.pem", 0o644)):
+            got = os.stat(os.path.join(self.certs, name)).st_mode & 0o777
+            self.assertEqual(got, mode, "%s: %o" % (name, got))
+        self.assertEqual(sorted(os.listdir(self.certs)),
+                         ["ca.key", "ca.pem", "server.key", "server.pem"])
+        server, ca = os.path.join(self.certs, "server.pem"), os.path.join(self.certs, "ca.pem")
+        self.openssl("verify", "-CAfile", ca, "-purpose", "sslserver", server)
+        text = self.openssl("x509", "-in", server, "-noout", "-text")
+        self.assertIn("DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1", text)
+        self.assertRegex(text, r"Extended Key Usage: *\n *TLS Web Server Authentication\n")
+        self.assertRegex(text, r"CA:FALSE")
+        # It says how to use them.
+        self.assertIn("--tls-cert %s" % server, out)
+        self.assertIn("curl --cacert %s" % ca, out)
+
+    def test_the_ca_is_kept_unless_forced(self):
+        gen_certs(self.certs)
+        ca, server = self.read("ca.pem"), self.read("server.pem")
+        out = gen_certs(self.certs)
+        self.assertEqual(self.read("ca.pem"), ca)
+        self.assertNotEqual(self.read("server.pem"), server)
+        self.assertIn("reused CA", out)
+        self.openssl("verify", "-CAfile", os.path.join(self.certs, "ca.pem"),
+                     os.path.join(self.certs, "server.pem"))
+        gen_certs(self.certs, "--force")
+        self.assertNotEqual(self.read("ca.pem"), ca)
+        self.openssl("verify", "-CAfile", os.path.join(self.certs, "ca.pem"),
+                     os.path.join(self.certs, "server.pem"))
+
+    def test_half_a_ca_is_refused(self):
+        gen_certs(self.certs)
+        os.unlink(os.path.join(self.certs, "ca.key"))
+        p = subprocess.run([GEN_CERTS, self.certs], capture_output=True, text=True,
+                           timeout=metatokend.BOUND_S, env=CLEAN_ENV)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("has only one of ca.pem and ca.key; run with --force", p.stderr)
 
 
 def have_ipv6_loopback():
