@@ -143,6 +143,18 @@ class Https(unittest.TestCase):
         rc, status, body, err = curl(self.base + "/metatoken/v1/accounts", "--cacert", CA)
         self.assertEqual((rc, status), (0, 401), err + body)
 
+    def test_the_aws_flavour_and_ops_over_https(self):
+        rc, status, token, err = curl(self.base + "/latest/api/token", "--cacert", CA,
+                                      "-X", "PUT",
+                                      "-H", "X-aws-ec2-metadata-token-ttl-seconds: 60")
+        self.assertEqual((rc, status), (0, 200), err + token)
+        rc, status, body, err = curl(self.base + "/latest/meta-data/iam/security-credentials/",
+                                     "--cacert", CA, "-H", "X-aws-ec2-metadata-token: " + token)
+        self.assertEqual((rc, status, body), (0, 200, "metatoken-role"), err)
+        rc, status, body, err = curl(self.base + "/metrics", "--cacert", CA)
+        self.assertEqual((rc, status), (0, 200), err + body)
+        self.assertIn("metatoken_requests_held", body)
+
     def test_the_hardening_rules_hold_over_https(self):
         rc, status, body, err = curl(self.base + TOKEN, "--cacert", CA, *GOOGLE,
                                      "-H", "X-Forwarded-For: 10.0.0.9")
