@@ -20,6 +20,7 @@
 #include "route.h"
 #include "app.h"
 #include "server.h"
+#include "tls.h"
 #include "upstream.h"
 
 int app_init(struct server *srv, char *err, size_t errlen)
@@ -161,8 +162,18 @@ struct daemon *app_start(struct server *srv, struct clock *wait_clock, char *err
 		.site_of = site_of,
 		.stopping = stopping,
 	};
+	struct tls_pem pem = { 0 };
 	struct daemon *d;
 
+	/* The HTTPS listener's files are checked before anything starts. */
+	if (c->tls_cert_file) {
+		if (tls_pem_load(&pem, c->tls_cert_file, c->tls_key_file, err, errlen) != 0)
+			return NULL;
+		dc.tls.host = c->tls_listen_host ? c->tls_listen_host : CONFIG_DEFAULT_LISTEN_HOST;
+		dc.tls.port = c->tls_listen_port;
+		dc.tls.cert_pem = pem.cert;
+		dc.tls.key_pem = pem.key;
+	}
 	if (!wait_clock) {
 		/* The real monotonic time, read coarsely: a clock no control
 		 * call moves, and read on every request. */
@@ -189,9 +200,13 @@ struct daemon *app_start(struct server *srv, struct clock *wait_clock, char *err
 	/* The functions exist before the daemon's threads do, which read
 	 * srv->functions on every request (route_body_max, the flavours). */
 	srv->functions = functions_new(srv, dc.wait_clock, err, errlen);
-	if (!srv->functions)
+	if (!srv->functions) {
+		tls_pem_release(&pem);
 		return NULL;
+	}
 	d = daemon_start(&dc, err, errlen);
+	/* The daemon keeps a copy of the key of its own. */
+	tls_pem_release(&pem);
 	if (!d) {
 		functions_free(srv->functions);
 		srv->functions = NULL;
@@ -199,6 +214,8 @@ struct daemon *app_start(struct server *srv, struct clock *wait_clock, char *err
 	}
 	snprintf(srv->bound, sizeof(srv->bound), "%s", daemon_bound(d));
 	snprintf(srv->bound_host, sizeof(srv->bound_host), "%s", daemon_bound_host(d));
+	snprintf(srv->tls_bound, sizeof(srv->tls_bound), "%s",
+	         daemon_tls_bound(d) ? daemon_tls_bound(d) : "");
 	/* Then their runtimes' listeners on the same host; the metadata
 	 * variables their runtimes get point at this one. */
 	if (functions_start(srv->functions, d, err, errlen)) {

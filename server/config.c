@@ -105,9 +105,10 @@ out:
 static int parse_root(struct json_reader *r, const cJSON *root, struct config *c)
 {
 	static const char *const keys[] = {
-		"listen", "signing_key",      "allowed_hosts", "limits", "project",   "instance",
-		"yandex", "service_accounts", "control",       "aws",    "functions", "metrics",
-		NULL,
+		"listen",  "signing_key", "allowed_hosts", "limits",
+		"project", "instance",    "yandex",        "service_accounts",
+		"control", "aws",         "functions",     "metrics",
+		"tls",     NULL,
 	};
 	const cJSON *item;
 
@@ -144,6 +145,8 @@ static int parse_root(struct json_reader *r, const cJSON *root, struct config *c
 		return -1;
 	if ((item = cJSON_GetObjectItemCaseSensitive(root, "metrics")) &&
 	    config__parse_metrics(r, item, c))
+		return -1;
+	if ((item = cJSON_GetObjectItemCaseSensitive(root, "tls")) && config__parse_tls(r, item, c))
 		return -1;
 	if ((item = cJSON_GetObjectItemCaseSensitive(root, "aws")) && config__parse_aws(r, item, c))
 		return -1;
@@ -303,12 +306,16 @@ int config_load(const char *path, struct config *out, char *err, size_t errlen)
 	rc = load(text, len, path, out, err, errlen);
 	free(text);
 	/* Paths in a file are relative to its folder, wherever metatokend
-	 * runs from: "signing_key", each function's "code_dir", each
-	 * authorized key's "public_key_file" and the upstreams' files. */
+	 * runs from: "signing_key", "tls"'s files, each function's
+	 * "code_dir", each authorized key's "public_key_file" and the
+	 * upstreams' files. */
 	slash = strrchr(path, '/');
 	if (rc == 0 && slash) {
 		size_t dir_len = slash == path ? 1 : (size_t)(slash - path);
 		int bad = rebase(&out->signing_key_path, path, dir_len);
+
+		bad |= rebase(&out->tls_cert_file, path, dir_len);
+		bad |= rebase(&out->tls_key_file, path, dir_len);
 
 		for (size_t i = 0; i < out->n_functions; i++)
 			bad |= rebase(&out->functions[i].code_dir, path, dir_len);

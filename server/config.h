@@ -11,6 +11,11 @@
  *   {
  *     "listen": "127.0.0.1:8169",          host:port, [v6]:port; port 0 = any
  *     "signing_key": "certs/key.pem",      Ed25519 PKCS#8 PEM (generated at start)
+ *     "tls": {                             an HTTPS listener besides the plain one
+ *       "listen": "127.0.0.1:8443",        as "listen" ("127.0.0.1:8443"); port 0 = any
+ *       "cert_file": "certs/server.pem",   required: PEM certificate (chain)
+ *       "key_file": "certs/server.key"     required: its PEM private key, mode 0600
+ *     },                                   (scripts/gen-certs makes both)
  *     "project": {
  *       "id": "metatoken-local",           required when "project" is given
  *       "numeric_id": 123456789012,        positive integer
@@ -108,6 +113,7 @@
 
 #define CONFIG_DEFAULT_LISTEN_HOST    "127.0.0.1"
 #define CONFIG_DEFAULT_LISTEN_PORT    8169
+#define CONFIG_DEFAULT_TLS_PORT       8443
 #define CONFIG_DEFAULT_LIFETIME_S     43200
 #define CONFIG_DEFAULT_MARGIN_S       300
 #define CONFIG_DEFAULT_AWS_LIFETIME_S 21600
@@ -203,6 +209,12 @@ struct config {
 	char *listen_host; /* without brackets for IPv6 */
 	uint16_t listen_port;
 	char *signing_key_path; /* NULL: generate a key at start */
+	/* The HTTPS listener (daemon.h): on when tls_cert_file is set. Paths
+	 * relative to the configuration file's folder. */
+	char *tls_listen_host; /* NULL: CONFIG_DEFAULT_LISTEN_HOST */
+	uint16_t tls_listen_port;
+	char *tls_cert_file;
+	char *tls_key_file;
 	/* Host names accepted besides the built-in ones (route.c). */
 	char **allowed_hosts;
 	size_t n_allowed_hosts;

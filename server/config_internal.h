@@ -33,6 +33,7 @@ void config__release_sections(struct config *c);
 int config__parse_allowed_hosts(struct json_reader *r, const cJSON *arr, struct config *c);
 int config__parse_limits(struct json_reader *r, const cJSON *obj, struct config *c);
 int config__parse_metrics(struct json_reader *r, const cJSON *obj, struct config *c);
+int config__parse_tls(struct json_reader *r, const cJSON *obj, struct config *c);
 void config__release_server(struct config *c);
 
 /* config_accounts.c: "service_accounts" (obj is its array). */

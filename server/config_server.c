@@ -1,8 +1,9 @@
 /*
  * The configuration of the server itself, beside what it serves:
  * "allowed_hosts" (Host names accepted besides the built-in ones, route.c)
- * "limits" (the daemon's caps and deadlines, daemon.h) and "metrics"
- * (whether GET /metrics answers, ops.c).
+ * "limits" (the daemon's caps and deadlines, daemon.h), "metrics"
+ * (whether GET /metrics answers, ops.c) and "tls" (the HTTPS listener,
+ * daemon.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -138,9 +139,68 @@ out:
 	return rc;
 }
 
+static void release_tls(struct config *c)
+{
+	free(c->tls_listen_host);
+	free(c->tls_cert_file);
+	free(c->tls_key_file);
+	c->tls_listen_host = c->tls_cert_file = c->tls_key_file = NULL;
+	c->tls_listen_port = 0;
+}
+
+/*
+ * "tls": {"listen", "cert_file", "key_file"}. The section turns the HTTPS
+ * listener on, so both files are required; the files themselves are read
+ * at start (tls.c), where a missing or unsafe one is refused.
+ */
+int config__parse_tls(struct json_reader *r, const cJSON *obj, struct config *c)
+{
+	static const char *const keys[] = { "listen", "cert_file", "key_file", NULL };
+	size_t mark = json_path_key(r, "tls");
+	const char *listen = NULL;
+	char why[128];
+	int rc = -1;
+
+	release_tls(c);
+	if (!cJSON_IsObject(obj)) {
+		json_fail(r, obj, "must be a JSON object with \"cert_file\" and \"key_file\"");
+		goto out;
+	}
+	if (json_check_keys(r, obj, keys) < 0 ||
+	    json_get_string(r, obj, "listen", 0, 0, NULL, &listen) < 0 ||
+	    json_dup_string(r, obj, "cert_file", JSON_REQUIRED | JSON_NONEMPTY, 0, NULL,
+	                    &c->tls_cert_file) < 0 ||
+	    json_dup_string(r, obj, "key_file", JSON_REQUIRED | JSON_NONEMPTY, 0, NULL,
+	                    &c->tls_key_file) < 0)
+		goto out;
+	if (listen) {
+		size_t at = json_path_key(r, "listen");
+		cJSON got = json_string_item(listen);
+
+		if (config_parse_listen(listen, &c->tls_listen_host, &c->tls_listen_port, why,
+		                        sizeof(why)) != 0) {
+			json_fail(r, &got, "%s", why);
+			goto out;
+		}
+		json_path_pop(r, at);
+	} else {
+		c->tls_listen_host = strdup(CONFIG_DEFAULT_LISTEN_HOST);
+		c->tls_listen_port = CONFIG_DEFAULT_TLS_PORT;
+		if (!c->tls_listen_host) {
+			json_fail(r, NULL, "out of memory");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	json_path_pop(r, mark);
+	return rc;
+}
+
 void config__release_server(struct config *c)
 {
 	release_allowed_hosts(c);
+	release_tls(c);
 	c->max_connections = c->per_client_connections = c->max_held_requests = 0;
 	c->header_timeout_ms = c->idle_timeout_ms = 0;
 	c->threads = 0;

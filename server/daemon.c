@@ -1,11 +1,12 @@
 /*
  * The libmicrohttpd daemon (daemon.h): listener, limits, request framing,
  * bodies, holds and the drain. Paths and flavours are the dispatch
- * callback's business.
+ * callback's business. HTTPS: a second libmicrohttpd daemon (daemon.h).
  */
 #include "daemon.h"
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -38,6 +39,13 @@ struct daemon {
 	struct MHD_Daemon *mhd;
 	struct delays *delays;
 	struct listener listener;
+	/* The HTTPS listener (mhd_tls NULL: none), and the key's PEM, which
+	 * libmicrohttpd keeps a pointer to: kept until stop, then wiped. */
+	struct MHD_Daemon *mhd_tls;
+	struct listener tls_listener;
+	char *tls_key;
+	size_t tls_key_len;
+	char tls_err[256]; /* libmicrohttpd's message when it would not start */
 	struct conns conns;
 	unsigned threads;
 	_Atomic int draining;
@@ -427,6 +435,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	*req_cls = NULL;
 }
 
+/* Set in the thread starting the HTTPS daemon only: it alone writes and
+ * reads tls_err. */
+static _Thread_local int keeping_tls_err;
+
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
 	struct daemon *d = cls;
@@ -437,6 +449,8 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n && line[n - 1] == '\n')
 		line[--n] = '\0';
+	if (keeping_tls_err && !d->tls_err[0])
+		snprintf(d->tls_err, sizeof(d->tls_err), "%s", line);
 	/* Past even the spare connections kept to say 503, libmicrohttpd
 	 * closes new ones itself: that is a cap hit too. */
 	if (strstr(line, "connection limit") || strstr(line, "Too many open files")) {
@@ -446,9 +460,80 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 	log_msg(LOG_DEBUG, "libmicrohttpd: %s", line);
 }
 
-struct daemon *daemon_start(const struct daemon_config *cfg, char *err, size_t errlen)
+/* Starts one libmicrohttpd daemon on listening socket fd, with `extra`
+ * options and flags (TLS). Returns it, or NULL. */
+static struct MHD_Daemon *start_mhd(struct daemon *d, int fd, unsigned flags,
+                                    struct MHD_OptionItem *extra)
 {
 	struct MHD_OptionItem pool[] = { { MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL } };
+
+	/* A pool of one is no pool: libmicrohttpd warns about the option then,
+	 * so it is passed only for more threads. */
+	if (d->threads > 1) {
+		pool[0].option = MHD_OPTION_THREAD_POOL_SIZE;
+		pool[0].value = d->threads;
+	}
+	/* The logger first, so that it gets every message about the options.
+	 * libmicrohttpd's own idle timeout stays as a backstop behind the
+	 * sweep's deadlines, which a trickling client cannot extend. */
+	return MHD_start_daemon(
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+	        MHD_ALLOW_SUSPEND_RESUME | flags,
+	    0, NULL, NULL, on_request, d, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, d,
+	    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_ARRAY, pool, MHD_OPTION_ARRAY, extra,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, d, MHD_OPTION_NOTIFY_CONNECTION, on_connection, d,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)((d->limits.idle_timeout_ms + 999) / 1000 + 1), MHD_OPTION_CONNECTION_LIMIT,
+	    d->limits.connections + MHD_SPARE_CONNS, MHD_OPTION_END);
+}
+
+/*
+ * Opens the HTTPS listener and starts its daemon, after the plain one.
+ * libmicrohttpd keeps the key's pointer, so the daemon holds a copy of its
+ * own. Returns 0, or -1 with a reason in err (and nothing left open).
+ */
+static int start_tls(struct daemon *d, const struct daemon_tls *t, char *err, size_t errlen)
+{
+	struct MHD_OptionItem tls[] = { { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)t->cert_pem },
+		                        { MHD_OPTION_HTTPS_MEM_KEY, 0, NULL },
+		                        { MHD_OPTION_END, 0, NULL } };
+
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		snprintf(err, errlen,
+		         "cannot serve HTTPS: this libmicrohttpd was built without TLS support");
+		return -1;
+	}
+	d->tls_key_len = strlen(t->key_pem) + 1;
+	d->tls_key = malloc(d->tls_key_len);
+	if (!d->tls_key) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(d->tls_key, t->key_pem, d->tls_key_len);
+	tls[1].ptr_value = d->tls_key;
+	if (listener_open(&d->tls_listener, t->host, t->port, err, errlen) != 0)
+		goto out_wipe;
+	keeping_tls_err = 1;
+	d->mhd_tls = start_mhd(d, d->tls_listener.fd, MHD_USE_TLS, tls);
+	keeping_tls_err = 0;
+	if (!d->mhd_tls) {
+		snprintf(
+		    err, errlen, "cannot start the HTTPS daemon on %s: %s", d->tls_listener.bound,
+		    d->tls_err[0] ? d->tls_err : "libmicrohttpd refused the certificate or key");
+		close(d->tls_listener.fd);
+		goto out_wipe;
+	}
+	return 0;
+out_wipe:
+	OPENSSL_cleanse(d->tls_key, d->tls_key_len);
+	free(d->tls_key);
+	d->tls_key = NULL;
+	return -1;
+}
+
+struct daemon *daemon_start(const struct daemon_config *cfg, char *err, size_t errlen)
+{
+	struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
 	struct daemon *d = calloc(1, sizeof(*d));
 
 	if (!d) {
@@ -471,30 +556,17 @@ struct daemon *daemon_start(const struct daemon_config *cfg, char *err, size_t e
 		snprintf(err, errlen, "out of memory");
 		goto out_close;
 	}
-	/* A pool of one is no pool: libmicrohttpd warns about the option then,
-	 * so it is passed only for more threads. */
-	if (d->threads > 1) {
-		pool[0].option = MHD_OPTION_THREAD_POOL_SIZE;
-		pool[0].value = d->threads;
-	}
-	/* The logger first, so that it gets every message about the options.
-	 * libmicrohttpd's own idle timeout stays as a backstop behind the
-	 * sweep's deadlines, which a trickling client cannot extend. */
-	d->mhd = MHD_start_daemon(
-	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-	        MHD_ALLOW_SUSPEND_RESUME,
-	    0, NULL, NULL, on_request, d, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, d,
-	    MHD_OPTION_LISTEN_SOCKET, d->listener.fd, MHD_OPTION_ARRAY, pool,
-	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, d, MHD_OPTION_NOTIFY_CONNECTION, on_connection, d,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)((d->limits.idle_timeout_ms + 999) / 1000 + 1), MHD_OPTION_CONNECTION_LIMIT,
-	    d->limits.connections + MHD_SPARE_CONNS, MHD_OPTION_END);
+	d->mhd = start_mhd(d, d->listener.fd, 0, none);
 	if (!d->mhd) {
 		snprintf(err, errlen, "cannot start the HTTP daemon on %s", d->listener.bound);
 		goto out_delays;
 	}
+	if (cfg->tls.host && start_tls(d, &cfg->tls, err, errlen) != 0)
+		goto out_mhd;
 	return d;
 
+out_mhd:
+	MHD_stop_daemon(d->mhd);
 out_delays:
 	delays_free(d->delays);
 out_close:
@@ -515,9 +587,19 @@ const char *daemon_bound_host(const struct daemon *d)
 	return d->listener.bound_host;
 }
 
+const char *daemon_tls_bound(const struct daemon *d)
+{
+	return d->mhd_tls ? d->tls_listener.bound : NULL;
+}
+
+int daemon_tls_loopback(const struct daemon *d)
+{
+	return d->mhd_tls ? d->tls_listener.loopback : 1;
+}
+
 int daemon_bound_loopback(const struct daemon *d)
 {
-	return d->listener.loopback;
+	return d->listener.loopback && daemon_tls_loopback(d);
 }
 
 unsigned daemon_threads(const struct daemon *d)
@@ -588,6 +670,10 @@ void daemon_stop(struct daemon *d, int64_t grace_ms)
 	 * have stopped. */
 	MHD_quiesce_daemon(d->mhd);
 	shutdown(d->listener.fd, SHUT_RDWR);
+	if (d->mhd_tls) {
+		MHD_quiesce_daemon(d->mhd_tls);
+		shutdown(d->tls_listener.fd, SHUT_RDWR);
+	}
 	/* Held requests are answered now. */
 	delays_flush(d->delays);
 	/* Idle connections go; a request that has arrived is answered. */
@@ -601,6 +687,12 @@ void daemon_stop(struct daemon *d, int64_t grace_ms)
 		        open);
 	MHD_stop_daemon(d->mhd);
 	close(d->listener.fd);
+	if (d->mhd_tls) {
+		MHD_stop_daemon(d->mhd_tls);
+		close(d->tls_listener.fd);
+		OPENSSL_cleanse(d->tls_key, d->tls_key_len);
+		free(d->tls_key);
+	}
 	delays_free(d->delays);
 	conns_release(&d->conns);
 	free(d);

@@ -1,9 +1,8 @@
 /*
  * The top layer of metatokend: the libmicrohttpd daemon. It owns the
- * listener, the limits a hostile local client runs into, and the drain on
- * shutdown. It knows no path and no flavour: every request it reads whole
- * goes to one dispatch callback (route.c's), and comes back as a reply
- * (reply.h) to queue.
+ * listener (and an optional HTTPS one), the limits a hostile local client
+ * runs into, and the drain on shutdown. It knows no path and no flavour: every request it reads
+ * whole goes to one dispatch callback (route.c's), and comes back as a reply (reply.h) to queue.
  *
  * Limits (README.md, "Limits"):
  * - connections: at most `connections` open at once, sized to the file
@@ -19,6 +18,12 @@
  *   once; a hold over the cap is answered at once.
  * A warning line is logged when a cap is hit (at most one per cap every
  * 10 s of the wait clock).
+ *
+ * HTTPS: with cfg.tls, a second libmicrohttpd daemon listens with TLS and
+ * serves the same requests through the same callbacks, counted under the
+ * same caps and deadlines and drained with the first; connections handed
+ * over with daemon_add_connection() (the functions' Runtime API) stay on
+ * the plain one, whose traffic is never TLS.
  *
  * Every wait (holds, deadlines, the drain) runs on the wait clock given in
  * the configuration: the real monotonic time, or a test's fake source, in
@@ -56,6 +61,14 @@ struct daemon_limits {
 		.idle_timeout_ms = 120000, .body_max = 16 * 1024,                                  \
 	}
 
+/* The HTTPS listener; host NULL: none, else both PEM texts are required. */
+struct daemon_tls {
+	const char *host;
+	uint16_t port;        /* 0: an ephemeral port */
+	const char *cert_pem; /* NUL-terminated PEM texts, borrowed for daemon_start() only: */
+	const char *key_pem;  /* the daemon keeps its own copy of the key, wiped at stop */
+};
+
 struct daemon_config {
 	const char *host; /* name or address to listen on */
 	uint16_t port;    /* 0: an ephemeral port */
@@ -80,6 +93,7 @@ struct daemon_config {
 	 * stops for good before it returns. */
 	void (*stopping)(void *cls, struct server *srv);
 	void *cls;
+	struct daemon_tls tls; /* optional: an HTTPS listener too */
 };
 
 /*
@@ -103,7 +117,12 @@ int daemon_add_connection(struct daemon *d, int fd, const struct sockaddr *peer,
 const char *daemon_bound(const struct daemon *d);
 /* The bound address alone: "127.0.0.1", "::1". */
 const char *daemon_bound_host(const struct daemon *d);
-/* Whether the bound address is a loopback one (judged on the socket). */
+/* What HTTPS clients dial ("127.0.0.1:8443"), or NULL without TLS. */
+const char *daemon_tls_bound(const struct daemon *d);
+/* Whether the HTTPS listener's address is a loopback one (1 without TLS). */
+int daemon_tls_loopback(const struct daemon *d);
+/* Whether the bound address is a loopback one (judged on the socket); with
+ * TLS, whether both are. */
 int daemon_bound_loopback(const struct daemon *d);
 /* The number of request threads. */
 unsigned daemon_threads(const struct daemon *d);

@@ -28,6 +28,7 @@
 static void usage(FILE *f)
 {
 	fputs("usage: metatokend [--listen HOST:PORT] [--config FILE] [--log-level LEVEL]\n"
+	      "                  [--tls-listen HOST:PORT --tls-cert FILE --tls-key FILE]\n"
 	      "                  [--no-control] [--reload] [--quiet] [--print-config] [--version]\n"
 	      "\n"
 	      "Serves cloud metadata (GCE/Yandex and AWS flavours) and service-account\n"
@@ -40,6 +41,11 @@ static void usage(FILE *f)
 	      "                       [::1]:PORT for IPv6; port 0 picks a free port)\n"
 	      "  --config FILE        JSON configuration (see README.md); without it the\n"
 	      "                       embedded default is served\n"
+	      "  --tls-listen HOST:PORT  serve HTTPS there too (default 127.0.0.1:8443;\n"
+	      "                       port 0 picks a free port); needs --tls-cert and --tls-key\n"
+	      "  --tls-cert FILE      the HTTPS certificate (PEM; scripts/gen-certs makes one)\n"
+	      "  --tls-key FILE       its private key (PEM, mode 0600); these three override\n"
+	      "                       the configuration's \"tls\"\n"
 	      "  --log-level LEVEL    error, warn, info (default: one line per request) or debug\n"
 	      "  --no-control         turn the control API (/metatoken/v1/) off\n"
 	      "  --quiet              no secret on stdout: the banner names the admin secret's\n"
@@ -84,11 +90,75 @@ static int crypto_init(void)
 	return RAND_set_DRBG_type(NULL, "HASH-DRBG", NULL, NULL, "SHA256") == 1 ? 0 : -1;
 }
 
+/*
+ * The --tls-* flags on top of the configuration's "tls" (their paths are
+ * relative to the working directory, as any command-line path). Either
+ * turns HTTPS on, which then needs both files. Returns 0, or -1 after
+ * saying what is wrong.
+ */
+static int apply_tls_flags(struct config *c, const char *const flags[3])
+{
+	char err[256];
+
+	if (flags[0]) {
+		char *host;
+		uint16_t port;
+
+		if (config_parse_listen(flags[0], &host, &port, err, sizeof(err)) != 0) {
+			fprintf(stderr, "metatokend: --tls-listen: %s\n", err);
+			return -1;
+		}
+		free(c->tls_listen_host);
+		c->tls_listen_host = host;
+		c->tls_listen_port = port;
+	}
+	for (int i = 1; i < 3; i++) {
+		char **field = i == 1 ? &c->tls_cert_file : &c->tls_key_file;
+
+		if (!flags[i])
+			continue;
+		if (!flags[i][0]) {
+			fprintf(stderr, "metatokend: --tls-%s: must not be empty\n",
+			        i == 1 ? "cert" : "key");
+			return -1;
+		}
+		free(*field);
+		if (!(*field = strdup(flags[i]))) {
+			fputs("metatokend: out of memory\n", stderr);
+			return -1;
+		}
+	}
+	if (!c->tls_listen_host && !c->tls_cert_file && !c->tls_key_file)
+		return 0; /* no HTTPS */
+	if (!c->tls_cert_file || !c->tls_key_file) {
+		fprintf(stderr,
+		        "metatokend: HTTPS needs a certificate and its key: give %s (or "
+		        "\"tls\": {\"cert_file\", \"key_file\"} in the configuration; "
+		        "scripts/gen-certs makes both)\n",
+		        !c->tls_cert_file && !c->tls_key_file ? "--tls-cert FILE and --tls-key FILE"
+		        : !c->tls_cert_file                   ? "--tls-cert FILE"
+		                                              : "--tls-key FILE");
+		return -1;
+	}
+	if (!c->tls_listen_host) {
+		if (!(c->tls_listen_host = strdup(CONFIG_DEFAULT_LISTEN_HOST))) {
+			fputs("metatokend: out of memory\n", stderr);
+			return -1;
+		}
+		c->tls_listen_port = CONFIG_DEFAULT_TLS_PORT;
+	}
+	return 0;
+}
+
 /* Says, on stdout, how to point SDKs at this server. Tests read these lines.
  * quiet: no secret (stdout often ends up in a CI log). */
 static void print_banner(const struct server *srv, int quiet)
 {
 	printf("metatokend listening on http://%s (%s)\n", srv->bound, srv->cfg.source);
+	if (srv->tls_bound[0])
+		printf("# and on https://%s (certificate %s; e.g. curl --cacert certs/ca.pem "
+		       "https://%s/...)\n",
+		       srv->tls_bound, srv->cfg.tls_cert_file, srv->tls_bound);
 	printf("# point SDKs at it from another shell:\n");
 	printf("export YC_METADATA_ADDR=%s\n", srv->bound);
 	printf("export GCE_METADATA_HOST=%s\n", srv->bound);
@@ -131,6 +201,9 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "tls-listen", required_argument, NULL, 't' },
+		{ "tls-cert", required_argument, NULL, 'C' },
+		{ "tls-key", required_argument, NULL, 'K' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "print-config", no_argument, NULL, 'P' },
 		{ "no-control", no_argument, NULL, 'N' },
@@ -141,6 +214,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen = NULL, *config_path = NULL;
+	const char *tls_flags[3] = { NULL, NULL, NULL }; /* --tls-listen, --tls-cert, --tls-key */
 	struct server srv = { 0 };
 	struct daemon *daemon = NULL;
 	char err[512];
@@ -158,6 +232,15 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			config_path = optarg;
+			break;
+		case 't':
+			tls_flags[0] = optarg;
+			break;
+		case 'C':
+			tls_flags[1] = optarg;
+			break;
+		case 'K':
+			tls_flags[2] = optarg;
 			break;
 		case 'L':
 			if (log_set_level_name(optarg) != 0) {
@@ -218,6 +301,10 @@ int main(int argc, char **argv)
 		srv.cfg.listen_host = host;
 		srv.cfg.listen_port = port;
 	}
+	if (apply_tls_flags(&srv.cfg, tls_flags) != 0) {
+		config_release(&srv.cfg);
+		return EXIT_USAGE;
+	}
 
 	/* The signals that stop us are taken synchronously by sigwait below;
 	 * block them before any thread starts so that every thread inherits
@@ -248,20 +335,28 @@ int main(int argc, char **argv)
 		goto out_release;
 	}
 	/* Judged on the socket bound, not on the --listen text: a name can
-	 * resolve to any address. */
-	if (!daemon_bound_loopback(daemon))
+	 * resolve to any address. (daemon_bound_loopback() says whether both
+	 * listeners are.) */
+	if (!daemon_bound_loopback(daemon) && daemon_tls_loopback(daemon))
 		log_msg(
 		    LOG_WARN,
 		    "listening on %s, which is not a loopback address: anyone who can reach it gets tokens",
 		    srv.bound);
+	if (!daemon_tls_loopback(daemon))
+		log_msg(
+		    LOG_WARN,
+		    "serving HTTPS on %s, which is not a loopback address: anyone who can reach "
+		    "it gets tokens",
+		    srv.tls_bound);
 	{
 		struct daemon_limits l = daemon_limits(daemon);
 
 		log_msg(LOG_INFO,
-		        "serving %zu service account(s) on %s with %u threads; limits: %u "
+		        "serving %zu service account(s) on %s%s%s with %u threads; limits: %u "
 		        "connections, %u per client, %u held requests, %llds header timeout",
-		        srv.n_accounts, srv.bound, daemon_threads(daemon), l.connections,
-		        l.per_client, l.held, (long long)(l.header_timeout_ms / 1000));
+		        srv.n_accounts, srv.bound, srv.tls_bound[0] ? " and https://" : "",
+		        srv.tls_bound, daemon_threads(daemon), l.connections, l.per_client, l.held,
+		        (long long)(l.header_timeout_ms / 1000));
 	}
 	print_banner(&srv, quiet);
 

@@ -72,6 +72,7 @@ struct server {
 	struct clock wait_clock; /* the daemon's, when the caller gave none */
 	char bound[80];          /* "127.0.0.1:8169", "[::1]:8169": what clients dial */
 	char bound_host[64];     /* "127.0.0.1", "::1" */
+	char tls_bound[80];      /* the HTTPS listener's, as bound; "": none */
 };
 
 /* Looks up an account by `default`, its email or (when by_id) its id.

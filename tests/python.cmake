@@ -22,4 +22,9 @@ if(DEBIAN_PYTHON3_RT)
 	add_test(NAME test_python_http
 		COMMAND ${DEBIAN_PYTHON3_RT} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_python_http.py
 			$<TARGET_FILE:metatokend>)
+	# test_https: the HTTPS listener with certificates from scripts/gen-certs,
+	# checked by curl and requests (python3-requests), and its refusals.
+	add_test(NAME test_https
+		COMMAND ${DEBIAN_PYTHON3_RT} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_https.py
+			$<TARGET_FILE:metatokend> ${PROJECT_SOURCE_DIR}/scripts/gen-certs)
 endif()

@@ -72,11 +72,13 @@ class Server(object):
             + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=env)
         self.banner = {}
+        self.banner_lines = []  # all of it, e.g. for the https:// line
         deadline = time.monotonic() + BOUND_S
         while True:
             line = read_line(self.proc.stdout, deadline).decode()
             if not line or line.strip() == "# Ctrl-C stops it.":
                 break
+            self.banner_lines.append(line.rstrip("\n"))
             if line.startswith("export "):
                 name, _, value = line[len("export "):].strip().partition("=")
                 self.banner[name] = value
