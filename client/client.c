@@ -122,7 +122,9 @@ static enum mtk_flavour pick_flavour(enum mtk_flavour f)
 }
 
 /* The first struct mtk_client_options with a struct_size: the smallest
- * size ever accepted. Later versions only add fields after `testing`. */
+ * size ever accepted. Later versions only add fields after `testing`: the
+ * second (key_file, iam_endpoint, ca_file) is this header's, so the sizes
+ * accepted are these two and, from newer callers, larger ones. */
 #define OPTIONS_V1_SIZE                                                                            \
 	(offsetof(struct mtk_client_options, testing) + sizeof(const struct mtk_testing_seams *))
 
@@ -170,6 +172,10 @@ enum mtk_status mtk_client_new(const struct mtk_client_options *in, struct mtk_c
 	new_error[0] = '\0';
 	if (!out)
 		return MTK_ERR_INVALID_ARGUMENT;
+	/* Between two released sizes is no struct's size: a field would be
+	 * read in part. */
+	if (in && in->struct_size > OPTIONS_V1_SIZE && in->struct_size < sizeof(own))
+		return MTK_ERR_BAD_STRUCT_SIZE;
 	if (in && (st = mtk__options_read(in, in->struct_size, OPTIONS_V1_SIZE, &own,
 	                                  sizeof(own))) != MTK_OK)
 		return st;
