@@ -97,3 +97,17 @@ if(MTK_PYTHON3)
 		COMMAND ${MTK_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_server.py
 			$<TARGET_FILE:metatoken_cli>)
 endif()
+
+# The IAM exchange source (issue 13): the fetcher through the public API on
+# the fake clock and transport, and the JWT codec and key-file reader of
+# common/ it signs with; keys are generated at test time.
+mtk_add_test(test_client_iam
+	SOURCES unit/test_client_iam.c unit/test_iam_key.c ${MTK_CLIENT_FAKE}
+	LIBS metatoken_static PkgConfig::CJSON PkgConfig::OPENSSL)
+mtk_add_test(test_jwt
+	SOURCES unit/test_jwt.c unit/test_iam_key.c
+	LIBS metatoken_static PkgConfig::CJSON PkgConfig::OPENSSL)
+foreach(t test_client_iam test_jwt)
+	target_include_directories(${t} PRIVATE
+		${PROJECT_SOURCE_DIR}/client ${PROJECT_SOURCE_DIR}/common)
+endforeach()
