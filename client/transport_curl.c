@@ -131,6 +131,11 @@ static enum mtk_status map_error(CURLcode rc, int overflow)
 		return overflow ? MTK_ERR_BODY_TOO_LARGE : MTK_ERR_TRANSPORT;
 	case CURLE_OUT_OF_MEMORY:
 		return MTK_ERR_NO_MEMORY;
+	/* Not retried: asking again gets the same certificate. */
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+		return MTK_ERR_TLS;
 	default:
 		return MTK_ERR_TRANSPORT;
 	}

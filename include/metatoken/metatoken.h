@@ -143,7 +143,10 @@ extern "C" {
 	X(MTK_ERR_BAD_CA_FILE, "the CA file cannot be read")                                       \
 	X(MTK_ERR_IAM_MISSING_FIELD, "the IAM response lacks iamToken or expiresAt")               \
 	X(MTK_ERR_BAD_EXPIRES_AT,                                                                  \
-	  "expiresAt is not a YYYY-MM-DDTHH:MM:SS[.fraction]Z time after the request was sent")
+	  "expiresAt is not a YYYY-MM-DDTHH:MM:SS[.fraction]Z time after the request was sent")    \
+	X(MTK_ERR_TLS,                                                                             \
+	  "the https server's certificate was not trusted (is ca_file its CA?) or did not name "   \
+	  "its host")
 
 enum mtk_status {
 #define MTK_STATUS_ENUM_(name, msg) name,

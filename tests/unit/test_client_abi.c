@@ -131,6 +131,7 @@ Test(abi, the_new_statuses_come_after_every_released_one)
 	cr_assert_eq(MTK_ERR_BAD_CA_FILE, 29);
 	cr_assert_eq(MTK_ERR_IAM_MISSING_FIELD, 30);
 	cr_assert_eq(MTK_ERR_BAD_EXPIRES_AT, 31);
+	cr_assert_eq(MTK_ERR_TLS, 32);
 	cr_assert_str_eq(mtk_status_name(MTK_ERR_BAD_EXPIRES_AT), "MTK_ERR_BAD_EXPIRES_AT");
 	cr_assert_not_null(strstr(mtk_strerror(MTK_ERR_BAD_EXPIRES_AT), "expiresAt"));
 }
