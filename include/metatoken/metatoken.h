@@ -247,10 +247,11 @@ struct mtk_client_options {
 	 * one at http://HOST:PORT/iam/v1/tokens. MTK_ERR_BAD_ENDPOINT when it
 	 * is not such a URL (no user info, query or fragment). */
 	const char *iam_endpoint;
-	/* A PEM file of the CA certificates that https:// endpoints'
-	 * certificates must chain to; NULL: the system's store. Certificates
-	 * are always verified, host names included. MTK_ERR_BAD_CA_FILE when
-	 * it cannot be read at mtk_client_new(). */
+	/* A PEM file of the CA certificates that an https:// endpoint's
+	 * certificate must chain to (the IAM endpoint's: metadata endpoints
+	 * are http://); NULL: the system's store. Certificates are always
+	 * verified, host names included (MTK_ERR_TLS, not retried).
+	 * MTK_ERR_BAD_CA_FILE when it cannot be read at mtk_client_new(). */
 	const char *ca_file;
 };
 
