@@ -164,12 +164,14 @@ enum mtk_status mtk__curl_perform(void *arg, const struct mtk_http_request *req,
 	/* Older libcurls wait for a 100 Continue before a body over 1 KiB,
 	 * which a JWT with a 4096-bit signature is: one round trip for
 	 * nothing. */
-	if (req->body && (h = curl_slist_append(headers, "Expect:")) == NULL) {
-		curl_slist_free_all(headers);
-		return MTK_ERR_NO_MEMORY;
-	}
-	if (req->body)
+	if (req->body) {
+		h = curl_slist_append(headers, "Expect:");
+		if (!h) {
+			curl_slist_free_all(headers);
+			return MTK_ERR_NO_MEMORY;
+		}
 		headers = h;
+	}
 
 	pthread_mutex_lock(&t->lock);
 	resp->body_len = 0;
