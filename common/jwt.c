@@ -32,7 +32,7 @@ char *mtk__jwt_sign_ps256(EVP_PKEY *key, const char *kid, const char *claims_jso
 	char header[320];
 	int hn = snprintf(header, sizeof(header),
 	                  "{\"typ\":\"JWT\",\"alg\":\"PS256\",\"kid\":\"%s\"}", kid);
-	size_t cn = strlen(claims_json), at = 0, siglen = 0;
+	size_t cn = strlen(claims_json), at = 0, siglen = 0, sigcap = 0;
 	unsigned char *sig = NULL;
 	char *out = NULL;
 	EVP_MD_CTX *md = NULL;
@@ -46,7 +46,7 @@ char *mtk__jwt_sign_ps256(EVP_PKEY *key, const char *kid, const char *claims_jso
 		snprintf(err, errlen, "the key is not an RSA key");
 		return NULL;
 	}
-	siglen = (size_t)EVP_PKEY_get_size(key);
+	siglen = sigcap = (size_t)EVP_PKEY_get_size(key);
 	if (B64URL_LEN((size_t)hn) + B64URL_LEN(cn) + B64URL_LEN(siglen) + 3 > MTK__JWT_MAX) {
 		snprintf(err, errlen, "the JWT would be longer than %d bytes", MTK__JWT_MAX);
 		return NULL;
@@ -70,11 +70,16 @@ char *mtk__jwt_sign_ps256(EVP_PKEY *key, const char *kid, const char *claims_jso
 	put_b64(out, &at, sig, siglen);
 	out[at] = '\0';
 	EVP_MD_CTX_free(md);
+	/* With the signed part, the signature is the JWT: a bearer
+	 * credential until it expires. */
+	OPENSSL_cleanse(sig, sigcap);
 	free(sig);
 	return out;
 
 out_fail:
 	EVP_MD_CTX_free(md);
+	if (sig)
+		OPENSSL_cleanse(sig, sigcap);
 	free(sig);
 	if (out)
 		OPENSSL_cleanse(out, MTK__JWT_MAX);
