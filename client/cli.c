@@ -2,6 +2,8 @@
  * metatoken: the command-line face of libmetatoken.
  *
  *   metatoken token [--json] [--server HOST:PORT] [--account NAME] [--flavour F]
+ *                   [--cacert FILE]
+ *   metatoken token [--json] --key-file KEY.json [--iam-endpoint URL] [--cacert FILE]
  *   metatoken admin [--server HOST:PORT] COMMAND ...   (cli_admin.c)
  *   metatoken invoke [OPTIONS] NAME|HANDLER [EVENT]     (cli_invoke.c)
  *   metatoken exec [OPTIONS] [--] CMD [ARGS...]         (cli_exec.c)
@@ -30,6 +32,7 @@ static void usage(FILE *f)
 {
 	fputs(
 	    "usage: metatoken token [--json] [--server HOST:PORT] [--account NAME] [--flavour F]\n"
+	    "       metatoken token [--json] --key-file KEY.json [--iam-endpoint URL]\n"
 	    "       metatoken admin [--server HOST:PORT] COMMAND   (metatoken admin --help)\n"
 	    "       metatoken invoke [OPTIONS] NAME [EVENT]        (metatoken invoke --help)\n"
 	    "       metatoken invoke [OPTIONS] MODULE.FUNCTION|LIB.so[:SYMBOL] [EVENT]\n"
@@ -44,9 +47,12 @@ static void token_usage(FILE *f)
 {
 	fputs(
 	    "usage: metatoken token [--json] [--server HOST:PORT] [--account NAME]\n"
-	    "                       [--flavour gce|aws]\n"
+	    "                       [--flavour gce|aws] [--cacert FILE]\n"
+	    "       metatoken token [--json] --key-file KEY.json [--iam-endpoint URL]\n"
+	    "                       [--cacert FILE]\n"
 	    "\n"
-	    "Prints an access token for the service account from the metadata service.\n"
+	    "Prints an access token for the service account from the metadata service,\n"
+	    "or with --key-file an IAM token for the authorized key's service account.\n"
 	    "\n"
 	    "  --json             print {\"access_token\",\"expires_in\",\"token_type\"}\n"
 	    "  --server ADDR      host[:port] of the metadata service (default:\n"
@@ -58,6 +64,15 @@ static void token_usage(FILE *f)
 	    "                     printed as AWS_ACCESS_KEY_ID=..., AWS_SECRET_ACCESS_KEY=...\n"
 	    "                     and AWS_SESSION_TOKEN=... lines, or with --json as\n"
 	    "                     {\"AccessKeyId\",\"SecretAccessKey\",\"Token\",\"expires_in\"}\n"
+	    "  --key-file FILE    exchange a JWT signed with this Yandex Cloud authorized key\n"
+	    "                     (yc iam key create, metatoken admin key create; mode 0600)\n"
+	    "                     at the IAM endpoint instead of asking a metadata service\n"
+	    "  --iam-endpoint URL with --key-file: the http(s) URL of the IAM token endpoint\n"
+	    "                     (default: $METATOKEN_IAM_ENDPOINT, else\n"
+	    "                     https://iam.api.cloud.yandex.net/iam/v1/tokens; metatokend\n"
+	    "                     serves one at http://HOST:PORT/iam/v1/tokens)\n"
+	    "  --cacert FILE      PEM CA certificates that an https:// server must chain to\n"
+	    "                     (default: the system's); metadata servers are http://\n"
 	    "  --help             show this help\n"
 	    "\n"
 	    "When only $AWS_EC2_METADATA_SERVICE_ENDPOINT is set (no --server,\n"
@@ -111,6 +126,9 @@ static int cmd_token(int argc, char **argv)
 		{ "endpoint", required_argument, NULL, 'e' },
 		{ "account", required_argument, NULL, 'a' },
 		{ "flavour", required_argument, NULL, 'f' },
+		{ "key-file", required_argument, NULL, 'k' },
+		{ "iam-endpoint", required_argument, NULL, 'i' },
+		{ "cacert", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -144,6 +162,15 @@ static int cmd_token(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'k':
+			opts.key_file = optarg;
+			break;
+		case 'i':
+			opts.iam_endpoint = optarg;
+			break;
+		case 'c':
+			opts.ca_file = optarg;
+			break;
 		case 'h':
 			token_usage(stdout);
 			return 0;
@@ -156,9 +183,19 @@ static int cmd_token(int argc, char **argv)
 		fprintf(stderr, "metatoken token: unexpected argument \"%s\"\n", argv[optind]);
 		return EXIT_USAGE;
 	}
+	if (opts.key_file && (opts.endpoint || opts.account || opts.flavour != MTK_FLAVOUR_AUTO)) {
+		fputs("metatoken token: --key-file asks the IAM endpoint, not a metadata "
+		      "service: --server, --account and --flavour do not apply to it\n",
+		      stderr);
+		return EXIT_USAGE;
+	}
+	if (opts.iam_endpoint && !opts.key_file) {
+		fputs("metatoken token: --iam-endpoint needs --key-file\n", stderr);
+		return EXIT_USAGE;
+	}
 	/* The library would pick AWS here, and its session token would be
 	 * printed as if it were an access token: ask instead. */
-	if (opts.flavour == MTK_FLAVOUR_AUTO) {
+	if (opts.flavour == MTK_FLAVOUR_AUTO && !opts.key_file) {
 		if (!opts.endpoint && set("AWS_EC2_METADATA_SERVICE_ENDPOINT") &&
 		    !set("YC_METADATA_ADDR") && !set("GCE_METADATA_HOST")) {
 			fputs("metatoken token: only $AWS_EC2_METADATA_SERVICE_ENDPOINT names a "
@@ -171,6 +208,11 @@ static int cmd_token(int argc, char **argv)
 	}
 
 	st = mtk_client_new(&opts, &c);
+	if (st != MTK_OK && (mtk_client_last_error(NULL, detail, sizeof(detail)), detail[0])) {
+		/* The library says which file or variable, and how to fix it. */
+		fprintf(stderr, "metatoken: %s\n", detail);
+		return opts.key_file || opts.ca_file ? EXIT_USAGE : EXIT_FAIL;
+	}
 	if (st == MTK_ERR_BAD_ENDPOINT || st == MTK_ERR_BAD_ACCOUNT) {
 		fprintf(stderr, "metatoken: %s \"%s\": %s\n",
 		        st == MTK_ERR_BAD_ACCOUNT ? "--account" : "server",

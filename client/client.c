@@ -2,13 +2,14 @@
  * The client: libmetatoken's public API over its three parts, which this
  * file creates and wires together and nothing else knows of each other:
  * the cache (cache.c: state machine, single flight, snapshot, refresher;
- * no I/O), the fetcher of the flavour (fetch_gce.c, fetch_imds.c) and the
+ * no I/O), the fetcher of the source (fetch_gce.c, fetch_imds.c, or
+ * fetch_iam.c for a key file) and the
  * retry loop they fetch through (retry.c), over a transport (the caller's
  * seam, or libcurl's in transport_curl.c).
  *
  *	client.c --> cache.c --> struct mtk__fetcher
  *	                              |
- *	                    fetch_gce.c, fetch_imds.c --> retry.c --> transport
+ *	          fetch_gce.c, fetch_imds.c, fetch_iam.c --> retry.c --> transport
  */
 #include "private/cache.h"
 #include "private/fetcher.h"
@@ -17,6 +18,7 @@
 
 #include "metatoken/aws.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,10 @@
 #define DEFAULT_EXPIRY_MARGIN_MS        10000
 #define DEFAULT_MIN_REFRESH_INTERVAL_MS 30000
 #define MAX_ATTEMPTS_LIMIT              100
+
+/* Why this thread's last mtk_client_new() failed, when the status does not
+ * say it all: mtk_client_last_error(NULL, ...). */
+static _Thread_local char new_error[512];
 
 struct mtk_client {
 	enum mtk_flavour flavour;
@@ -116,7 +122,9 @@ static enum mtk_flavour pick_flavour(enum mtk_flavour f)
 }
 
 /* The first struct mtk_client_options with a struct_size: the smallest
- * size ever accepted. Later versions only add fields after `testing`. */
+ * size ever accepted. Later versions only add fields after `testing`: the
+ * second (key_file, iam_endpoint, ca_file) is this header's, so the sizes
+ * accepted are these two and, from newer callers, larger ones. */
 #define OPTIONS_V1_SIZE                                                                            \
 	(offsetof(struct mtk_client_options, testing) + sizeof(const struct mtk_testing_seams *))
 
@@ -132,6 +140,20 @@ enum mtk_status mtk__options_read(const void *in, size_t in_size, size_t min_siz
 			return MTK_ERR_BAD_STRUCT_SIZE;
 	memset(out, 0, out_size);
 	memcpy(out, in, in_size < out_size ? in_size : out_size);
+	return MTK_OK;
+}
+
+/* A CA file must be readable now, not at the first https request. */
+static enum mtk_status ca_file_check(const char *path)
+{
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		snprintf(new_error, sizeof(new_error), "ca_file %.400s: cannot open: %s", path,
+		         strerror(errno));
+		return MTK_ERR_BAD_CA_FILE;
+	}
+	fclose(f);
 	return MTK_OK;
 }
 
@@ -154,8 +176,13 @@ static enum mtk_status client_new(const struct mtk_client_options *in, struct mt
 	struct mtk_client *c;
 	enum mtk_status st;
 
+	new_error[0] = '\0';
 	if (!out)
 		return MTK_ERR_INVALID_ARGUMENT;
+	/* Between two released sizes is no struct's size: a field would be
+	 * read in part. */
+	if (in && in->struct_size > OPTIONS_V1_SIZE && in->struct_size < sizeof(own))
+		return MTK_ERR_BAD_STRUCT_SIZE;
 	if (in && (st = mtk__options_read(in, in->struct_size, OPTIONS_V1_SIZE, &own,
 	                                  sizeof(own))) != MTK_OK)
 		return st;
@@ -170,11 +197,20 @@ static enum mtk_status client_new(const struct mtk_client_options *in, struct mt
 	ko.random_u64 = ro.random_u64 = seams->random_u64 ? seams->random_u64 : mtk__random_u64;
 	ko.random_arg = ro.random_arg = seams->random_arg;
 
+	if (opts->ca_file && (st = ca_file_check(opts->ca_file)) != MTK_OK)
+		return st;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return MTK_ERR_NO_MEMORY;
-	c->flavour = pick_flavour(opts->flavour);
-	if (c->flavour != MTK_FLAVOUR_GCE && c->flavour != MTK_FLAVOUR_AWS) {
+	/* An IAM token is a Bearer token, as the GCE flavour's. */
+	c->flavour = opts->key_file && opts->flavour == MTK_FLAVOUR_AUTO
+	                 ? MTK_FLAVOUR_GCE
+	                 : pick_flavour(opts->flavour);
+	if ((c->flavour != MTK_FLAVOUR_GCE && c->flavour != MTK_FLAVOUR_AWS) ||
+	    (opts->key_file && c->flavour == MTK_FLAVOUR_AWS)) {
+		if (opts->key_file)
+			snprintf(new_error, sizeof(new_error),
+			         "key_file gives IAM tokens, not the AWS flavour's credentials");
 		st = MTK_ERR_INVALID_ARGUMENT;
 		goto out_free;
 	}
@@ -184,7 +220,10 @@ static enum mtk_status client_new(const struct mtk_client_options *in, struct mt
 		c->fetcher = *given;
 		given->free = NULL; /* the client's now: mtk_client_free frees it */
 		st = MTK_OK;
-	} else if (c->flavour == MTK_FLAVOUR_AWS)
+	} else if (opts->key_file)
+		st = mtk__fetcher_iam_new(opts->key_file, opts->iam_endpoint, &c->retry,
+		                          &c->fetcher, new_error, sizeof(new_error));
+	else if (c->flavour == MTK_FLAVOUR_AWS)
 		st = mtk__fetcher_imds_new(
 		    opts->endpoint, strcmp(account, "default") == 0 ? NULL : account,
 		    opts->aws_session_ttl_s, ko.min_refresh_interval_ms, &c->retry, &c->fetcher);
@@ -200,7 +239,8 @@ static enum mtk_status client_new(const struct mtk_client_options *in, struct mt
 	} else if (seams->transport && seams->transport->perform) {
 		c->retry.o.transport = *seams->transport;
 	} else {
-		if ((st = mtk__curl_new(&c->curl)) != MTK_OK)
+		if ((st = mtk__curl_new(&c->curl)) != MTK_OK ||
+		    (st = mtk__curl_set_ca_file(c->curl, opts->ca_file)) != MTK_OK)
 			goto out_free;
 		c->retry.o.transport.perform = mtk__curl_perform;
 		c->retry.o.transport.arg = c->curl;
@@ -295,8 +335,12 @@ bool mtk_client_invalidate(struct mtk_client *c, const char *access_token)
 
 enum mtk_status mtk_client_last_error(struct mtk_client *c, char *buf, size_t buflen)
 {
-	if (!c || !buf || buflen == 0)
+	if (!buf || buflen == 0)
 		return MTK_ERR_INVALID_ARGUMENT;
+	if (!c) {
+		snprintf(buf, buflen, "%s", new_error);
+		return MTK_OK;
+	}
 	mtk__cache_last_error(c->cache, buf, buflen);
 	return MTK_OK;
 }

@@ -174,11 +174,20 @@ int64_t mtk__retry_after_parse(const char *value, int64_t now_wall_ms)
 	                                                  : at - now_wall_ms;
 }
 
-static enum mtk_status request(struct mtk__retry *r, const char *method, const char *url,
-                               const char *const *headers, int64_t start, int max_attempts,
-                               int64_t timeout_ms, struct mtk__answer *out, char *detail,
-                               size_t detail_len)
+/* A request to send, as the callers of request() describe it. */
+struct req_spec {
+	const char *method; /* NULL: GET */
+	const char *url;
+	const char *const *headers;
+	const char *body; /* NULL but for a POST */
+	size_t body_len;
+};
+
+static enum mtk_status request(struct mtk__retry *r, const struct req_spec *spec, int64_t start,
+                               int max_attempts, int64_t timeout_ms, struct mtk__answer *out,
+                               char *detail, size_t detail_len)
 {
+	const char *method = spec->method, *url = spec->url;
 	/* NULL (GET) goes to the transport as it is: see mtk_http_request. */
 	const char *verb = method ? method : "GET";
 	enum mtk_status st = MTK_ERR_TIMEOUT;
@@ -191,7 +200,11 @@ static enum mtk_status request(struct mtk__retry *r, const char *method, const c
 	out->body = r->body;
 	out->len = 0;
 	for (attempt = 1;; attempt++) {
-		struct mtk_http_request req = { .url = url, .headers = headers, .method = method };
+		struct mtk_http_request req = { .url = url,
+			                        .headers = spec->headers,
+			                        .method = method,
+			                        .body = spec->body,
+			                        .body_len = spec->body_len };
 		struct mtk_http_response resp = { .body = r->body,
 			                          .body_cap = MTK_MAX_BODY,
 			                          .retry_after = ra,
@@ -284,8 +297,23 @@ enum mtk_status mtk__retry_request(struct mtk__retry *r, const char *method, con
                                    const char *const *headers, int64_t start_ms,
                                    struct mtk__answer *out, char *detail, size_t detail_len)
 {
-	return request(r, method, url, headers, start_ms, r->o.max_attempts,
-	               r->o.request_timeout_ms, out, detail, detail_len);
+	const struct req_spec spec = { .method = method, .url = url, .headers = headers };
+
+	return request(r, &spec, start_ms, r->o.max_attempts, r->o.request_timeout_ms, out, detail,
+	               detail_len);
+}
+
+enum mtk_status mtk__retry_request_body(struct mtk__retry *r, const char *method, const char *url,
+                                        const char *const *headers, const char *body,
+                                        size_t body_len, int64_t start_ms, struct mtk__answer *out,
+                                        char *detail, size_t detail_len)
+{
+	const struct req_spec spec = {
+		.method = method, .url = url, .headers = headers, .body = body, .body_len = body_len
+	};
+
+	return request(r, &spec, start_ms, r->o.max_attempts, r->o.request_timeout_ms, out, detail,
+	               detail_len);
 }
 
 enum mtk_status mtk__retry_request_once(struct mtk__retry *r, const char *method, const char *url,
@@ -293,6 +321,8 @@ enum mtk_status mtk__retry_request_once(struct mtk__retry *r, const char *method
                                         int64_t timeout_ms, struct mtk__answer *out, char *detail,
                                         size_t detail_len)
 {
-	return request(r, method, url, headers, start_ms, 1,
-	               min64(timeout_ms, r->o.request_timeout_ms), out, detail, detail_len);
+	const struct req_spec spec = { .method = method, .url = url, .headers = headers };
+
+	return request(r, &spec, start_ms, 1, min64(timeout_ms, r->o.request_timeout_ms), out,
+	               detail, detail_len);
 }

@@ -13,6 +13,17 @@
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 
+/* The passphrase callback: there is none. Without it OpenSSL's default
+ * would prompt on the terminal for an encrypted key, and wait. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
 const char *mtk__authkey_pem_start(const char *s)
 {
 	return s ? strstr(s, "-----BEGIN") : NULL;
@@ -80,7 +91,7 @@ int mtk__authkey_parse(const char *text, size_t len, const char *where, struct m
 		goto out;
 	}
 	bio = BIO_new_mem_buf(pem, -1);
-	k.private_key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	k.private_key = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
 	if (!k.private_key) {
 		snprintf(err, errlen,
 		         "%s: private_key: not a PEM private key OpenSSL can read "
@@ -118,7 +129,9 @@ int mtk__authkey_load(const char *path, struct mtk__authkey *out, char *err, siz
 	size_t got = 0;
 	int fd, rc = -1;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO would otherwise wait for a writer,
+	 * before fstat() could say it is not a regular file. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return -1;

@@ -32,7 +32,7 @@ char *mtk__jwt_sign_ps256(EVP_PKEY *key, const char *kid, const char *claims_jso
 	char header[320];
 	int hn = snprintf(header, sizeof(header),
 	                  "{\"typ\":\"JWT\",\"alg\":\"PS256\",\"kid\":\"%s\"}", kid);
-	size_t cn = strlen(claims_json), at = 0, siglen = 0;
+	size_t cn = strlen(claims_json), at = 0, siglen = 0, sigcap = 0;
 	unsigned char *sig = NULL;
 	char *out = NULL;
 	EVP_MD_CTX *md = NULL;
@@ -46,7 +46,7 @@ char *mtk__jwt_sign_ps256(EVP_PKEY *key, const char *kid, const char *claims_jso
 		snprintf(err, errlen, "the key is not an RSA key");
 		return NULL;
 	}
-	siglen = (size_t)EVP_PKEY_get_size(key);
+	siglen = sigcap = (size_t)EVP_PKEY_get_size(key);
 	if (B64URL_LEN((size_t)hn) + B64URL_LEN(cn) + B64URL_LEN(siglen) + 3 > MTK__JWT_MAX) {
 		snprintf(err, errlen, "the JWT would be longer than %d bytes", MTK__JWT_MAX);
 		return NULL;
@@ -70,11 +70,16 @@ char *mtk__jwt_sign_ps256(EVP_PKEY *key, const char *kid, const char *claims_jso
 	put_b64(out, &at, sig, siglen);
 	out[at] = '\0';
 	EVP_MD_CTX_free(md);
+	/* With the signed part, the signature is the JWT: a bearer
+	 * credential until it expires. */
+	OPENSSL_cleanse(sig, sigcap);
 	free(sig);
 	return out;
 
 out_fail:
 	EVP_MD_CTX_free(md);
+	if (sig)
+		OPENSSL_cleanse(sig, sigcap);
 	free(sig);
 	if (out)
 		OPENSSL_cleanse(out, MTK__JWT_MAX);
@@ -101,13 +106,56 @@ static unsigned char *decode_segment(const char *s, size_t n, size_t *outlen)
 	return buf;
 }
 
-/* True when s[0..n) is a JSON text's worth of bytes: no NUL, no control
- * bytes but tab, CR and LF. Full UTF-8 and JSON checks are cJSON's. */
+/* The length of the well-formed UTF-8 sequence (RFC 3629: no overlong
+ * form, no surrogate, nothing past U+10FFFF) that starts s[0..n) with a
+ * byte >= 0x80; 0 when there is none. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	/* The second byte's range rules out overlongs, surrogates and
+	 * code points past U+10FFFF. */
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/* True when s[0..n) is a JSON text's worth of bytes: well-formed UTF-8
+ * with no NUL and no control bytes but tab, CR and LF. The JSON checks are
+ * cJSON's. */
 static int plain_text(const unsigned char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n;) {
+		size_t len = 1;
+
+		if (s[i] >= 0x80 && !(len = utf8_len(s + i, n - i)))
+			return 0;
 		if (s[i] < 0x20 && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
 			return 0;
+		i += len;
+	}
 	return 1;
 }
 

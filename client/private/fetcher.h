@@ -4,7 +4,7 @@
  * nothing else of where tokens come from. A source is one file that fills
  * a struct mtk__fetcher; client.c picks which and owns it. Never installed.
  *
- *	cache.c --> struct mtk__fetcher --> fetch_gce.c, fetch_imds.c, ...
+ *	cache.c --> struct mtk__fetcher --> fetch_gce.c, fetch_imds.c, fetch_iam.c
  *	                                        |
  *	                                        v
  *	                                retry.c --> struct mtk_transport
@@ -56,5 +56,41 @@ enum mtk_status mtk__fetcher_gce_new(const char *endpoint, const char *account,
 enum mtk_status mtk__fetcher_imds_new(const char *endpoint, const char *role, int64_t session_ttl_s,
                                       int64_t min_refresh_interval_ms, struct mtk__retry *r,
                                       struct mtk__fetcher *out);
+
+/*
+ * The Yandex IAM exchange (fetch_iam.c): the authorized-key file at
+ * key_file is read now (common/authkey.h); each fetch signs a PS256 JWT
+ * with it and POSTs {"jwt"} to the endpoint (NULL: $METATOKEN_IAM_ENDPOINT,
+ * else MTK__IAM_DEFAULT_ENDPOINT), as mtk_client_options.key_file
+ * describes. MTK_ERR_BAD_KEY_FILE or MTK_ERR_BAD_ENDPOINT (the option's
+ * or the variable's) with a one-line reason in err.
+ * r is borrowed.
+ */
+#define MTK__IAM_DEFAULT_ENDPOINT "https://iam.api.cloud.yandex.net/iam/v1/tokens"
+#define MTK__IAM_AUDIENCE         "https://iam.api.cloud.yandex.net/iam/v1/tokens"
+#define MTK__IAM_JWT_LIFETIME_S   3600
+#define MTK__IAM_MAX_LIFETIME_S   (12 * 3600) /* IAM tokens live at most 12 h */
+enum mtk_status mtk__fetcher_iam_new(const char *key_file, const char *endpoint,
+                                     struct mtk__retry *r, struct mtk__fetcher *out, char *err,
+                                     size_t errlen);
+
+/* MTK_OK when url is http(s)://host[:port][/path] with no user info,
+ * query, fragment, space or control character, at most 2048 bytes. */
+enum mtk_status mtk__iam_endpoint_check(const char *url);
+
+/* "YYYY-MM-DDTHH:MM:SS[.1-9 digits]Z" (len bytes) as ms since the epoch,
+ * the fraction cut to ms; -1 for anything else (another zone, a date that
+ * does not exist, a year before 1970 or after 9999). */
+int64_t mtk__iam_time_parse(const char *s, size_t len);
+
+/*
+ * Parses an IAM answer {"iamToken","expiresAt"} (len bytes, untrusted)
+ * into a token doc whose lifetime is expiresAt - sent_wall_ms, cut to
+ * MTK__IAM_MAX_LIFETIME_S. MTK_ERR_BAD_JSON, MTK_ERR_IAM_MISSING_FIELD,
+ * MTK_ERR_BAD_ACCESS_TOKEN, MTK_ERR_BAD_EXPIRES_AT (also when expiresAt
+ * is not at least 1 s after sent_wall_ms), with a reason in why.
+ */
+enum mtk_status mtk__iam_parse(const char *body, size_t len, int64_t sent_wall_ms,
+                               struct mtk__token_doc *out, char *why, size_t whylen);
 
 #endif

@@ -101,6 +101,8 @@ enum mtk_status mtk__account_check(const char *name);
 struct mtk__curl;
 enum mtk_status mtk__curl_new(struct mtk__curl **out);
 void mtk__curl_free(struct mtk__curl *t);
+/* The CA bundle (PEM) https peers must chain to, copied; NULL: the system's. */
+enum mtk_status mtk__curl_set_ca_file(struct mtk__curl *t, const char *path);
 enum mtk_status mtk__curl_perform(void *arg, const struct mtk_http_request *req,
                                   struct mtk_http_response *resp);
 

@@ -67,6 +67,12 @@ int64_t mtk__retry_wall(const struct mtk__retry *r);
 enum mtk_status mtk__retry_request(struct mtk__retry *r, const char *method, const char *url,
                                    const char *const *headers, int64_t start_ms,
                                    struct mtk__answer *out, char *detail, size_t detail_len);
+/* The same with a body (a POST's, body_len bytes; the caller wipes it):
+ * the IAM exchange. method is not NULL. */
+enum mtk_status mtk__retry_request_body(struct mtk__retry *r, const char *method, const char *url,
+                                        const char *const *headers, const char *body,
+                                        size_t body_len, int64_t start_ms, struct mtk__answer *out,
+                                        char *detail, size_t detail_len);
 /* The same with one attempt of at most min(timeout_ms, request_timeout_ms):
  * for requests that are never retried (the IMDSv2 PUT). */
 enum mtk_status mtk__retry_request_once(struct mtk__retry *r, const char *method, const char *url,

@@ -51,7 +51,9 @@
  * is not asked on every call.
  *
  * Fetching: GET <endpoint>/computeMetadata/v1/instance/service-accounts/
- * <account>/token with `Metadata-Flavor: Google`, over one reused libcurl
+ * <account>/token with `Metadata-Flavor: Google` (or, with key_file, the
+ * Yandex IAM exchange: a POST of a signed JWT, see the option), over one
+ * reused libcurl
  * handle per client (keep-alive), never through a proxy, body capped at
  * MTK_MAX_BODY bytes. Connect errors, timeouts, 429 and 5xx are retried with
  * exponential backoff and full jitter, within fetch_budget_ms; other 4xx and
@@ -100,17 +102,23 @@ extern "C" {
 	X(MTK_OK, "success")                                                                       \
 	X(MTK_ERR_INVALID_ARGUMENT, "invalid argument (NULL pointer or value out of range)")       \
 	X(MTK_ERR_NO_MEMORY, "out of memory")                                                      \
-	X(MTK_ERR_BAD_ENDPOINT, "metadata endpoint is not host[:port] or http://host[:port]")      \
+	X(MTK_ERR_BAD_ENDPOINT,                                                                    \
+	  "metadata endpoint is not host[:port] or http://host[:port], or IAM endpoint not an "    \
+	  "http(s) URL")                                                                           \
 	X(MTK_ERR_BAD_ACCOUNT, "service account name is empty, too long or not URL-safe")          \
 	X(MTK_ERR_INIT, "could not initialise libcurl or a thread")                                \
-	X(MTK_ERR_CONNECT, "could not connect to the metadata service")                            \
-	X(MTK_ERR_TIMEOUT, "the metadata service did not answer in time")                          \
-	X(MTK_ERR_TRANSPORT, "HTTP transport error talking to the metadata service")               \
+	X(MTK_ERR_CONNECT, "could not connect to the metadata service (or IAM endpoint)")          \
+	X(MTK_ERR_TIMEOUT, "the metadata service (or IAM endpoint) did not answer in time")        \
+	X(MTK_ERR_TRANSPORT,                                                                       \
+	  "HTTP transport error talking to the metadata service (or IAM endpoint)")                \
 	X(MTK_ERR_NO_SUCH_ACCOUNT, "the metadata service has no such service account")             \
-	X(MTK_ERR_HTTP_CLIENT, "the metadata service refused the request")                         \
-	X(MTK_ERR_HTTP_THROTTLED, "the metadata service kept answering Too Many Requests")         \
-	X(MTK_ERR_HTTP_SERVER, "the metadata service kept failing with server errors")             \
-	X(MTK_ERR_HTTP_UNEXPECTED, "the metadata service answered an unexpected HTTP status")      \
+	X(MTK_ERR_HTTP_CLIENT, "the metadata service (or IAM endpoint) refused the request")       \
+	X(MTK_ERR_HTTP_THROTTLED,                                                                  \
+	  "the metadata service (or IAM endpoint) kept answering Too Many Requests")               \
+	X(MTK_ERR_HTTP_SERVER,                                                                     \
+	  "the metadata service (or IAM endpoint) kept failing with server errors")                \
+	X(MTK_ERR_HTTP_UNEXPECTED,                                                                 \
+	  "the metadata service (or IAM endpoint) answered an unexpected HTTP status")             \
 	X(MTK_ERR_BODY_TOO_LARGE, "the token response is larger than 64 KiB")                      \
 	X(MTK_ERR_BAD_JSON, "the token response is not a JSON object")                             \
 	X(MTK_ERR_MISSING_FIELD,                                                                   \
@@ -129,7 +137,16 @@ extern "C" {
 	X(MTK_ERR_NO_LIBCURL,                                                                      \
 	  "libcurl.so.4 could not be loaded: install libcurl (Debian, Ubuntu: libcurl4)")          \
 	X(MTK_ERR_BAD_STRUCT_SIZE,                                                                 \
-	  "the options' struct_size is 0 or not a size of that struct: start from its _INIT")
+	  "the options' struct_size is 0 or not a size of that struct: start from its _INIT")      \
+	X(MTK_ERR_BAD_KEY_FILE,                                                                    \
+	  "the authorized-key file cannot be read, others may read it, or it is not a valid key")  \
+	X(MTK_ERR_BAD_CA_FILE, "the CA file cannot be read")                                       \
+	X(MTK_ERR_IAM_MISSING_FIELD, "the IAM response lacks iamToken or expiresAt")               \
+	X(MTK_ERR_BAD_EXPIRES_AT,                                                                  \
+	  "expiresAt is not a YYYY-MM-DDTHH:MM:SS[.fraction]Z time after the request was sent")    \
+	X(MTK_ERR_TLS,                                                                             \
+	  "the https server's certificate was not trusted (is ca_file its CA?) or did not name "   \
+	  "its host")
 
 enum mtk_status {
 #define MTK_STATUS_ENUM_(name, msg) name,
@@ -204,6 +221,38 @@ struct mtk_client_options {
 	/* Not a stable interface: the test seams of metatoken/testing.h, whose
 	 * contents may change in any release. NULL outside tests. */
 	const struct mtk_testing_seams *testing;
+
+	/* The IAM exchange and https: added after `testing`, as the ABI rule
+	 * above says. */
+
+	/* A Yandex Cloud authorized-key file (what `yc iam key create
+	 * --output key.json` or `metatoken admin key create` writes). When
+	 * set, the client does not ask a metadata service: each fetch signs
+	 * a PS256 JWT with the file's private key (kid = its id, iss = its
+	 * service_account_id, aud = the Yandex IAM audience, exp = iat +
+	 * 1 h on the wall clock) and exchanges it with a POST of {"jwt"} at
+	 * iam_endpoint for {"iamToken","expiresAt"}; the token lives until
+	 * expiresAt as seen at the moment the request was sent (at most 12 h).
+	 * The cache, retries and keep-last-good are the same as for metadata.
+	 * The file is read once, at mtk_client_new(), and refused
+	 * (MTK_ERR_BAD_KEY_FILE, the reason from mtk_client_last_error(NULL,
+	 * ...)) when it is unreadable, not a valid key, or readable by its
+	 * group or others (chmod 600 it). endpoint, account and flavour (but
+	 * MTK_FLAVOUR_AWS, refused) are then ignored. Yandex's error answers
+	 * ({"code","message"}) go into mtk_client_last_error(). */
+	const char *key_file;
+	/* The IAM token endpoint, a full http:// or https:// URL; NULL:
+	 * $METATOKEN_IAM_ENDPOINT, else
+	 * https://iam.api.cloud.yandex.net/iam/v1/tokens. metatokend serves
+	 * one at http://HOST:PORT/iam/v1/tokens. MTK_ERR_BAD_ENDPOINT when it
+	 * is not such a URL (no user info, query or fragment). */
+	const char *iam_endpoint;
+	/* A PEM file of the CA certificates that an https:// endpoint's
+	 * certificate must chain to (the IAM endpoint's: metadata endpoints
+	 * are http://); NULL: the system's store. Certificates are always
+	 * verified, host names included (MTK_ERR_TLS, not retried).
+	 * MTK_ERR_BAD_CA_FILE when it cannot be read at mtk_client_new(). */
+	const char *ca_file;
 };
 
 #define MTK_CLIENT_OPTIONS_INIT                                                                    \
@@ -282,6 +331,9 @@ MTK_EXPORT bool mtk_client_invalidate(struct mtk_client *c, const char *access_t
  * Copies a one-line description of the last failed fetch (what, where and
  * why, e.g. "GET http://...: HTTP 503 after 3 attempts") into buf,
  * truncated to fit. Writes "" when no fetch failed yet.
+ * With c NULL: why the calling thread's last mtk_client_new() failed, when
+ * there is more to say than its status (a key file's problem and how to fix
+ * it, a CA file that cannot be read), else "".
  */
 MTK_EXPORT enum mtk_status mtk_client_last_error(struct mtk_client *c, char *buf, size_t buflen);
 

@@ -40,19 +40,24 @@ struct mtk_clock {
 };
 
 /*
- * Test seam: the HTTP transport. One GET, synchronous. The client calls
+ * Test seam: the HTTP transport. One request, synchronous. The client calls
  * perform() from at most one thread at a time per client, never holding the
  * client's lock.
  */
 struct mtk_http_request {
-	const char *url;            /* absolute http:// URL */
+	const char *url;            /* absolute http:// or https:// URL */
 	const char *const *headers; /* NULL-terminated "Name: value" lines */
 	int64_t connect_timeout_ms; /* > 0 */
 	int64_t timeout_ms;         /* > 0, whole request */
 	/* "GET" or "PUT" (the AWS flavour's IMDSv2 session request, sent with
-	 * Content-Length: 0). NULL means GET: transports written before this
-	 * field existed see only GETs from a GCE-flavour client. */
+	 * Content-Length: 0), or "POST" (the IAM exchange, with body). NULL
+	 * means GET: transports written before this field existed see only
+	 * GETs from a GCE-flavour client. */
 	const char *method;
+	/* POST only: body_len bytes to send (a secret: the transport keeps no
+	 * copy); NULL otherwise. Its Content-Type is among the headers. */
+	const char *body;
+	size_t body_len;
 };
 
 struct mtk_http_response {

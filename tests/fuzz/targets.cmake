@@ -4,6 +4,8 @@
 # untrusted input; tests/fuzz/corpus/<name>/ is its seed corpus.
 set(MTK_FUZZ_TARGETS tokens config faults json token_doc context aws_creds aws_role endpoint http route
 	rt_response retry_after sigv4 http_proxy)
+# The client's IAM exchange answer (client/fetch_iam.c).
+list(APPEND MTK_FUZZ_TARGETS iam_response)
 
 # mtk_fuzz_link(TARGET NAME): links TARGET with what fuzz_NAME.c tests.
 function(mtk_fuzz_link target name)

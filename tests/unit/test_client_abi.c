@@ -93,3 +93,45 @@ Test(abi, the_fields_within_the_size_are_honoured)
 	cr_assert_eq(mtk_client_new(&o, &c), MTK_OK);
 	mtk_client_free(c);
 }
+
+/* The struct as released before key_file, iam_endpoint and ca_file: its
+ * size still works, and the fields it lacks are their defaults (no key
+ * file: the metadata service). */
+Test(abi, the_size_before_the_iam_fields_is_still_accepted)
+{
+	struct mtk_client_options o = fake_options(&f);
+	struct mtk_client *c = NULL;
+
+	o.struct_size = offsetof(struct mtk_client_options, key_file);
+	/* Past the caller's size: never read. */
+	o.key_file = "/nonexistent/key.json";
+	o.ca_file = "/nonexistent/ca.pem";
+	cr_assert_eq(mtk_client_new(&o, &c), MTK_OK);
+	cr_assert_not_null(strstr(mtk_client_token_url(c), "/computeMetadata/v1/"));
+	mtk_client_free(c);
+
+	/* A size between the two releases would read a pointer in part. */
+	o.struct_size = offsetof(struct mtk_client_options, key_file) + 4;
+	cr_assert_eq(mtk_client_new(&o, &c), MTK_ERR_BAD_STRUCT_SIZE);
+	o.struct_size = offsetof(struct mtk_client_options, ca_file);
+	cr_assert_eq(mtk_client_new(&o, &c), MTK_ERR_BAD_STRUCT_SIZE);
+
+	/* With the full size the same fields are read, and refused. */
+	o.struct_size = sizeof(o);
+	cr_assert_eq(mtk_client_new(&o, &c), MTK_ERR_BAD_CA_FILE);
+	o.ca_file = NULL;
+	cr_assert_eq(mtk_client_new(&o, &c), MTK_ERR_BAD_KEY_FILE);
+}
+
+Test(abi, the_new_statuses_come_after_every_released_one)
+{
+	/* Append-only: the last status released before them keeps its value. */
+	cr_assert_eq(MTK_ERR_BAD_STRUCT_SIZE, 27);
+	cr_assert_eq(MTK_ERR_BAD_KEY_FILE, 28);
+	cr_assert_eq(MTK_ERR_BAD_CA_FILE, 29);
+	cr_assert_eq(MTK_ERR_IAM_MISSING_FIELD, 30);
+	cr_assert_eq(MTK_ERR_BAD_EXPIRES_AT, 31);
+	cr_assert_eq(MTK_ERR_TLS, 32);
+	cr_assert_str_eq(mtk_status_name(MTK_ERR_BAD_EXPIRES_AT), "MTK_ERR_BAD_EXPIRES_AT");
+	cr_assert_not_null(strstr(mtk_strerror(MTK_ERR_BAD_EXPIRES_AT), "expiresAt"));
+}

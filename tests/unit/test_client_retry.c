@@ -241,9 +241,9 @@ Test(retry, last_error_says_what_where_and_how_often)
 	cr_assert_str_eq(why, "");
 	cr_assert_null(get_text(c, &st));
 	cr_assert_eq(mtk_client_last_error(c, why, sizeof(why)), MTK_OK);
-	cr_assert_str_eq(why,
-	                 "GET http://127.0.0.1:1/computeMetadata/v1/instance/service-accounts/"
-	                 "default/token: could not connect to the metadata service (3 attempts)");
+	cr_assert_str_eq(why, "GET http://127.0.0.1:1/computeMetadata/v1/instance/service-accounts/"
+	                      "default/token: could not connect to the metadata service (or IAM "
+	                      "endpoint) (3 attempts)");
 	mtk_client_free(c);
 }
 
