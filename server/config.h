@@ -73,7 +73,7 @@
  *           "iam_endpoint": "https://...",   at an IAM endpoint (the client's default)
  *           "command": ["yc", "iam", "create-token"],  or: a program printing a token
  *           "lifetime_s": 43200,             command only: a bare token's life (43200)
- *           "ca_file": "ca.pem",           https endpoints: the CA to trust
+ *           "ca_file": "ca.pem",           key_file only: the CA for an https endpoint
  *           "timeout_ms": 10000,           one fetch, retries included (10000)
  *           "refresh_window_s": 240,       refresh this long before expiry (240)
  *           "retry_interval_ms": 30000     at least this between refresh attempts (30000)

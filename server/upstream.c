@@ -135,28 +135,6 @@ static enum mtk_status watch_wrap(void *arg, struct mtk__fetcher *f)
 
 /* ---- set-up ---- */
 
-/*
- * The key_file source and the CA: libmetatoken's IAM fetcher reads them
- * from mtk_client_options. Its metadata fetcher speaks http only (metadata
- * servers do), so an https:// metadata source is refused here, saying so,
- * rather than by the client's generic endpoint error.
- */
-static int tls_iam_options(const struct config_upstream *cfg, struct mtk_client_options *o,
-                           char *err, size_t errlen)
-{
-	if (cfg->metadata && strncmp(cfg->metadata, "https://", 8) == 0) {
-		snprintf(err, errlen,
-		         "metadata: libmetatoken reaches metadata servers over http:// only (as "
-		         "real ones are); for a token over HTTPS, use a key_file upstream at the "
-		         "other server's /iam/v1/tokens");
-		return -1;
-	}
-	o->key_file = cfg->key_file;
-	o->iam_endpoint = cfg->iam_endpoint;
-	o->ca_file = cfg->ca_file;
-	return 0;
-}
-
 /* Checks the key file now (its mode and form), so that start-up says what
  * is wrong with it rather than the first fetch. */
 static int check_key_file(const char *path, char *err, size_t errlen)
@@ -177,6 +155,10 @@ static void client_options(const struct config_upstream *cfg, struct mtk_client_
 	o->flavour = MTK_FLAVOUR_GCE;
 	o->endpoint = cfg->metadata;
 	o->account = cfg->account;
+	/* The key_file source: libmetatoken's IAM fetcher, and its CA. */
+	o->key_file = cfg->key_file;
+	o->iam_endpoint = cfg->iam_endpoint;
+	o->ca_file = cfg->ca_file;
 	o->fetch_budget_ms = cfg->timeout_ms;
 	o->request_timeout_ms = cfg->timeout_ms;
 	o->connect_timeout_ms = cfg->timeout_ms < 1000 ? cfg->timeout_ms : 1000;
@@ -201,8 +183,6 @@ struct upstream *upstream_new(const struct config_upstream *cfg, const char *id,
 	    check_key_file(cfg->key_file, why, sizeof(why)))
 		goto out_err;
 	client_options(cfg, &o);
-	if (tls_iam_options(cfg, &o, why, sizeof(why)) != 0)
-		goto out_err;
 	if (!(u = calloc(1, sizeof(*u))) || !(u->id = strdup(id))) {
 		free(u);
 		snprintf(why, sizeof(why), "out of memory");

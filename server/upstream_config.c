@@ -44,18 +44,18 @@ static const char *check_url(const char *s)
 }
 
 /* A metadata endpoint: what the client accepts (host[:port] or
- * http://host[:port]), or an https:// URL for the client's TLS. */
+ * http://host[:port]); metadata servers speak http, as real ones do. */
 static const char *check_metadata(const char *s)
 {
 	char *base = NULL;
 	enum mtk_status st;
 
 	if (strncmp(s, "https://", 8) == 0)
-		return check_url(s);
+		return "metadata servers are reached over http:// (as real ones are); for a token "
+		       "over HTTPS use a key_file upstream at the other server's /iam/v1/tokens";
 	st = mtk__endpoint_parse(s, &base);
 	free(base);
-	return st == MTK_OK ? NULL
-	                    : "must be host[:port], http://host[:port] or https://host[:port]";
+	return st == MTK_OK ? NULL : "must be host[:port] or http://host[:port]";
 }
 
 static const char *check_account(const char *s)
@@ -167,7 +167,7 @@ int config_upstream_parse(struct json_reader *r, const cJSON *obj, struct config
 	if (only_for(r, obj, "account", u->kind == CONFIG_UPSTREAM_METADATA, "metadata") ||
 	    only_for(r, obj, "iam_endpoint", u->kind == CONFIG_UPSTREAM_KEY_FILE, "key_file") ||
 	    only_for(r, obj, "lifetime_s", u->kind == CONFIG_UPSTREAM_COMMAND, "command") ||
-	    only_for(r, obj, "ca_file", u->kind != CONFIG_UPSTREAM_COMMAND, "metadata or key_file"))
+	    only_for(r, obj, "ca_file", u->kind == CONFIG_UPSTREAM_KEY_FILE, "key_file"))
 		return -1;
 	if (json_dup_string(r, obj, "metadata", JSON_NONEMPTY, PATH_MAX_LEN, check_metadata,
 	                    &u->metadata) < 0 ||

@@ -84,8 +84,13 @@ Test(upstream_config, malformed_forms_say_what_and_where)
 	expect_error(with("", "{\"metadata\": \"127.0.0.1:1\", \"colour\": 1}"),
 	             "cfg.json: service_accounts[0].upstream.colour: unknown key");
 	expect_error(with("", "{\"metadata\": \"ftp://h\"}"),
-	             "cfg.json: service_accounts[0].upstream.metadata: must be host[:port], "
-	             "http://host[:port] or https://host[:port] (got \"ftp://h\")");
+	             "cfg.json: service_accounts[0].upstream.metadata: must be host[:port] or "
+	             "http://host[:port] (got \"ftp://h\")");
+	expect_error(
+	    with("", "{\"metadata\": \"https://127.0.0.1:1\"}"),
+	    "cfg.json: service_accounts[0].upstream.metadata: metadata servers are reached "
+	    "over http:// (as real ones are); for a token over HTTPS use a key_file "
+	    "upstream at the other server's /iam/v1/tokens (got \"https://127.0.0.1:1\")");
 	expect_error(with("", "{\"metadata\": \"127.0.0.1:1\", \"account\": \"a b\"}"),
 	             "cfg.json: service_accounts[0].upstream.account: must be 1..255 characters of "
 	             "A-Z a-z 0-9 @ . _ + - (an account name or email at the upstream) (got \"a "
@@ -97,8 +102,11 @@ Test(upstream_config, malformed_forms_say_what_and_where)
 	             "cfg.json: service_accounts[0].upstream.lifetime_s: applies to a command "
 	             "source only (got 60)");
 	expect_error(with("", "{\"command\": [\"x\"], \"ca_file\": \"ca.pem\"}"),
-	             "cfg.json: service_accounts[0].upstream.ca_file: applies to a metadata or "
-	             "key_file source only (got \"ca.pem\")");
+	             "cfg.json: service_accounts[0].upstream.ca_file: applies to a key_file source "
+	             "only (got \"ca.pem\")");
+	expect_error(with("", "{\"metadata\": \"127.0.0.1:1\", \"ca_file\": \"ca.pem\"}"),
+	             "cfg.json: service_accounts[0].upstream.ca_file: applies to a key_file source "
+	             "only (got \"ca.pem\")");
 	expect_error(
 	    with("", "{\"key_file\": \"\"}"),
 	    "cfg.json: service_accounts[0].upstream.key_file: must not be empty (got \"\")");
