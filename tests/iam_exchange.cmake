@@ -16,3 +16,14 @@ if(DEBIAN_PYTHON3_IAM)
 		COMMAND ${DEBIAN_PYTHON3_IAM} ${CMAKE_CURRENT_SOURCE_DIR}/sdk/test_yandex_iam_pyjwt.py
 			$<TARGET_FILE:metatokend> $<TARGET_FILE:metatoken_cli>)
 endif()
+# Issue 13 end to end over HTTPS: a key from the control API exchanged by
+# libmetatoken at metatokend's TLS listener, then chained through a second
+# metatokend's key_file upstream while the first fails, stalls, recovers.
+find_program(MTK_PYTHON3_IAM_HTTPS python3)
+if(MTK_PYTHON3_IAM_HTTPS)
+	add_test(NAME test_iam_https
+		COMMAND ${MTK_PYTHON3_IAM_HTTPS}
+			${CMAKE_CURRENT_SOURCE_DIR}/integration/test_iam_https.py
+			$<TARGET_FILE:metatokend> $<TARGET_FILE:metatoken_cli>
+			${PROJECT_SOURCE_DIR}/scripts/gen-certs)
+endif()

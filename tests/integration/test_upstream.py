@@ -39,13 +39,7 @@ BOUND_S = 30
 
 
 def get(srv, path, headers=None):
-    """(status, body bytes) of GET path."""
-    req = urllib.request.Request(srv.base + path, headers=dict(headers or {}))
-    try:
-        with metatokend.OPENER.open(req, timeout=BOUND_S) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+    return srv.get(path, headers)
 
 
 def token(srv, account="default"):
@@ -63,15 +57,7 @@ def control_status(srv, method, path, doc=None):
 
 
 def until(what, check):
-    """check() until it is true, BOUND_S at most: for another process's
-    asynchronous answer, not for time to pass."""
-    deadline = time.monotonic() + BOUND_S
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.02)
-    raise AssertionError("never: " + what)
+    return metatokend.until(what, check, BOUND_S)
 
 
 def metric(srv, name, account):

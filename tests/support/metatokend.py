@@ -55,6 +55,18 @@ def read_line(stream, deadline):
     return line
 
 
+def until(what, check, bound_s=BOUND_S):
+    """check() until it returns something true, which is returned; bound_s at
+    most. For another process's asynchronous answer, not for time to pass."""
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.02)
+    raise AssertionError("never: " + what)
+
+
 class Server(object):
     """metatokend with config; args are more of its flags (e.g. "--reload")."""
 
@@ -155,6 +167,15 @@ class Server(object):
                 name, value = line.split(":", 1)
                 headers.setdefault(name.strip().lower(), []).append(value.strip())
         return int(lines[0].split()[1]), headers, body
+
+    def get(self, path, headers=None):
+        """(status, body bytes) of GET path, errors included."""
+        req = urllib.request.Request(self.base + path, headers=dict(headers or {}))
+        try:
+            with OPENER.open(req, timeout=BOUND_S) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
 
     def alive(self):
         return self.proc.poll() is None
