@@ -6,6 +6,7 @@
  */
 #include "function_internal.h"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include "gce_token.h"
 #include "log.h"
 #include "server.h"
+#include "upstream.h"
 
 int64_t fn_wall_ms(void)
 {
@@ -350,15 +352,30 @@ enum invoke_result function_invoke(struct function *fn, const struct invoke_args
 static char *token_json(struct function *fn)
 {
 	struct server *srv = fn->fs->srv;
-	char buf[GCE_TOKEN_ANSWER_MAX + 1];
+	struct account_token *a;
+	char buf[GCE_TOKEN_ANSWER_MAX + 1], why[256];
+	char *out = NULL;
 	uint64_t gen;
 	int n;
 
 	if (fn->account < 0 || (size_t)fn->account >= srv->n_accounts)
 		return NULL;
-	n = gce_token_answer(&srv->accounts[fn->account].slot, clock_now_ms(&srv->clock), 0, buf,
-	                     sizeof(buf), &gen);
-	return n > 0 ? strndup(buf, (size_t)n) : NULL;
+	a = &srv->accounts[fn->account];
+	/* An upstream account's token is the real one, as its token route
+	 * serves it; none usable: the invocation runs without (the upstream
+	 * logs why it failed). */
+	if (a->upstream) {
+		n = upstream_answer(a->upstream, NULL, buf, sizeof(buf), why, sizeof(why));
+		if (n <= 0)
+			log_msg(LOG_WARN, "function %s: no token to give its invocation: %s",
+			        fn->name, why);
+	} else
+		n = gce_token_answer(&a->slot, clock_now_ms(&srv->clock), 0, buf, sizeof(buf),
+		                     &gen);
+	if (n > 0)
+		out = strndup(buf, (size_t)n);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return out;
 }
 
 /* Starts inv on its runtime and fills what /next answers. */

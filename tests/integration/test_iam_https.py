@@ -30,6 +30,9 @@ DAEMON = CLI = GEN_CERTS = None
 TOKEN = "/computeMetadata/v1/instance/service-accounts/default/token"
 GOOGLE = {"Metadata-Flavor": "Google"}
 B_ID = "ajebbbbbbbbbbbbbbbbb"
+FUNCTION = """def handler(event, context):
+    return context.token["access_token"] if context.token else None
+"""
 
 
 def run(args, env=None):
@@ -87,6 +90,11 @@ class IamOverHttps(unittest.TestCase):
         return run([CLI, "token", "--key-file", key, "--iam-endpoint", self.iam] + list(extra),
                    env)
 
+    def context_token(self):
+        status, _, body = self.b.invoke("tok", {})
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
     def protected(self, token):
         return self.a.get("/protected/x", {"Authorization": "Bearer " + token})[0]
 
@@ -107,18 +115,23 @@ class IamOverHttps(unittest.TestCase):
         # B's account: A's /iam/v1/tokens over HTTPS, refreshed eagerly (a
         # window longer than the token's life, a retry every 100 ms) so that
         # A's failures show at once.
+        # A function on B gets the same real token in its context.
         home_b = os.path.join(self.tmp, "b")
         os.mkdir(home_b)
-        self.b = metatokend.Server(DAEMON, {"service_accounts": [
-            {"id": B_ID, "email": "b@metatoken.iam", "upstream": {
+        with open(os.path.join(home_b, "index.py"), "w") as f:
+            f.write(FUNCTION)
+        self.b = metatokend.Server(DAEMON, {
+            "service_accounts": [{"id": B_ID, "email": "b@metatoken.iam", "upstream": {
                 "key_file": key, "iam_endpoint": self.iam, "ca_file": self.ca,
-                "timeout_ms": 500, "retry_interval_ms": 100, "refresh_window_s": 7200}}]},
-            home_b)
+                "timeout_ms": 500, "retry_interval_ms": 100, "refresh_window_s": 7200}}],
+            "functions": [{"name": "tok", "runtime": "python", "python": sys.executable,
+                           "handler": "index.handler", "code_dir": home_b}]}, home_b)
         metatokend.until("B ready", lambda: self.b.get("/readyz")[0] == 200)
         self.assertEqual(token_of(self.b), (200, first))
         status, body = self.b.get(TOKEN, GOOGLE)
         self.assertGreater(json.loads(body)["expires_in"], 3000)
         self.assertEqual(self.protected(token_of(self.b)[1]), 200)
+        self.assertEqual(self.context_token(), first)
 
         def view():
             return self.b.control("GET", "accounts/default")["upstream"]
@@ -146,6 +159,7 @@ class IamOverHttps(unittest.TestCase):
         metatokend.until("B serves A's new token", lambda: token_of(self.b) == (200, second))
         self.assertIs(view()["serving_last_good"], False)
         self.assertEqual(self.protected(second), 200)
+        self.assertEqual(self.context_token(), second)
 
         for srv in (self.a, self.b):
             log = srv.log_text()
