@@ -100,37 +100,15 @@ enum mtk_status mtk__aws_creds_parse(const char *body, size_t len, int64_t now_w
 	static const char *const fields[] = { "Code",  "AccessKeyId", "SecretAccessKey",
 		                              "Token", "Expiration",  NULL };
 	struct mtk__token_doc d = { 0 };
-	const char *key, *secret, *token, *expiration, *code, *dup;
-	const char *end = NULL;
+	const char *key, *secret, *token, *expiration, *code;
 	enum mtk_status st;
 	int64_t exp_ms, left_s;
 	cJSON *root;
 
-	set_why(why, whylen, "");
-	if (len > MTK_MAX_BODY) {
-		set_why(why, whylen, "body larger than 64 KiB");
-		return MTK_ERR_BODY_TOO_LARGE;
-	}
-	if (memchr(body, '\0', len) || memmem(body, len, "\\u0000", 6)) {
-		set_why(why, whylen, "body contains a NUL character");
-		return MTK_ERR_BAD_JSON;
-	}
-	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-	if (root)
-		while (end < body + len && strchr(" \t\r\n", *end))
-			end++;
-	if (!cJSON_IsObject(root) || end != body + len) {
-		set_why(why, whylen, "body is not one JSON object");
-		st = MTK_ERR_BAD_JSON;
-		goto out;
-	}
-	/* Which of two "SecretAccessKey"s wins differs between parsers. */
-	if ((dup = mtk__json_duplicate_key(root, fields)) != NULL) {
-		if (why && whylen)
-			snprintf(why, whylen, "%s appears twice", dup);
-		st = MTK_ERR_BAD_JSON;
-		goto out;
-	}
+	/* Which of two "SecretAccessKey"s wins differs between parsers: the
+	 * object parser refuses a document with one. */
+	if ((st = mtk__json_object_parse(body, len, fields, &root, why, whylen)) != MTK_OK)
+		return st;
 	code = string_field(root, "Code");
 	key = string_field(root, "AccessKeyId");
 	secret = string_field(root, "SecretAccessKey");

@@ -151,47 +151,19 @@ static void set_why(char *why, size_t whylen, const char *msg)
 	snprintf(why, whylen, "%s", msg);
 }
 
-/* cJSON turns "\u0000" into a NUL that cuts the string short, so that
- * "abc\u0000def" would read as "abc": such a document is refused. */
-static bool has_escaped_nul(const char *body, size_t len)
-{
-	for (size_t i = 0; i + 6 <= len; i++)
-		if (body[i] == '\\' && body[i + 1] == 'u' && memcmp(body + i + 2, "0000", 4) == 0)
-			return true;
-	return false;
-}
-
 enum mtk_status mtk__iam_parse(const char *body, size_t len, int64_t sent_wall_ms,
                                struct mtk__token_doc *out, char *why, size_t whylen)
 {
 	static const char *const fields[] = { "iamToken", "expiresAt", NULL };
 	const cJSON *tok, *exp;
 	cJSON *root = NULL;
-	const char *end = NULL, *dup;
 	enum mtk_status st;
 	int64_t at_ms, life_s;
 	size_t tok_len;
 	char *copy;
 
-	set_why(why, whylen, "");
-	if (len > MTK_MAX_BODY || memchr(body, '\0', len) || has_escaped_nul(body, len)) {
-		set_why(why, whylen, "body is larger than 64 KiB or holds a NUL character");
-		return MTK_ERR_BAD_JSON;
-	}
-	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-	if (root)
-		while (end < body + len && strchr(" \t\r\n", *end))
-			end++;
-	if (!cJSON_IsObject(root) || end != body + len) {
-		set_why(why, whylen, "body is not one JSON object");
-		st = MTK_ERR_BAD_JSON;
-		goto out_delete;
-	}
-	if ((dup = mtk__json_duplicate_key(root, fields)) != NULL) {
-		snprintf(why, whylen, "%s appears twice", dup);
-		st = MTK_ERR_BAD_JSON;
-		goto out_delete;
-	}
+	if ((st = mtk__json_object_parse(body, len, fields, &root, why, whylen)) != MTK_OK)
+		return st;
 	tok = cJSON_GetObjectItemCaseSensitive(root, "iamToken");
 	exp = cJSON_GetObjectItemCaseSensitive(root, "expiresAt");
 	if (!tok || !exp) {

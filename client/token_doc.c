@@ -74,17 +74,11 @@ void mtk__json_delete_wiped(cJSON *root)
 	cJSON_Delete(root);
 }
 
-enum mtk_status mtk__token_parse(const char *body, size_t len, struct mtk__token_doc *out,
-                                 char *why, size_t whylen)
+enum mtk_status mtk__json_object_parse(const char *body, size_t len, const char *const *names,
+                                       cJSON **out, char *why, size_t whylen)
 {
-	static const char *const fields[] = { "access_token", "expires_in", "token_type", NULL };
-	const cJSON *tok, *exp, *type;
-	const char *dup;
-	cJSON *root = NULL;
-	const char *end = NULL;
-	enum mtk_status st;
-	size_t tok_len = 0;
-	char *copy;
+	const char *end = NULL, *dup;
+	cJSON *root;
 
 	set_why(why, whylen, "");
 	if (len > MTK_MAX_BODY) {
@@ -104,18 +98,33 @@ enum mtk_status mtk__token_parse(const char *body, size_t len, struct mtk__token
 		        !root               ? "body is not JSON"
 		        : end != body + len ? "text after the JSON document"
 		                            : "body is JSON but not an object");
-		st = MTK_ERR_BAD_JSON;
-		goto out_delete;
+		mtk__json_delete_wiped(root);
+		return MTK_ERR_BAD_JSON;
 	}
-
-	/* cJSON would take the first of two "access_token"s and another parser
-	 * the last: an ambiguous document is refused. */
-	if ((dup = mtk__json_duplicate_key(root, fields)) != NULL) {
+	/* cJSON would take the first of two equal keys and another parser the
+	 * last: an ambiguous document is refused. */
+	if ((dup = mtk__json_duplicate_key(root, names)) != NULL) {
 		if (why && whylen)
 			snprintf(why, whylen, "%s appears twice", dup);
-		st = MTK_ERR_BAD_JSON;
-		goto out_delete;
+		mtk__json_delete_wiped(root);
+		return MTK_ERR_BAD_JSON;
 	}
+	*out = root;
+	return MTK_OK;
+}
+
+enum mtk_status mtk__token_parse(const char *body, size_t len, struct mtk__token_doc *out,
+                                 char *why, size_t whylen)
+{
+	static const char *const fields[] = { "access_token", "expires_in", "token_type", NULL };
+	const cJSON *tok, *exp, *type;
+	cJSON *root = NULL;
+	enum mtk_status st;
+	size_t tok_len = 0;
+	char *copy;
+
+	if ((st = mtk__json_object_parse(body, len, fields, &root, why, whylen)) != MTK_OK)
+		return st;
 	tok = cJSON_GetObjectItemCaseSensitive(root, "access_token");
 	exp = cJSON_GetObjectItemCaseSensitive(root, "expires_in");
 	type = cJSON_GetObjectItemCaseSensitive(root, "token_type");

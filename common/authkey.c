@@ -13,6 +13,8 @@
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 
+#include "readfile.h"
+
 /* The passphrase callback: there is none. Without it OpenSSL's default
  * would prompt on the terminal for an encrypted key, and wait. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
@@ -124,60 +126,16 @@ out:
 
 int mtk__authkey_load(const char *path, struct mtk__authkey *out, char *err, size_t errlen)
 {
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd, rc = -1;
+	size_t len = 0;
+	char *buf = mtk__read_whole_file(path, "authorized key (a private key)", 1,
+	                                 MTK__AUTHKEY_MAX_FILE, &len, err, errlen);
+	int rc;
 
-	/* O_NONBLOCK: opening a FIFO would otherwise wait for a writer,
-	 * before fstat() could say it is not a regular file. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	if (!buf)
 		return -1;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & 077) {
-		snprintf(
-		    err, errlen,
-		    "%s: holds a private key but its mode is %03o, so other users may read it: "
-		    "run `chmod 600 %s`",
-		    path, (unsigned)(st.st_mode & 0777), path);
-		goto out;
-	}
-	if (st.st_size <= 0 || st.st_size > MTK__AUTHKEY_MAX_FILE) {
-		snprintf(err, errlen, "%s: size %lld is not 1 to %d bytes", path,
-		         (long long)st.st_size, MTK__AUTHKEY_MAX_FILE);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(err, errlen, "%s: read failed: %s", path,
-			         n < 0 ? strerror(errno) : "file shrank");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	rc = mtk__authkey_parse(buf, got, path, out, err, errlen);
-out:
-	if (buf) {
-		OPENSSL_cleanse(buf, (size_t)st.st_size + 1);
-		free(buf);
-	}
-	close(fd);
+	rc = mtk__authkey_parse(buf, len, path, out, err, errlen);
+	OPENSSL_cleanse(buf, len + 1);
+	free(buf);
 	return rc;
 }
 

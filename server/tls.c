@@ -17,68 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
-
-/*
- * Reads path whole into a NUL-terminated malloc'd buffer of *cap bytes.
- * private: the file holds a secret, so it must be readable by its owner
- * only. Returns the buffer, or NULL with the reason in err.
- */
-static char *read_whole(const char *path, const char *what, int private, size_t *cap, char *err,
-                        size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot read the TLS %s: %s", path, what,
-		         strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: the TLS %s is not a regular file", path, what);
-		goto out;
-	}
-	if (private && (st.st_mode & 077)) {
-		snprintf(err, errlen,
-		         "%s: holds the TLS private key but its mode is %03o, so other users may "
-		         "read it: run `chmod 600 %s`",
-		         path, (unsigned)(st.st_mode & 0777), path);
-		goto out;
-	}
-	if (st.st_size <= 0 || st.st_size > TLS_FILE_MAX) {
-		snprintf(err, errlen, "%s: the TLS %s is %s", path, what,
-		         st.st_size <= 0 ? "empty" : "larger than 1 MiB");
-		goto out;
-	}
-	*cap = (size_t)st.st_size + 1;
-	buf = malloc(*cap);
-	if (!buf) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(err, errlen, "%s: cannot read the TLS %s: %s", path, what,
-			         n < 0 ? strerror(errno) : "the file shrank");
-			OPENSSL_cleanse(buf, *cap);
-			free(buf);
-			buf = NULL;
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-out:
-	close(fd);
-	return buf;
-}
+#include "readfile.h"
 
 /* An encrypted key would make OpenSSL prompt on the terminal: refuse it. */
 static int no_password(char *buf, int size, int rwflag, void *u)
@@ -137,13 +76,16 @@ out:
 int tls_pem_load(struct tls_pem *out, const char *cert_file, const char *key_file, char *err,
                  size_t errlen)
 {
-	size_t cert_cap = 0;
+	size_t cert_len = 0, key_len = 0;
 
 	memset(out, 0, sizeof(*out));
-	out->cert = read_whole(cert_file, "certificate", 0, &cert_cap, err, errlen);
+	out->cert = mtk__read_whole_file(cert_file, "TLS certificate", 0, TLS_FILE_MAX, &cert_len,
+	                                 err, errlen);
 	if (!out->cert)
 		return -1;
-	out->key = read_whole(key_file, "private key", 1, &out->key_cap, err, errlen);
+	out->key = mtk__read_whole_file(key_file, "TLS private key", 1, TLS_FILE_MAX, &key_len, err,
+	                                errlen);
+	out->key_cap = key_len + 1;
 	if (!out->key || check_pair(out, cert_file, key_file, err, errlen) != 0) {
 		tls_pem_release(out);
 		return -1;

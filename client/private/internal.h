@@ -74,6 +74,16 @@ void mtk__token_doc_release(struct mtk__token_doc *d);
 struct cJSON;
 void mtk__json_delete_wiped(struct cJSON *root);
 const char *mtk__json_duplicate_key(const struct cJSON *obj, const char *const *names);
+/*
+ * Parses a response body that must be one JSON object and nothing else:
+ * at most MTK_MAX_BODY bytes (else MTK_ERR_BODY_TOO_LARGE), no NUL raw or
+ * escaped (cJSON would cut a string short at "\u0000"), none of the
+ * NULL-terminated names twice (else MTK_ERR_BAD_JSON). On MTK_OK *root is
+ * the caller's, to free with mtk__json_delete_wiped; otherwise why says
+ * what was wrong.
+ */
+enum mtk_status mtk__json_object_parse(const char *body, size_t len, const char *const *names,
+                                       struct cJSON **root, char *why, size_t whylen);
 
 /*
  * Validates a token's text: 1..MTK_MAX_ACCESS_TOKEN bytes of 0x21..0x7e.

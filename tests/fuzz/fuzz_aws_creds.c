@@ -106,7 +106,9 @@ static void check_reason(const char *why)
 	static const char *const fixed[] = {
 		"body larger than 64 KiB",
 		"body contains a NUL character",
-		"body is not one JSON object",
+		"body is not JSON",
+		"text after the JSON document",
+		"body is JSON but not an object",
 		"Code is not Success",
 		"AccessKeyId, SecretAccessKey, Token or Expiration is missing or not a string",
 		"Expiration is not YYYY-MM-DDTHH:MM:SSZ",

@@ -557,7 +557,7 @@ Test(iam, a_missing_or_invalid_key_file_is_refused_naming_it)
 	o.key_file = "/nonexistent/key.json";
 	cr_assert_eq(mtk_client_new(&o, &c), MTK_ERR_BAD_KEY_FILE);
 	mtk_client_last_error(NULL, why, sizeof(why));
-	cr_assert_not_null(strstr(why, "/nonexistent/key.json: cannot open"), "%s", why);
+	cr_assert_not_null(strstr(why, "/nonexistent/key.json: cannot read the authorized key"), "%s", why);
 
 	p = test_key_write(&key, "bad.json", "{\"id\":\"k\",\"service_account_id\":\"\"}", 0600);
 	o.key_file = p;

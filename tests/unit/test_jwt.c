@@ -466,7 +466,7 @@ Test(authkey, load_refuses_what_others_may_read_and_what_is_not_a_file)
 
 	test_key_make(&tk, 0640, true);
 	cr_assert_neq(mtk__authkey_load(tk.path, &k, err, sizeof(err)), 0);
-	snprintf(want, sizeof(want), "%s: holds a private key but its mode is 640", tk.path);
+	snprintf(want, sizeof(want), "%s: holds the authorized key (a private key) but its mode is 640", tk.path);
 	cr_assert_not_null(strstr(err, want), "%s", err);
 	snprintf(want, sizeof(want), "run `chmod 600 %s`", tk.path);
 	cr_assert_not_null(strstr(err, want), "%s", err);
@@ -482,7 +482,7 @@ Test(authkey, load_refuses_what_others_may_read_and_what_is_not_a_file)
 	test_key_write(&tk, "empty.json", "", 0600);
 	snprintf(want, sizeof(want), "%s/empty.json", tk.dir);
 	cr_assert_neq(mtk__authkey_load(want, &k, err, sizeof(err)), 0);
-	cr_assert_not_null(strstr(err, "size 0 is not 1 to"), "%s", err);
+	cr_assert_not_null(strstr(err, "authorized key (a private key) is empty"), "%s", err);
 	test_key_free(&tk);
 }
 
