@@ -55,29 +55,6 @@ static void set_why(char *why, size_t whylen, const char *msg)
 		snprintf(why, whylen, "%s", msg);
 }
 
-/* "YYYY-MM-DDTHH:MM:SSZ" exactly, to ms since the epoch; -1 if not. */
-static int64_t parse_time(const char *s)
-{
-	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-	struct tm tm = { 0 };
-
-	if (strlen(s) != sizeof(shape) - 1)
-		return -1;
-	for (size_t i = 0; shape[i]; i++)
-		if (shape[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != shape[i])
-			return -1;
-	tm.tm_year = atoi(s) - 1900;
-	tm.tm_mon = atoi(s + 5) - 1;
-	tm.tm_mday = atoi(s + 8);
-	tm.tm_hour = atoi(s + 11);
-	tm.tm_min = atoi(s + 14);
-	tm.tm_sec = atoi(s + 17);
-	if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-	    tm.tm_min > 59 || tm.tm_sec > 60)
-		return -1;
-	return (int64_t)timegm(&tm) * 1000;
-}
-
 static const char *string_field(const cJSON *root, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
@@ -128,7 +105,7 @@ enum mtk_status mtk__aws_creds_parse(const char *body, size_t len, int64_t now_w
 		st = MTK_ERR_MISSING_FIELD;
 		goto out;
 	}
-	exp_ms = parse_time(expiration);
+	exp_ms = mtk__rfc3339_ms(expiration, strlen(expiration), false);
 	left_s = exp_ms < 0 ? -1 : (exp_ms - now_wall_ms) / 1000;
 	if (left_s < 1 || left_s > MTK__MAX_EXPIRES_IN_S) {
 		set_why(why, whylen,

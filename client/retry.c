@@ -95,54 +95,6 @@ static const char *plural(int n)
 	return n == 1 ? "" : "s";
 }
 
-/* n digits at s, as a number; -1 if they are not all digits. */
-static int digits(const char *s, int n)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
-/* "Sun, 06 Nov 1994 08:49:37 GMT" to ms since the epoch; -1 if not that. */
-static int64_t imf_fixdate_ms(const char *s, size_t len)
-{
-	static const char days[] = "MonTueWedThuFriSatSun";
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	struct tm tm = { 0 };
-	const char *m;
-	int day, year, hh, mm, ss;
-
-	if (len != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-	    s[16] != ' ' || s[19] != ':' || s[22] != ':' || memcmp(s + 25, " GMT", 4) != 0)
-		return -1;
-	for (m = days; *m && memcmp(m, s, 3) != 0; m += 3)
-		;
-	if (!*m)
-		return -1;
-	for (m = months; *m && memcmp(m, s + 8, 3) != 0; m += 3)
-		;
-	day = digits(s + 5, 2);
-	year = digits(s + 12, 4);
-	hh = digits(s + 17, 2);
-	mm = digits(s + 20, 2);
-	ss = digits(s + 23, 2);
-	if (!*m || day < 1 || day > 31 || year < 1970 || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
-	    ss < 0 || ss > 60)
-		return -1;
-	tm.tm_mday = day;
-	tm.tm_mon = (int)((m - months) / 3);
-	tm.tm_year = year - 1900;
-	tm.tm_hour = hh;
-	tm.tm_min = mm;
-	tm.tm_sec = ss;
-	return (int64_t)timegm(&tm) * 1000;
-}
-
 int64_t mtk__retry_after_parse(const char *value, int64_t now_wall_ms)
 {
 	const char *s = value, *end;
@@ -165,7 +117,7 @@ int64_t mtk__retry_after_parse(const char *value, int64_t now_wall_ms)
 		}
 		return sec >= MTK__RETRY_AFTER_MAX_MS / 1000 ? MTK__RETRY_AFTER_MAX_MS : sec * 1000;
 	}
-	at = imf_fixdate_ms(s, (size_t)(end - s));
+	at = mtk__imf_fixdate_ms(s, (size_t)(end - s));
 	if (at < 0)
 		return -1;
 	if (at <= now_wall_ms)

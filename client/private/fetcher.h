@@ -78,11 +78,6 @@ enum mtk_status mtk__fetcher_iam_new(const char *key_file, const char *endpoint,
  * query, fragment, space or control character, at most 2048 bytes. */
 enum mtk_status mtk__iam_endpoint_check(const char *url);
 
-/* "YYYY-MM-DDTHH:MM:SS[.1-9 digits]Z" (len bytes) as ms since the epoch,
- * the fraction cut to ms; -1 for anything else (another zone, a date that
- * does not exist, a year before 1970 or after 9999). */
-int64_t mtk__iam_time_parse(const char *s, size_t len);
-
 /*
  * Parses an IAM answer {"iamToken","expiresAt"} (len bytes, untrusted)
  * into a token doc whose lifetime is expiresAt - sent_wall_ms, cut to

@@ -86,6 +86,16 @@ enum mtk_status mtk__json_object_parse(const char *body, size_t len, const char 
                                        struct cJSON **root, char *why, size_t whylen);
 
 /*
+ * Times as servers send them (timeparse.c), as ms since the epoch, or -1
+ * for anything else. rfc3339: "YYYY-MM-DDTHH:MM:SSZ" (len bytes), and with
+ * fraction also "...SS.<1 to 9 digits>Z" (cut to ms): no other zone, no
+ * date that does not exist, no year before 1970. imf_fixdate: HTTP's
+ * "Sun, 06 Nov 1994 08:49:37 GMT" (Retry-After).
+ */
+int64_t mtk__rfc3339_ms(const char *s, size_t len, bool fraction);
+int64_t mtk__imf_fixdate_ms(const char *s, size_t len);
+
+/*
  * Validates a token's text: 1..MTK_MAX_ACCESS_TOKEN bytes of 0x21..0x7e.
  */
 enum mtk_status mtk__access_token_check(const char *s, size_t len);

@@ -1,5 +1,5 @@
 /*
- * mtk__iam_parse and mtk__iam_time_parse: the answer of an IAM endpoint
+ * mtk__iam_parse and mtk__rfc3339_ms: the answer of an IAM endpoint
  * ({"iamToken","expiresAt"}), which the client takes from the network.
  *
  * The input is the body. Checked on every input: the status is one the
@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Bytes past len must not count: a 'Z' there would complete it. */
 	copy[size] = 'Z';
 	copy[size + 1] = '\0';
-	at = mtk__iam_time_parse(copy, size);
+	at = mtk__rfc3339_ms(copy, size, true);
 	FUZZ_CHECK(at >= -1, "%lld", (long long)at);
 	if (at >= 0) {
 		FUZZ_CHECK(size >= 20 && size <= 30 && copy[10] == 'T' && copy[size - 1] == 'Z' &&

@@ -19,6 +19,7 @@
 #include "metatoken/metatoken.h"
 #include "metatoken/testing.h"
 #include "private/fetcher.h"
+#include "private/internal.h"
 #include "test_client_fake.h"
 #include "test_iam_key.h"
 
@@ -430,7 +431,7 @@ Test(iam, expires_at_parsing)
 		"2026-1-30T20:51:08Z",
 	};
 
-#define PARSE(s) mtk__iam_time_parse(s, strlen(s))
+#define PARSE(s) mtk__rfc3339_ms(s, strlen(s), true)
 	cr_assert_eq(PARSE("2026-11-30T20:51:08Z"), base);
 	cr_assert_eq(PARSE("2026-11-30T20:51:08.123456789Z"), base + 123);
 	cr_assert_eq(PARSE("2026-11-30T20:51:08.9Z"), base + 900);
@@ -440,7 +441,7 @@ Test(iam, expires_at_parsing)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert_eq(PARSE(bad[i]), -1, "\"%s\" accepted", bad[i]);
 	/* Not NUL-terminated where it ends. */
-	cr_assert_eq(mtk__iam_time_parse("2026-11-30T20:51:08Zjunk", 20), base);
+	cr_assert_eq(mtk__rfc3339_ms("2026-11-30T20:51:08Zjunk", 20, true), base);
 #undef PARSE
 }
 
@@ -557,7 +558,8 @@ Test(iam, a_missing_or_invalid_key_file_is_refused_naming_it)
 	o.key_file = "/nonexistent/key.json";
 	cr_assert_eq(mtk_client_new(&o, &c), MTK_ERR_BAD_KEY_FILE);
 	mtk_client_last_error(NULL, why, sizeof(why));
-	cr_assert_not_null(strstr(why, "/nonexistent/key.json: cannot read the authorized key"), "%s", why);
+	cr_assert_not_null(strstr(why, "/nonexistent/key.json: cannot read the authorized key"),
+	                   "%s", why);
 
 	p = test_key_write(&key, "bad.json", "{\"id\":\"k\",\"service_account_id\":\"\"}", 0600);
 	o.key_file = p;
