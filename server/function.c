@@ -353,7 +353,7 @@ static char *token_json(struct function *fn)
 {
 	struct server *srv = fn->fs->srv;
 	struct account_token *a;
-	char buf[GCE_TOKEN_ANSWER_MAX + 1], why[256];
+	char buf[UPSTREAM_ANSWER_MAX + 1], why[256];
 	char *out = NULL;
 	uint64_t gen;
 	int n;

@@ -216,7 +216,7 @@ static void reply_json(struct request *rq, cJSON *v)
  * (upstream.h): 503 with the reason while it has none to give. */
 static void serve_upstream_token(struct request *rq, struct upstream *u)
 {
-	char answer[GCE_TOKEN_ANSWER_MAX + 1], why[768];
+	char answer[UPSTREAM_ANSWER_MAX + 1], why[768];
 	int len = upstream_answer(
 	    u, rq->has_fault && rq->fault.has_expires_in ? &rq->fault.expires_in : NULL, answer,
 	    sizeof(answer), why, sizeof(why));

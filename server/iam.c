@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "authkeys.h"
 #include "jwt.h"
@@ -27,6 +28,7 @@
 #include "log.h"
 #include "server.h"
 #include "timefmt.h"
+#include "upstream.h"
 
 #define TIME_MAX_S 100000000000LL /* iat and exp beyond this (year 5138) are refused */
 
@@ -428,22 +430,47 @@ static int check_replay(struct request *rq, struct exchange *x, const char *jwt,
 	}
 }
 
+/* The real time, ms since the epoch: an upstream token's expiry. */
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* The account's current token, as the answer. */
 static void issue(struct request *rq, struct exchange *x, int64_t now_ms)
 {
 	struct server *srv = rq->srv;
-	char token[TOKENS_MAX_LEN + 1], when[IAM_TIME_SIZE], fp[TOKENS_FINGERPRINT_LEN + 1];
+	/* An upstream's token may be longer than those minted here. */
+	char token[MTK_MAX_ACCESS_TOKEN + 1], when[IAM_TIME_SIZE], fp[TOKENS_FINGERPRINT_LEN + 1];
 	struct slot_info info;
-	size_t cap = TOKENS_MAX_LEN + IAM_TIME_SIZE + 64;
+	size_t cap;
 	char *body;
 	int n;
 
-	if (slot_get(&srv->accounts[x->account].slot, now_ms, 0, token, &info) != 0) {
+	if (srv->accounts[x->account].upstream) {
+		/* An upstream account's token is the real one, on the real clock
+		 * (upstream.h): what its token route serves. */
+		char why[600];
+		int64_t left_ms = 0;
+
+		if (upstream_token(srv->accounts[x->account].upstream, token, sizeof(token),
+		                   &left_ms, why, sizeof(why)) != 0) {
+			OPENSSL_cleanse(token, sizeof(token));
+			refuse(rq, 503, "%s", why);
+			return;
+		}
+		iam_format_time(wall_ms() + left_ms, when);
+	} else if (slot_get(&srv->accounts[x->account].slot, now_ms, 0, token, &info) != 0) {
 		OPENSSL_cleanse(token, sizeof(token));
 		refuse(rq, 500, "could not mint a token for %s", srv->cfg.accounts[x->account].id);
 		return;
+	} else {
+		iam_format_time(info.expires_ms, when);
 	}
-	iam_format_time(info.expires_ms, when);
+	cap = strlen(token) + IAM_TIME_SIZE + 64;
 	body = malloc(cap);
 	n = body ? snprintf(body, cap, "{\"iamToken\":\"%s\",\"expiresAt\":\"%s\"}", token, when)
 	         : -1;

@@ -228,13 +228,11 @@ void upstream_free(struct upstream *u)
 
 /* ---- serving ---- */
 
-int upstream_answer(struct upstream *u, const int64_t *expires_in_override, char *out,
-                    size_t outlen, char *why, size_t whylen)
+int upstream_token(struct upstream *u, char *tok, size_t toklen, int64_t *left_ms, char *why,
+                   size_t whylen)
 {
-	char tok[MTK_MAX_ACCESS_TOKEN + 1];
-	int64_t left_ms = 0;
 	enum mtk_status st;
-	int held, failing, n = -1;
+	int held, failing;
 
 	pthread_mutex_lock(&u->lock);
 	held = usable(u, now_mono());
@@ -250,8 +248,26 @@ int upstream_answer(struct upstream *u, const int64_t *expires_in_override, char
 		return -1;
 	}
 	pthread_mutex_unlock(&u->lock);
-	st = mtk_client_copy_token(u->client, tok, sizeof(tok), &left_ms);
-	if (st == MTK_OK) {
+	st = mtk_client_copy_token(u->client, tok, toklen, left_ms);
+	if (st != MTK_OK) {
+		char last[512] = "";
+
+		mtk_client_last_error(u->client, last, sizeof(last));
+		snprintf(why, whylen, "upstream %s: %s", u->inner.where,
+		         last[0] ? last : mtk_strerror(st));
+		return -1;
+	}
+	return 0;
+}
+
+int upstream_answer(struct upstream *u, const int64_t *expires_in_override, char *out,
+                    size_t outlen, char *why, size_t whylen)
+{
+	char tok[MTK_MAX_ACCESS_TOKEN + 1];
+	int64_t left_ms = 0;
+	int n = -1;
+
+	if (upstream_token(u, tok, sizeof(tok), &left_ms, why, whylen) == 0) {
 		int64_t s = left_ms / 1000 > 0 ? left_ms / 1000 : 1;
 
 		n = gce_token_format(out, outlen, tok,
@@ -259,12 +275,6 @@ int upstream_answer(struct upstream *u, const int64_t *expires_in_override, char
 		if (n < 0)
 			snprintf(why, whylen, "upstream %s: the answer does not fit",
 			         u->inner.where);
-	} else {
-		char last[512] = "";
-
-		mtk_client_last_error(u->client, last, sizeof(last));
-		snprintf(why, whylen, "upstream %s: %s", u->inner.where,
-		         last[0] ? last : mtk_strerror(st));
 	}
 	OPENSSL_cleanse(tok, sizeof(tok));
 	return n;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metatoken/metatoken.h" /* MTK_MAX_ACCESS_TOKEN */
 
 struct upstream;
 struct cJSON;
@@ -40,6 +41,21 @@ struct upstream *upstream_new(const struct config_upstream *cfg, const char *id,
 /* Stops the refresher (waiting for a fetch under way, at most the source's
  * timeout), wipes the token and frees u. NULL is a no-op. */
 void upstream_free(struct upstream *u);
+
+/* Longest GCE token answer of an upstream token, NUL excluded: real tokens
+ * may be as long as the client accepts (Google's reach 2048 bytes), longer
+ * than those minted here. */
+#define UPSTREAM_ANSWER_MAX (MTK_MAX_ACCESS_TOKEN + 80)
+
+/*
+ * The token itself, NUL-terminated into tok (MTK_MAX_ACCESS_TOKEN + 1 bytes
+ * always suffice), and its true remaining life in *left_ms, for the other
+ * flavours that hand it out (the IAM exchange, a function's context).
+ * Never waits for the source: with no usable token returns -1 with why, as
+ * upstream_answer. The caller wipes tok.
+ */
+int upstream_token(struct upstream *u, char *tok, size_t toklen, int64_t *left_ms, char *why,
+                   size_t whylen);
 
 /*
  * The GCE token answer {"access_token","expires_in","token_type"} with the

@@ -132,6 +132,18 @@ class IamOverHttps(unittest.TestCase):
         self.assertGreater(json.loads(body)["expires_in"], 3000)
         self.assertEqual(self.protected(token_of(self.b)[1]), 200)
         self.assertEqual(self.context_token(), first)
+        # An exchange at B for its upstream account gives the same real token.
+        key_b = os.path.join(self.tmp, "key-b.json")
+        env = dict(os.environ, METATOKEN_SERVER=self.b.addr,
+                   METATOKEN_ADMIN_SECRET=self.b.secret)
+        rc, out, err = run([CLI, "admin", "key", "create", "default", "--output", key_b], env)
+        self.assertEqual(rc, 0, err)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("METATOKEN_")}
+        rc, out, err = run([CLI, "token", "--key-file", key_b, "--iam-endpoint",
+                            "http://%s/iam/v1/tokens" % self.b.addr, "--json"], env)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["access_token"], first)
+        self.assertGreater(json.loads(out)["expires_in"], 3000)
 
         def view():
             return self.b.control("GET", "accounts/default")["upstream"]

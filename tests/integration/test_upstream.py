@@ -248,6 +248,9 @@ class Command(unittest.TestCase):
                                      "echo 'ERROR: not logged in, run yc init' >&2; exit 1\n")
         script(self.home, "hang.sh", "echo still thinking >&2; exec sleep 60\n")
         script(self.home, "garbage.sh", "echo '<html><h1>502 Bad Gateway</h1></html>'\n")
+        # Real tokens may be far longer than minted ones (Google's reach
+        # 2048 bytes); the client takes up to 4096.
+        script(self.home, "long.sh", "echo t1.%s\n" % ("L" * 4000))
 
         def account(name, prog, **extra):
             return {"id": "aje" + name, "email": name + "@metatoken.iam", "upstream": dict(
@@ -257,7 +260,8 @@ class Command(unittest.TestCase):
         # metatokend runs from.
         self.srv = metatokend.Server(DAEMON, {"service_accounts": [
             account("ok", "ok.sh"), account("fail", "fail.sh"),
-            account("hang", "hang.sh", timeout_ms=1500), account("garbage", "garbage.sh")]},
+            account("hang", "hang.sh", timeout_ms=1500), account("garbage", "garbage.sh"),
+            account("long", "long.sh")]},
             self.home)
 
     def tearDown(self):
@@ -323,6 +327,13 @@ class Command(unittest.TestCase):
         self.assertIn("no token to serve", text)
         for secret in ("t1.cmd-1", "t1.cmd-2", "must-not-leak"):
             self.assertNotIn(secret, text)
+
+
+    def test_a_long_real_token_is_served_whole(self):
+        self.srv.wait_log("upstream ajelong: new token ")
+        status, t = token(self.srv, "long@metatoken.iam")
+        self.assertEqual(status, 200, t)
+        self.assertEqual(t["access_token"], "t1." + "L" * 4000)
 
 
 class ConfigAtStart(unittest.TestCase):
