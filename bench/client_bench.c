@@ -18,6 +18,7 @@
  * transport that counts its calls; a fake clock for the stampede); the
  * cached get runs on the real clock, as a user's would.
  */
+#include "bench_time.h"
 #include <curl/curl.h>
 #include <metatoken/metatoken.h>
 #include <metatoken/testing.h>
@@ -34,21 +35,6 @@
 static char token_body[512];
 static size_t token_body_len;
 static int quick;
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static int cmp_double(const void *a, const void *b)
 {

@@ -23,6 +23,7 @@
  * Prints one JSON object per line. Every socket has a 10 s timeout, so a
  * stalled server ends a run rather than hanging it.
  */
+#include "bench_time.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -48,21 +49,6 @@
 #define LAT_MAX      (1 << 22) /* latencies kept per thread */
 #define EVENT        "{\"bench\":true}"
 #define COLD_WAIT_MS 10000
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* The q-th quantile (0..1) of v, sorted in place. */
 static double quantile_us(int64_t *v, size_t n, double q)

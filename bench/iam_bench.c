@@ -14,26 +14,12 @@
  * Prints one JSON object per line: {"source", "round", "p50_us", "p99_us"};
  * bench/iam makes the table.
  */
+#include "bench_time.h"
 #include <metatoken/metatoken.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 struct source {
 	const char *name;
