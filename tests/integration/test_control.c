@@ -70,22 +70,7 @@ static void expect_ctl_error(const char *method, const char *path, const char *b
 /* Fetches the default account's token from the metadata path. */
 static void fetch_token(char *out, size_t cap, long long *expires_in)
 {
-	struct test_response r;
-	char url[256];
-	cJSON *j;
-
-	snprintf(url, sizeof(url), "%s/computeMetadata/v1/instance/service-accounts/default/token",
-	         srv.base_url);
-	cr_assert_eq(test_http_gce(url, &r), 0);
-	cr_assert_eq(r.status, 200, "%s", r.body);
-	j = cJSON_Parse(r.body);
-	cr_assert_not_null(j);
-	snprintf(out, cap, "%s", cJSON_GetObjectItemCaseSensitive(j, "access_token")->valuestring);
-	if (expires_in)
-		*expires_in =
-		    (long long)cJSON_GetObjectItemCaseSensitive(j, "expires_in")->valuedouble;
-	cJSON_Delete(j);
-	test_response_free(&r);
+	cr_assert_eq(test_gce_token(srv.base_url, out, cap, expires_in), 0);
 }
 
 /* Calls /protected/x with token; returns the status, and the

@@ -198,21 +198,10 @@ static void expect_refused(const char *jwt, long status, int code, const char *w
 	free(body);
 }
 
-/* The GCE token endpoint's access_token for ACCOUNT now. */
+/* The GCE token endpoint's access_token for the default account now. */
 static void gce_token(char *out, size_t cap)
 {
-	struct test_response r;
-	char url[256];
-	cJSON *j;
-
-	snprintf(url, sizeof(url), "%s/computeMetadata/v1/instance/service-accounts/default/token",
-	         ip.base);
-	cr_assert_eq(test_http_gce(url, &r), 0);
-	cr_assert_eq(r.status, 200, "%s", r.body);
-	j = cJSON_Parse(r.body);
-	snprintf(out, cap, "%s", cJSON_GetObjectItemCaseSensitive(j, "access_token")->valuestring);
-	cJSON_Delete(j);
-	test_response_free(&r);
+	cr_assert_eq(test_gce_token(ip.base, out, cap, NULL), 0);
 }
 
 /* The status /protected/ answers for a Bearer token. */

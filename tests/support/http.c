@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -163,4 +164,33 @@ int test_control(const char *base_url, const char *secret, const char *method, c
 	snprintf(url, sizeof(url), "%s/metatoken/v1/%s", base_url, path);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
 	return test_http(method, url, h, body, out);
+}
+
+int test_gce_token(const char *base, char *out, size_t cap, long long *expires_in)
+{
+	struct test_response r;
+	const cJSON *tok, *exp;
+	char url[512];
+	cJSON *j = NULL;
+	int rc = -1;
+
+	snprintf(url, sizeof(url), "%s/computeMetadata/v1/instance/service-accounts/default/token",
+	         base);
+	if (test_http_gce(url, &r) != 0)
+		return -1;
+	if (r.status == 200)
+		j = cJSON_Parse(r.body);
+	tok = cJSON_GetObjectItemCaseSensitive(j, "access_token");
+	exp = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
+	if (cJSON_IsString(tok) && cJSON_IsNumber(exp)) {
+		snprintf(out, cap, "%s", tok->valuestring);
+		if (expires_in)
+			*expires_in = (long long)exp->valuedouble;
+		rc = 0;
+	} else {
+		fprintf(stderr, "test_gce_token: %s: HTTP %ld: %s\n", url, r.status, r.body);
+	}
+	cJSON_Delete(j);
+	test_response_free(&r);
+	return rc;
 }

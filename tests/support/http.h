@@ -24,6 +24,15 @@ int test_http(const char *method, const char *url, const char *const *headers, c
 int test_http_gce(const char *url, struct test_response *out);
 
 /*
+ * The default account's token from the GCE token path of the server at
+ * base ("http://127.0.0.1:PORT"): its access_token into out, and its
+ * expires_in into *expires_in when not NULL. Returns 0, or -1 (what went
+ * wrong printed to stderr) for no answer, a status other than 200 or an
+ * answer without the fields.
+ */
+int test_gce_token(const char *base, char *out, size_t cap, long long *expires_in);
+
+/*
  * Copies the value of the first response header named `name` (any case)
  * into buf, without surrounding blanks. Returns buf, or NULL if absent.
  */
