@@ -10,7 +10,6 @@
 #include "tokens.h"
 #include "upstream_command.h"
 
-#include "authkey.h"
 #include "private/fetcher.h"
 #include "private/internal.h"
 
@@ -135,20 +134,6 @@ static enum mtk_status watch_wrap(void *arg, struct mtk__fetcher *f)
 
 /* ---- set-up ---- */
 
-/* Checks the key file now (its mode and form), so that start-up says what
- * is wrong with it rather than the first fetch. */
-static int check_key_file(const char *path, char *err, size_t errlen)
-{
-	struct mtk__authkey k = { 0 };
-
-	if (errlen > 10 && mtk__authkey_load(path, &k, err + 10, errlen - 10) != 0) {
-		memcpy(err, "key_file: ", 10);
-		return -1;
-	}
-	mtk__authkey_release(&k);
-	return 0;
-}
-
 static void client_options(const struct config_upstream *cfg, struct mtk_client_options *o)
 {
 	mtk_client_options_init(o);
@@ -179,9 +164,6 @@ struct upstream *upstream_new(const struct config_upstream *cfg, const char *id,
 	char why[512] = "";
 	enum mtk_status st;
 
-	if (cfg->kind == CONFIG_UPSTREAM_KEY_FILE &&
-	    check_key_file(cfg->key_file, why, sizeof(why)))
-		goto out_err;
 	client_options(cfg, &o);
 	if (!(u = calloc(1, sizeof(*u))) || !(u->id = strdup(id))) {
 		free(u);
@@ -201,8 +183,17 @@ struct upstream *upstream_new(const struct config_upstream *cfg, const char *id,
 	wrap.arg = u;
 	st = mtk__client_new_with_fetcher(&o, source.fetch ? &source : NULL, &wrap, &u->client);
 	if (st != MTK_OK) {
+		/* Why, in the client's words: a key file's mode or form is
+		 * judged as the client is made, so start-up says it. */
+		char detail[400] = "";
+
+		mtk_client_last_error(NULL, detail, sizeof(detail));
 		upstream_free(u);
-		snprintf(why, sizeof(why), "cannot start its client: %s", mtk_strerror(st));
+		if (st == MTK_ERR_BAD_KEY_FILE)
+			snprintf(why, sizeof(why), "key_file: %s", detail);
+		else
+			snprintf(why, sizeof(why), "cannot start its client: %s%s%s",
+			         mtk_strerror(st), detail[0] ? ": " : "", detail);
 		goto out_err;
 	}
 	return u;
